@@ -1,0 +1,151 @@
+//! `AWS::ApiGatewayV2::*`: WebSocket (and HTTP) APIs.
+
+use serde::Serialize;
+
+use super::{Expr, ResourceProperties};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProtocolType {
+    Http,
+    Websocket,
+}
+
+/// An API.
+///
+/// Changing `ProtocolType` replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-api.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Api {
+    pub name: Expr,
+    pub protocol_type: ProtocolType,
+    /// Required for WebSocket APIs, for example `$request.body.action`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_selection_expression: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl ResourceProperties for Api {
+    const TYPE: &'static str = "AWS::ApiGatewayV2::Api";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AuthorizationType {
+    #[serde(rename = "NONE")]
+    None,
+    #[serde(rename = "AWS_IAM")]
+    AwsIam,
+    #[serde(rename = "CUSTOM")]
+    Custom,
+    #[serde(rename = "JWT")]
+    Jwt,
+}
+
+/// A route: a route key (`$connect`, `sendmessage`, ...) and its target.
+///
+/// Changing `ApiId` replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-route.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Route {
+    pub api_id: Expr,
+    pub route_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_type: Option<AuthorizationType>,
+    /// `integrations/<IntegrationId>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Expr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_name: Option<String>,
+}
+
+impl ResourceProperties for Route {
+    const TYPE: &'static str = "AWS::ApiGatewayV2::Route";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IntegrationType {
+    Aws,
+    AwsProxy,
+    Http,
+    HttpProxy,
+    Mock,
+}
+
+/// An integration: where a route's requests go.
+///
+/// Changing `ApiId` replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-integration.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Integration {
+    pub api_id: Expr,
+    pub integration_type: IntegrationType,
+    /// For Lambda: `arn:<partition>:apigateway:<region>:lambda:path/2015-03-31/functions/<arn>/invocations`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integration_uri: Option<Expr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// 50 to 29,000 ms for WebSocket APIs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_in_millis: Option<u32>,
+}
+
+impl ResourceProperties for Integration {
+    const TYPE: &'static str = "AWS::ApiGatewayV2::Integration";
+}
+
+/// A snapshot of an API's routes and integrations that a stage serves.
+///
+/// Every property change replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-deployment.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Deployment {
+    pub api_id: Expr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl ResourceProperties for Deployment {
+    const TYPE: &'static str = "AWS::ApiGatewayV2::Deployment";
+}
+
+/// Throttling, metrics and logging applied to every route of a stage.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RouteSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttling_burst_limit: Option<u32>,
+    /// Requests per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttling_rate_limit: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detailed_metrics_enabled: Option<bool>,
+}
+
+/// A named stage (`dev`, `prod`, ...) serving one deployment.
+///
+/// Changing `ApiId` or `StageName` replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-stage.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Stage {
+    pub api_id: Expr,
+    pub stage_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<Expr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_deploy: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_route_settings: Option<RouteSettings>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl ResourceProperties for Stage {
+    const TYPE: &'static str = "AWS::ApiGatewayV2::Stage";
+}

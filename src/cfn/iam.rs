@@ -1,0 +1,90 @@
+//! `AWS::IAM::Role` and a typed policy document.
+
+use serde::Serialize;
+
+use super::{Expr, ResourceProperties};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// Who a trust policy lets assume the role.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Principal {
+    pub service: Vec<String>,
+}
+
+/// One statement of a policy document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statement {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub effect: Effect,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
+    pub action: Vec<String>,
+    /// Absent only in trust policies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resource: Vec<Expr>,
+}
+
+/// An IAM policy document (version 2012-10-17).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyDocument {
+    version: &'static str,
+    pub statement: Vec<Statement>,
+}
+
+impl PolicyDocument {
+    pub fn new(statement: Vec<Statement>) -> Self {
+        PolicyDocument {
+            version: "2012-10-17",
+            statement,
+        }
+    }
+
+    /// A trust policy that lets an AWS service (for example
+    /// `lambda.amazonaws.com`) assume the role.
+    pub fn service_trust(service: &str) -> Self {
+        PolicyDocument::new(vec![Statement {
+            sid: None,
+            effect: Effect::Allow,
+            principal: Some(Principal {
+                service: vec![service.to_owned()],
+            }),
+            action: vec!["sts:AssumeRole".to_owned()],
+            resource: Vec::new(),
+        }])
+    }
+}
+
+/// A policy embedded in a role.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InlinePolicy {
+    pub policy_name: String,
+    pub policy_document: PolicyDocument,
+}
+
+/// A role.
+///
+/// Changing `RoleName` or `Path` replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-iam-role.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Role {
+    pub assume_role_policy_document: PolicyDocument,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<InlinePolicy>,
+}
+
+impl ResourceProperties for Role {
+    const TYPE: &'static str = "AWS::IAM::Role";
+}

@@ -1,0 +1,102 @@
+//! `AWS::Lambda::Function` and `AWS::Lambda::Permission`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{Expr, ResourceProperties};
+
+/// Where the deployment package is.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Code {
+    pub s3_bucket: Expr,
+    pub s3_key: Expr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    X86_64,
+    Arm64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Environment {
+    pub variables: BTreeMap<String, Expr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum LogFormat {
+    Text,
+    #[serde(rename = "JSON")]
+    Json,
+}
+
+/// Where and how the function's logs are written.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LoggingConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// The log group's name (its `Ref`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_group: Option<Expr>,
+}
+
+/// A function.
+///
+/// Changing `FunctionName` replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-lambda-function.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Function {
+    pub code: Code,
+    /// The execution role's ARN.
+    pub role: Expr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<Architecture>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// MB, 128 to 10,240.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_size: Option<u32>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging_config: Option<LoggingConfig>,
+}
+
+impl ResourceProperties for Function {
+    const TYPE: &'static str = "AWS::Lambda::Function";
+}
+
+/// Lets a service invoke a function.
+///
+/// Every property change replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-lambda-permission.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Permission {
+    pub action: String,
+    /// Name or ARN of the function.
+    pub function_name: Expr,
+    pub principal: String,
+    /// Without it any resource of `principal`'s service, in any account, could invoke.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<Expr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_account: Option<Expr>,
+}
+
+impl ResourceProperties for Permission {
+    const TYPE: &'static str = "AWS::Lambda::Permission";
+}

@@ -1,0 +1,19 @@
+//! Generic CloudFormation: templates, logical ids, intrinsic functions and
+//! typed resources, one module per service. Nothing here knows about chat.
+//!
+//! Required properties are plain fields and optional ones `Option`s left out
+//! when `None`, so forgetting a required property does not compile.
+
+pub mod apigatewayv2;
+pub mod dynamodb;
+mod expr;
+pub mod iam;
+pub mod lambda;
+pub mod logs;
+mod template;
+
+pub use expr::{Expr, Pseudo, SubPart};
+pub use template::{
+    LogicalId, Output, Parameter, Resource, ResourceEntry, ResourceProperties, RetentionPolicy,
+    Template, TemplateError,
+};

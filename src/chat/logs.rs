@@ -1,0 +1,50 @@
+//! One log group per function, owned by the stack.
+
+use crate::cfn::logs::LogGroup;
+use crate::cfn::{
+    Expr, LogicalId, Pseudo, Resource, RetentionPolicy, SubPart, Template, TemplateError,
+};
+
+use super::{ExecutionRole, Handler};
+
+/// How long function logs are kept.
+const RETENTION_DAYS: u32 = 14;
+
+/// A function's log group. Created by the stack rather than by Lambda on
+/// first write, so it has a retention period and is deleted with the stack.
+#[derive(Debug)]
+pub struct FunctionLogs {
+    id: LogicalId,
+}
+
+impl FunctionLogs {
+    pub fn add_to(template: &mut Template, handler: &Handler) -> Result<Self, TemplateError> {
+        let group = LogGroup {
+            log_group_name: Some(Expr::sub([
+                "/aws/lambda/".into(),
+                Pseudo::StackName.into(),
+                SubPart::Text(format!("-{}", handler.name)),
+            ])),
+            retention_in_days: Some(RETENTION_DAYS),
+        };
+        let id = template.add(
+            &format!("{}LogGroup", handler.logical_prefix),
+            Resource::new(group).retention(RetentionPolicy::Delete),
+        )?;
+        Ok(FunctionLogs { id })
+    }
+
+    pub fn id(&self) -> &LogicalId {
+        &self.id
+    }
+
+    /// Lets `role` write log streams of this group only.
+    pub fn grant_write(&self, role: &mut ExecutionRole) {
+        // The group's Arn attribute ends in `:*`, which covers its streams.
+        role.allow(
+            "WriteOwnLogs",
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            vec![Expr::arn_of(&self.id)],
+        );
+    }
+}
