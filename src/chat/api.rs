@@ -221,3 +221,63 @@ impl WebSocketApi {
 /// 10,000 so one chat app cannot starve others in the account.
 const DEFAULT_RATE_LIMIT: f64 = 100.0;
 const DEFAULT_BURST_LIMIT: u32 = 200;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cfn::lambda::{Code, Function};
+
+    /// The deployment id of an API with one Lambda route per key.
+    fn deployment_for(route_keys: &[&str]) -> String {
+        let mut template = Template::new("t");
+        let stage: StageName = "dev".parse().unwrap();
+        let mut api = WebSocketApi::add_to(&mut template, &stage).unwrap();
+        for (n, key) in route_keys.iter().enumerate() {
+            let function = template
+                .add(
+                    &format!("F{n}"),
+                    Function {
+                        code: Code {
+                            s3_bucket: "b".into(),
+                            s3_key: "k".into(),
+                        },
+                        role: "arn:aws:iam::1:role/r".into(),
+                        runtime: None,
+                        handler: None,
+                        architectures: Vec::new(),
+                        description: None,
+                        memory_size: None,
+                        timeout: None,
+                        environment: None,
+                        logging_config: None,
+                    },
+                )
+                .unwrap();
+            api.add_lambda_route(&mut template, &format!("R{n}"), key, &function)
+                .unwrap();
+        }
+        api.deploy(&mut template).unwrap();
+        template
+            .resources()
+            .find(|(_, r)| r.resource_type == "AWS::ApiGatewayV2::Deployment")
+            .map(|(id, _)| id.to_string())
+            .unwrap()
+    }
+
+    #[test]
+    fn deployment_is_replaced_whenever_routes_change() {
+        let base = deployment_for(&["$connect", "sendmessage"]);
+        assert_eq!(base, deployment_for(&["$connect", "sendmessage"]), "stable");
+        assert_ne!(
+            base,
+            deployment_for(&["$connect", "broadcast"]),
+            "renamed route"
+        );
+        assert_ne!(base, deployment_for(&["$connect"]), "removed route");
+        assert_ne!(
+            base,
+            deployment_for(&["$connect", "sendmessage", "$default"]),
+            "added route"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! `chatstack synth` as a user runs it.
+
+mod common;
+
+use common::{chatstack, scratch_dir};
+use serde_json::Value;
+
+fn synth_json(stage: &str) -> Value {
+    let output = chatstack(&["synth", "--stage", stage, "--format", "json"]);
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).expect("synth prints JSON")
+}
+
+#[test]
+fn bad_stage_is_refused_with_the_rule_and_no_template() {
+    let output = chatstack(&["synth", "--stage", "bad stage!"]);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "nothing on stdout");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("letters, digits, '-' or '_'") && stderr.contains("bad stage!"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn json_and_yaml_describe_the_same_template() {
+    let json = synth_json("dev");
+    let output = chatstack(&["synth", "--stage", "dev", "--format", "yaml"]);
+    assert!(output.status.success());
+    let yaml: Value = serde_yaml::from_slice(&output.stdout).expect("synth prints YAML");
+    assert_eq!(json, yaml);
+}
+
+#[test]
+fn yaml_is_the_default_format_and_dev_the_default_stage() {
+    let output = chatstack(&["synth"]);
+    assert!(output.status.success());
+    let yaml: Value = serde_yaml::from_slice(&output.stdout).unwrap();
+    assert_eq!(yaml, synth_json("dev"));
+}
+
+#[test]
+fn output_file_gets_the_template_and_stdout_stays_empty() {
+    let dir = scratch_dir("synth_output_file");
+    let file = dir.join("prod.json");
+    let output = chatstack(&[
+        "synth",
+        "--stage",
+        "prod",
+        "--format",
+        "json",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stdout.is_empty());
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written, synth_json("prod"));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+}
+
+#[test]
+fn unwritable_output_is_a_clear_error() {
+    let dir = scratch_dir("synth_unwritable");
+    let file = dir.join("missing-dir/t.yaml");
+    let output = chatstack(&["synth", "--output", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: could not write"), "{stderr}");
+    assert!(stderr.contains("missing-dir"), "{stderr}");
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let output = chatstack(&["synth", "--help"]);
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--stage",
+        "--format",
+        "--output",
+        "chatstack-<stage>",
+        "[default: dev]",
+    ] {
+        assert!(help.contains(flag), "help lacks {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn stage_names_the_api_stage_and_the_urls() {
+    let template = synth_json("prod");
+    let stage = &template["Resources"]["Stage"]["Properties"];
+    assert_eq!(stage["StageName"], "prod");
+    let url = template["Outputs"]["WebSocketUrl"]["Value"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        url,
+        "wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod"
+    );
+}

@@ -1,0 +1,306 @@
+//! What the chat template contains: wiring and least privilege.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use chatstack::chat::{self, HANDLERS, StageName};
+
+fn template(stage: &str) -> Value {
+    let stage: StageName = stage.parse().unwrap();
+    serde_json::to_value(chat::template(&stage).unwrap()).unwrap()
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .collect()
+}
+
+fn statements(template: &Value) -> Vec<(&String, &Value)> {
+    resources_of_type(template, "AWS::IAM::Role")
+        .into_iter()
+        .flat_map(|(id, role)| {
+            role["Properties"]["Policies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap())
+                .map(move |s| (id, s))
+        })
+        .collect()
+}
+
+#[test]
+fn no_wildcard_resource_or_action_and_no_managed_policy() {
+    let template = template("dev");
+    let statements = statements(&template);
+    assert!(!statements.is_empty());
+    for (role, statement) in statements {
+        for action in statement["Action"].as_array().unwrap() {
+            assert!(!action.as_str().unwrap().contains('*'), "{role}: {action}");
+        }
+        for resource in statement["Resource"].as_array().unwrap() {
+            assert_ne!(resource, "*", "{role}");
+        }
+    }
+    for (id, role) in resources_of_type(&template, "AWS::IAM::Role") {
+        assert!(
+            role["Properties"].get("ManagedPolicyArns").is_none(),
+            "{id}"
+        );
+    }
+}
+
+/// Each role's actions, and the resources of its ManageConnections statement.
+fn access_of(template: &Value, role: &str) -> (BTreeSet<String>, Vec<Value>) {
+    let mut actions = BTreeSet::new();
+    let mut manage = Vec::new();
+    for (id, statement) in statements(template) {
+        if id != role {
+            continue;
+        }
+        for action in statement["Action"].as_array().unwrap() {
+            let action = action.as_str().unwrap().to_owned();
+            if action == "execute-api:ManageConnections" {
+                manage.extend(statement["Resource"].as_array().unwrap().iter().cloned());
+            }
+            actions.insert(action);
+        }
+    }
+    (actions, manage)
+}
+
+fn connections_arn(method: &str) -> Value {
+    json!({"Fn::Sub": format!(
+        "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{WebSocketApi}}/dev/{method}/@connections/*"
+    )})
+}
+
+#[test]
+fn each_function_gets_only_what_it_calls() {
+    let template = template("dev");
+    let logs = ["logs:CreateLogStream", "logs:PutLogEvents"];
+    let expect = |extra: &[&str]| -> BTreeSet<String> {
+        logs.iter().chain(extra).map(|a| a.to_string()).collect()
+    };
+    let (connect, manage) = access_of(&template, "ConnectRole");
+    assert_eq!(connect, expect(&["dynamodb:PutItem"]));
+    assert!(manage.is_empty());
+    let (disconnect, manage) = access_of(&template, "DisconnectRole");
+    assert_eq!(disconnect, expect(&["dynamodb:DeleteItem"]));
+    assert!(manage.is_empty());
+    let (send, manage) = access_of(&template, "SendMessageRole");
+    assert_eq!(
+        send,
+        expect(&[
+            "dynamodb:Scan",
+            "dynamodb:DeleteItem",
+            "execute-api:ManageConnections"
+        ])
+    );
+    assert_eq!(manage, [connections_arn("POST")]);
+    let (default, manage) = access_of(&template, "DefaultRole");
+    assert_eq!(default, expect(&["execute-api:ManageConnections"]));
+    assert_eq!(manage, [connections_arn("GET"), connections_arn("POST")]);
+}
+
+#[test]
+fn table_and_log_grants_name_their_own_resources() {
+    let template = template("dev");
+    for (role, statement) in statements(&template) {
+        let prefix = role.trim_end_matches("Role");
+        let resources = statement["Resource"].as_array().unwrap();
+        match statement["Action"][0].as_str().unwrap() {
+            a if a.starts_with("dynamodb:") => {
+                assert_eq!(
+                    resources,
+                    &[json!({"Fn::GetAtt": ["ConnectionsTable", "Arn"]})]
+                )
+            }
+            a if a.starts_with("logs:") => assert_eq!(
+                resources,
+                &[json!({"Fn::GetAtt": [format!("{prefix}LogGroup"), "Arn"]})],
+                "{role} writes only its own log group"
+            ),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn every_route_reaches_its_own_function_and_only_this_api_may_invoke_it() {
+    let template = template("prod");
+    let resources = &template["Resources"];
+    let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
+    let keys: BTreeSet<_> = routes
+        .iter()
+        .map(|(_, r)| r["Properties"]["RouteKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["$connect", "$disconnect", "$default", "sendmessage"])
+    );
+    for handler in &HANDLERS {
+        let prefix = handler.logical_prefix;
+        let route = &resources[format!("{prefix}Route")]["Properties"];
+        assert_eq!(route["RouteKey"], handler.route_key);
+        assert_eq!(route["AuthorizationType"], "NONE");
+        assert_eq!(
+            route["Target"],
+            json!({"Fn::Sub": format!("integrations/${{{prefix}Integration}}")})
+        );
+        let integration = &resources[format!("{prefix}Integration")]["Properties"];
+        assert_eq!(integration["IntegrationType"], "AWS_PROXY");
+        assert_eq!(
+            integration["IntegrationUri"],
+            json!({"Fn::Sub": format!(
+                "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{{prefix}Function.Arn}}/invocations"
+            )})
+        );
+        let permission = &resources[format!("{prefix}Permission")]["Properties"];
+        assert_eq!(
+            permission["FunctionName"],
+            json!({"Fn::GetAtt": [format!("{prefix}Function"), "Arn"]})
+        );
+        assert_eq!(
+            permission["SourceArn"],
+            json!({"Fn::Sub": format!(
+                "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{WebSocketApi}}/prod/{}",
+                handler.route_key
+            )})
+        );
+    }
+    assert_eq!(
+        resources_of_type(&template, "AWS::Lambda::Permission").len(),
+        4,
+        "no permission without a scoped SourceArn"
+    );
+}
+
+#[test]
+fn functions_are_rust_on_arm64_with_code_from_parameters_and_own_log_group() {
+    let template = template("dev");
+    let functions = resources_of_type(&template, "AWS::Lambda::Function");
+    assert_eq!(functions.len(), 4);
+    for handler in &HANDLERS {
+        let prefix = handler.logical_prefix;
+        let function = &template["Resources"][format!("{prefix}Function")]["Properties"];
+        assert_eq!(function["Runtime"], "provided.al2023");
+        assert_eq!(function["Architectures"], json!(["arm64"]));
+        assert_eq!(function["Handler"], "bootstrap");
+        assert_eq!(
+            function["Code"],
+            json!({"S3Bucket": {"Ref": "AssetsBucket"}, "S3Key": {"Ref": handler.code_key_parameter()}})
+        );
+        assert_eq!(
+            function["Environment"]["Variables"]["TABLE_NAME"],
+            json!({"Ref": "ConnectionsTable"})
+        );
+        assert_eq!(
+            function["LoggingConfig"]["LogGroup"],
+            json!({"Ref": format!("{prefix}LogGroup")})
+        );
+        let timeout = function["Timeout"].as_u64().unwrap();
+        assert!((1..=29).contains(&timeout), "{prefix}: {timeout}s");
+        let log_group = &template["Resources"][format!("{prefix}LogGroup")];
+        assert!(
+            log_group["Properties"]["RetentionInDays"]
+                .as_u64()
+                .is_some()
+        );
+        assert_eq!(log_group["DeletionPolicy"], "Delete");
+        assert!(
+            template["Parameters"]
+                .get(handler.code_key_parameter())
+                .is_some()
+        );
+    }
+    assert_eq!(
+        template["Resources"]["SendMessageFunction"]["Properties"]["Timeout"],
+        29
+    );
+}
+
+#[test]
+fn connections_table_is_on_demand_encrypted_with_ttl_and_stated_policies() {
+    let template = template("dev");
+    let table = &template["Resources"]["ConnectionsTable"];
+    assert_eq!(table["DeletionPolicy"], "Delete");
+    assert_eq!(table["UpdateReplacePolicy"], "Delete");
+    let properties = &table["Properties"];
+    assert_eq!(
+        properties["KeySchema"],
+        json!([{"AttributeName": "connectionId", "KeyType": "HASH"}])
+    );
+    assert_eq!(
+        properties["AttributeDefinitions"],
+        json!([{"AttributeName": "connectionId", "AttributeType": "S"}])
+    );
+    assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        properties["TimeToLiveSpecification"],
+        json!({"AttributeName": "expiresAt", "Enabled": true})
+    );
+    assert_eq!(properties["SSESpecification"], json!({"SSEEnabled": true}));
+}
+
+#[test]
+fn stage_serves_a_deployment_taken_after_every_route() {
+    let template = template("dev");
+    let deployments = resources_of_type(&template, "AWS::ApiGatewayV2::Deployment");
+    assert_eq!(deployments.len(), 1);
+    let (deployment_id, deployment) = deployments[0];
+    let depends: BTreeSet<_> = deployment["DependsOn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    let routes: BTreeSet<_> = resources_of_type(&template, "AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(depends, routes);
+    let stage = &template["Resources"]["Stage"]["Properties"];
+    assert_eq!(stage["DeploymentId"], json!({"Ref": deployment_id}));
+    assert!(
+        stage["DefaultRouteSettings"]["ThrottlingRateLimit"]
+            .as_f64()
+            .is_some()
+    );
+    assert!(
+        stage["DefaultRouteSettings"]["ThrottlingBurstLimit"]
+            .as_u64()
+            .is_some()
+    );
+}
+
+#[test]
+fn api_routes_on_the_action_field() {
+    let template = template("dev");
+    let api = &template["Resources"]["WebSocketApi"]["Properties"];
+    assert_eq!(api["ProtocolType"], "WEBSOCKET");
+    assert_eq!(api["RouteSelectionExpression"], "$request.body.action");
+}
+
+#[test]
+fn outputs_give_both_urls_and_the_table() {
+    let template = template("dev");
+    let outputs = &template["Outputs"];
+    assert_eq!(
+        outputs["CallbackUrl"]["Value"],
+        json!({"Fn::Sub": "https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/dev"})
+    );
+    assert_eq!(
+        outputs["WebSocketUrl"]["Value"],
+        json!({"Fn::Sub": "wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/dev"})
+    );
+    assert_eq!(
+        outputs["ConnectionsTableName"]["Value"],
+        json!({"Ref": "ConnectionsTable"})
+    );
+}
