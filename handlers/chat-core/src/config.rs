@@ -1,0 +1,112 @@
+//! Settings read from the environment once, at start-up.
+
+use std::time::Duration;
+
+use crate::fanout::FanoutConfig;
+
+/// The connections table; the template sets it on every function.
+pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
+/// Posts in flight at once during a broadcast (default 32).
+pub const CONCURRENCY_VAR: &str = "SEND_CONCURRENCY";
+/// Milliseconds one post may take (default 3000).
+pub const POST_TIMEOUT_VAR: &str = "POST_TIMEOUT_MS";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(
+        "environment variable {0} is not set (the chatstack template sets it on every function)"
+    )]
+    Missing(&'static str),
+    #[error("environment variable {name} is {value:?}; expected {expected}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// The table name, from `lookup` (normally `std::env::var`).
+pub fn table_name(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    match lookup(TABLE_NAME_VAR) {
+        Some(name) if !name.is_empty() => Ok(name),
+        _ => Err(ConfigError::Missing(TABLE_NAME_VAR)),
+    }
+}
+
+fn positive(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    expected: &'static str,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(value) = lookup(name) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(ConfigError::Invalid {
+            name,
+            value,
+            expected,
+        }),
+    }
+}
+
+/// The broadcast pacing, defaults overridden by the environment.
+pub fn fanout_config(lookup: impl Fn(&str) -> Option<String>) -> Result<FanoutConfig, ConfigError> {
+    let defaults = FanoutConfig::default();
+    let concurrency = positive(&lookup, CONCURRENCY_VAR, "a whole number above 0")?;
+    let timeout_ms = positive(&lookup, POST_TIMEOUT_VAR, "milliseconds, above 0")?;
+    Ok(FanoutConfig {
+        concurrency: concurrency.map_or(defaults.concurrency, |n| n as usize),
+        post_timeout: timeout_ms.map_or(defaults.post_timeout, Duration::from_millis),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn missing_table_name_says_which_variable() {
+        let error = table_name(env(&[])).unwrap_err();
+        assert_eq!(error, ConfigError::Missing("TABLE_NAME"));
+        assert!(error.to_string().contains("TABLE_NAME is not set"));
+        assert_eq!(table_name(env(&[("TABLE_NAME", "")])), Err(error));
+        assert_eq!(table_name(env(&[("TABLE_NAME", "t")])).unwrap(), "t");
+    }
+
+    #[test]
+    fn fanout_defaults_and_overrides() {
+        assert_eq!(fanout_config(env(&[])).unwrap(), FanoutConfig::default());
+        let config = fanout_config(env(&[
+            ("SEND_CONCURRENCY", "4"),
+            ("POST_TIMEOUT_MS", "250"),
+        ]))
+        .unwrap();
+        assert_eq!(config.concurrency, 4);
+        assert_eq!(config.post_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_fanout_values_are_refused() {
+        for (name, value) in [
+            ("SEND_CONCURRENCY", "0"),
+            ("SEND_CONCURRENCY", "many"),
+            ("POST_TIMEOUT_MS", "-5"),
+        ] {
+            assert!(matches!(
+                fanout_config(env(&[(name, value)])),
+                Err(ConfigError::Invalid { .. })
+            ));
+        }
+    }
+}

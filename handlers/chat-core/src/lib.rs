@@ -1,0 +1,29 @@
+//! What the chat Lambdas share.
+//!
+//! - [`message`]: the `sendmessage` payload and its limits;
+//! - [`store`]: the connections table ([`store::ConnectionStore`], DynamoDB);
+//! - [`poster`]: posting to connections ([`poster::Poster`], the management API);
+//! - [`fanout`]: one message to every connection, paginated and bounded;
+//! - [`routes`]: what each route does, generic over store and poster;
+//! - [`config`] and [`runtime`]: what each `main` sets up once.
+
+pub mod config;
+pub mod fanout;
+pub mod message;
+pub mod poster;
+pub mod routes;
+pub mod runtime;
+pub mod store;
+
+/// An error with its chain of causes: the SDK's own Display is terse
+/// ("service error", "dispatch failure"); the causes say what happened.
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

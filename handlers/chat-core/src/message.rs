@@ -1,0 +1,127 @@
+//! The `sendmessage` payload.
+
+use serde_json::Value;
+
+/// API Gateway's limit on a WebSocket message payload.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+
+/// Why a `sendmessage` body was refused; the text goes back to the sender.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MessageError {
+    #[error("the message has no body")]
+    Empty,
+    #[error(
+        "the message is {size} bytes, over API Gateway's limit of {MAX_MESSAGE_BYTES} (128 KB)"
+    )]
+    TooLarge { size: usize },
+    #[error("the message is not a JSON object")]
+    NotJsonObject,
+    #[error("the message has no \"data\" field")]
+    MissingText,
+    #[error("the \"{field}\" field must be a string")]
+    NotAString { field: &'static str },
+}
+
+impl MessageError {
+    /// What the sender is told.
+    pub fn reply(&self) -> String {
+        format!(
+            "Your message was not sent: {self}. Send {{\"action\":\"sendmessage\",\"data\":\"your text\"}}."
+        )
+    }
+}
+
+/// The text to broadcast from a `sendmessage` body.
+///
+/// Accepts `{"action":"sendmessage","data":"..."}` (the blog's format) and
+/// `{"action":"sendmessage","message":"..."}` (the docs tutorial's); `data`
+/// wins when both are present.
+pub fn text_to_send(body: Option<&str>) -> Result<String, MessageError> {
+    let body = body.ok_or(MessageError::Empty)?;
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(MessageError::TooLarge { size: body.len() });
+    }
+    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(body) else {
+        return Err(MessageError::NotJsonObject);
+    };
+    for field in ["data", "message"] {
+        match fields.remove(field) {
+            Some(Value::String(text)) => return Ok(text),
+            Some(_) => return Err(MessageError::NotAString { field }),
+            None => {}
+        }
+    }
+    Err(MessageError::MissingText)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_blogs_data_field() {
+        let body = r#"{"action":"sendmessage","data":"hello"}"#;
+        assert_eq!(text_to_send(Some(body)).unwrap(), "hello");
+    }
+
+    #[test]
+    fn reads_the_tutorials_message_field() {
+        let body = r#"{"action":"sendmessage","message":"hi there"}"#;
+        assert_eq!(text_to_send(Some(body)).unwrap(), "hi there");
+    }
+
+    #[test]
+    fn data_wins_over_message() {
+        let body = r#"{"action":"sendmessage","message":"m","data":"d"}"#;
+        assert_eq!(text_to_send(Some(body)).unwrap(), "d");
+    }
+
+    #[test]
+    fn refuses_bad_input_with_a_reason() {
+        let cases = [
+            (None, MessageError::Empty),
+            (Some("not json"), MessageError::NotJsonObject),
+            (Some("[1,2]"), MessageError::NotJsonObject),
+            (
+                Some(r#"{"action":"sendmessage"}"#),
+                MessageError::MissingText,
+            ),
+            (
+                Some(r#"{"action":"sendmessage","data":42}"#),
+                MessageError::NotAString { field: "data" },
+            ),
+            (
+                Some(r#"{"action":"sendmessage","message":null}"#),
+                MessageError::NotAString { field: "message" },
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(text_to_send(body), Err(expected), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_payloads_over_128_kb_and_accepts_the_limit() {
+        let wrapper = r#"{"action":"sendmessage","data":""}"#.len();
+        let at_limit = format!(
+            r#"{{"action":"sendmessage","data":"{}"}}"#,
+            "x".repeat(MAX_MESSAGE_BYTES - wrapper)
+        );
+        assert_eq!(at_limit.len(), MAX_MESSAGE_BYTES);
+        assert!(text_to_send(Some(&at_limit)).is_ok());
+        let over = at_limit.replacen('x', "xx", 1);
+        assert_eq!(
+            text_to_send(Some(&over)),
+            Err(MessageError::TooLarge {
+                size: MAX_MESSAGE_BYTES + 1
+            })
+        );
+    }
+
+    #[test]
+    fn reply_tells_the_sender_what_to_send() {
+        let reply = MessageError::MissingText.reply();
+        assert!(reply.contains("no \"data\" field"), "{reply}");
+        assert!(reply.contains(r#"{"action":"sendmessage","data":"your text"}"#));
+    }
+}

@@ -1,0 +1,140 @@
+//! Posting to connections through the API Gateway management API.
+
+use std::future::Future;
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequestContext;
+use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use serde::Serialize;
+
+/// Overrides the management endpoint (for example `http://127.0.0.1:8080/dev`
+/// when running locally), instead of the one built from the event.
+pub const ENDPOINT_OVERRIDE_VAR: &str = "CHATSTACK_MANAGEMENT_ENDPOINT";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PostError {
+    /// 410: the client went away; its id should be forgotten.
+    #[error("connection is gone (410)")]
+    Gone,
+    #[error("timed out")]
+    TimedOut,
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What `GetConnection` says about a connection, as sent back by `$default`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionInfo {
+    pub connection_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_active_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// Sends to connections; the management API in production, fakes in tests.
+pub trait Poster: Send + Sync {
+    fn post(
+        &self,
+        connection_id: &str,
+        data: &[u8],
+    ) -> impl Future<Output = Result<(), PostError>> + Send;
+
+    fn connection_info(
+        &self,
+        connection_id: &str,
+    ) -> impl Future<Output = Result<ConnectionInfo, PostError>> + Send;
+}
+
+/// The management endpoint of the API and stage that sent `context`:
+/// `https://{apiId}.execute-api.{region}.amazonaws.com/{stage}`.
+///
+/// Built from the API id rather than the domain name, which may be a custom
+/// domain whose path mapping would break the `@connections` path.
+pub fn management_endpoint(
+    context: &ApiGatewayWebsocketProxyRequestContext,
+    region: &str,
+) -> Result<String, PostError> {
+    let (Some(api_id), Some(stage)) = (&context.apiid, &context.stage) else {
+        return Err(PostError::Failed(
+            "the event's requestContext lacks apiId or stage".to_owned(),
+        ));
+    };
+    Ok(format!(
+        "https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"
+    ))
+}
+
+/// The API Gateway management API at one endpoint.
+#[derive(Debug, Clone)]
+pub struct ManagementApi {
+    client: aws_sdk_apigatewaymanagement::Client,
+}
+
+impl ManagementApi {
+    pub fn new(sdk_config: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk_config)
+            .endpoint_url(endpoint)
+            .build();
+        ManagementApi {
+            client: aws_sdk_apigatewaymanagement::Client::from_conf(config),
+        }
+    }
+}
+
+/// Maps an SDK error, recognising 410 Gone by its error code or, from
+/// emulators that omit the code, by its status.
+fn post_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    error: SdkError<E, aws_sdk_apigatewaymanagement::config::http::HttpResponse>,
+) -> PostError {
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let gone = error.code() == Some("GoneException") || status == Some(410);
+    if gone {
+        return PostError::Gone;
+    }
+    let detail = match error.as_service_error() {
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or("no message")
+        ),
+        None => crate::describe(&error),
+    };
+    PostError::Failed(detail)
+}
+
+impl Poster for ManagementApi {
+    async fn post(&self, connection_id: &str, data: &[u8]) -> Result<(), PostError> {
+        self.client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(Blob::new(data))
+            .send()
+            .await
+            .map_err(post_error)?;
+        Ok(())
+    }
+
+    async fn connection_info(&self, connection_id: &str) -> Result<ConnectionInfo, PostError> {
+        let output = self
+            .client
+            .get_connection()
+            .connection_id(connection_id)
+            .send()
+            .await
+            .map_err(post_error)?;
+        let identity = output.identity();
+        Ok(ConnectionInfo {
+            connection_id: connection_id.to_owned(),
+            connected_at: output.connected_at().map(|t| t.to_string()),
+            last_active_at: output.last_active_at().map(|t| t.to_string()),
+            source_ip: identity.and_then(|i| i.source_ip()).map(str::to_owned),
+            user_agent: identity.and_then(|i| i.user_agent()).map(str::to_owned),
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! What every function's `main` does before handing its route to the
+//! Lambda runtime: logging, AWS clients and the management endpoint.
+
+use std::sync::OnceLock;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+use crate::config::ConfigError;
+use crate::poster::{ENDPOINT_OVERRIDE_VAR, ManagementApi, PostError, management_endpoint};
+use crate::store::DynamoStore;
+
+/// JSON logs when the function's LoggingConfig says JSON (the template does).
+pub fn init_logging() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// The value, or a clear message and exit code 1: a function missing its
+/// configuration should fail at start-up, not on every event.
+pub fn or_exit<T>(result: Result<T, ConfigError>) -> T {
+    result.unwrap_or_else(|error| {
+        tracing::error!(%error, "bad configuration");
+        eprintln!("error: {error}");
+        std::process::exit(1)
+    })
+}
+
+/// Reads `name` from the process environment.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Region and credentials from the environment, over rustls with ring.
+pub async fn sdk_config() -> SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .load()
+        .await
+}
+
+/// The connections table, with a client built once for the process.
+pub fn dynamo_store(sdk_config: &SdkConfig, table: &str) -> DynamoStore {
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk_config), table)
+}
+
+/// The management API client, built on the first event and reused: a
+/// function serves the routes of one API and stage.
+#[derive(Debug)]
+pub struct ManagementApis {
+    sdk_config: SdkConfig,
+    endpoint_override: Option<String>,
+    client: OnceLock<ManagementApi>,
+}
+
+impl ManagementApis {
+    pub fn new(sdk_config: &SdkConfig) -> Self {
+        ManagementApis {
+            sdk_config: sdk_config.clone(),
+            endpoint_override: env(ENDPOINT_OVERRIDE_VAR).filter(|e| !e.is_empty()),
+            client: OnceLock::new(),
+        }
+    }
+
+    pub fn for_event(
+        &self,
+        event: &ApiGatewayWebsocketProxyRequest,
+    ) -> Result<&ManagementApi, PostError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let endpoint = match &self.endpoint_override {
+            Some(endpoint) => endpoint.clone(),
+            None => {
+                let region = self.sdk_config.region().ok_or_else(|| {
+                    PostError::Failed("no AWS region in the environment".to_owned())
+                })?;
+                management_endpoint(&event.request_context, region.as_ref())?
+            }
+        };
+        Ok(self
+            .client
+            .get_or_init(|| ManagementApi::new(&self.sdk_config, &endpoint)))
+    }
+}
+
+/// The event every route receives.
+pub type Event = ApiGatewayWebsocketProxyRequest;

@@ -1,0 +1,175 @@
+//! The table of open connections.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// The partition key (see the template's `ConnectionsTable`).
+pub const CONNECTION_ID: &str = "connectionId";
+/// When the connection was opened, epoch milliseconds.
+pub const CONNECTED_AT: &str = "connectedAt";
+/// The table's TTL attribute, epoch seconds.
+pub const EXPIRES_AT: &str = "expiresAt";
+
+/// API Gateway closes every WebSocket connection after two hours, so an id
+/// whose `$disconnect` never ran is dead by then and TTL may remove it.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// One open connection as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub connection_id: String,
+    pub connected_at_ms: u128,
+    pub expires_at_s: u64,
+}
+
+impl Connection {
+    /// A connection opened at `now`, expiring after [`CONNECTION_LIFETIME`].
+    pub fn opened(connection_id: &str, now: SystemTime) -> Self {
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Connection {
+            connection_id: connection_id.to_owned(),
+            connected_at_ms: since_epoch.as_millis(),
+            expires_at_s: (since_epoch + CONNECTION_LIFETIME).as_secs(),
+        }
+    }
+}
+
+/// One page of a scan of connection ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanPage {
+    pub connection_ids: Vec<String>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_start: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("connection table {operation} failed: {message}")]
+pub struct StoreError {
+    pub operation: &'static str,
+    pub message: String,
+}
+
+/// Where connection ids live; DynamoDB in production, fakes in tests.
+pub trait ConnectionStore: Send + Sync {
+    fn put(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deleting an id that is not there succeeds.
+    fn delete(&self, connection_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The page of ids after `start` (from the start when `None`).
+    fn scan_page(
+        &self,
+        start: Option<String>,
+    ) -> impl Future<Output = Result<ScanPage, StoreError>> + Send;
+}
+
+/// The connections table in DynamoDB.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    page_limit: Option<i32>,
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: &str) -> Self {
+        DynamoStore {
+            client,
+            table: table.to_owned(),
+            page_limit: None,
+        }
+    }
+
+    /// At most `limit` items per scan page (DynamoDB's own limit is 1 MB a page).
+    pub fn with_page_limit(mut self, limit: i32) -> Self {
+        self.page_limit = Some(limit);
+        self
+    }
+}
+
+fn store_error(operation: &'static str, error: impl std::error::Error + 'static) -> StoreError {
+    StoreError {
+        operation,
+        message: crate::describe(&error),
+    }
+}
+
+impl ConnectionStore for DynamoStore {
+    async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                CONNECTION_ID,
+                AttributeValue::S(connection.connection_id.clone()),
+            )
+            .item(
+                CONNECTED_AT,
+                AttributeValue::N(connection.connected_at_ms.to_string()),
+            )
+            .item(
+                EXPIRES_AT,
+                AttributeValue::N(connection.expires_at_s.to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| store_error("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(CONNECTION_ID, AttributeValue::S(connection_id.to_owned()))
+            .send()
+            .await
+            .map_err(|e| store_error("DeleteItem", e))?;
+        Ok(())
+    }
+
+    async fn scan_page(&self, start: Option<String>) -> Result<ScanPage, StoreError> {
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            // Only the key: less read capacity, smaller pages.
+            .projection_expression("#id")
+            .expression_attribute_names("#id", CONNECTION_ID)
+            .set_exclusive_start_key(
+                start.map(|id| HashMap::from([(CONNECTION_ID.to_owned(), AttributeValue::S(id))])),
+            )
+            .set_limit(self.page_limit)
+            .send()
+            .await
+            .map_err(|e| store_error("Scan", e))?;
+        let connection_ids = output
+            .items()
+            .iter()
+            .filter_map(|item| item.get(CONNECTION_ID)?.as_s().ok().cloned())
+            .collect();
+        let next_start = output
+            .last_evaluated_key()
+            .and_then(|key| key.get(CONNECTION_ID)?.as_s().ok().cloned());
+        Ok(ScanPage {
+            connection_ids,
+            next_start,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_expires_two_hours_after_it_opened() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let connection = Connection::opened("abc=", now);
+        assert_eq!(connection.connected_at_ms, 1_700_000_000_123);
+        assert_eq!(connection.expires_at_s, 1_700_000_000 + 7200);
+    }
+}

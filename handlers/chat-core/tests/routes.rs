@@ -1,0 +1,315 @@
+//! Every route's behaviour, driven with fakes and real event shapes.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::encodings::Body;
+use chat_core::fanout::FanoutConfig;
+use chat_core::routes::{self, USAGE};
+use support::{FakePoster, FakeStore, event, ids, message_from};
+
+fn body_text(response: &aws_lambda_events::apigw::ApiGatewayProxyResponse) -> String {
+    match &response.body {
+        Some(Body::Text(text)) => text.clone(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[test]
+fn real_event_shapes_parse() {
+    let connect = event("connect");
+    assert_eq!(
+        connect.request_context.route_key.as_deref(),
+        Some("$connect")
+    );
+    assert_eq!(
+        connect.request_context.event_type.as_deref(),
+        Some("CONNECT")
+    );
+    assert_eq!(
+        connect.request_context.connection_id.as_deref(),
+        Some("Bc2dEeXyIAMCJcw=")
+    );
+    let disconnect = event("disconnect");
+    assert_eq!(
+        disconnect.request_context.route_key.as_deref(),
+        Some("$disconnect")
+    );
+    assert_eq!(
+        disconnect.request_context.disconnect_status_code,
+        Some(1000)
+    );
+    let message = event("sendmessage");
+    assert_eq!(
+        message.request_context.event_type.as_deref(),
+        Some("MESSAGE")
+    );
+    assert_eq!(message.request_context.apiid.as_deref(), Some("a1b2c3d4e5"));
+    assert!(message.body.unwrap().contains("\"action\":\"sendmessage\""));
+}
+
+#[tokio::test]
+async fn connect_records_the_id_with_a_two_hour_ttl() {
+    let store = FakeStore::with_ids([]);
+    let now = UNIX_EPOCH + Duration::from_secs(1_795_323_000);
+    let response = routes::connect(&store, &event("connect"), now).await;
+    assert_eq!(response.status_code, 200);
+    let items = store.items.lock().unwrap();
+    let stored = &items["Bc2dEeXyIAMCJcw="];
+    assert_eq!(stored.connected_at_ms, 1_795_323_000_000);
+    assert_eq!(stored.expires_at_s, 1_795_323_000 + 2 * 3600);
+}
+
+#[tokio::test]
+async fn connect_refuses_the_connection_when_the_store_fails() {
+    let store = FakeStore {
+        fail_put: true,
+        ..FakeStore::with_ids([])
+    };
+    let response = routes::connect(&store, &event("connect"), SystemTime::now()).await;
+    assert_eq!(response.status_code, 500);
+    assert!(store.ids().is_empty());
+}
+
+#[tokio::test]
+async fn disconnect_removes_the_id_and_is_idempotent() {
+    let store = FakeStore::with_ids(["Bc2dEeXyIAMCJcw=".to_owned(), "other".to_owned()]);
+    let event = event("disconnect");
+    assert_eq!(routes::disconnect(&store, &event).await.status_code, 200);
+    assert_eq!(store.ids(), BTreeSet::from(["other".to_owned()]));
+    assert_eq!(routes::disconnect(&store, &event).await.status_code, 200);
+    assert_eq!(store.ids(), BTreeSet::from(["other".to_owned()]));
+}
+
+#[tokio::test]
+async fn a_route_without_connection_id_is_a_client_error() {
+    let mut event = event("connect");
+    event.request_context.connection_id = None;
+    let store = FakeStore::with_ids([]);
+    assert_eq!(
+        routes::connect(&store, &event, SystemTime::now())
+            .await
+            .status_code,
+        400
+    );
+    assert!(store.ids().is_empty());
+}
+
+#[tokio::test]
+async fn sendmessage_reaches_every_connection_once_across_pages_in_both_formats() {
+    for body in [
+        r#"{"action":"sendmessage","data":"hello"}"#,
+        r#"{"action":"sendmessage","message":"hello"}"#,
+    ] {
+        let all = ids(23);
+        let store = FakeStore {
+            page_size: 5,
+            ..FakeStore::with_ids(all.clone())
+        };
+        let poster = FakePoster::default();
+        let response = routes::send_message(
+            &store,
+            &poster,
+            &message_from("c007", Some(body)),
+            FanoutConfig::default(),
+        )
+        .await;
+        assert_eq!(response.status_code, 200);
+        let received = poster.received();
+        assert_eq!(received.keys().cloned().collect::<Vec<_>>(), all, "{body}");
+        assert!(received.values().all(|texts| texts == &["hello"]));
+        assert_eq!(
+            store.scans.load(Ordering::SeqCst),
+            5,
+            "23 ids in pages of 5"
+        );
+    }
+}
+
+#[tokio::test]
+async fn gone_recipients_are_deleted_and_only_they() {
+    let store = FakeStore {
+        page_size: 3,
+        ..FakeStore::with_ids(ids(10))
+    };
+    let poster = FakePoster {
+        gone: BTreeSet::from(["c002".to_owned(), "c008".to_owned()]),
+        ..FakePoster::default()
+    };
+    let body = r#"{"action":"sendmessage","data":"hi"}"#;
+    let response = routes::send_message(
+        &store,
+        &poster,
+        &message_from("c005", Some(body)),
+        FanoutConfig::default(),
+    )
+    .await;
+    assert_eq!(response.status_code, 200);
+    let expected: BTreeSet<String> = ids(10)
+        .into_iter()
+        .filter(|id| id != "c002" && id != "c008")
+        .collect();
+    assert_eq!(store.ids(), expected, "the sender c005 stays");
+    assert_eq!(poster.received().len(), 8);
+}
+
+#[tokio::test]
+async fn a_failing_recipient_does_not_stop_the_others() {
+    let store = FakeStore::with_ids(ids(6));
+    let poster = FakePoster {
+        failing: BTreeSet::from(["c000".to_owned(), "c003".to_owned()]),
+        ..FakePoster::default()
+    };
+    let body = r#"{"action":"sendmessage","data":"hi"}"#;
+    let response = routes::send_message(
+        &store,
+        &poster,
+        &message_from("c001", Some(body)),
+        FanoutConfig::default(),
+    )
+    .await;
+    assert_eq!(response.status_code, 200);
+    let received: Vec<_> = poster.received().into_keys().collect();
+    assert_eq!(received, ["c001", "c002", "c004", "c005"]);
+    assert_eq!(
+        store.ids().len(),
+        6,
+        "a failure is not a 410: nobody is deleted"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_recipient_times_out_without_holding_up_the_others() {
+    let store = FakeStore::with_ids(ids(4));
+    let poster = FakePoster {
+        slow: [("c001".to_owned(), Duration::from_secs(60))].into(),
+        ..FakePoster::default()
+    };
+    let config = FanoutConfig {
+        concurrency: 2,
+        post_timeout: Duration::from_secs(3),
+    };
+    let started = tokio::time::Instant::now();
+    let body = r#"{"action":"sendmessage","data":"hi"}"#;
+    let response =
+        routes::send_message(&store, &poster, &message_from("c000", Some(body)), config).await;
+    assert_eq!(response.status_code, 200);
+    let received: Vec<_> = poster.received().into_keys().collect();
+    assert_eq!(received, ["c000", "c002", "c003"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_bound_holds_and_is_used() {
+    let store = FakeStore {
+        page_size: 25,
+        ..FakeStore::with_ids(ids(60))
+    };
+    let poster = FakePoster {
+        latency: Duration::from_millis(10),
+        ..FakePoster::default()
+    };
+    let config = FanoutConfig {
+        concurrency: 7,
+        post_timeout: Duration::from_secs(3),
+    };
+    let body = r#"{"action":"sendmessage","data":"hi"}"#;
+    routes::send_message(&store, &poster, &message_from("c000", Some(body)), config).await;
+    assert_eq!(poster.received().len(), 60);
+    assert_eq!(poster.max_in_flight.load(Ordering::SeqCst), 7);
+}
+
+#[tokio::test]
+async fn bad_input_is_answered_to_the_sender_only_and_nothing_is_broadcast() {
+    let oversize = format!(
+        r#"{{"action":"sendmessage","data":"{}"}}"#,
+        "x".repeat(128 * 1024)
+    );
+    let cases = [
+        (Some("{not json"), "not a JSON object"),
+        (Some(r#"{"action":"sendmessage"}"#), "no \"data\" field"),
+        (
+            Some(r#"{"action":"sendmessage","data":7}"#),
+            "must be a string",
+        ),
+        (Some(oversize.as_str()), "over API Gateway's limit"),
+        (None, "no body"),
+    ];
+    for (body, reason) in cases {
+        let store = FakeStore::with_ids(ids(5));
+        let poster = FakePoster::default();
+        let response = routes::send_message(
+            &store,
+            &poster,
+            &message_from("c003", body),
+            FanoutConfig::default(),
+        )
+        .await;
+        assert_eq!(response.status_code, 400);
+        let received = poster.received();
+        assert_eq!(received.keys().collect::<Vec<_>>(), ["c003"], "{reason}");
+        assert!(
+            received["c003"][0].contains(reason),
+            "{:?}",
+            received["c003"]
+        );
+        assert_eq!(
+            store.scans.load(Ordering::SeqCst),
+            0,
+            "no scan, no broadcast"
+        );
+        assert!(body_text(&response).contains(reason));
+    }
+}
+
+#[tokio::test]
+async fn a_failed_scan_answers_500_and_stops() {
+    let store = FakeStore {
+        fail_scan_page: Some(0),
+        ..FakeStore::with_ids(ids(3))
+    };
+    let poster = FakePoster::default();
+    let body = r#"{"action":"sendmessage","data":"hi"}"#;
+    let response = routes::send_message(
+        &store,
+        &poster,
+        &message_from("c000", Some(body)),
+        FanoutConfig::default(),
+    )
+    .await;
+    assert_eq!(response.status_code, 500);
+    assert!(poster.received().is_empty());
+}
+
+#[tokio::test]
+async fn default_route_answers_the_caller_with_usage_and_info() {
+    let poster = FakePoster::default();
+    let event = event("sendmessage");
+    let response = routes::default_route(&poster, &event).await;
+    assert_eq!(response.status_code, 200);
+    let received = poster.received();
+    assert_eq!(received.len(), 1, "only the caller hears back");
+    let reply = &received["Bc2dEeXyIAMCJcw="][0];
+    let info = reply.strip_prefix(USAGE).expect("usage text first");
+    let info: serde_json::Value = serde_json::from_str(info).unwrap();
+    assert_eq!(info["connectionId"], "Bc2dEeXyIAMCJcw=");
+    assert_eq!(info["sourceIp"], "198.51.100.23");
+}
+
+#[tokio::test]
+async fn default_route_reports_a_failed_lookup() {
+    let poster = FakePoster {
+        fail_info: true,
+        ..FakePoster::default()
+    };
+    let response = routes::default_route(&poster, &event("sendmessage")).await;
+    assert_eq!(response.status_code, 500);
+    assert!(poster.received().is_empty());
+}

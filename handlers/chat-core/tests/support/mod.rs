@@ -1,0 +1,187 @@
+//! Fakes of the store and the poster, and events of the real shape.
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use chat_core::poster::{ConnectionInfo, PostError, Poster};
+use chat_core::store::{Connection, ConnectionStore, ScanPage, StoreError};
+
+/// A real API Gateway WebSocket event from `tests/events/<name>.json`.
+pub fn event(name: &str) -> ApiGatewayWebsocketProxyRequest {
+    let path = format!("{}/tests/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A `sendmessage` event from `sender` with `body`.
+pub fn message_from(sender: &str, body: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = event("sendmessage");
+    event.request_context.connection_id = Some(sender.to_owned());
+    event.body = body.map(str::to_owned);
+    event
+}
+
+/// An in-memory table, scanned in pages of `page_size` ids in id order.
+#[derive(Debug)]
+pub struct FakeStore {
+    pub items: Mutex<BTreeMap<String, Connection>>,
+    pub page_size: usize,
+    pub scans: AtomicUsize,
+    pub fail_put: bool,
+    /// Fail the scan of this page number (0-based).
+    pub fail_scan_page: Option<usize>,
+}
+
+impl FakeStore {
+    pub fn with_ids(ids: impl IntoIterator<Item = String>) -> Self {
+        let items = ids
+            .into_iter()
+            .map(|id| {
+                let connection = Connection {
+                    connection_id: id.clone(),
+                    connected_at_ms: 0,
+                    expires_at_s: 0,
+                };
+                (id, connection)
+            })
+            .collect();
+        FakeStore {
+            items: Mutex::new(items),
+            page_size: 100,
+            scans: AtomicUsize::new(0),
+            fail_put: false,
+            fail_scan_page: None,
+        }
+    }
+
+    pub fn ids(&self) -> BTreeSet<String> {
+        self.items.lock().unwrap().keys().cloned().collect()
+    }
+}
+
+impl ConnectionStore for FakeStore {
+    async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
+        if self.fail_put {
+            return Err(StoreError {
+                operation: "PutItem",
+                message: "injected failure".into(),
+            });
+        }
+        self.items
+            .lock()
+            .unwrap()
+            .insert(connection.connection_id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {
+        self.items.lock().unwrap().remove(connection_id);
+        Ok(())
+    }
+
+    async fn scan_page(&self, start: Option<String>) -> Result<ScanPage, StoreError> {
+        let page_number = self.scans.fetch_add(1, Ordering::SeqCst);
+        if self.fail_scan_page == Some(page_number) {
+            return Err(StoreError {
+                operation: "Scan",
+                message: "injected failure".into(),
+            });
+        }
+        let items = self.items.lock().unwrap();
+        let after: Vec<String> = items
+            .keys()
+            .filter(|id| start.as_ref().is_none_or(|s| *id > s))
+            .cloned()
+            .collect();
+        let connection_ids: Vec<String> = after.iter().take(self.page_size).cloned().collect();
+        let next_start = (after.len() > self.page_size)
+            .then(|| connection_ids.last().cloned())
+            .flatten();
+        Ok(ScanPage {
+            connection_ids,
+            next_start,
+        })
+    }
+}
+
+/// Records what is posted; some recipients are gone, failing or slow.
+#[derive(Debug, Default)]
+pub struct FakePoster {
+    pub gone: BTreeSet<String>,
+    pub failing: BTreeSet<String>,
+    pub slow: BTreeMap<String, Duration>,
+    /// How long every post takes (to observe concurrency).
+    pub latency: Duration,
+    pub fail_info: bool,
+    pub delivered: Mutex<Vec<(String, String)>>,
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+}
+
+impl FakePoster {
+    /// What each connection received, in order.
+    pub fn received(&self) -> BTreeMap<String, Vec<String>> {
+        let mut received: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (id, text) in self.delivered.lock().unwrap().iter() {
+            received.entry(id.clone()).or_default().push(text.clone());
+        }
+        received
+    }
+}
+
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Poster for FakePoster {
+    async fn post(&self, connection_id: &str, data: &[u8]) -> Result<(), PostError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        // Decrements on return and when the post is dropped by a timeout.
+        let _in_flight = InFlight(&self.in_flight);
+        let delay = self
+            .slow
+            .get(connection_id)
+            .copied()
+            .unwrap_or(self.latency);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if self.gone.contains(connection_id) {
+            return Err(PostError::Gone);
+        }
+        if self.failing.contains(connection_id) {
+            return Err(PostError::Failed("injected failure".into()));
+        }
+        self.delivered.lock().unwrap().push((
+            connection_id.to_owned(),
+            String::from_utf8(data.to_vec()).unwrap(),
+        ));
+        Ok(())
+    }
+
+    async fn connection_info(&self, connection_id: &str) -> Result<ConnectionInfo, PostError> {
+        if self.fail_info {
+            return Err(PostError::Failed("injected failure".into()));
+        }
+        Ok(ConnectionInfo {
+            connection_id: connection_id.to_owned(),
+            connected_at: Some("2026-11-22T04:50:00Z".into()),
+            source_ip: Some("198.51.100.23".into()),
+            ..Default::default()
+        })
+    }
+}
+
+/// `count` connection ids, `c000`, `c001`, ...
+pub fn ids(count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("c{n:03}")).collect()
+}
