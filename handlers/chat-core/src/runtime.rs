@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::config::ConfigError;
 use crate::poster::{ENDPOINT_OVERRIDE_VAR, ManagementApi, PostError, management_endpoint};
@@ -31,13 +32,18 @@ pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Region and credentials from the environment, over rustls with ring.
-pub async fn sdk_config() -> SdkConfig {
-    let http_client = aws_smithy_http_client::Builder::new()
+/// The HTTP client of every AWS call: rustls with ring, which is smaller
+/// than the SDK's default aws-lc.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+        .build_https()
+}
+
+/// Region and credentials from the environment.
+pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
+        .http_client(https_client())
         .load()
         .await
 }
@@ -57,10 +63,15 @@ pub struct ManagementApis {
 }
 
 impl ManagementApis {
-    pub fn new(sdk_config: &SdkConfig) -> Self {
+    /// Honours the endpoint override of [`ENDPOINT_OVERRIDE_VAR`].
+    pub fn from_env(sdk_config: &SdkConfig) -> Self {
+        Self::with_override(sdk_config, env(ENDPOINT_OVERRIDE_VAR))
+    }
+
+    pub fn with_override(sdk_config: &SdkConfig, endpoint_override: Option<String>) -> Self {
         ManagementApis {
             sdk_config: sdk_config.clone(),
-            endpoint_override: env(ENDPOINT_OVERRIDE_VAR).filter(|e| !e.is_empty()),
+            endpoint_override: endpoint_override.filter(|e| !e.is_empty()),
             client: OnceLock::new(),
         }
     }

@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     runtime::init_logging();
     let sdk_config = runtime::sdk_config().await;
-    let apis = runtime::ManagementApis::new(&sdk_config);
+    let apis = runtime::ManagementApis::from_env(&sdk_config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<runtime::Event>| {
         let apis = &apis;
         async move {

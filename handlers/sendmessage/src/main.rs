@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     let fanout = runtime::or_exit(config::fanout_config(runtime::env));
     let sdk_config = runtime::sdk_config().await;
     let store = runtime::dynamo_store(&sdk_config, &table);
-    let apis = runtime::ManagementApis::new(&sdk_config);
+    let apis = runtime::ManagementApis::from_env(&sdk_config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<runtime::Event>| {
         let (store, apis) = (&store, &apis);
         async move {

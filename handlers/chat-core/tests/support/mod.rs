@@ -1,6 +1,8 @@
 //! Fakes of the store and the poster, and events of the real shape.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod moto;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,33 @@
+//! A function missing its configuration stops at start-up with a message
+//! that names the variable, before it asks the Lambda runtime for events.
+
+use std::process::Command;
+
+fn start(env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sendmessage"));
+    command
+        .env_clear()
+        // Nothing listens here: if start-up got this far, the test would see
+        // a runtime connection error instead of the configuration message.
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("the binary runs")
+}
+
+#[test]
+fn missing_table_name_fails_fast_and_says_so() {
+    let output = start(&[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TABLE_NAME is not set"), "{stderr}");
+}
+
+#[test]
+fn bad_concurrency_fails_fast_and_says_so() {
+    let output = start(&[("TABLE_NAME", "t"), ("SEND_CONCURRENCY", "lots")]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SEND_CONCURRENCY is \"lots\""), "{stderr}");
+}
