@@ -85,6 +85,17 @@ async fn disconnect_removes_the_id_and_is_idempotent() {
 }
 
 #[tokio::test]
+async fn disconnect_answers_200_even_when_the_delete_fails() {
+    let store = FakeStore {
+        fail_delete: true,
+        ..FakeStore::with_ids(["Bc2dEeXyIAMCJcw=".to_owned()])
+    };
+    let response = routes::disconnect(&store, &event("disconnect")).await;
+    assert_eq!(response.status_code, 200);
+    assert_eq!(store.ids().len(), 1, "left for TTL to remove");
+}
+
+#[tokio::test]
 async fn a_route_without_connection_id_is_a_client_error() {
     let mut event = event("connect");
     event.request_context.connection_id = None;

@@ -34,6 +34,7 @@ pub struct FakeStore {
     pub page_size: usize,
     pub scans: AtomicUsize,
     pub fail_put: bool,
+    pub fail_delete: bool,
     /// Fail the scan of this page number (0-based).
     pub fail_scan_page: Option<usize>,
 }
@@ -56,6 +57,7 @@ impl FakeStore {
             page_size: 100,
             scans: AtomicUsize::new(0),
             fail_put: false,
+            fail_delete: false,
             fail_scan_page: None,
         }
     }
@@ -81,6 +83,12 @@ impl ConnectionStore for FakeStore {
     }
 
     async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {
+        if self.fail_delete {
+            return Err(StoreError {
+                operation: "DeleteItem",
+                message: "injected failure".into(),
+            });
+        }
         self.items.lock().unwrap().remove(connection_id);
         Ok(())
     }
