@@ -1,13 +1,17 @@
 //! The command line: argument parsing and the commands, each writing to an
 //! injected writer so tests drive them without a process.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::cfn::TemplateError;
 use crate::chat::{self, StageName};
+use crate::deploy::assets::default_assets_dir;
+use crate::deploy::aws::{AwsCloud, AwsOptions, load_config};
+use crate::deploy::ui::{Approval, Interrupts, Ui, write_outputs};
+use crate::deploy::{Assets, DeployError, Deployer, Poll, deploy_stage, diff_stage};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +36,87 @@ pub enum Command {
         after_help = "Examples:\n  chatstack synth\n  chatstack synth --stage prod --format json --output prod.json"
     )]
     Synth(SynthArgs),
+
+    /// Build the Lambda zips, upload them and create or update the stage's
+    /// stack (chatstack-<stage>) through a change set you approve.
+    #[command(after_help = "Examples:\n  chatstack deploy --stage dev\n  \
+        chatstack deploy --stage ci --yes --no-build --outputs-file outputs.json\n\n\
+        AWS settings come from --region/--profile, the AWS_* environment variables \
+        (AWS_ENDPOINT_URL included) and your AWS config files.")]
+    Deploy(DeployArgs),
+
+    /// Show what a deploy of the stage would change, executing nothing.
+    Diff(DiffArgs),
+
+    /// Delete the stage's stack and everything in it (API, functions, table,
+    /// log groups). The assets bucket, shared by all stages, stays.
+    Destroy(DestroyArgs),
+}
+
+/// The AWS account and region to work in.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// AWS region (default: AWS_REGION or your profile's region).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Named profile from your AWS config files (default: AWS_PROFILE or "default").
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
+/// Where the functions' zips come from.
+#[derive(Debug, Args)]
+pub struct AssetArgs {
+    /// Use the zips already built instead of running handlers/build.sh first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// The handlers workspace (holds build.sh).
+    #[arg(long, value_name = "DIR", default_value = "handlers")]
+    pub handlers_dir: PathBuf,
+    /// Directory holding <function>/bootstrap.zip (default: the handlers'
+    /// target/lambda, or $CARGO_TARGET_DIR/lambda).
+    #[arg(long, value_name = "DIR")]
+    pub assets_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Stage to deploy; its stack is chatstack-<stage>.
+    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_stage))]
+    pub stage: StageName,
+    /// Approve the changes without asking (needed when there is no terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Also write the stack's outputs to FILE as a JSON object.
+    #[arg(long, value_name = "FILE")]
+    pub outputs_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub assets: AssetArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Stage to compare; its stack is chatstack-<stage>.
+    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_stage))]
+    pub stage: StageName,
+    #[command(flatten)]
+    pub assets: AssetArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Stage to delete; its stack is chatstack-<stage>.
+    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_stage))]
+    pub stage: StageName,
+    /// Delete without asking (needed when there is no terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -72,13 +157,146 @@ pub enum CliError {
     WriteFile { path: PathBuf, source: io::Error },
     #[error("could not write to standard output: {0}")]
     Stdout(#[source] io::Error),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    #[error("could not start the async runtime: {0}")]
+    Runtime(#[source] io::Error),
 }
 
 /// Runs one command; everything meant for the user goes to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Synth(args) => synth(&args, out),
+        Command::Deploy(args) => block_on(deploy(args, out)),
+        Command::Diff(args) => block_on(diff(args, out)),
+        Command::Destroy(args) => block_on(destroy(args, out)),
     }
+}
+
+fn block_on<F: std::future::Future<Output = Result<(), CliError>>>(
+    future: F,
+) -> Result<(), CliError> {
+    tokio::runtime::Runtime::new()
+        .map_err(CliError::Runtime)?
+        .block_on(future)
+}
+
+/// Forwards the first Ctrl-C to the running operation; the second exits.
+fn interrupts() -> Interrupts {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        let _ = sender.send(());
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Interrupted again: exiting; the stack operation goes on in CloudFormation.");
+            std::process::exit(130);
+        }
+    });
+    Interrupts(receiver)
+}
+
+/// `--yes`, or ask on the terminal, or refuse when there is none.
+fn approval(yes: bool) -> Approval {
+    if yes {
+        Approval::Yes
+    } else if io::stdin().is_terminal() {
+        Approval::Ask(Box::new(|question| {
+            eprint!("{question} [y/N] ");
+            io::stderr().flush()?;
+            let mut answer = String::new();
+            io::stdin().read_line(&mut answer)?;
+            Ok(matches!(
+                answer.trim().to_ascii_lowercase().as_str(),
+                "y" | "yes"
+            ))
+        }))
+    } else {
+        Approval::NoTerminal
+    }
+}
+
+async fn aws_cloud(args: &AwsArgs) -> Result<AwsCloud, CliError> {
+    let options = AwsOptions {
+        region: args.region.clone(),
+        profile: args.profile.clone(),
+    };
+    let config = load_config(&options).await.map_err(DeployError::from)?;
+    Ok(AwsCloud::new(&config))
+}
+
+fn assets(args: &AssetArgs) -> Assets {
+    Assets {
+        build: !args.no_build,
+        dir: args
+            .assets_dir
+            .clone()
+            .unwrap_or_else(|| default_assets_dir(&args.handlers_dir)),
+        handlers_dir: args.handlers_dir.clone(),
+    }
+}
+
+async fn deploy(args: DeployArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let stack = args.stage.stack_name().map_err(DeployError::from)?;
+    let cloud = aws_cloud(&args.aws).await?;
+    let mut deployer = Deployer {
+        cloud: &cloud,
+        ui: Ui {
+            out,
+            approval: approval(args.yes),
+            live: io::stderr().is_terminal(),
+        },
+        interrupts: interrupts(),
+        poll: Poll::default(),
+    };
+    let deployed = deploy_stage(&mut deployer, &args.stage, &assets(&args.assets)).await?;
+    write_outputs(deployer.ui.out, &stack, deployed.outputs()).map_err(CliError::Stdout)?;
+    if let Some(path) = &args.outputs_file {
+        let outputs: serde_json::Map<String, serde_json::Value> = deployed
+            .outputs()
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+            .collect();
+        let mut text = serde_json::to_string_pretty(&outputs)
+            .map_err(|e| CliError::Serialize(e.to_string()))?;
+        text.push('\n');
+        write_replacing(path, &text)?;
+    }
+    Ok(())
+}
+
+async fn diff(args: DiffArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let cloud = aws_cloud(&args.aws).await?;
+    let mut deployer = Deployer {
+        cloud: &cloud,
+        ui: Ui {
+            out,
+            approval: Approval::NoTerminal,
+            live: false,
+        },
+        interrupts: Interrupts::none(),
+        poll: Poll::default(),
+    };
+    diff_stage(&mut deployer, &args.stage, &assets(&args.assets)).await?;
+    Ok(())
+}
+
+async fn destroy(args: DestroyArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let stack = args.stage.stack_name().map_err(DeployError::from)?;
+    let cloud = aws_cloud(&args.aws).await?;
+    let mut deployer = Deployer {
+        cloud: &cloud,
+        ui: Ui {
+            out,
+            approval: approval(args.yes),
+            live: io::stderr().is_terminal(),
+        },
+        interrupts: interrupts(),
+        poll: Poll::default(),
+    };
+    deployer.destroy(&stack).await?;
+    Ok(())
 }
 
 /// The template of `stage` as text in `format`.

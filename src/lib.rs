@@ -8,3 +8,4 @@
 pub mod cfn;
 pub mod chat;
 pub mod cli;
+pub mod deploy;

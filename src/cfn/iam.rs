@@ -1,5 +1,7 @@
 //! `AWS::IAM::Role` and a typed policy document.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::{Expr, ResourceProperties};
@@ -10,11 +12,18 @@ pub enum Effect {
     Deny,
 }
 
-/// Who a trust policy lets assume the role.
+/// Who a statement applies to (trust and resource policies only).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Principal {
-    pub service: Vec<String>,
+pub enum Principal {
+    /// AWS services, for example `lambda.amazonaws.com`.
+    Service(Vec<String>),
+    /// Everyone (`"*"`): for `Deny` statements of resource policies.
+    #[serde(serialize_with = "serialize_everyone")]
+    Everyone,
+}
+
+fn serialize_everyone<S: serde::Serializer>(serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str("*")
 }
 
 /// One statement of a policy document.
@@ -30,6 +39,9 @@ pub struct Statement {
     /// Absent only in trust policies.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resource: Vec<Expr>,
+    /// Operator, then condition key and value: `{"Bool": {"aws:SecureTransport": "false"}}`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub condition: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// An IAM policy document (version 2012-10-17).
@@ -54,11 +66,10 @@ impl PolicyDocument {
         PolicyDocument::new(vec![Statement {
             sid: None,
             effect: Effect::Allow,
-            principal: Some(Principal {
-                service: vec![service.to_owned()],
-            }),
+            principal: Some(Principal::Service(vec![service.to_owned()])),
             action: vec!["sts:AssumeRole".to_owned()],
             resource: Vec::new(),
+            condition: BTreeMap::new(),
         }])
     }
 }

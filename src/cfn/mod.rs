@@ -10,6 +10,7 @@ mod expr;
 pub mod iam;
 pub mod lambda;
 pub mod logs;
+pub mod s3;
 mod template;
 
 pub use expr::{Expr, Pseudo, SubPart};

@@ -27,6 +27,7 @@ impl ExecutionRole {
             principal: None,
             action: actions.iter().map(|a| (*a).to_owned()).collect(),
             resource: resources,
+            condition: Default::default(),
         });
     }
 

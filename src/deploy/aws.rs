@@ -1,0 +1,325 @@
+//! [`Cloud`] over the AWS SDK.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+use super::cloud::{
+    Change, ChangeSet, ChangeSetKind, ChangeSetRequest, Cloud, CloudError, Stack, StackEvent,
+};
+
+/// The AWS settings a user can pass on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// Loads the standard AWS configuration (flags, environment including
+/// `AWS_ENDPOINT_URL`, profiles), refusing early without a region or
+/// credentials so the user gets one line saying what to do.
+pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, CloudError> {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return Err(CloudError::Other(
+            "no AWS region: pass --region, set AWS_REGION, or set a region in your profile"
+                .to_owned(),
+        ));
+    }
+    let provider = config
+        .credentials_provider()
+        .ok_or(CloudError::NoCredentials)?;
+    use aws_credential_types::provider::ProvideCredentials;
+    provider
+        .provide_credentials()
+        .await
+        .map_err(|_| CloudError::NoCredentials)?;
+    Ok(config)
+}
+
+/// CloudFormation and S3 clients for one account and region.
+#[derive(Debug, Clone)]
+pub struct AwsCloud {
+    cloudformation: aws_sdk_cloudformation::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+impl AwsCloud {
+    pub fn new(config: &SdkConfig) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            // Emulators on 127.0.0.1 have no per-bucket host names.
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        AwsCloud {
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+        }
+    }
+}
+
+fn cloud_error<E, R>(error: SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = error.code().map(str::to_owned);
+    let message = error.message().map(str::to_owned);
+    match (code.as_deref(), message) {
+        (
+            Some(
+                "Throttling"
+                | "ThrottlingException"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "SlowDown",
+            ),
+            m,
+        ) => CloudError::Throttled(m.unwrap_or_default()),
+        (Some(code), Some(message)) => CloudError::Other(format!("{code}: {message}")),
+        (Some(code), None) => CloudError::Other(code.to_owned()),
+        (None, _) => {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            CloudError::Other(text)
+        }
+    }
+}
+
+fn epoch_ms(time: Option<&aws_sdk_cloudformation::primitives::DateTime>) -> i64 {
+    time.and_then(|t| t.to_millis().ok()).unwrap_or(0)
+}
+
+impl Cloud for AwsCloud {
+    async fn describe_stack(&self, stack: &str) -> Result<Option<Stack>, CloudError> {
+        let result = self
+            .cloudformation
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(error)
+                if error.code() == Some("ValidationError")
+                    && error
+                        .message()
+                        .is_some_and(|m| m.contains("does not exist")) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => return Err(cloud_error(error)),
+        };
+        Ok(output.stacks().first().map(|s| Stack {
+            name: s.stack_name().unwrap_or(stack).to_owned(),
+            status: s
+                .stack_status()
+                .map(|x| x.as_str().to_owned())
+                .unwrap_or_default(),
+            status_reason: s.stack_status_reason().map(str::to_owned),
+            outputs: s
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect(),
+        }))
+    }
+
+    async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<String, CloudError> {
+        let parameters = request
+            .parameters
+            .iter()
+            .map(|(key, value)| {
+                Parameter::builder()
+                    .parameter_key(key)
+                    .parameter_value(value)
+                    .build()
+            })
+            .collect();
+        let output = self
+            .cloudformation
+            .create_change_set()
+            .stack_name(&request.stack)
+            .change_set_name(&request.name)
+            .change_set_type(match request.kind {
+                ChangeSetKind::Create => ChangeSetType::Create,
+                ChangeSetKind::Update => ChangeSetType::Update,
+            })
+            .template_body(&request.template_body)
+            .set_parameters(Some(parameters))
+            // The chat stack creates roles (without fixed names).
+            .capabilities(Capability::CapabilityIam)
+            .description("chatstack deploy")
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        output
+            .id()
+            .map(str::to_owned)
+            .ok_or_else(|| CloudError::Other("CreateChangeSet returned no id".to_owned()))
+    }
+
+    async fn describe_change_set(&self, id: &str) -> Result<ChangeSet, CloudError> {
+        let mut changes = Vec::new();
+        let mut next_token = None;
+        loop {
+            let output = self
+                .cloudformation
+                .describe_change_set()
+                .change_set_name(id)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(cloud_error)?;
+            changes.extend(output.changes().iter().filter_map(|c| {
+                let r = c.resource_change()?;
+                Some(Change {
+                    action: r
+                        .action()
+                        .map(|a| a.as_str().to_owned())
+                        .unwrap_or_default(),
+                    logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
+                    resource_type: r.resource_type().unwrap_or_default().to_owned(),
+                    replacement: r.replacement().map(|x| x.as_str().to_owned()),
+                })
+            }));
+            next_token = output.next_token().map(str::to_owned);
+            if next_token.is_none() {
+                return Ok(ChangeSet {
+                    status: output
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    status_reason: output.status_reason().map(str::to_owned),
+                    changes,
+                });
+            }
+        }
+    }
+
+    async fn execute_change_set(&self, id: &str) -> Result<(), CloudError> {
+        self.cloudformation
+            .execute_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(())
+    }
+
+    async fn delete_change_set(&self, id: &str) -> Result<(), CloudError> {
+        self.cloudformation
+            .delete_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(())
+    }
+
+    async fn delete_stack(&self, stack: &str) -> Result<(), CloudError> {
+        self.cloudformation
+            .delete_stack()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(())
+    }
+
+    async fn cancel_update(&self, stack: &str) -> Result<(), CloudError> {
+        self.cloudformation
+            .cancel_update_stack()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(())
+    }
+
+    async fn physical_id(
+        &self,
+        stack: &str,
+        logical_id: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let output = self
+            .cloudformation
+            .describe_stack_resource()
+            .stack_name(stack)
+            .logical_resource_id(logical_id)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(output
+            .stack_resource_detail()
+            .and_then(|d| d.physical_resource_id())
+            .map(str::to_owned))
+    }
+
+    async fn stack_events(&self, stack: &str) -> Result<Vec<StackEvent>, CloudError> {
+        let output = self
+            .cloudformation
+            .describe_stack_events()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(output
+            .stack_events()
+            .iter()
+            .map(|e| StackEvent {
+                event_id: e.event_id().unwrap_or_default().to_owned(),
+                timestamp_ms: epoch_ms(e.timestamp()),
+                logical_id: e.logical_resource_id().unwrap_or_default().to_owned(),
+                resource_type: e.resource_type().unwrap_or_default().to_owned(),
+                status: e
+                    .resource_status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                reason: e.resource_status_reason().map(str::to_owned),
+            })
+            .collect())
+    }
+
+    async fn object_exists(&self, bucket: &str, key: &str) -> Result<bool, CloudError> {
+        match self.s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 404) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(cloud_error(error)),
+        }
+    }
+
+    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CloudError> {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into())
+            .content_type("application/zip")
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! The assets bucket: a small stack per account and region, created by the
+//! first deploy, that holds the functions' zips.
+
+use std::collections::BTreeMap;
+
+use crate::cfn::iam::{Effect, PolicyDocument, Principal, Statement};
+use crate::cfn::s3::{
+    AbortIncompleteMultipartUpload, Bucket, BucketEncryption, BucketPolicy, LifecycleConfiguration,
+    LifecycleRule, OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration,
+    ServerSideEncryptionByDefault, ServerSideEncryptionRule,
+};
+use crate::cfn::{Expr, Output, Resource, RetentionPolicy, SubPart, Template, TemplateError};
+
+pub const BOOTSTRAP_STACK: &str = "chatstack-bootstrap";
+/// The bucket's logical id.
+pub const BUCKET_RESOURCE: &str = "AssetsBucket";
+
+/// Zips older than this are removed. Lambda keeps its own copy of the code,
+/// so only a rollback to a template this old would miss its zip.
+const ASSET_LIFETIME_DAYS: u32 = 90;
+
+pub fn template() -> Result<Template, TemplateError> {
+    let mut template =
+        Template::new("chatstack: bucket for the chat functions' deployment packages");
+    let bucket = template.add(
+        BUCKET_RESOURCE,
+        // Shared by every stage in the account and region: destroying a stage
+        // must not take it, and an emptied bucket is cheap to keep.
+        Resource::new(Bucket {
+            bucket_encryption: Some(BucketEncryption {
+                server_side_encryption_configuration: vec![ServerSideEncryptionRule {
+                    server_side_encryption_by_default: ServerSideEncryptionByDefault {
+                        sse_algorithm: "AES256".to_owned(),
+                    },
+                }],
+            }),
+            public_access_block_configuration: Some(PublicAccessBlockConfiguration::block_all()),
+            ownership_controls: Some(OwnershipControls {
+                rules: vec![OwnershipControlsRule {
+                    object_ownership: "BucketOwnerEnforced".to_owned(),
+                }],
+            }),
+            lifecycle_configuration: Some(LifecycleConfiguration {
+                rules: vec![LifecycleRule {
+                    id: "expire-old-assets".to_owned(),
+                    status: "Enabled".to_owned(),
+                    expiration_in_days: Some(ASSET_LIFETIME_DAYS),
+                    abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
+                        days_after_initiation: 1,
+                    }),
+                }],
+            }),
+        })
+        .retention(RetentionPolicy::Retain),
+    )?;
+    let bucket_arn = Expr::arn_of(&bucket);
+    let objects_arn = Expr::sub([
+        SubPart::GetAtt(bucket.clone(), "Arn".to_owned()),
+        "/*".into(),
+    ]);
+    template.add(
+        "AssetsBucketPolicy",
+        BucketPolicy {
+            bucket: (&bucket).into(),
+            policy_document: PolicyDocument::new(vec![Statement {
+                sid: Some("TlsOnly".to_owned()),
+                effect: Effect::Deny,
+                principal: Some(Principal::Everyone),
+                action: vec!["s3:*".to_owned()],
+                resource: vec![bucket_arn, objects_arn],
+                condition: BTreeMap::from([(
+                    "Bool".to_owned(),
+                    BTreeMap::from([("aws:SecureTransport".to_owned(), "false".to_owned())]),
+                )]),
+            }]),
+        },
+    )?;
+    template.add_output(
+        "AssetsBucketName",
+        Output {
+            description: "S3 bucket holding the chat functions' zips".to_owned(),
+            value: (&bucket).into(),
+        },
+    )?;
+    Ok(template)
+}

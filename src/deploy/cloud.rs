@@ -1,0 +1,98 @@
+//! The AWS calls deploy makes, behind a trait so every path (rollback,
+//! throttling, no-op, Ctrl-C) can be driven by a fake.
+
+/// A stack as CloudFormation describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stack {
+    pub name: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// Output key and value.
+    pub outputs: Vec<(String, String)>,
+}
+
+/// One stack event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackEvent {
+    pub event_id: String,
+    /// Milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// Whether a change set creates the stack or updates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeSetKind {
+    Create,
+    Update,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSetRequest {
+    pub stack: String,
+    pub name: String,
+    pub kind: ChangeSetKind,
+    pub template_body: String,
+    /// Parameter key and value.
+    pub parameters: Vec<(String, String)>,
+}
+
+/// One resource change of a change set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// `Add`, `Modify`, `Remove`, ...
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `True`, `False` or `Conditional` for modifications.
+    pub replacement: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSet {
+    /// `CREATE_PENDING`, `CREATE_IN_PROGRESS`, `CREATE_COMPLETE`, `FAILED`, ...
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum CloudError {
+    /// The API asked us to slow down; worth retrying after a pause.
+    #[error("throttled by AWS: {0}")]
+    Throttled(String),
+    #[error(
+        "no AWS credentials found: pass --profile, or set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )]
+    NoCredentials,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// CloudFormation and S3, as deploy uses them.
+// Used only through generics, never boxed or sent across tasks, so the
+// futures need no `Send` bound.
+#[allow(async_fn_in_trait)]
+pub trait Cloud {
+    async fn describe_stack(&self, stack: &str) -> Result<Option<Stack>, CloudError>;
+    /// Returns the change set's id.
+    async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<String, CloudError>;
+    async fn describe_change_set(&self, id: &str) -> Result<ChangeSet, CloudError>;
+    async fn execute_change_set(&self, id: &str) -> Result<(), CloudError>;
+    async fn delete_change_set(&self, id: &str) -> Result<(), CloudError>;
+    async fn delete_stack(&self, stack: &str) -> Result<(), CloudError>;
+    async fn cancel_update(&self, stack: &str) -> Result<(), CloudError>;
+    /// The physical id of one resource of a stack (a bucket's name, ...).
+    async fn physical_id(
+        &self,
+        stack: &str,
+        logical_id: &str,
+    ) -> Result<Option<String>, CloudError>;
+    /// The most recent events, newest first.
+    async fn stack_events(&self, stack: &str) -> Result<Vec<StackEvent>, CloudError>;
+    async fn object_exists(&self, bucket: &str, key: &str) -> Result<bool, CloudError>;
+    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CloudError>;
+}

@@ -1,0 +1,472 @@
+//! The stack lifecycle: change sets, waiting, recovery, destroy.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::DeployError;
+use super::cloud::{
+    ChangeSet, ChangeSetKind, ChangeSetRequest, Cloud, CloudError, Stack, StackEvent,
+};
+use super::status::{Existing, classify, is_settled, is_success, remedy};
+use super::ui::{Approval, Interrupts, Progress, Ui, write_changes};
+
+/// How often to poll, and how far to back off when throttled.
+#[derive(Debug, Clone, Copy)]
+pub struct Poll {
+    pub interval: Duration,
+    pub max_interval: Duration,
+    /// Consecutive failed polls (other than throttling) before giving up.
+    pub max_errors: u32,
+}
+
+impl Default for Poll {
+    fn default() -> Self {
+        Poll {
+            interval: Duration::from_secs(2),
+            max_interval: Duration::from_secs(30),
+            max_errors: 10,
+        }
+    }
+}
+
+/// The operation being waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+/// How a waited-for operation ended.
+struct Settled {
+    /// `None` once the stack is gone.
+    stack: Option<Stack>,
+    interrupted: bool,
+    first_failure: Option<StackEvent>,
+}
+
+impl Settled {
+    fn status(&self) -> &str {
+        self.stack
+            .as_ref()
+            .map_or("DELETE_COMPLETE", |s| s.status.as_str())
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// "Resource creation cancelled" and friends follow the real failure.
+fn is_root_cause(event: &StackEvent) -> bool {
+    event.status.ends_with("_FAILED")
+        && !event
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("cancelled") || r.contains("canceled"))
+}
+
+/// CloudFormation's ways of saying a change set is empty.
+fn is_no_change(reason: Option<&str>) -> bool {
+    reason.is_some_and(|r| {
+        r.contains("didn't contain changes")
+            || r.contains("No updates are to be performed")
+            || r.contains("no changes")
+    })
+}
+
+/// Drives one stack through `Cloud`, reporting to `Ui`.
+pub struct Deployer<'a, C: Cloud> {
+    pub cloud: &'a C,
+    pub ui: Ui<'a>,
+    pub interrupts: Interrupts,
+    pub poll: Poll,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deployed {
+    Changed { outputs: Vec<(String, String)> },
+    NoChanges { outputs: Vec<(String, String)> },
+}
+
+impl Deployed {
+    pub fn outputs(&self) -> &[(String, String)] {
+        match self {
+            Deployed::Changed { outputs } | Deployed::NoChanges { outputs } => outputs,
+        }
+    }
+}
+
+impl<C: Cloud> Deployer<'_, C> {
+    fn say(&mut self, text: &str) -> Result<(), DeployError> {
+        writeln!(self.ui.out, "{text}").map_err(DeployError::Output)
+    }
+
+    /// Retries a call while AWS throttles it, backing off.
+    async fn patiently<T, F, Fut>(&self, mut call: F) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CloudError>>,
+    {
+        let mut delay = self.poll.interval;
+        loop {
+            match call().await {
+                Err(CloudError::Throttled(_)) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.poll.max_interval);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn describe(&self, stack: &str) -> Result<Option<Stack>, DeployError> {
+        Ok(self.patiently(|| self.cloud.describe_stack(stack)).await?)
+    }
+
+    /// The kind of change set the stack needs, recreating a rolled-back
+    /// first create.
+    async fn prepare(&mut self, stack: &str) -> Result<ChangeSetKind, DeployError> {
+        let existing = self.describe(stack).await?;
+        let Some(existing) = existing else {
+            return Ok(ChangeSetKind::Create);
+        };
+        match classify(&existing.status) {
+            Existing::Absent => Ok(ChangeSetKind::Create),
+            Existing::Updatable => Ok(ChangeSetKind::Update),
+            Existing::Busy => Err(DeployError::Busy {
+                stack: stack.to_owned(),
+                status: existing.status,
+            }),
+            Existing::Stuck => Err(DeployError::Stuck(remedy(stack, &existing.status))),
+            Existing::RolledBackCreate => {
+                self.say(&format!(
+                    "Stack {stack} is ROLLBACK_COMPLETE after a failed first create; \
+                     deleting it to create it again."
+                ))?;
+                let started = now_ms();
+                self.patiently(|| self.cloud.delete_stack(stack)).await?;
+                let settled = self.wait(stack, Operation::Delete, started).await?;
+                if settled.stack.is_some() {
+                    return Err(self.failure(stack, &settled));
+                }
+                Ok(ChangeSetKind::Create)
+            }
+        }
+    }
+
+    /// Creates a change set and waits until it is computed. `None` when it
+    /// holds no changes (it is then deleted).
+    async fn change_set(
+        &mut self,
+        request: &ChangeSetRequest,
+    ) -> Result<Option<(String, ChangeSet)>, DeployError> {
+        let id = match self
+            .patiently(|| self.cloud.create_change_set(request))
+            .await
+        {
+            Ok(id) => id,
+            // Some CloudFormation implementations refuse an empty change set
+            // outright instead of creating it FAILED.
+            Err(CloudError::Other(message)) if is_no_change(Some(&message)) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        loop {
+            tokio::time::sleep(self.poll.interval).await;
+            let change_set = self
+                .patiently(|| self.cloud.describe_change_set(&id))
+                .await?;
+            match change_set.status.as_str() {
+                "CREATE_PENDING" | "CREATE_IN_PROGRESS" => continue,
+                // Possibly without resource changes: outputs or parameters
+                // alone changed, which executing still applies.
+                "CREATE_COMPLETE" => return Ok(Some((id, change_set))),
+                status => {
+                    self.discard(request, &id).await?;
+                    if is_no_change(change_set.status_reason.as_deref()) {
+                        return Ok(None);
+                    }
+                    return Err(DeployError::ChangeSetFailed {
+                        stack: request.stack.clone(),
+                        reason: change_set
+                            .status_reason
+                            .unwrap_or_else(|| status.to_owned()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Deletes an unexecuted change set, and the empty stack a CREATE change
+    /// set leaves behind in REVIEW_IN_PROGRESS.
+    async fn discard(&self, request: &ChangeSetRequest, id: &str) -> Result<(), DeployError> {
+        self.patiently(|| self.cloud.delete_change_set(id)).await?;
+        if request.kind == ChangeSetKind::Create {
+            self.patiently(|| self.cloud.delete_stack(&request.stack))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Asks for approval of the changes shown; `Ok(false)` when declined.
+    fn approve(&mut self, question: &str) -> Result<bool, DeployError> {
+        match &mut self.ui.approval {
+            Approval::Yes => Ok(true),
+            Approval::Ask(ask) => ask(question).map_err(DeployError::Output),
+            Approval::NoTerminal => Err(DeployError::NeedsConfirmation),
+        }
+    }
+
+    /// Creates or updates `stack` from `template_body` through a change set.
+    pub async fn deploy(
+        &mut self,
+        stack: &str,
+        template_body: &str,
+        parameters: &[(String, String)],
+    ) -> Result<Deployed, DeployError> {
+        let kind = self.prepare(stack).await?;
+        let request = ChangeSetRequest {
+            stack: stack.to_owned(),
+            name: format!("chatstack-{}", now_ms()),
+            kind,
+            template_body: template_body.to_owned(),
+            parameters: parameters.to_vec(),
+        };
+        let Some((id, change_set)) = self.change_set(&request).await? else {
+            self.say(&format!("No changes: {stack} is up to date."))?;
+            let outputs = self
+                .describe(stack)
+                .await?
+                .map(|s| s.outputs)
+                .unwrap_or_default();
+            return Ok(Deployed::NoChanges { outputs });
+        };
+        write_changes(self.ui.out, stack, &change_set.changes).map_err(DeployError::Output)?;
+        let approved = match self.approve(&format!("Deploy these changes to {stack}?")) {
+            Ok(approved) => approved,
+            Err(error) => {
+                self.discard(&request, &id).await?;
+                return Err(error);
+            }
+        };
+        if !approved {
+            self.discard(&request, &id).await?;
+            return Err(DeployError::Declined);
+        }
+        let started = now_ms();
+        self.patiently(|| self.cloud.execute_change_set(&id))
+            .await?;
+        let operation = match kind {
+            ChangeSetKind::Create => Operation::Create,
+            ChangeSetKind::Update => Operation::Update,
+        };
+        let settled = self.wait(stack, operation, started).await?;
+        if settled.interrupted || !is_success(settled.status()) {
+            return Err(self.failure(stack, &settled));
+        }
+        let outputs = settled.stack.map(|s| s.outputs).unwrap_or_default();
+        self.say(&format!("Deployed {stack}."))?;
+        Ok(Deployed::Changed { outputs })
+    }
+
+    /// Shows what a deploy would change, executing nothing.
+    pub async fn diff(
+        &mut self,
+        stack: &str,
+        template_body: &str,
+        parameters: &[(String, String)],
+    ) -> Result<(), DeployError> {
+        let existing = self.describe(stack).await?;
+        let kind = match existing.as_ref().map(|s| classify(&s.status)) {
+            None | Some(Existing::Absent) => ChangeSetKind::Create,
+            Some(Existing::Updatable) => ChangeSetKind::Update,
+            Some(Existing::RolledBackCreate) => {
+                return self.say(&format!(
+                    "Stack {stack} is ROLLBACK_COMPLETE: deploy will delete it and create every resource again."
+                ));
+            }
+            Some(Existing::Busy) => {
+                return Err(DeployError::Busy {
+                    stack: stack.to_owned(),
+                    status: existing.map(|s| s.status).unwrap_or_default(),
+                });
+            }
+            Some(Existing::Stuck) => {
+                let status = existing.map(|s| s.status).unwrap_or_default();
+                return Err(DeployError::Stuck(remedy(stack, &status)));
+            }
+        };
+        let request = ChangeSetRequest {
+            stack: stack.to_owned(),
+            name: format!("chatstack-diff-{}", now_ms()),
+            kind,
+            template_body: template_body.to_owned(),
+            parameters: parameters.to_vec(),
+        };
+        match self.change_set(&request).await? {
+            None => self.say(&format!("No changes: {stack} is up to date.")),
+            Some((id, change_set)) => {
+                write_changes(self.ui.out, stack, &change_set.changes)
+                    .map_err(DeployError::Output)?;
+                self.discard(&request, &id).await?;
+                self.say("Nothing was executed.")
+            }
+        }
+    }
+
+    /// Deletes `stack` and waits until it is gone.
+    pub async fn destroy(&mut self, stack: &str) -> Result<(), DeployError> {
+        let existing = self.describe(stack).await?;
+        let Some(existing) = existing.filter(|s| s.status != "DELETE_COMPLETE") else {
+            return self.say(&format!(
+                "Stack {stack} does not exist: nothing to destroy."
+            ));
+        };
+        if classify(&existing.status) == Existing::Busy && existing.status != "REVIEW_IN_PROGRESS" {
+            return Err(DeployError::Busy {
+                stack: stack.to_owned(),
+                status: existing.status,
+            });
+        }
+        let question = format!(
+            "Delete stack {stack} ({}) with its API, functions, table and log groups?",
+            existing.status
+        );
+        if !self.approve(&question)? {
+            return Err(DeployError::Declined);
+        }
+        let started = now_ms();
+        self.patiently(|| self.cloud.delete_stack(stack)).await?;
+        let settled = self.wait(stack, Operation::Delete, started).await?;
+        if settled.stack.is_some() {
+            return Err(self.failure(stack, &settled));
+        }
+        self.say(&format!("Deleted {stack}."))
+    }
+
+    fn failure(&self, stack: &str, settled: &Settled) -> DeployError {
+        DeployError::Failed {
+            stack: stack.to_owned(),
+            status: settled.status().to_owned(),
+            interrupted: settled.interrupted,
+            root_cause: settled.first_failure.clone(),
+        }
+    }
+
+    /// Polls until the operation settles, reporting new events, backing off
+    /// when throttled and turning a first Ctrl-C into a cancel.
+    async fn wait(
+        &mut self,
+        stack: &str,
+        mut operation: Operation,
+        started_ms: i64,
+    ) -> Result<Settled, DeployError> {
+        let mut progress = Progress::new(self.ui.live, started_ms);
+        let mut seen = HashSet::new();
+        let mut failures: Vec<StackEvent> = Vec::new();
+        let mut delay = self.poll.interval;
+        let mut interrupted = false;
+        let mut errors = 0;
+        let result = loop {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                Some(()) = self.interrupts.0.recv(), if !interrupted => {
+                    interrupted = true;
+                    operation = self.cancel(stack, operation).await?;
+                    continue;
+                }
+            }
+            // Events first, so the last ones are shown before the end.
+            if let Ok(events) = self.cloud.stack_events(stack).await {
+                let mut fresh: Vec<_> = events
+                    .into_iter()
+                    .filter(|e| {
+                        e.timestamp_ms >= started_ms - 1000 && seen.insert(e.event_id.clone())
+                    })
+                    .collect();
+                fresh.sort_by_key(|e| e.timestamp_ms);
+                for event in fresh {
+                    progress
+                        .event(self.ui.out, &event)
+                        .map_err(DeployError::Output)?;
+                    if is_root_cause(&event) {
+                        failures.push(event);
+                    }
+                }
+            }
+            match self.cloud.describe_stack(stack).await {
+                Ok(None) => {
+                    break Settled {
+                        stack: None,
+                        interrupted,
+                        first_failure: None,
+                    };
+                }
+                // After a delete request the old status may still show for a moment.
+                Ok(Some(current))
+                    if is_settled(&current.status)
+                        && (operation != Operation::Delete
+                            || current.status.starts_with("DELETE_")) =>
+                {
+                    break Settled {
+                        stack: Some(current),
+                        interrupted,
+                        first_failure: None,
+                    };
+                }
+                Ok(Some(_)) => {
+                    errors = 0;
+                    delay = self.poll.interval;
+                }
+                Err(CloudError::Throttled(_)) => delay = (delay * 2).min(self.poll.max_interval),
+                Err(error) => {
+                    errors += 1;
+                    if errors >= self.poll.max_errors {
+                        progress.finish();
+                        return Err(DeployError::LostContact {
+                            stack: stack.to_owned(),
+                            error,
+                        });
+                    }
+                    delay = (delay * 2).min(self.poll.max_interval);
+                }
+            }
+        };
+        progress.finish();
+        let first_failure = failures.into_iter().min_by_key(|e| e.timestamp_ms);
+        Ok(Settled {
+            first_failure,
+            ..result
+        })
+    }
+
+    /// Ctrl-C: delete a stack being created, cancel an update; a delete
+    /// cannot be stopped. Returns the operation now awaited.
+    async fn cancel(
+        &mut self,
+        stack: &str,
+        operation: Operation,
+    ) -> Result<Operation, DeployError> {
+        match operation {
+            Operation::Create => {
+                self.say(
+                    "Interrupted: deleting the stack being created (Ctrl-C again to exit now).",
+                )?;
+                self.patiently(|| self.cloud.delete_stack(stack)).await?;
+                Ok(Operation::Delete)
+            }
+            Operation::Update => {
+                self.say("Interrupted: cancelling the update, CloudFormation rolls it back (Ctrl-C again to exit now).")?;
+                self.patiently(|| self.cloud.cancel_update(stack)).await?;
+                Ok(Operation::Update)
+            }
+            Operation::Delete => {
+                self.say("A deletion cannot be stopped; waiting for it to end (Ctrl-C again to exit now).")?;
+                Ok(Operation::Delete)
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! How deploy talks to the user: messages, confirmation, progress, Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::cloud::{Change, StackEvent};
+
+/// Whether changes may go ahead.
+pub enum Approval {
+    /// `--yes`.
+    Yes,
+    /// Ask a person: the question in, their answer out.
+    Ask(Box<dyn FnMut(&str) -> io::Result<bool>>),
+    /// No terminal to ask on and no `--yes`.
+    NoTerminal,
+}
+
+/// The user's side of a deploy.
+pub struct Ui<'a> {
+    pub out: &'a mut dyn Write,
+    pub approval: Approval,
+    /// An in-place view of every resource (a terminal), or one line per event.
+    pub live: bool,
+}
+
+/// Ctrl-C presses, forwarded by `main`; the second one exits at once there.
+pub struct Interrupts(pub tokio::sync::mpsc::UnboundedReceiver<()>);
+
+impl Interrupts {
+    /// Interrupts that never come.
+    pub fn none() -> Self {
+        let (_sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        Interrupts(receiver)
+    }
+}
+
+/// Changes that touch who may do what deserve a second look.
+fn is_security_change(resource_type: &str) -> bool {
+    resource_type.starts_with("AWS::IAM::")
+        || matches!(
+            resource_type,
+            "AWS::Lambda::Permission" | "AWS::S3::BucketPolicy"
+        )
+}
+
+/// One row per change: action, logical id, type, replacement; IAM called out.
+pub fn write_changes(out: &mut dyn Write, stack: &str, changes: &[Change]) -> io::Result<()> {
+    writeln!(out, "Changes to {stack}:")?;
+    if changes.is_empty() {
+        return writeln!(
+            out,
+            "  no resource changes: only parameters or outputs differ"
+        );
+    }
+    let id_width = changes
+        .iter()
+        .map(|c| c.logical_id.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let type_width = changes
+        .iter()
+        .map(|c| c.resource_type.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    writeln!(
+        out,
+        "  {:<8} {:<id_width$} {:<type_width$} {}",
+        "action", "logical id", "type", "replacement"
+    )?;
+    let mut security = 0;
+    for change in changes {
+        let flag = if is_security_change(&change.resource_type) {
+            security += 1;
+            "  [IAM]"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "  {:<8} {:<id_width$} {:<type_width$} {}{flag}",
+            change.action,
+            change.logical_id,
+            change.resource_type,
+            change.replacement.as_deref().unwrap_or("-"),
+        )?;
+    }
+    write!(out, "{} change(s)", changes.len())?;
+    if security > 0 {
+        write!(out, ", {security} to permissions (IAM): review them")?;
+    }
+    writeln!(out)
+}
+
+/// The stack's outputs, the wss:// URL first.
+pub fn write_outputs(
+    out: &mut dyn Write,
+    stack: &str,
+    outputs: &[(String, String)],
+) -> io::Result<()> {
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    let mut sorted: Vec<_> = outputs.iter().collect();
+    sorted.sort_by_key(|(key, _)| (key != "WebSocketUrl", key.clone()));
+    let width = sorted.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    writeln!(out, "Outputs of {stack}:")?;
+    for (key, value) in sorted {
+        writeln!(out, "  {key:<width$}  {value}")?;
+    }
+    Ok(())
+}
+
+/// Reports stack events while an operation runs.
+pub enum Progress {
+    /// One line per event, for logs.
+    Lines { started_ms: i64 },
+    /// A line per resource, redrawn in place.
+    Live {
+        bars: MultiProgress,
+        resources: BTreeMap<String, ProgressBar>,
+    },
+}
+
+impl Progress {
+    pub fn new(live: bool, started_ms: i64) -> Self {
+        if live {
+            Progress::Live {
+                bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                resources: BTreeMap::new(),
+            }
+        } else {
+            Progress::Lines { started_ms }
+        }
+    }
+
+    pub fn event(&mut self, out: &mut dyn Write, event: &StackEvent) -> io::Result<()> {
+        let reason = event
+            .reason
+            .as_deref()
+            .map(|r| format!("  {r}"))
+            .unwrap_or_default();
+        match self {
+            Progress::Lines { started_ms } => {
+                let seconds = (event.timestamp_ms - *started_ms).max(0) / 1000;
+                writeln!(
+                    out,
+                    "[{seconds:>4}s] {:<28} {} ({}){reason}",
+                    event.status, event.logical_id, event.resource_type
+                )
+            }
+            Progress::Live { bars, resources } => {
+                let bar = resources
+                    .entry(event.logical_id.clone())
+                    .or_insert_with(|| {
+                        let bar = bars.add(ProgressBar::new_spinner());
+                        bar.set_style(
+                            ProgressStyle::with_template("{spinner} {prefix:<32} {msg}")
+                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                        );
+                        bar.set_prefix(event.logical_id.clone());
+                        bar.enable_steady_tick(Duration::from_millis(120));
+                        bar
+                    });
+                bar.set_message(format!("{}{reason}", event.status));
+                if !event.status.ends_with("_IN_PROGRESS") {
+                    bar.finish();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn finish(self) {
+        if let Progress::Live { resources, .. } = self {
+            for bar in resources.values() {
+                bar.finish();
+            }
+        }
+    }
+}
