@@ -48,12 +48,12 @@ pub enum DeployError {
     NeedsConfirmation,
     #[error("cancelled: nothing was changed")]
     Declined,
-    #[error("{}", failure_message(stack, status, *interrupted, root_cause.as_ref()))]
+    #[error("{}", failure_message(stack, status, *interrupted, root_cause.as_deref()))]
     Failed {
         stack: String,
         status: String,
         interrupted: bool,
-        root_cause: Option<StackEvent>,
+        root_cause: Option<Box<StackEvent>>,
     },
     #[error(
         "lost contact with CloudFormation while waiting for {stack} ({error}); the operation goes on in AWS: \

@@ -352,7 +352,7 @@ impl<C: Cloud> Deployer<'_, C> {
             stack: stack.to_owned(),
             status: settled.status().to_owned(),
             interrupted: settled.interrupted,
-            root_cause: settled.first_failure.clone(),
+            root_cause: settled.first_failure.clone().map(Box::new),
         }
     }
 

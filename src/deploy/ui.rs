@@ -8,12 +8,15 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::cloud::{Change, StackEvent};
 
+/// Asks a person a yes/no question.
+pub type Ask = Box<dyn FnMut(&str) -> io::Result<bool>>;
+
 /// Whether changes may go ahead.
 pub enum Approval {
     /// `--yes`.
     Yes,
     /// Ask a person: the question in, their answer out.
-    Ask(Box<dyn FnMut(&str) -> io::Result<bool>>),
+    Ask(Ask),
     /// No terminal to ask on and no `--yes`.
     NoTerminal,
 }
@@ -69,8 +72,8 @@ pub fn write_changes(out: &mut dyn Write, stack: &str, changes: &[Change]) -> io
         .max(4);
     writeln!(
         out,
-        "  {:<8} {:<id_width$} {:<type_width$} {}",
-        "action", "logical id", "type", "replacement"
+        "  {:<8} {:<id_width$} {:<type_width$} replacement",
+        "action", "logical id", "type"
     )?;
     let mut security = 0;
     for change in changes {

@@ -1,0 +1,244 @@
+//! A scripted CloudFormation and S3: each stack answers describe calls from
+//! a queue of statuses, so a test can walk any path an operation can take.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use chatstack::deploy::cloud::{ChangeSet, ChangeSetRequest, Cloud, CloudError, Stack, StackEvent};
+
+/// A status meaning "the stack no longer exists".
+pub const GONE: &str = "GONE";
+
+#[derive(Debug, Default)]
+pub struct FakeStack {
+    /// Statuses returned by successive describes; the last one repeats.
+    pub statuses: VecDeque<String>,
+    pub outputs: Vec<(String, String)>,
+    pub events: Vec<StackEvent>,
+    /// Statuses to play after execute, delete and cancel.
+    pub after_execute: Vec<String>,
+    pub after_delete: Vec<String>,
+    pub after_cancel: Vec<String>,
+    /// Events that appear once an operation starts.
+    pub events_after_execute: Vec<StackEvent>,
+    pub physical_ids: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub stacks: BTreeMap<String, FakeStack>,
+    /// What describe_change_set answers.
+    pub change_set: Option<ChangeSet>,
+    /// Error CreateChangeSet answers instead, if any.
+    pub create_change_set_error: Option<CloudError>,
+    pub requests: Vec<ChangeSetRequest>,
+    pub objects: BTreeSet<(String, String)>,
+    /// Errors the next describe_stack calls return first.
+    pub describe_errors: VecDeque<CloudError>,
+    /// Errors queued for describe_stack once a change set is executed.
+    pub describe_errors_after_execute: Vec<CloudError>,
+    /// Send a Ctrl-C when describe_stack has been called this many times
+    /// after an execute.
+    pub interrupt_at: Option<(usize, tokio::sync::mpsc::UnboundedSender<()>)>,
+    pub describes_since_execute: usize,
+    /// Every mutating call, in order.
+    pub calls: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeCloud {
+    pub state: RefCell<State>,
+}
+
+pub fn statuses(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+pub fn event(
+    id: &str,
+    at_ms: i64,
+    logical: &str,
+    kind: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> StackEvent {
+    StackEvent {
+        event_id: id.to_owned(),
+        timestamp_ms: at_ms,
+        logical_id: logical.to_owned(),
+        resource_type: kind.to_owned(),
+        status: status.to_owned(),
+        reason: reason.map(str::to_owned),
+    }
+}
+
+impl FakeCloud {
+    pub fn with_stack(self, name: &str, stack: FakeStack) -> Self {
+        self.state
+            .borrow_mut()
+            .stacks
+            .insert(name.to_owned(), stack);
+        self
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.state.borrow().calls.clone()
+    }
+
+    fn play(stack: &mut FakeStack, script: Vec<String>) {
+        stack.statuses = script.into();
+        let fresh = std::mem::take(&mut stack.events_after_execute);
+        stack.events.extend(fresh);
+    }
+}
+
+impl Cloud for FakeCloud {
+    async fn describe_stack(&self, name: &str) -> Result<Option<Stack>, CloudError> {
+        let mut state = self.state.borrow_mut();
+        if let Some(error) = state.describe_errors.pop_front() {
+            return Err(error);
+        }
+        state.describes_since_execute += 1;
+        let due =
+            matches!(&state.interrupt_at, Some((at, _)) if state.describes_since_execute >= *at);
+        if due && let Some((_, sender)) = state.interrupt_at.take() {
+            let _ = sender.send(());
+        }
+        let Some(stack) = state.stacks.get_mut(name) else {
+            return Ok(None);
+        };
+        let status = if stack.statuses.len() > 1 {
+            stack.statuses.pop_front()
+        } else {
+            stack.statuses.front().cloned()
+        };
+        match status.as_deref() {
+            None | Some(GONE) => Ok(None),
+            Some(status) => Ok(Some(Stack {
+                name: name.to_owned(),
+                status: status.to_owned(),
+                status_reason: None,
+                outputs: stack.outputs.clone(),
+            })),
+        }
+    }
+
+    async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<String, CloudError> {
+        let mut state = self.state.borrow_mut();
+        state.calls.push(format!(
+            "create_change_set {} {:?}",
+            request.stack, request.kind
+        ));
+        state.requests.push(request.clone());
+        if let Some(error) = state.create_change_set_error.clone() {
+            return Err(error);
+        }
+        state
+            .stacks
+            .entry(request.stack.clone())
+            .or_insert_with(|| FakeStack {
+                statuses: statuses(&["REVIEW_IN_PROGRESS"]).into(),
+                ..FakeStack::default()
+            });
+        Ok(format!("cs-{}", request.name))
+    }
+
+    async fn describe_change_set(&self, _id: &str) -> Result<ChangeSet, CloudError> {
+        let state = self.state.borrow();
+        Ok(state.change_set.clone().unwrap_or(ChangeSet {
+            status: "CREATE_COMPLETE".into(),
+            status_reason: None,
+            changes: Vec::new(),
+        }))
+    }
+
+    async fn execute_change_set(&self, id: &str) -> Result<(), CloudError> {
+        let mut state = self.state.borrow_mut();
+        state.calls.push(format!("execute_change_set {id}"));
+        state.describes_since_execute = 0;
+        let errors = std::mem::take(&mut state.describe_errors_after_execute);
+        state.describe_errors.extend(errors);
+        let stack_name = state
+            .requests
+            .last()
+            .map(|r| r.stack.clone())
+            .unwrap_or_default();
+        let stack = state
+            .stacks
+            .get_mut(&stack_name)
+            .expect("change set's stack");
+        let script = stack.after_execute.clone();
+        FakeCloud::play(stack, script);
+        Ok(())
+    }
+
+    async fn delete_change_set(&self, id: &str) -> Result<(), CloudError> {
+        self.state
+            .borrow_mut()
+            .calls
+            .push(format!("delete_change_set {id}"));
+        Ok(())
+    }
+
+    async fn delete_stack(&self, name: &str) -> Result<(), CloudError> {
+        let mut state = self.state.borrow_mut();
+        state.calls.push(format!("delete_stack {name}"));
+        if let Some(stack) = state.stacks.get_mut(name) {
+            let script = if stack.after_delete.is_empty() {
+                statuses(&["DELETE_IN_PROGRESS", GONE])
+            } else {
+                stack.after_delete.clone()
+            };
+            stack.statuses = script.into();
+        }
+        Ok(())
+    }
+
+    async fn cancel_update(&self, name: &str) -> Result<(), CloudError> {
+        let mut state = self.state.borrow_mut();
+        state.calls.push(format!("cancel_update {name}"));
+        if let Some(stack) = state.stacks.get_mut(name) {
+            stack.statuses = stack.after_cancel.clone().into();
+        }
+        Ok(())
+    }
+
+    async fn physical_id(
+        &self,
+        stack: &str,
+        logical_id: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let state = self.state.borrow();
+        Ok(state
+            .stacks
+            .get(stack)
+            .and_then(|s| s.physical_ids.get(logical_id).cloned())
+            .or_else(|| Some(format!("{stack}-{logical_id}-physical").to_lowercase())))
+    }
+
+    async fn stack_events(&self, name: &str) -> Result<Vec<StackEvent>, CloudError> {
+        let state = self.state.borrow();
+        let mut events = state
+            .stacks
+            .get(name)
+            .map(|s| s.events.clone())
+            .unwrap_or_default();
+        events.reverse(); // newest first, as CloudFormation answers
+        Ok(events)
+    }
+
+    async fn object_exists(&self, bucket: &str, key: &str) -> Result<bool, CloudError> {
+        Ok(self
+            .state
+            .borrow()
+            .objects
+            .contains(&(bucket.to_owned(), key.to_owned())))
+    }
+
+    async fn put_object(&self, bucket: &str, key: &str, _body: Vec<u8>) -> Result<(), CloudError> {
+        let mut state = self.state.borrow_mut();
+        state.calls.push(format!("put_object {key}"));
+        state.objects.insert((bucket.to_owned(), key.to_owned()));
+        Ok(())
+    }
+}

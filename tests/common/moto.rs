@@ -1,0 +1,85 @@
+//! A moto server (a real AWS emulator) on 127.0.0.1 for one test.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{python_tool, scratch_dir};
+
+/// A running `moto_server`, stopped when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+    /// An empty home directory for clients, so no user AWS config applies.
+    pub home: PathBuf,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let server = python_tool("moto_server");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {}: {e}", server.display()));
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            home: scratch_dir(&format!("moto_home_{port}")),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// The environment that points the AWS SDK (ours or boto3) at this server.
+    pub fn env(&self) -> [(&'static str, String); 5] {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+    }
+
+    /// Runs a boto3 snippet against this server (boto3 comes with moto) and
+    /// returns what it prints.
+    pub fn boto3(&self, script: &str) -> String {
+        let python = python_tool("python");
+        let output: Output = Command::new(&python)
+            .arg("-c")
+            .arg(format!(
+                "import boto3, json\nkw = dict(endpoint_url={:?}, region_name='us-east-1', \
+                 aws_access_key_id='test', aws_secret_access_key='test')\n{script}",
+                self.endpoint
+            ))
+            .output()
+            .expect("python runs");
+        assert!(
+            output.status.success(),
+            "boto3 script failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

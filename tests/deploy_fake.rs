@@ -1,0 +1,717 @@
+//! Every deploy and destroy path, driven by a scripted fake of
+//! CloudFormation and S3 (moto cannot roll back, throttle or fail a stack).
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatstack::chat::StageName;
+use chatstack::deploy::cloud::{Change, ChangeSet, ChangeSetKind, CloudError};
+use chatstack::deploy::ui::{Approval, Interrupts, Ui};
+use chatstack::deploy::{Assets, DeployError, Deployed, Deployer, Poll, deploy_stage, diff_stage};
+use common::fake_cloud::{FakeCloud, FakeStack, GONE, event, statuses};
+use common::scratch_dir;
+
+const STACK: &str = "chatstack-dev";
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn changes() -> ChangeSet {
+    ChangeSet {
+        status: "CREATE_COMPLETE".into(),
+        status_reason: None,
+        changes: vec![
+            Change {
+                action: "Modify".into(),
+                logical_id: "ConnectFunction".into(),
+                resource_type: "AWS::Lambda::Function".into(),
+                replacement: Some("False".into()),
+            },
+            Change {
+                action: "Add".into(),
+                logical_id: "ConnectRole".into(),
+                resource_type: "AWS::IAM::Role".into(),
+                replacement: None,
+            },
+        ],
+    }
+}
+
+fn no_changes() -> ChangeSet {
+    ChangeSet {
+        status: "FAILED".into(),
+        status_reason: Some(
+            "The submitted information didn't contain changes. Submit different information to create a change set.".into(),
+        ),
+        changes: Vec::new(),
+    }
+}
+
+/// Runs `f` with a deployer over `cloud`; returns its result and the output.
+async fn with_deployer<T>(
+    cloud: &FakeCloud,
+    approval: Approval,
+    interrupts: Interrupts,
+    f: impl AsyncFnOnce(&mut Deployer<'_, FakeCloud>) -> T,
+) -> (T, String) {
+    let mut out = Vec::new();
+    let result = {
+        let mut deployer = Deployer {
+            cloud,
+            ui: Ui {
+                out: &mut out,
+                approval,
+                live: false,
+            },
+            interrupts,
+            poll: Poll {
+                interval: Duration::from_secs(2),
+                max_interval: Duration::from_secs(30),
+                max_errors: 5,
+            },
+        };
+        f(&mut deployer).await
+    };
+    (result, String::from_utf8(out).unwrap())
+}
+
+async fn deploy_with(
+    cloud: &FakeCloud,
+    approval: Approval,
+    interrupts: Interrupts,
+) -> (Result<Deployed, DeployError>, String) {
+    with_deployer(cloud, approval, interrupts, async |d| {
+        d.deploy(STACK, "template", &[("P".into(), "v".into())])
+            .await
+    })
+    .await
+}
+
+async fn deploy(cloud: &FakeCloud) -> (Result<Deployed, DeployError>, String) {
+    deploy_with(cloud, Approval::Yes, Interrupts::none()).await
+}
+
+/// A stack that does not exist yet and will play `after_execute`.
+fn absent(after_execute: &[&str]) -> FakeStack {
+    FakeStack {
+        statuses: statuses(&[GONE]).into(),
+        after_execute: statuses(after_execute),
+        outputs: vec![
+            ("ConnectionsTableName".into(), "table".into()),
+            ("WebSocketUrl".into(), "wss://x/dev".into()),
+        ],
+        ..FakeStack::default()
+    }
+}
+
+fn existing(status: &str, after_execute: &[&str]) -> FakeStack {
+    FakeStack {
+        statuses: statuses(&[status]).into(),
+        ..absent(after_execute)
+    }
+}
+
+fn cloud_with(stack: FakeStack, change_set: ChangeSet) -> FakeCloud {
+    let cloud = FakeCloud::default().with_stack(STACK, stack);
+    cloud.state.borrow_mut().change_set = Some(change_set);
+    cloud
+}
+
+fn executed(cloud: &FakeCloud) -> bool {
+    cloud
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("execute_change_set"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn creates_an_absent_stack_and_returns_its_outputs() {
+    let cloud = cloud_with(
+        absent(&["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]),
+        changes(),
+    );
+    let (result, output) = deploy(&cloud).await;
+    let deployed = result.unwrap();
+    assert!(matches!(deployed, Deployed::Changed { .. }));
+    assert_eq!(deployed.outputs().len(), 2);
+    let state = cloud.state.borrow();
+    assert_eq!(state.requests[0].kind, ChangeSetKind::Create);
+    assert_eq!(
+        state.requests[0].parameters,
+        [("P".to_owned(), "v".to_owned())]
+    );
+    assert!(output.contains("Modify   ConnectFunction"), "{output}");
+    assert!(
+        output.contains("ConnectRole") && output.contains("[IAM]"),
+        "{output}"
+    );
+    assert!(output.contains("1 to permissions (IAM)"), "{output}");
+    drop(state);
+    assert!(executed(&cloud));
+}
+
+#[tokio::test(start_paused = true)]
+async fn updates_an_existing_stack() {
+    let cloud = cloud_with(
+        existing(
+            "UPDATE_COMPLETE",
+            &[
+                "UPDATE_IN_PROGRESS",
+                "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+                "UPDATE_COMPLETE",
+            ],
+        ),
+        changes(),
+    );
+    let (result, output) = deploy(&cloud).await;
+    assert!(
+        matches!(result.unwrap(), Deployed::Changed { .. }),
+        "{output}"
+    );
+    assert_eq!(cloud.state.borrow().requests[0].kind, ChangeSetKind::Update);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_change_set_is_a_success_that_executes_nothing() {
+    let cloud = cloud_with(existing("CREATE_COMPLETE", &[]), no_changes());
+    let (result, output) = deploy(&cloud).await;
+    assert!(matches!(result.unwrap(), Deployed::NoChanges { outputs } if outputs.len() == 2));
+    assert!(output.contains("No changes"), "{output}");
+    assert!(!executed(&cloud));
+    assert!(
+        cloud
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("delete_change_set"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_change_set_refused_at_creation_is_a_success_too() {
+    let cloud = cloud_with(existing("UPDATE_COMPLETE", &[]), changes());
+    cloud.state.borrow_mut().create_change_set_error = Some(CloudError::Other(
+        "ValidationError: No updates are to be performed.".into(),
+    ));
+    let (result, _) = deploy(&cloud).await;
+    assert!(matches!(result.unwrap(), Deployed::NoChanges { .. }));
+    assert!(!executed(&cloud));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rolled_back_first_create_is_deleted_and_created_again() {
+    let cloud = cloud_with(
+        FakeStack {
+            after_delete: statuses(&["DELETE_IN_PROGRESS", GONE]),
+            ..existing(
+                "ROLLBACK_COMPLETE",
+                &["CREATE_IN_PROGRESS", "CREATE_COMPLETE"],
+            )
+        },
+        changes(),
+    );
+    let (result, output) = deploy(&cloud).await;
+    assert!(
+        matches!(result.unwrap(), Deployed::Changed { .. }),
+        "{output}"
+    );
+    assert!(
+        output.contains("ROLLBACK_COMPLETE after a failed first create"),
+        "{output}"
+    );
+    let calls = cloud.calls();
+    assert_eq!(calls[0], format!("delete_stack {STACK}"));
+    assert!(
+        calls[1].starts_with("create_change_set chatstack-dev Create"),
+        "{calls:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn update_rollback_failed_ends_with_what_to_do() {
+    let cloud = cloud_with(existing("UPDATE_ROLLBACK_FAILED", &[]), changes());
+    let (result, _) = deploy(&cloud).await;
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("continue-update-rollback --stack-name chatstack-dev"),
+        "{message}"
+    );
+    assert!(cloud.calls().is_empty(), "nothing attempted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stack_in_progress_is_left_alone() {
+    let cloud = cloud_with(existing("UPDATE_IN_PROGRESS", &[]), changes());
+    let (result, _) = deploy(&cloud).await;
+    assert!(
+        matches!(result, Err(DeployError::Busy { ref status, .. }) if status == "UPDATE_IN_PROGRESS")
+    );
+    assert!(cloud.calls().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_update_reports_the_first_failed_resource() {
+    let t = now_ms() + 5_000;
+    let cloud = cloud_with(
+        FakeStack {
+            events_after_execute: vec![
+                event(
+                    "1",
+                    t,
+                    STACK,
+                    "AWS::CloudFormation::Stack",
+                    "UPDATE_IN_PROGRESS",
+                    Some("User Initiated"),
+                ),
+                event(
+                    "2",
+                    t + 1,
+                    "ConnectFunction",
+                    "AWS::Lambda::Function",
+                    "UPDATE_FAILED",
+                    Some("Error occurred while GetObject. S3 Error Code: NoSuchKey"),
+                ),
+                event(
+                    "3",
+                    t + 2,
+                    "ConnectRole",
+                    "AWS::IAM::Role",
+                    "UPDATE_FAILED",
+                    Some("Resource update cancelled"),
+                ),
+                event(
+                    "4",
+                    t + 3,
+                    STACK,
+                    "AWS::CloudFormation::Stack",
+                    "UPDATE_ROLLBACK_COMPLETE",
+                    None,
+                ),
+            ],
+            ..existing(
+                "UPDATE_COMPLETE",
+                &[
+                    "UPDATE_IN_PROGRESS",
+                    "UPDATE_ROLLBACK_IN_PROGRESS",
+                    "UPDATE_ROLLBACK_COMPLETE",
+                ],
+            )
+        },
+        changes(),
+    );
+    let (result, output) = deploy(&cloud).await;
+    let error = result.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("failed: UPDATE_ROLLBACK_COMPLETE"),
+        "{message}"
+    );
+    assert!(
+        message.contains("root cause: ConnectFunction (AWS::Lambda::Function) UPDATE_FAILED: Error occurred while GetObject"),
+        "{message}"
+    );
+    // Without a terminal: one plain line per event, in order.
+    let lines: Vec<_> = output.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 4, "{output}");
+    assert!(lines[1].contains("UPDATE_FAILED") && lines[1].contains("ConnectFunction"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_and_passing_errors_while_polling_do_not_fail_a_deploy() {
+    let cloud = cloud_with(
+        absent(&["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]),
+        changes(),
+    );
+    {
+        let mut state = cloud.state.borrow_mut();
+        // The first describe (before the change set) is used up by these too:
+        // prepare retries throttling; wait tolerates both kinds.
+        for _ in 0..3 {
+            state
+                .describe_errors
+                .push_back(CloudError::Throttled("Rate exceeded".into()));
+        }
+    }
+    let started = tokio::time::Instant::now();
+    let (result, output) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        d.deploy(STACK, "template", &[]).await
+    })
+    .await;
+    assert!(result.is_ok(), "{output}");
+    // Back-off: 2 + 4 + 8 seconds before the first describe got through.
+    assert!(
+        started.elapsed() >= Duration::from_secs(14),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let cloud = cloud_with(
+        absent(&[
+            "CREATE_IN_PROGRESS",
+            "CREATE_IN_PROGRESS",
+            "CREATE_COMPLETE",
+        ]),
+        changes(),
+    );
+    cloud.state.borrow_mut().describe_errors_after_execute = vec![
+        CloudError::Throttled("Rate exceeded".into()),
+        CloudError::Other("connection reset".into()),
+        CloudError::Throttled("Rate exceeded".into()),
+    ];
+    let (result, output) = deploy(&cloud).await;
+    assert!(
+        matches!(result, Ok(Deployed::Changed { .. })),
+        "{result:?} {output}"
+    );
+    assert!(
+        cloud.state.borrow().describe_errors.is_empty(),
+        "all errors were met"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn polling_gives_up_only_after_many_errors_in_a_row_and_says_the_operation_goes_on() {
+    let cloud = cloud_with(absent(&["CREATE_IN_PROGRESS"]), changes());
+    cloud.state.borrow_mut().describe_errors_after_execute =
+        vec![CloudError::Other("network unreachable".into()); 5];
+    let (result, _) = deploy(&cloud).await;
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("lost contact") && message.contains("goes on in AWS"),
+        "{message}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_during_a_create_deletes_the_stack_and_reports_until_gone() {
+    let cloud = cloud_with(
+        FakeStack {
+            after_delete: statuses(&["DELETE_IN_PROGRESS", "DELETE_IN_PROGRESS", GONE]),
+            ..absent(&["CREATE_IN_PROGRESS"])
+        },
+        changes(),
+    );
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    cloud.state.borrow_mut().interrupt_at = Some((2, sender));
+    let (result, output) = deploy_with(&cloud, Approval::Yes, Interrupts(receiver)).await;
+    match result {
+        Err(DeployError::Failed {
+            interrupted: true,
+            status,
+            ..
+        }) => assert_eq!(status, "DELETE_COMPLETE"),
+        other => panic!("expected an interrupted failure, got {other:?}"),
+    }
+    assert!(
+        output.contains("deleting the stack being created"),
+        "{output}"
+    );
+    assert!(cloud.calls().contains(&format!("delete_stack {STACK}")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_during_an_update_cancels_it_and_waits_for_the_rollback() {
+    let cloud = cloud_with(
+        FakeStack {
+            after_cancel: statuses(&["UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE"]),
+            ..existing("UPDATE_COMPLETE", &["UPDATE_IN_PROGRESS"])
+        },
+        changes(),
+    );
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    cloud.state.borrow_mut().interrupt_at = Some((3, sender));
+    let (result, output) = deploy_with(&cloud, Approval::Yes, Interrupts(receiver)).await;
+    match result {
+        Err(DeployError::Failed {
+            interrupted: true,
+            status,
+            ..
+        }) => assert_eq!(status, "UPDATE_ROLLBACK_COMPLETE"),
+        other => panic!("expected an interrupted failure, got {other:?}"),
+    }
+    assert!(output.contains("cancelling the update"), "{output}");
+    assert!(cloud.calls().contains(&format!("cancel_update {STACK}")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_terminal_or_yes_nothing_is_executed() {
+    let cloud = cloud_with(existing("UPDATE_COMPLETE", &[]), changes());
+    let (result, output) = deploy_with(&cloud, Approval::NoTerminal, Interrupts::none()).await;
+    let error = result.unwrap_err();
+    assert!(matches!(error, DeployError::NeedsConfirmation));
+    assert!(error.to_string().contains("--yes"));
+    assert!(
+        output.contains("ConnectFunction"),
+        "the changes are shown first"
+    );
+    assert!(!executed(&cloud));
+    assert!(
+        cloud
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("delete_change_set"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_declined_prompt_executes_nothing() {
+    let cloud = cloud_with(existing("UPDATE_COMPLETE", &[]), changes());
+    let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = asked.clone();
+    let approval = Approval::Ask(Box::new(move |question: &str| {
+        log.borrow_mut().push(question.to_owned());
+        Ok(false)
+    }));
+    let (result, _) = deploy_with(&cloud, approval, Interrupts::none()).await;
+    assert!(matches!(result, Err(DeployError::Declined)));
+    assert_eq!(
+        asked.borrow().as_slice(),
+        ["Deploy these changes to chatstack-dev?"]
+    );
+    assert!(!executed(&cloud));
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroying_an_absent_stack_is_fine() {
+    let cloud = FakeCloud::default();
+    let (result, output) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        d.destroy(STACK).await
+    })
+    .await;
+    result.unwrap();
+    assert!(output.contains("does not exist"), "{output}");
+    assert!(cloud.calls().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroy_deletes_and_waits_until_gone() {
+    let cloud = FakeCloud::default().with_stack(STACK, existing("UPDATE_COMPLETE", &[]));
+    let (result, output) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        d.destroy(STACK).await
+    })
+    .await;
+    result.unwrap();
+    assert!(output.contains("Deleted chatstack-dev"), "{output}");
+    assert_eq!(cloud.calls(), [format!("delete_stack {STACK}")]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_delete_is_reported_with_its_cause() {
+    let t = now_ms() + 5_000;
+    let cloud = FakeCloud::default().with_stack(
+        STACK,
+        FakeStack {
+            after_delete: statuses(&["DELETE_IN_PROGRESS", "DELETE_FAILED"]),
+            events_after_execute: Vec::new(),
+            events: vec![event(
+                "9",
+                t,
+                "ConnectionsTable",
+                "AWS::DynamoDB::Table",
+                "DELETE_FAILED",
+                Some("Access denied"),
+            )],
+            ..existing("UPDATE_COMPLETE", &[])
+        },
+    );
+    let (result, _) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        d.destroy(STACK).await
+    })
+    .await;
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("DELETE_FAILED") && message.contains("ConnectionsTable"),
+        "{message}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn diff_shows_and_deletes_the_change_set_executing_nothing() {
+    let cloud = cloud_with(absent(&[]), changes());
+    let (result, output) = with_deployer(
+        &cloud,
+        Approval::NoTerminal,
+        Interrupts::none(),
+        async |d| d.diff(STACK, "template", &[]).await,
+    )
+    .await;
+    result.unwrap();
+    assert!(
+        output.contains("ConnectFunction") && output.contains("Nothing was executed"),
+        "{output}"
+    );
+    let calls = cloud.calls();
+    assert!(!executed(&cloud));
+    assert!(calls.iter().any(|c| c.starts_with("delete_change_set")));
+    assert!(
+        calls.contains(&format!("delete_stack {STACK}")),
+        "the empty REVIEW_IN_PROGRESS stack goes too"
+    );
+}
+
+fn write_zips(dir: &std::path::Path, content: &str) {
+    for name in ["connect", "disconnect", "sendmessage", "default"] {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        std::fs::write(
+            dir.join(name).join("bootstrap.zip"),
+            format!("{name} {content}"),
+        )
+        .unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
+    let dir = scratch_dir("deploy_fake_assets");
+    write_zips(&dir, "v1");
+    let assets = Assets {
+        build: false,
+        handlers_dir: dir.clone(),
+        dir: dir.clone(),
+    };
+    let stage: StageName = "dev".parse().unwrap();
+    let cloud = cloud_with(absent(&["CREATE_COMPLETE"]), changes()).with_stack(
+        "chatstack-bootstrap",
+        absent(&["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]),
+    );
+    let asked = std::rc::Rc::new(std::cell::Cell::new(0));
+    let count = asked.clone();
+    let approval = Approval::Ask(Box::new(move |_: &str| {
+        count.set(count.get() + 1);
+        Ok(true)
+    }));
+    let (result, output) = with_deployer(&cloud, approval, Interrupts::none(), async |d| {
+        deploy_stage(d, &stage, &assets).await
+    })
+    .await;
+    result.unwrap();
+    assert_eq!(
+        asked.get(),
+        1,
+        "only the chat stack's changes are asked about"
+    );
+    assert!(output.contains("Creating chatstack-bootstrap"), "{output}");
+    assert!(output.contains("Uploaded 4 of 4 zips"), "{output}");
+    let requests = cloud.state.borrow().requests.clone();
+    assert_eq!(requests[0].stack, "chatstack-bootstrap");
+    let chat = &requests[1];
+    assert!(
+        chat.parameters
+            .iter()
+            .any(|(k, v)| k == "AssetsBucket" && v == "chatstack-bootstrap-assetsbucket-physical")
+    );
+    let connect_key = &chat
+        .parameters
+        .iter()
+        .find(|(k, _)| k == "ConnectCodeKey")
+        .unwrap()
+        .1;
+    assert!(connect_key.starts_with("chatstack/connect/") && connect_key.ends_with(".zip"));
+
+    // Same zips again: nothing uploaded. One changed zip: one upload, new key.
+    let uploads = |cloud: &FakeCloud| {
+        cloud
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("put_object"))
+            .count()
+    };
+    assert_eq!(uploads(&cloud), 4);
+    {
+        let mut state = cloud.state.borrow_mut();
+        state.stacks.insert(
+            "chatstack-bootstrap".into(),
+            existing("CREATE_COMPLETE", &[]),
+        );
+        state
+            .stacks
+            .insert(STACK.into(), existing("CREATE_COMPLETE", &[]));
+        state.change_set = Some(no_changes());
+    }
+    let (result, output) = with_deployer(
+        &cloud,
+        Approval::NoTerminal,
+        Interrupts::none(),
+        async |d| deploy_stage(d, &stage, &assets).await,
+    )
+    .await;
+    assert!(matches!(result.unwrap(), Deployed::NoChanges { .. }));
+    assert!(output.contains("Zips unchanged"), "{output}");
+    assert_eq!(uploads(&cloud), 4);
+
+    std::fs::write(dir.join("connect/bootstrap.zip"), "connect v2").unwrap();
+    let (_, output) = with_deployer(
+        &cloud,
+        Approval::NoTerminal,
+        Interrupts::none(),
+        async |d| deploy_stage(d, &stage, &assets).await,
+    )
+    .await;
+    assert!(output.contains("Uploaded 1 of 4 zips"), "{output}");
+    let requests = cloud.state.borrow().requests.clone();
+    let new_key = &requests
+        .last()
+        .unwrap()
+        .parameters
+        .iter()
+        .find(|(k, _)| k == "ConnectCodeKey")
+        .unwrap()
+        .1;
+    assert_ne!(new_key, connect_key);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_zip_names_the_build_command() {
+    let dir = scratch_dir("deploy_fake_missing_zip");
+    let assets = Assets {
+        build: false,
+        handlers_dir: dir.clone(),
+        dir: dir.clone(),
+    };
+    let stage: StageName = "dev".parse().unwrap();
+    let cloud = FakeCloud::default();
+    let (result, _) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        deploy_stage(d, &stage, &assets).await
+    })
+    .await;
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("connect/bootstrap.zip") && message.contains("handlers/build.sh"),
+        "{message}"
+    );
+    assert!(cloud.calls().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn diff_before_the_first_deploy_creates_nothing() {
+    let dir = scratch_dir("deploy_fake_diff_first");
+    write_zips(&dir, "v1");
+    let assets = Assets {
+        build: false,
+        handlers_dir: dir.clone(),
+        dir: dir.clone(),
+    };
+    let stage: StageName = "dev".parse().unwrap();
+    let cloud = cloud_with(absent(&[]), changes());
+    let (result, output) = with_deployer(
+        &cloud,
+        Approval::NoTerminal,
+        Interrupts::none(),
+        async |d| diff_stage(d, &stage, &assets).await,
+    )
+    .await;
+    result.unwrap();
+    assert!(output.contains("does not exist yet"), "{output}");
+    let calls = cloud.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("put_object") || c.contains("chatstack-bootstrap")),
+        "{calls:?}"
+    );
+    assert!(!executed(&cloud));
+}

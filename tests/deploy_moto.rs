@@ -1,0 +1,208 @@
+//! The real SDK path of deploy and destroy against a moto server the test
+//! starts. moto skips AWS::ApiGatewayV2 resources and reports only
+//! stack-level events, so neither is asserted here (the fake covers them).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::moto::Moto;
+use common::scratch_dir;
+
+fn chatstack(moto: &Moto, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(args)
+        .envs(moto.env())
+        // No AWS config files of the machine's user.
+        .env("HOME", &moto.home)
+        .stdin(Stdio::null())
+        .output()
+        .expect("chatstack runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn write_zips(dir: &Path, version: &str) {
+    for name in ["connect", "disconnect", "sendmessage", "default"] {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        std::fs::write(
+            dir.join(name).join("bootstrap.zip"),
+            format!("{name} {version}"),
+        )
+        .unwrap();
+    }
+}
+
+/// The S3 key each function's code came from, by function name prefix.
+fn code_keys(moto: &Moto) -> String {
+    moto.boto3(
+        "l = boto3.client('lambda', **kw)\n\
+         for f in sorted(l.list_functions()['Functions'], key=lambda f: f['FunctionName']):\n\
+         \x20   print(f['FunctionName'].split('-')[2], l.get_function(FunctionName=f['FunctionName'])['Code']['Location'].split('/', 3)[3])",
+    )
+}
+
+#[test]
+fn deploy_creates_updates_and_destroy_removes_the_stage() {
+    let moto = Moto::start();
+    let zips = scratch_dir("deploy_moto_zips");
+    write_zips(&zips, "v1");
+    let deploy = [
+        "deploy",
+        "--stage",
+        "ci",
+        "--yes",
+        "--no-build",
+        "--assets-dir",
+        zips.to_str().unwrap(),
+    ];
+
+    let first = chatstack(&moto, &deploy);
+    assert!(first.status.success(), "{}", text(&first));
+    let out = text(&first);
+    assert!(out.contains("Creating chatstack-bootstrap"), "{out}");
+    assert!(out.contains("Uploaded 4 of 4 zips"), "{out}");
+    assert!(out.contains("Deployed chatstack-ci."), "{out}");
+
+    let bucket_objects = moto.boto3(
+        "s3 = boto3.client('s3', **kw)\n\
+         b = [x['Name'] for x in s3.list_buckets()['Buckets'] if x['Name'].startswith('chatstack-bootstrap')][0]\n\
+         print(sorted(o['Key'].split('/')[1] for o in s3.list_objects_v2(Bucket=b)['Contents']))",
+    );
+    assert_eq!(
+        bucket_objects,
+        "['connect', 'default', 'disconnect', 'sendmessage']"
+    );
+    let tables = moto.boto3("print(boto3.client('dynamodb', **kw).list_tables()['TableNames'])");
+    assert!(tables.contains("chatstack-ci-ConnectionsTable"), "{tables}");
+    let keys = code_keys(&moto);
+    assert_eq!(keys.lines().count(), 4, "{keys}");
+    assert!(
+        keys.contains("ConnectFunction chatstack/connect/"),
+        "{keys}"
+    );
+
+    let again = chatstack(&moto, &deploy);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains("No changes: chatstack-ci is up to date."),
+        "{}",
+        text(&again)
+    );
+    assert!(text(&again).contains("Zips unchanged"));
+
+    std::fs::write(zips.join("connect/bootstrap.zip"), "connect v2").unwrap();
+    let update = chatstack(&moto, &deploy);
+    assert!(update.status.success(), "{}", text(&update));
+    assert!(
+        text(&update).contains("Uploaded 1 of 4 zips"),
+        "{}",
+        text(&update)
+    );
+    let new_keys = code_keys(&moto);
+    let connect = |keys: &str| {
+        keys.lines()
+            .find(|l| l.starts_with("ConnectFunction"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(
+        connect(&keys),
+        connect(&new_keys),
+        "the function runs the new zip"
+    );
+    let others = |keys: &str| {
+        keys.lines()
+            .filter(|l| !l.starts_with("ConnectFunction"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(others(&keys), others(&new_keys));
+
+    let unconfirmed = chatstack(&moto, &["destroy", "--stage", "ci"]);
+    assert!(!unconfirmed.status.success());
+    assert!(
+        text(&unconfirmed).contains("--yes"),
+        "{}",
+        text(&unconfirmed)
+    );
+
+    let destroy = chatstack(&moto, &["destroy", "--stage", "ci", "--yes"]);
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    let left = moto.boto3(
+        "print(boto3.client('dynamodb', **kw).list_tables()['TableNames'], \
+         [f['FunctionName'] for f in boto3.client('lambda', **kw).list_functions()['Functions']], \
+         [g['logGroupName'] for g in boto3.client('logs', **kw).describe_log_groups()['logGroups']])",
+    );
+    assert_eq!(left, "[] [] []", "nothing of the stage is left");
+
+    let twice = chatstack(&moto, &["destroy", "--stage", "ci", "--yes"]);
+    assert!(twice.status.success(), "{}", text(&twice));
+    assert!(text(&twice).contains("does not exist"));
+}
+
+#[test]
+fn deploy_without_a_terminal_or_yes_changes_nothing() {
+    let moto = Moto::start();
+    let zips = scratch_dir("deploy_moto_unconfirmed");
+    write_zips(&zips, "v1");
+    let output = chatstack(
+        &moto,
+        &[
+            "deploy",
+            "--stage",
+            "ci",
+            "--no-build",
+            "--assets-dir",
+            zips.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output).contains("pass --yes"), "{}", text(&output));
+    let stacks = moto.boto3(
+        "print([s['StackName'] for s in boto3.client('cloudformation', **kw).list_stacks()['StackSummaries'] if s['StackStatus'] != 'DELETE_COMPLETE'])",
+    );
+    assert!(!stacks.contains("chatstack-ci"), "{stacks}");
+}
+
+#[test]
+fn missing_region_or_credentials_is_one_line_saying_how_to_fix_it() {
+    let home = scratch_dir("deploy_no_config_home");
+    let run = |env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatstack"));
+        command
+            .args(["destroy", "--stage", "ci", "--yes"])
+            .env_clear()
+            .env("HOME", &home)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.output().expect("chatstack runs")
+    };
+    let no_region = run(&[]);
+    assert_eq!(no_region.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&no_region.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no AWS region") && stderr.contains("--region"),
+        "{stderr}"
+    );
+
+    let no_credentials = run(&[("AWS_REGION", "eu-west-1")]);
+    assert_eq!(no_credentials.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&no_credentials.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials found") && stderr.contains("--profile"),
+        "{stderr}"
+    );
+}
