@@ -9,6 +9,8 @@ use chatstack::chat::StageName;
 use chatstack::cli::{Format, render};
 use common::{python_tool, scratch_dir};
 
+/// The chat template of several stages in both formats, and the bootstrap
+/// stack's template.
 #[test]
 fn templates_pass_cfn_lint_with_no_findings() {
     let dir = scratch_dir("cfn_lint");
@@ -21,6 +23,16 @@ fn templates_pass_cfn_lint_with_no_findings() {
             files.push(file);
         }
     }
+    let bootstrap = dir.join("bootstrap.yaml");
+    std::fs::write(
+        &bootstrap,
+        chatstack::deploy::bootstrap::template()
+            .unwrap()
+            .to_yaml()
+            .unwrap(),
+    )
+    .unwrap();
+    files.push(bootstrap);
     let output = Command::new(python_tool("cfn-lint"))
         .args(["--include-checks", "I", "--"])
         .args(&files)

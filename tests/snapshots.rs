@@ -43,3 +43,20 @@ fn prod_json() {
 fn prod_yaml() {
     assert_template_snapshot("prod", Format::Yaml);
 }
+
+/// The assets bucket stack every account gets on first deploy.
+#[test]
+fn bootstrap_yaml() {
+    let text = chatstack::deploy::bootstrap::template()
+        .unwrap()
+        .to_yaml()
+        .unwrap();
+    insta::with_settings!({
+        snapshot_path => "../snapshots",
+        prepend_module_to_snapshot => false,
+        description => "the chatstack-bootstrap stack (assets bucket)",
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("bootstrap_yaml", text);
+    });
+}

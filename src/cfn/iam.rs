@@ -13,17 +13,26 @@ pub enum Effect {
 }
 
 /// Who a statement applies to (trust and resource policies only).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Principal {
-    /// AWS services, for example `lambda.amazonaws.com`.
+    /// AWS services, for example `lambda.amazonaws.com`: `{"Service": [...]}`.
     Service(Vec<String>),
-    /// Everyone (`"*"`): for `Deny` statements of resource policies.
-    #[serde(serialize_with = "serialize_everyone")]
+    /// Everyone, `"*"`: for `Deny` statements of resource policies.
     Everyone,
 }
 
-fn serialize_everyone<S: serde::Serializer>(serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str("*")
+impl Serialize for Principal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Principal::Service(services) => {
+                use serde::ser::SerializeMap;
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("Service", services)?;
+                map.end()
+            }
+            Principal::Everyone => serializer.serialize_str("*"),
+        }
+    }
 }
 
 /// One statement of a policy document.
@@ -98,4 +107,22 @@ pub struct Role {
 
 impl ResourceProperties for Role {
     const TYPE: &'static str = "AWS::IAM::Role";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn principals_serialize_as_iam_expects() {
+        assert_eq!(
+            serde_json::to_value(Principal::Service(vec!["lambda.amazonaws.com".into()])).unwrap(),
+            json!({"Service": ["lambda.amazonaws.com"]})
+        );
+        assert_eq!(
+            serde_json::to_value(Principal::Everyone).unwrap(),
+            json!("*")
+        );
+    }
 }
