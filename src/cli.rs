@@ -51,6 +51,54 @@ pub enum Command {
     /// Delete the stage's stack and everything in it (API, functions, table,
     /// log groups). The assets bucket, shared by all stages, stays.
     Destroy(DestroyArgs),
+
+    /// Run the whole app on localhost from the synthesized template: a
+    /// WebSocket gateway, the real handler binaries and DynamoDB (moto).
+    #[command(after_help = "Examples:\n  chatstack local\n  \
+        chatstack local --port 9000 --dynamodb-endpoint http://localhost:8000\n\n\
+        Then, in other terminals: chatstack chat ws://127.0.0.1:8080/dev")]
+    Local(LocalArgs),
+
+    /// A terminal chat client: each line you type is sent as
+    /// {"action":"sendmessage","data":LINE}; what arrives is printed.
+    #[command(after_help = "Examples:\n  chatstack chat ws://127.0.0.1:8080/dev\n  \
+        chatstack chat wss://abc123.execute-api.eu-west-1.amazonaws.com/dev")]
+    Chat(ChatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// Stage to run; clients connect at ws://127.0.0.1:PORT/STAGE.
+    #[arg(long, default_value = "dev", value_parser = clap::builder::ValueParser::new(parse_stage))]
+    pub stage: StageName,
+    /// Port of the WebSocket gateway and management API (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Use this DynamoDB endpoint (DynamoDB Local, AWS) instead of starting
+    /// moto_server (which must then be on PATH: pip install 'moto[server]').
+    #[arg(long, value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+    /// Use the handler binaries already built instead of running cargo build.
+    #[arg(long)]
+    pub no_build: bool,
+    /// The handlers workspace.
+    #[arg(long, value_name = "DIR", default_value = "handlers")]
+    pub handlers_dir: PathBuf,
+    /// Seconds without a message before a connection is closed (API Gateway: 600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub idle_timeout: u64,
+    /// Seconds a connection may last (API Gateway: 7200).
+    #[arg(long, value_name = "SECONDS", default_value_t = 7200)]
+    pub max_lifetime: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// ws:// or wss:// URL of a stage (printed by `local` and `deploy`).
+    pub url: String,
+    /// Send each line exactly as typed (for other routes or your own JSON).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 /// The AWS account and region to work in.
@@ -159,6 +207,10 @@ pub enum CliError {
     Stdout(#[source] io::Error),
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    #[error(transparent)]
+    Local(#[from] crate::local::LocalError),
+    #[error(transparent)]
+    Chat(#[from] crate::client::ClientError),
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] io::Error),
 }
@@ -170,6 +222,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Deploy(args) => block_on(deploy(args, out)),
         Command::Diff(args) => block_on(diff(args, out)),
         Command::Destroy(args) => block_on(destroy(args, out)),
+        Command::Local(args) => block_on(local(args, out)),
+        Command::Chat(args) => block_on(async {
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            crate::client::run_chat(&args.url, args.raw, stdin, out).await?;
+            Ok(())
+        }),
     }
 }
 
@@ -346,4 +404,24 @@ fn write_replacing(path: &Path, text: &str) -> Result<(), CliError> {
             let _ = std::fs::remove_file(&temp);
             error(source)
         })
+}
+
+async fn local(args: LocalArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let options = crate::local::LocalOptions {
+        stage: args.stage,
+        port: args.port,
+        dynamodb_endpoint: args.dynamodb_endpoint,
+        build: !args.no_build,
+        handlers_dir: args.handlers_dir,
+        limits: crate::local::gateway::Limits {
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+            max_lifetime: std::time::Duration::from_secs(args.max_lifetime),
+            ..Default::default()
+        },
+    };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    crate::local::run_local(options, out, shutdown).await?;
+    Ok(())
 }

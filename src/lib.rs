@@ -3,9 +3,14 @@
 //!
 //! - [`cfn`]: generic CloudFormation (templates, intrinsics, typed resources);
 //! - [`chat`]: the chat app composed from it;
+//! - [`deploy`]: deploy, diff and destroy through CloudFormation;
+//! - [`local`]: the whole app on localhost;
+//! - [`client`]: a terminal chat client;
 //! - [`cli`]: the `chatstack` command.
 
 pub mod cfn;
 pub mod chat;
 pub mod cli;
+pub mod client;
 pub mod deploy;
+pub mod local;

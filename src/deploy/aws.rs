@@ -9,6 +9,13 @@ use super::cloud::{
     Change, ChangeSet, ChangeSetKind, ChangeSetRequest, Cloud, CloudError, Stack, StackEvent,
 };
 
+/// The HTTP client of every AWS call: rustls with ring.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// The AWS settings a user can pass on the command line.
 #[derive(Debug, Clone, Default)]
 pub struct AwsOptions {
@@ -20,10 +27,7 @@ pub struct AwsOptions {
 /// `AWS_ENDPOINT_URL`, profiles), refusing early without a region or
 /// credentials so the user gets one line saying what to do.
 pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, CloudError> {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
     }

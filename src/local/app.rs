@@ -1,0 +1,270 @@
+//! The app as the template describes it: what `local` emulates. Routes,
+//! integrations, functions, environment and tables are read from the
+//! synthesized template itself, so a wiring mistake there shows up locally.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::LocalError;
+use crate::chat::HANDLERS;
+
+/// One function: which handler binary runs it and with what settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalFunction {
+    pub logical_id: String,
+    /// The handlers workspace binary, found by the code key parameter.
+    pub binary: &'static str,
+    /// Variables with `Ref`s to tables already resolved to local table names.
+    pub environment: BTreeMap<String, String>,
+    pub timeout: Duration,
+    pub memory_mb: u32,
+}
+
+/// One DynamoDB table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalTable {
+    pub logical_id: String,
+    pub name: String,
+    pub hash_key: String,
+    /// `S`, `N` or `B`.
+    pub hash_key_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalApp {
+    /// The body field routes are selected by (`action` for `$request.body.action`).
+    pub selection_field: String,
+    /// Route key to function logical id.
+    pub routes: BTreeMap<String, String>,
+    pub functions: BTreeMap<String, LocalFunction>,
+    pub tables: Vec<LocalTable>,
+}
+
+fn invalid(what: impl Into<String>) -> LocalError {
+    LocalError::Template(what.into())
+}
+
+/// The logical ids a `Fn::Sub` string refers to (`${Id}` or `${Id.Attr}`).
+fn sub_references(value: &Value) -> Vec<String> {
+    let text = match value.get("Fn::Sub") {
+        Some(Value::String(text)) => text.as_str(),
+        Some(Value::Array(parts)) => parts.first().and_then(Value::as_str).unwrap_or(""),
+        _ => "",
+    };
+    text.split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split('}').next())
+        .filter(|name| !name.starts_with("AWS::") && !name.starts_with('!'))
+        .map(|name| name.split('.').next().unwrap_or(name).to_owned())
+        .collect()
+}
+
+fn resources_of<'a>(
+    template: &'a Value,
+    kind: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    template["Resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(move |(_, r)| r["Type"] == kind)
+}
+
+impl LocalApp {
+    /// Reads the app from a template; `table_prefix` names the local tables.
+    pub fn from_template(template: &Value, table_prefix: &str) -> Result<Self, LocalError> {
+        let (_, api) = resources_of(template, "AWS::ApiGatewayV2::Api")
+            .next()
+            .ok_or_else(|| invalid("no AWS::ApiGatewayV2::Api"))?;
+        let expression = api["Properties"]["RouteSelectionExpression"]
+            .as_str()
+            .ok_or_else(|| invalid("the API has no RouteSelectionExpression"))?;
+        let selection_field = expression
+            .strip_prefix("$request.body.")
+            .filter(|f| !f.is_empty() && !f.contains('.'))
+            .ok_or_else(|| invalid(format!("unsupported RouteSelectionExpression {expression}")))?
+            .to_owned();
+
+        let tables = resources_of(template, "AWS::DynamoDB::Table")
+            .map(|(id, table)| {
+                let key = table["Properties"]["KeySchema"]
+                    .as_array()
+                    .and_then(|keys| keys.iter().find(|k| k["KeyType"] == "HASH"))
+                    .and_then(|k| k["AttributeName"].as_str())
+                    .ok_or_else(|| invalid(format!("table {id} has no HASH key")))?;
+                let key_type = table["Properties"]["AttributeDefinitions"]
+                    .as_array()
+                    .and_then(|defs| defs.iter().find(|d| d["AttributeName"] == key))
+                    .and_then(|d| d["AttributeType"].as_str())
+                    .ok_or_else(|| invalid(format!("table {id} does not define {key}")))?;
+                Ok(LocalTable {
+                    logical_id: id.clone(),
+                    name: format!("{table_prefix}-{id}"),
+                    hash_key: key.to_owned(),
+                    hash_key_type: key_type.to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>, LocalError>>()?;
+
+        let functions = resources_of(template, "AWS::Lambda::Function")
+            .map(|(id, function)| {
+                let properties = &function["Properties"];
+                let key_parameter =
+                    properties["Code"]["S3Key"]["Ref"].as_str().ok_or_else(|| {
+                        invalid(format!("function {id}: Code.S3Key is not a parameter"))
+                    })?;
+                let handler = HANDLERS
+                    .iter()
+                    .find(|h| h.code_key_parameter() == key_parameter)
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "function {id}: no handler binary for {key_parameter}"
+                        ))
+                    })?;
+                let environment = properties["Environment"]["Variables"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, value)| {
+                        let resolved = match value {
+                            Value::String(text) => text.clone(),
+                            other => {
+                                let reference = other["Ref"].as_str().unwrap_or_default();
+                                tables
+                                    .iter()
+                                    .find(|t| t.logical_id == reference)
+                                    .map(|t| t.name.clone())
+                                    .ok_or_else(|| {
+                                        invalid(format!(
+                                            "function {id}: cannot resolve {name} = {other}"
+                                        ))
+                                    })?
+                            }
+                        };
+                        Ok((name.clone(), resolved))
+                    })
+                    .collect::<Result<BTreeMap<_, _>, LocalError>>()?;
+                Ok((
+                    id.clone(),
+                    LocalFunction {
+                        logical_id: id.clone(),
+                        binary: handler.name,
+                        environment,
+                        timeout: Duration::from_secs(properties["Timeout"].as_u64().unwrap_or(3)),
+                        memory_mb: properties["MemorySize"].as_u64().unwrap_or(128) as u32,
+                    },
+                ))
+            })
+            .collect::<Result<BTreeMap<_, _>, LocalError>>()?;
+
+        let routes = resources_of(template, "AWS::ApiGatewayV2::Route")
+            .map(|(id, route)| {
+                let properties = &route["Properties"];
+                let key = properties["RouteKey"]
+                    .as_str()
+                    .ok_or_else(|| invalid(format!("route {id} has no RouteKey")))?;
+                let integration_id = sub_references(&properties["Target"])
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| invalid(format!("route {id} has no integrations/ target")))?;
+                let integration = &template["Resources"][&integration_id];
+                if integration["Properties"]["IntegrationType"] != "AWS_PROXY" {
+                    return Err(invalid(format!(
+                        "route {id}: {integration_id} is not an AWS_PROXY integration"
+                    )));
+                }
+                let function = sub_references(&integration["Properties"]["IntegrationUri"])
+                    .into_iter()
+                    .find(|reference| functions.contains_key(reference))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "integration {integration_id} invokes no function of the template"
+                        ))
+                    })?;
+                Ok((key.to_owned(), function))
+            })
+            .collect::<Result<BTreeMap<_, _>, LocalError>>()?;
+
+        Ok(LocalApp {
+            selection_field,
+            routes,
+            functions,
+            tables,
+        })
+    }
+
+    /// The route a message body selects: its selection field when that names
+    /// a route, `$default` otherwise (not JSON, no such field, unknown key).
+    pub fn select_route(&self, body: &str) -> Option<&str> {
+        let selected = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|json| json.get(&self.selection_field)?.as_str().map(str::to_owned))
+            .filter(|key| !key.starts_with('$'))
+            .and_then(|key| self.routes.get_key_value(&key).map(|(k, _)| k.as_str()));
+        selected.or_else(|| {
+            self.routes
+                .get_key_value("$default")
+                .map(|(k, _)| k.as_str())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{self, StageName};
+
+    fn app() -> LocalApp {
+        let stage: StageName = "dev".parse().unwrap();
+        let template = serde_json::to_value(chat::template(&stage).unwrap()).unwrap();
+        LocalApp::from_template(&template, "chatstack-dev").unwrap()
+    }
+
+    #[test]
+    fn reads_routes_functions_and_tables_from_the_template() {
+        let app = app();
+        assert_eq!(app.selection_field, "action");
+        assert_eq!(app.routes["$connect"], "ConnectFunction");
+        assert_eq!(app.routes["sendmessage"], "SendMessageFunction");
+        assert_eq!(app.routes.len(), 4);
+        let send = &app.functions["SendMessageFunction"];
+        assert_eq!(send.binary, "sendmessage");
+        assert_eq!(send.timeout, Duration::from_secs(29));
+        assert_eq!(
+            send.environment["TABLE_NAME"],
+            "chatstack-dev-ConnectionsTable"
+        );
+        assert_eq!(app.tables[0].hash_key, "connectionId");
+    }
+
+    #[test]
+    fn a_miswired_template_is_refused() {
+        let stage: StageName = "dev".parse().unwrap();
+        let mut template = serde_json::to_value(chat::template(&stage).unwrap()).unwrap();
+        template["Resources"]["SendMessageRoute"]["Properties"]["Target"] =
+            serde_json::json!({"Fn::Sub": "integrations/${NoSuchIntegration}"});
+        let error = LocalApp::from_template(&template, "x").unwrap_err();
+        assert!(error.to_string().contains("SendMessageRoute"), "{error}");
+    }
+
+    #[test]
+    fn route_selection_follows_api_gateway() {
+        let app = app();
+        assert_eq!(
+            app.select_route(r#"{"action":"sendmessage","data":"x"}"#),
+            Some("sendmessage")
+        );
+        assert_eq!(
+            app.select_route(r#"{"action":"nosuchroute"}"#),
+            Some("$default")
+        );
+        assert_eq!(
+            app.select_route(r#"{"action":"$connect"}"#),
+            Some("$default")
+        );
+        assert_eq!(app.select_route("not json"), Some("$default"));
+        assert_eq!(app.select_route(r#"{"action":7}"#), Some("$default"));
+    }
+}

@@ -1,0 +1,124 @@
+//! DynamoDB for `local`: a moto server chatstack starts and stops, or any
+//! endpoint the user names; the template's tables are created there.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use tokio::process::{Child, Command};
+
+use super::LocalError;
+use super::app::LocalTable;
+
+/// Credentials moto accepts; real endpoints use the user's own.
+pub const MOTO_CREDENTIALS: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", "local"),
+    ("AWS_SECRET_ACCESS_KEY", "local"),
+];
+
+/// A free port on 127.0.0.1 (the OS picks it; the listener is closed again).
+pub fn free_port() -> Result<u16, LocalError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| LocalError::Io("finding a free port".into(), e))
+}
+
+/// Starts `moto_server` from PATH on a free port and waits until it listens.
+pub async fn start_moto() -> Result<(Child, String), LocalError> {
+    let port = free_port()?;
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => LocalError::MotoMissing,
+            _ => LocalError::Io("starting moto_server".into(), e),
+        })?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(LocalError::Dynamo(
+                "moto_server did not listen within 30 s".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
+/// A DynamoDB client for `endpoint`; moto gets dummy credentials.
+pub async fn client(endpoint: &str, moto: bool) -> aws_sdk_dynamodb::Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::deploy::aws::https_client())
+        .endpoint_url(endpoint);
+    if moto {
+        loader = loader
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "chatstack-local",
+            ));
+    }
+    let config = loader.load().await;
+    let config = if config.region().is_none() {
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .region(Region::new("us-east-1"))
+            .build()
+    } else {
+        aws_sdk_dynamodb::config::Builder::from(&config).build()
+    };
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Creates `table` unless it exists (a reused DynamoDB Local keeps tables).
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &LocalTable,
+) -> Result<(), LocalError> {
+    let attribute_type = ScalarAttributeType::from(table.hash_key_type.as_str());
+    let key = KeySchemaElement::builder()
+        .attribute_name(&table.hash_key)
+        .key_type(KeyType::Hash)
+        .build()
+        .map_err(|e| LocalError::Dynamo(e.to_string()))?;
+    let definition = AttributeDefinition::builder()
+        .attribute_name(&table.hash_key)
+        .attribute_type(attribute_type)
+        .build()
+        .map_err(|e| LocalError::Dynamo(e.to_string()))?;
+    let result = client
+        .create_table()
+        .table_name(&table.name)
+        .key_schema(key)
+        .attribute_definitions(definition)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(LocalError::Dynamo(format!(
+            "creating table {}: {}",
+            table.name,
+            aws_sdk_dynamodb::error::DisplayErrorContext(error)
+        ))),
+    }
+}

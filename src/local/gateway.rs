@@ -1,0 +1,384 @@
+//! The WebSocket gateway and the `@connections` management API, following
+//! API Gateway's WebSocket semantics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::app::LocalApp;
+use super::events::{self, ConnectionContext};
+use super::runtime::{FunctionRuntime, InvokeError};
+
+/// API Gateway's quotas, configurable for tests and long sessions.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Closed after this long without a message (API Gateway: 10 minutes).
+    pub idle_timeout: Duration,
+    /// Closed after this long in any case (API Gateway: 2 hours).
+    pub max_lifetime: Duration,
+    /// Largest message accepted (API Gateway: 128 KB).
+    pub max_message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            idle_timeout: Duration::from_secs(10 * 60),
+            max_lifetime: Duration::from_secs(2 * 60 * 60),
+            max_message_bytes: 128 * 1024,
+        }
+    }
+}
+
+struct Connection {
+    context: ConnectionContext,
+    sender: mpsc::UnboundedSender<Message>,
+    last_active: Mutex<SystemTime>,
+}
+
+/// The emulated API: its routes' functions and its open connections.
+pub struct Gateway {
+    pub app: LocalApp,
+    pub stage: String,
+    pub api_id: String,
+    /// `127.0.0.1:PORT`.
+    pub domain_name: String,
+    pub limits: Limits,
+    /// Runtimes by function logical id.
+    pub runtimes: BTreeMap<String, Arc<FunctionRuntime>>,
+    /// One line per invocation, for the user.
+    pub log: mpsc::UnboundedSender<String>,
+    connections: Mutex<HashMap<String, Arc<Connection>>>,
+}
+
+fn new_connection_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // Like API Gateway's ids: short, opaque, ending in '='.
+    format!("{:012x}{count:03x}=", nanos & 0xffff_ffff_ffff)
+}
+
+fn status_code(response: &Value) -> i64 {
+    response["statusCode"].as_i64().unwrap_or(200)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Gateway {
+    pub fn new(
+        app: LocalApp,
+        stage: &str,
+        domain_name: &str,
+        limits: Limits,
+        runtimes: BTreeMap<String, Arc<FunctionRuntime>>,
+        log: mpsc::UnboundedSender<String>,
+    ) -> Arc<Self> {
+        Arc::new(Gateway {
+            app,
+            stage: stage.to_owned(),
+            api_id: "local".to_owned(),
+            domain_name: domain_name.to_owned(),
+            limits,
+            runtimes,
+            log,
+            connections: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/{stage}", get(upgrade))
+            .route(
+                "/{stage}/@connections/{id}",
+                get(get_connection)
+                    .post(post_to_connection)
+                    .delete(delete_connection),
+            )
+            .with_state(self.clone())
+    }
+
+    /// Invokes the function behind `route_key`; `None` when there is no such route.
+    async fn invoke(
+        &self,
+        route_key: &str,
+        connection_id: &str,
+        event: Value,
+    ) -> Option<Result<Value, InvokeError>> {
+        let function = self.app.routes.get(route_key)?;
+        let runtime = self.runtimes.get(function)?;
+        let started = Instant::now();
+        let result = runtime.invoke(event).await;
+        let outcome = match &result {
+            Ok(response) => status_code(response).to_string(),
+            Err(error) => error.to_string(),
+        };
+        let _ = self.log.send(format!(
+            "{route_key:<12} {connection_id:<18} {outcome:<4} {:>5} ms  ({})",
+            started.elapsed().as_millis(),
+            runtime.name
+        ));
+        Some(result)
+    }
+
+    fn connection(&self, id: &str) -> Option<Arc<Connection>> {
+        lock(&self.connections).get(id).cloned()
+    }
+
+    /// Routes one message and reports a failed integration to the sender,
+    /// as API Gateway does.
+    async fn on_message(self: Arc<Self>, context: ConnectionContext, body: String) {
+        let request_id = format!(
+            "{}-{}",
+            context.connection_id,
+            events::epoch_ms(SystemTime::now())
+        );
+        let error = match self.app.select_route(&body) {
+            None => Some("Forbidden"),
+            Some(route) => {
+                let event = events::message(&context, route, &body, &request_id);
+                match self.invoke(route, &context.connection_id, event).await {
+                    Some(Ok(_)) => None,
+                    _ => Some("Internal server error"),
+                }
+            }
+        };
+        if let (Some(message), Some(connection)) = (error, self.connection(&context.connection_id))
+        {
+            let text = json!({
+                "message": message,
+                "connectionId": context.connection_id,
+                "requestId": request_id,
+            });
+            let _ = connection
+                .sender
+                .send(Message::Text(text.to_string().into()));
+        }
+    }
+
+    /// Serves one accepted connection until it ends, then runs `$disconnect`.
+    async fn serve(self: Arc<Self>, socket: WebSocket, context: ConnectionContext) {
+        let (mut sink, mut stream) = socket.split();
+        let (sender, mut outgoing) = mpsc::unbounded_channel::<Message>();
+        let id = context.connection_id.clone();
+        lock(&self.connections).insert(
+            id.clone(),
+            Arc::new(Connection {
+                context: context.clone(),
+                sender: sender.clone(),
+                last_active: Mutex::new(SystemTime::now()),
+            }),
+        );
+        let writer = tokio::spawn(async move {
+            while let Some(message) = outgoing.recv().await {
+                let closing = matches!(message, Message::Close(_));
+                if sink.send(message).await.is_err() || closing {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let close = |code: u16, reason: &'static str| {
+            let _ = sender.send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })));
+            (code, reason.to_owned())
+        };
+        let end_of_life = tokio::time::Instant::now() + self.limits.max_lifetime;
+        let (code, reason) = loop {
+            tokio::select! {
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(connection) = self.connection(&id) {
+                            *lock(&connection.last_active) = SystemTime::now();
+                        }
+                        if text.len() > self.limits.max_message_bytes {
+                            break close(1009, "Message too big");
+                        }
+                        tokio::spawn(self.clone().on_message(context.clone(), text.to_string()));
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        if bytes.len() > self.limits.max_message_bytes {
+                            break close(1009, "Message too big");
+                        }
+                        let text = String::from_utf8_lossy(&bytes).into_owned();
+                        tokio::spawn(self.clone().on_message(context.clone(), text));
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        break frame
+                            .map(|f| (f.code, f.reason.to_string()))
+                            .unwrap_or((1005, "Client-side close frame without status code".to_owned()));
+                    }
+                    Some(Ok(_ping_or_pong)) => {}
+                    Some(Err(error)) => break (1006, format!("Connection lost: {error}")),
+                    None => break (1006, "Going away: the client left without a close frame".to_owned()),
+                },
+                () = tokio::time::sleep(self.limits.idle_timeout) => break close(1001, "Going away: idle timeout"),
+                () = tokio::time::sleep_until(end_of_life) => break close(1001, "Going away: maximum connection lifetime"),
+            }
+        };
+        lock(&self.connections).remove(&id);
+        drop(sender);
+        let _ = writer.await;
+        let request_id = format!("{id}-disconnect");
+        let event = events::disconnect(&context, code, &reason, &request_id);
+        self.invoke("$disconnect", &id, event).await;
+    }
+}
+
+/// `GET /{stage}` with an upgrade: runs `$connect`, and accepts only if it
+/// answered 2xx.
+async fn upgrade(
+    State(gateway): State<Arc<Gateway>>,
+    Path(stage): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if stage != gateway.stage {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no stage {stage}; this API serves /{}", gateway.stage),
+        )
+            .into_response();
+    }
+    let header_list: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let context = ConnectionContext {
+        connection_id: new_connection_id(),
+        connected_at: SystemTime::now(),
+        api_id: gateway.api_id.clone(),
+        stage: gateway.stage.clone(),
+        domain_name: gateway.domain_name.clone(),
+        source_ip: peer.ip().to_string(),
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    let request_id = format!("{}-connect", context.connection_id);
+    let event = events::connect(&context, &header_list, &request_id);
+    if let Some(result) = gateway
+        .invoke("$connect", &context.connection_id, event)
+        .await
+    {
+        let refused = match &result {
+            Ok(response) if (200..300).contains(&status_code(response)) => None,
+            Ok(response) => Some(
+                StatusCode::from_u16(status_code(response) as u16).unwrap_or(StatusCode::FORBIDDEN),
+            ),
+            Err(_) => Some(StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        if let Some(status) = refused {
+            return (status, "the $connect route refused the connection").into_response();
+        }
+    }
+    let gateway = gateway.clone();
+    upgrade
+        // Larger than the limit, so an oversize message gets API Gateway's
+        // close code (1009) from us rather than a protocol error.
+        .max_message_size(gateway.limits.max_message_bytes * 8)
+        .on_upgrade(move |socket| gateway.serve(socket, context))
+}
+
+fn gone() -> Response {
+    (
+        StatusCode::GONE,
+        [
+            ("x-amzn-errortype", "GoneException"),
+            ("content-type", "application/json"),
+        ],
+        r#"{"message":null}"#,
+    )
+        .into_response()
+}
+
+/// A 404 for a stage this API does not serve.
+fn wrong_stage(gateway: &Gateway, stage: &str) -> Option<Response> {
+    (stage != gateway.stage).then(|| (StatusCode::NOT_FOUND, "no such stage").into_response())
+}
+
+/// PostToConnection.
+async fn post_to_connection(
+    State(gateway): State<Arc<Gateway>>,
+    Path((stage, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Some(response) = wrong_stage(&gateway, &stage) {
+        return response;
+    }
+    let Some(connection) = gateway.connection(&id) else {
+        return gone();
+    };
+    let text = String::from_utf8_lossy(&body).into_owned();
+    match connection.sender.send(Message::Text(text.into())) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(_) => gone(),
+    }
+}
+
+/// GetConnection.
+async fn get_connection(
+    State(gateway): State<Arc<Gateway>>,
+    Path((stage, id)): Path<(String, String)>,
+) -> Response {
+    if let Some(response) = wrong_stage(&gateway, &stage) {
+        return response;
+    }
+    let Some(connection) = gateway.connection(&id) else {
+        return gone();
+    };
+    let context = &connection.context;
+    let last_active = *lock(&connection.last_active);
+    let mut identity = json!({"sourceIp": context.source_ip});
+    if let Some(agent) = &context.user_agent {
+        identity["userAgent"] = json!(agent);
+    }
+    axum::Json(json!({
+        "connectedAt": humantime::format_rfc3339_millis(context.connected_at).to_string(),
+        "lastActiveAt": humantime::format_rfc3339_millis(last_active).to_string(),
+        "identity": identity,
+    }))
+    .into_response()
+}
+
+/// DeleteConnection: closes the connection as the server.
+async fn delete_connection(
+    State(gateway): State<Arc<Gateway>>,
+    Path((stage, id)): Path<(String, String)>,
+) -> Response {
+    if let Some(response) = wrong_stage(&gateway, &stage) {
+        return response;
+    }
+    let Some(connection) = gateway.connection(&id) else {
+        return gone();
+    };
+    let _ = connection.sender.send(Message::Close(Some(CloseFrame {
+        code: 1000,
+        reason: "Closed by the management API".into(),
+    })));
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,193 @@
+//! The Lambda Runtime API, emulated for one function: the handler binary
+//! polls `invocation/next` and posts its response, exactly as in Lambda.
+//! <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InvokeError {
+    /// The function reported an error (`invocation/{id}/error`).
+    Function(String),
+    TimedOut(Duration),
+    /// The function's process is gone.
+    Unavailable,
+}
+
+impl std::fmt::Display for InvokeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvokeError::Function(error) => write!(f, "function error: {error}"),
+            InvokeError::TimedOut(after) => write!(f, "timed out after {}s", after.as_secs()),
+            InvokeError::Unavailable => f.write_str("the function's process is not running"),
+        }
+    }
+}
+
+struct Invocation {
+    request_id: String,
+    event: Value,
+    deadline_ms: u128,
+    reply: oneshot::Sender<Result<Value, InvokeError>>,
+}
+
+/// One function's invocation queue and its Runtime API.
+pub struct FunctionRuntime {
+    pub name: String,
+    timeout: Duration,
+    queue: mpsc::Sender<Invocation>,
+    next: Mutex<mpsc::Receiver<Invocation>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, InvokeError>>>>,
+}
+
+fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{:016x}-{count:04x}",
+        (nanos as u64) ^ (u64::from(std::process::id()) << 32)
+    )
+}
+
+impl FunctionRuntime {
+    pub fn new(name: &str, timeout: Duration) -> Arc<Self> {
+        let (queue, next) = mpsc::channel(64);
+        Arc::new(FunctionRuntime {
+            name: name.to_owned(),
+            timeout,
+            queue,
+            next: Mutex::new(next),
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs one event through the function, as API Gateway's Lambda proxy
+    /// integration does, within the function's timeout.
+    pub async fn invoke(&self, event: Value) -> Result<Value, InvokeError> {
+        let (reply, answer) = oneshot::channel();
+        let deadline = SystemTime::now() + self.timeout;
+        let invocation = Invocation {
+            request_id: new_id(),
+            event,
+            deadline_ms: deadline
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+            reply,
+        };
+        self.queue
+            .send(invocation)
+            .await
+            .map_err(|_| InvokeError::Unavailable)?;
+        match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_dropped)) => Err(InvokeError::Unavailable),
+            Err(_) => Err(InvokeError::TimedOut(self.timeout)),
+        }
+    }
+
+    /// The Runtime API routes for this function.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(self.clone())
+    }
+}
+
+async fn next(State(runtime): State<Arc<FunctionRuntime>>) -> Response {
+    let invocation = {
+        let mut queue = runtime.next.lock().await;
+        queue.recv().await
+    };
+    let Some(invocation) = invocation else {
+        return StatusCode::GONE.into_response();
+    };
+    runtime
+        .pending
+        .lock()
+        .await
+        .insert(invocation.request_id.clone(), invocation.reply);
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set("lambda-runtime-aws-request-id", invocation.request_id);
+    set(
+        "lambda-runtime-deadline-ms",
+        invocation.deadline_ms.to_string(),
+    );
+    set(
+        "lambda-runtime-invoked-function-arn",
+        format!(
+            "arn:aws:lambda:us-east-1:000000000000:function:{}",
+            runtime.name
+        ),
+    );
+    set("content-type", "application/json".to_owned());
+    (StatusCode::OK, headers, invocation.event.to_string()).into_response()
+}
+
+async fn settle(
+    runtime: &FunctionRuntime,
+    id: &str,
+    result: Result<Value, InvokeError>,
+) -> StatusCode {
+    match runtime.pending.lock().await.remove(id) {
+        Some(reply) => {
+            let _ = reply.send(result);
+            StatusCode::ACCEPTED
+        }
+        None => StatusCode::BAD_REQUEST,
+    }
+}
+
+async fn respond(
+    State(runtime): State<Arc<FunctionRuntime>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    let response = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    settle(&runtime, &id, Ok(response)).await
+}
+
+async fn fail(
+    State(runtime): State<Arc<FunctionRuntime>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    let error = String::from_utf8_lossy(&body).into_owned();
+    settle(&runtime, &id, Err(InvokeError::Function(error))).await
+}
+
+async fn init_error(State(runtime): State<Arc<FunctionRuntime>>, body: Bytes) -> StatusCode {
+    eprintln!(
+        "{}: initialisation failed: {}",
+        runtime.name,
+        String::from_utf8_lossy(&body)
+    );
+    StatusCode::ACCEPTED
+}

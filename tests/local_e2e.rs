@@ -1,0 +1,326 @@
+//! `chatstack local` end to end: the real binary, the real handler binaries,
+//! DynamoDB in moto, and real WebSocket clients.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+const TABLE: &str = "chatstack-dev-ConnectionsTable";
+
+/// A running `chatstack local`, stopped (Ctrl-C) when dropped.
+struct Local {
+    child: Child,
+    output: Arc<Mutex<Vec<String>>>,
+    url: String,
+    dynamodb: String,
+    pids: Vec<u32>,
+}
+
+fn field_after<'a>(line: &'a str, label: &str) -> Option<&'a str> {
+    line.split_once(label)
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or(""))
+}
+
+impl Local {
+    fn start() -> Local {
+        let bin = common::python_tool("moto_server");
+        let path = format!(
+            "{}:{}",
+            bin.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chatstack"))
+            .args(["local", "--port", "0", "--handlers-dir"])
+            .arg(format!("{}/handlers", common::ROOT))
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("chatstack local starts");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let lines = output.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        // The first start builds the handlers.
+        let deadline = Instant::now() + Duration::from_secs(900);
+        loop {
+            if output
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.starts_with("Press Ctrl-C"))
+            {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "chatstack local exited with {status}: {:?}",
+                    output.lock().unwrap()
+                );
+            }
+            assert!(Instant::now() < deadline, "chatstack local did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let lines = output.lock().unwrap().clone();
+        let find = |label: &str| {
+            lines
+                .iter()
+                .find_map(|l| field_after(l, label))
+                .unwrap_or_else(|| panic!("no {label} in {lines:?}"))
+                .to_owned()
+        };
+        let pids = lines
+            .iter()
+            .filter_map(|l| field_after(l, " pid ")?.parse().ok())
+            .collect();
+        Local {
+            url: find("WebSocket URL:"),
+            dynamodb: find("DynamoDB:"),
+            pids,
+            output: output.clone(),
+            child,
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Ctrl-C, then wait for the exit.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chatstack local did not stop on Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    async fn table_ids(&self) -> Vec<String> {
+        let client = chatstack::local::dynamo::client(&self.dynamodb, true).await;
+        let output = client.scan().table_name(TABLE).send().await.expect("scan");
+        let mut ids: Vec<String> = output
+            .items()
+            .iter()
+            .filter_map(|i| i.get("connectionId")?.as_s().ok().cloned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Waits until the table holds exactly `count` ids.
+    async fn await_ids(&self, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ids = self.table_ids().await;
+            if ids.len() == count {
+                return ids;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "table has {ids:?}, expected {count} ids"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.interrupt();
+        }
+    }
+}
+
+async fn connect(url: &str) -> Client {
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connects")
+        .0
+}
+
+async fn send(client: &mut Client, text: &str) {
+    client
+        .send(Message::Text(text.into()))
+        .await
+        .expect("sends");
+}
+
+/// The next text message, within 10 s.
+async fn receive(client: &mut Client) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return text.to_string(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+}
+
+/// Nothing arrives for a while.
+async fn quiet(client: &mut Client) {
+    if let Ok(frame) = tokio::time::timeout(Duration::from_millis(800), client.next()).await {
+        panic!("expected nothing, got {frame:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chat_app_works_end_to_end_on_localhost() {
+    let local = Local::start();
+    assert_eq!(
+        local.pids.len(),
+        4,
+        "four functions run: {:?}",
+        local.lines()
+    );
+    let mut a = connect(&local.url).await;
+    let mut b = connect(&local.url).await;
+    let mut c = connect(&local.url).await;
+    local.await_ids(3).await;
+
+    // One sendmessage reaches every connected client exactly once, both formats.
+    send(
+        &mut a,
+        r#"{"action":"sendmessage","data":"hello from the blog"}"#,
+    )
+    .await;
+    for client in [&mut a, &mut b, &mut c] {
+        assert_eq!(receive(client).await, "hello from the blog");
+    }
+    send(
+        &mut b,
+        r#"{"action":"sendmessage","message":"hello from the tutorial"}"#,
+    )
+    .await;
+    for client in [&mut a, &mut b, &mut c] {
+        assert_eq!(receive(client).await, "hello from the tutorial");
+        quiet(client).await;
+    }
+
+    // $default answers the caller alone, for unknown actions and non-JSON.
+    for body in [r#"{"action":"nosuchroute"}"#, "just text"] {
+        send(&mut c, body).await;
+        let reply = receive(&mut c).await;
+        assert!(
+            reply.starts_with("Use the sendmessage route to send a message. Your info: {"),
+            "{reply}"
+        );
+        quiet(&mut a).await;
+        quiet(&mut b).await;
+    }
+
+    // A sendmessage without data: an error to the sender only.
+    send(&mut a, r#"{"action":"sendmessage"}"#).await;
+    assert!(receive(&mut a).await.contains("Your message was not sent"));
+    quiet(&mut b).await;
+    quiet(&mut c).await;
+
+    // An oversize message is refused (1009) and disturbs nobody.
+    let oversize = format!(
+        r#"{{"action":"sendmessage","data":"{}"}}"#,
+        "x".repeat(130 * 1024)
+    );
+    send(&mut b, &oversize).await;
+    match tokio::time::timeout(Duration::from_secs(10), b.next()).await {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected a 1009 close, got {other:?}"),
+    }
+    quiet(&mut a).await;
+    quiet(&mut c).await;
+    local.await_ids(2).await;
+
+    // A client that vanishes without a close frame is cleaned up...
+    drop(c);
+    let remaining = local.await_ids(1).await;
+    // ...and a stale id (a client API Gateway forgot) is removed on its 410,
+    // without breaking the broadcast.
+    let client = chatstack::local::dynamo::client(&local.dynamodb, true).await;
+    client
+        .put_item()
+        .table_name(TABLE)
+        .item(
+            "connectionId",
+            AttributeValue::S("stale-connection=".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    send(&mut a, r#"{"action":"sendmessage","data":"still here"}"#).await;
+    assert_eq!(receive(&mut a).await, "still here");
+    assert_eq!(local.await_ids(1).await, remaining);
+
+    // A clean disconnect removes the id.
+    a.close(None).await.unwrap();
+    local.await_ids(0).await;
+
+    let lines = local.lines();
+    for route in ["$connect", "sendmessage", "$default", "$disconnect"] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(route)),
+            "no {route} line in {lines:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_connect_is_refused_and_ctrl_c_leaves_nothing_running() {
+    let mut local = Local::start();
+    // Without its table, $connect's PutItem fails and the handler answers 500.
+    let client = chatstack::local::dynamo::client(&local.dynamodb, true).await;
+    client
+        .delete_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap();
+    let refused = tokio_tungstenite::connect_async(&local.url).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 500)
+        }
+        other => panic!("expected the handshake to be refused, got {other:?}"),
+    }
+
+    let port = local.dynamodb.rsplit(':').next().unwrap().to_owned();
+    let status = local.interrupt();
+    assert!(status.success(), "{status}");
+    assert!(local.lines().iter().any(|l| l.starts_with("Stopped")));
+    std::thread::sleep(Duration::from_millis(300));
+    for pid in &local.pids {
+        let alive = Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(!alive, "function process {pid} still runs");
+    }
+    let moto = Command::new("pgrep")
+        .args(["-f", &format!("moto_server -H 127.0.0.1 -p {port}")])
+        .output()
+        .unwrap();
+    assert!(moto.stdout.is_empty(), "moto_server still runs");
+}
