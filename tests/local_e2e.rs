@@ -31,18 +31,27 @@ fn field_after<'a>(line: &'a str, label: &str) -> Option<&'a str> {
         .map(|(_, rest)| rest.split_whitespace().next().unwrap_or(""))
 }
 
+/// PATH with the test tools (moto_server) first.
+fn tools_path() -> String {
+    let bin = common::python_tool("moto_server");
+    format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 impl Local {
     fn start() -> Local {
-        let bin = common::python_tool("moto_server");
-        let path = format!(
-            "{}:{}",
-            bin.parent().unwrap().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        Local::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Local {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatstack"))
             .args(["local", "--port", "0", "--handlers-dir"])
             .arg(format!("{}/handlers", common::ROOT))
-            .env("PATH", path)
+            .args(extra)
+            .env("PATH", tools_path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -284,6 +293,146 @@ async fn the_chat_app_works_end_to_end_on_localhost() {
             "no {route} line in {lines:?}"
         );
     }
+}
+
+/// One HTTP/1.1 request to the management API; returns the response head.
+async fn management(local: &Local, method: &str, id: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = local
+        .url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "{method} /dev/@connections/{id} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn management_api_posts_reads_deletes_and_answers_410_for_gone_ids() {
+    let local = Local::start_with(&["--idle-timeout", "3"]);
+    let mut client = connect(&local.url).await;
+    let id = local.await_ids(1).await.remove(0);
+
+    let post = management(&local, "POST", &id).await;
+    assert!(post.starts_with("HTTP/1.1 200"), "{post}");
+    assert_eq!(receive(&mut client).await, "hi");
+    let get = management(&local, "GET", &id).await;
+    assert!(
+        get.starts_with("HTTP/1.1 200")
+            && get.contains("\"connectedAt\"")
+            && get.contains("\"sourceIp\":\"127.0.0.1\""),
+        "{get}"
+    );
+    let gone = management(&local, "POST", "no-such-connection=").await;
+    assert!(gone.starts_with("HTTP/1.1 410"), "{gone}");
+    assert!(
+        gone.to_ascii_lowercase()
+            .contains("x-amzn-errortype: goneexception"),
+        "{gone}"
+    );
+    let delete = management(&local, "DELETE", &id).await;
+    assert!(delete.starts_with("HTTP/1.1 204"), "{delete}");
+    match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+        Ok(Some(Ok(Message::Close(_)))) => {}
+        other => panic!("expected the server to close, got {other:?}"),
+    }
+    local.await_ids(0).await;
+
+    // An idle connection is closed after the (configured) idle timeout.
+    let mut idle = connect(&local.url).await;
+    match tokio::time::timeout(Duration::from_secs(15), idle.next()).await {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("expected an idle close, got {other:?}"),
+    }
+    local.await_ids(0).await;
+}
+
+#[test]
+fn two_chat_clients_talk_through_local() {
+    use std::io::Write;
+    let local = Local::start();
+    let chat = || {
+        Command::new(env!("CARGO_BIN_EXE_chatstack"))
+            .args(["chat", &local.url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("chatstack chat starts")
+    };
+    let read_lines = |child: &mut Child| {
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        lines
+    };
+    let wait_for = |lines: &Arc<Mutex<Vec<String>>>, text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !lines.lock().unwrap().iter().any(|l| l == text) {
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never arrived: {:?}",
+                lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut alice = chat();
+    let mut bob = chat();
+    let alice_lines = read_lines(&mut alice);
+    let bob_lines = read_lines(&mut bob);
+    wait_for(
+        &alice_lines,
+        &format!(
+            "Connected to {}. Type a message and press Enter; Ctrl-D quits.",
+            local.url
+        ),
+    );
+    wait_for(
+        &bob_lines,
+        &format!(
+            "Connected to {}. Type a message and press Enter; Ctrl-D quits.",
+            local.url
+        ),
+    );
+    writeln!(alice.stdin.as_mut().unwrap(), "hi bob").unwrap();
+    wait_for(&bob_lines, "hi bob");
+    wait_for(&alice_lines, "hi bob");
+    drop(alice.stdin.take());
+    drop(bob.stdin.take());
+    assert!(alice.wait().unwrap().success());
+    assert!(bob.wait().unwrap().success());
+}
+
+#[test]
+fn without_moto_on_path_local_says_how_to_install_it() {
+    // Built by the other tests' runs or by this one first.
+    drop(Local::start());
+    let output = Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(["local", "--port", "0", "--no-build", "--handlers-dir"])
+        .arg(format!("{}/handlers", common::ROOT))
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("pip install 'moto[server]'") && stderr.contains("--dynamodb-endpoint"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
