@@ -295,19 +295,29 @@ fn assets(args: &AssetArgs) -> Assets {
     }
 }
 
-async fn deploy(args: DeployArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let stack = args.stage.stack_name().map_err(DeployError::from)?;
-    let cloud = aws_cloud(&args.aws).await?;
-    let mut deployer = Deployer {
-        cloud: &cloud,
+/// A deployer that may change stacks: asks on a terminal (or `--yes`),
+/// shows live progress there, and turns Ctrl-C into a cancel.
+fn interactive_deployer<'a>(
+    cloud: &'a AwsCloud,
+    out: &'a mut dyn Write,
+    yes: bool,
+) -> Deployer<'a, AwsCloud> {
+    Deployer {
+        cloud,
         ui: Ui {
             out,
-            approval: approval(args.yes),
+            approval: approval(yes),
             live: io::stderr().is_terminal(),
         },
         interrupts: interrupts(),
         poll: Poll::default(),
-    };
+    }
+}
+
+async fn deploy(args: DeployArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let stack = args.stage.stack_name().map_err(DeployError::from)?;
+    let cloud = aws_cloud(&args.aws).await?;
+    let mut deployer = interactive_deployer(&cloud, out, args.yes);
     let deployed = deploy_stage(&mut deployer, &args.stage, &assets(&args.assets)).await?;
     write_outputs(deployer.ui.out, &stack, deployed.outputs()).map_err(CliError::Stdout)?;
     if let Some(path) = &args.outputs_file {
@@ -343,16 +353,7 @@ async fn diff(args: DiffArgs, out: &mut dyn Write) -> Result<(), CliError> {
 async fn destroy(args: DestroyArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let stack = args.stage.stack_name().map_err(DeployError::from)?;
     let cloud = aws_cloud(&args.aws).await?;
-    let mut deployer = Deployer {
-        cloud: &cloud,
-        ui: Ui {
-            out,
-            approval: approval(args.yes),
-            live: io::stderr().is_terminal(),
-        },
-        interrupts: interrupts(),
-        poll: Poll::default(),
-    };
+    let mut deployer = interactive_deployer(&cloud, out, args.yes);
     deployer.destroy(&stack).await?;
     Ok(())
 }

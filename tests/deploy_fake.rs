@@ -553,6 +553,15 @@ async fn diff_shows_and_deletes_the_change_set_executing_nothing() {
     );
 }
 
+/// Zips already built in `dir` (no build step).
+fn prebuilt(dir: &std::path::Path) -> Assets {
+    Assets {
+        build: false,
+        handlers_dir: dir.to_owned(),
+        dir: dir.to_owned(),
+    }
+}
+
 fn write_zips(dir: &std::path::Path, content: &str) {
     for name in ["connect", "disconnect", "sendmessage", "default"] {
         std::fs::create_dir_all(dir.join(name)).unwrap();
@@ -568,11 +577,7 @@ fn write_zips(dir: &std::path::Path, content: &str) {
 async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
     let dir = scratch_dir("deploy_fake_assets");
     write_zips(&dir, "v1");
-    let assets = Assets {
-        build: false,
-        handlers_dir: dir.clone(),
-        dir: dir.clone(),
-    };
+    let assets = prebuilt(&dir);
     let stage: StageName = "dev".parse().unwrap();
     let cloud = cloud_with(absent(&["CREATE_COMPLETE"]), changes()).with_stack(
         "chatstack-bootstrap",
@@ -667,11 +672,7 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
 #[tokio::test(start_paused = true)]
 async fn a_missing_zip_names_the_build_command() {
     let dir = scratch_dir("deploy_fake_missing_zip");
-    let assets = Assets {
-        build: false,
-        handlers_dir: dir.clone(),
-        dir: dir.clone(),
-    };
+    let assets = prebuilt(&dir);
     let stage: StageName = "dev".parse().unwrap();
     let cloud = FakeCloud::default();
     let (result, _) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
@@ -690,11 +691,7 @@ async fn a_missing_zip_names_the_build_command() {
 async fn diff_before_the_first_deploy_creates_nothing() {
     let dir = scratch_dir("deploy_fake_diff_first");
     write_zips(&dir, "v1");
-    let assets = Assets {
-        build: false,
-        handlers_dir: dir.clone(),
-        dir: dir.clone(),
-    };
+    let assets = prebuilt(&dir);
     let stage: StageName = "dev".parse().unwrap();
     let cloud = cloud_with(absent(&[]), changes());
     let (result, output) = with_deployer(
