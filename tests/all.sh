@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash tests/tools.sh >/dev/null
+bash tests/tools.sh checkov >/dev/null
 
 echo "== chatstack (root package)"
 cargo test --locked

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Installs the pinned Python tools the tests need (tests/requirements.txt)
-# into one venv, once, and prints the venv's bin directory.
+# Installs the pinned Python tools the tests need into a venv, once, and
+# prints the venv's bin directory:
+#   tests/tools.sh          tests/requirements.txt          -> <tools>/venv
+#   tests/tools.sh checkov  tests/requirements-checkov.txt  -> <tools>/checkov-venv
+# (checkov pins an older boto3 than moto, so it cannot share a venv.)
 # The venv lives beside the build output so CI runs that share a target dir
 # share it too; CHATSTACK_TOOLS_DIR overrides the location.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools_dir="${CHATSTACK_TOOLS_DIR:-${CARGO_TARGET_DIR:-$root/target}/tools}"
-venv="$tools_dir/venv"
-requirements="$root/tests/requirements.txt"
+case "${1:-}" in
+  "") venv="$tools_dir/venv"; requirements="$root/tests/requirements.txt" ;;
+  checkov) venv="$tools_dir/checkov-venv"; requirements="$root/tests/requirements-checkov.txt" ;;
+  *) echo "usage: tests/tools.sh [checkov]" >&2; exit 2 ;;
+esac
 
 command -v python3 >/dev/null || {
   echo "tests/tools.sh: python3 (with venv and pip) is needed to install the test tools" >&2

@@ -106,6 +106,22 @@ impl<P: ResourceProperties> Resource<P> {
         self.metadata = Some(metadata);
         self
     }
+
+    /// Records in the resource's metadata why a checkov check does not
+    /// apply, where checkov reads it (`Metadata.checkov.skip`).
+    pub fn skip_checkov(mut self, check: &str, reason: &str) -> Self {
+        let metadata = self
+            .metadata
+            .get_or_insert_with(|| Value::Object(Default::default()));
+        let skips = &mut metadata["checkov"]["skip"];
+        if !skips.is_array() {
+            *skips = Value::Array(Vec::new());
+        }
+        if let Value::Array(list) = skips {
+            list.push(serde_json::json!({"id": check, "comment": reason}));
+        }
+        self
+    }
 }
 
 impl<P: ResourceProperties> From<P> for Resource<P> {
@@ -320,6 +336,26 @@ mod tests {
         for good in ["A", "Abc123", &"A".repeat(255)] {
             assert!(Template::new("t").add(good, Dummy { name: "a" }).is_ok());
         }
+    }
+
+    #[test]
+    fn checkov_skips_are_listed_in_metadata() {
+        let mut template = Template::new("t");
+        let id = template
+            .add(
+                "Thing",
+                Resource::new(Dummy { name: "a" })
+                    .skip_checkov("CKV_1", "first")
+                    .skip_checkov("CKV_2", "second"),
+            )
+            .unwrap();
+        assert_eq!(
+            template.resource(&id).unwrap().metadata,
+            Some(json!({"checkov": {"skip": [
+                {"id": "CKV_1", "comment": "first"},
+                {"id": "CKV_2", "comment": "second"}
+            ]}}))
+        );
     }
 
     #[test]

@@ -29,7 +29,12 @@ impl FunctionLogs {
         };
         let id = template.add(
             &format!("{}LogGroup", handler.logical_prefix),
-            Resource::new(group).retention(RetentionPolicy::Delete),
+            Resource::new(group)
+                .retention(RetentionPolicy::Delete)
+                .skip_checkov(
+                    "CKV_AWS_158",
+                    "CloudWatch Logs encrypts at rest already; the logs hold no secrets",
+                ),
         )?;
         Ok(FunctionLogs { id })
     }

@@ -21,9 +21,19 @@ pub fn chatstack(args: &[&str]) -> Output {
 ///
 /// A missing tool fails the test with what to do; it is never a skip.
 pub fn python_tool(name: &str) -> PathBuf {
+    tool_from(None, name)
+}
+
+/// A tool from the checkov venv (see tests/tools.sh).
+pub fn checkov() -> PathBuf {
+    tool_from(Some("checkov"), "checkov")
+}
+
+fn tool_from(set: Option<&str>, name: &str) -> PathBuf {
     let script = Path::new(ROOT).join("tests/tools.sh");
     let output = Command::new("bash")
         .arg(&script)
+        .args(set)
         .output()
         .unwrap_or_else(|e| panic!("could not run {}: {e}", script.display()));
     assert!(
