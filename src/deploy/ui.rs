@@ -183,6 +183,10 @@ impl Progress {
             for bar in resources.values() {
                 bar.finish();
             }
+            // Leave the cursor below the view, not at the end of its last line.
+            if !resources.is_empty() {
+                eprintln!();
+            }
         }
     }
 }
