@@ -122,6 +122,13 @@ fn cloud_with(stack: FakeStack, change_set: ChangeSet) -> FakeCloud {
     cloud
 }
 
+fn change_set_deleted(cloud: &FakeCloud) -> bool {
+    cloud
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("delete_change_set"))
+}
+
 fn executed(cloud: &FakeCloud) -> bool {
     cloud
         .calls()
@@ -183,12 +190,7 @@ async fn an_empty_change_set_is_a_success_that_executes_nothing() {
     assert!(matches!(result.unwrap(), Deployed::NoChanges { outputs } if outputs.len() == 2));
     assert!(output.contains("No changes"), "{output}");
     assert!(!executed(&cloud));
-    assert!(
-        cloud
-            .calls()
-            .iter()
-            .any(|c| c.starts_with("delete_change_set"))
-    );
+    assert!(change_set_deleted(&cloud));
 }
 
 #[tokio::test(start_paused = true)]
@@ -449,12 +451,7 @@ async fn without_a_terminal_or_yes_nothing_is_executed() {
         "the changes are shown first"
     );
     assert!(!executed(&cloud));
-    assert!(
-        cloud
-            .calls()
-            .iter()
-            .any(|c| c.starts_with("delete_change_set"))
-    );
+    assert!(change_set_deleted(&cloud));
 }
 
 #[tokio::test(start_paused = true)]
@@ -546,7 +543,7 @@ async fn diff_shows_and_deletes_the_change_set_executing_nothing() {
     );
     let calls = cloud.calls();
     assert!(!executed(&cloud));
-    assert!(calls.iter().any(|c| c.starts_with("delete_change_set")));
+    assert!(change_set_deleted(&cloud));
     assert!(
         calls.contains(&format!("delete_stack {STACK}")),
         "the empty REVIEW_IN_PROGRESS stack goes too"
