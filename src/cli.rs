@@ -321,17 +321,20 @@ async fn deploy(args: DeployArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let deployed = deploy_stage(&mut deployer, &args.stage, &assets(&args.assets)).await?;
     write_outputs(deployer.ui.out, &stack, deployed.outputs()).map_err(CliError::Stdout)?;
     if let Some(path) = &args.outputs_file {
-        let outputs: serde_json::Map<String, serde_json::Value> = deployed
-            .outputs()
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
-            .collect();
-        let mut text = serde_json::to_string_pretty(&outputs)
-            .map_err(|e| CliError::Serialize(e.to_string()))?;
-        text.push('\n');
-        write_replacing(path, &text)?;
+        write_replacing(path, &outputs_json(deployed.outputs()))?;
     }
     Ok(())
+}
+
+/// The stack's outputs as a JSON object, `{"WebSocketUrl": "wss://...", ...}`.
+pub fn outputs_json(outputs: &[(String, String)]) -> String {
+    let object: serde_json::Map<String, serde_json::Value> = outputs
+        .iter()
+        .map(|(key, value)| (key.clone(), serde_json::Value::from(value.as_str())))
+        .collect();
+    let mut text = serde_json::Value::Object(object).to_string();
+    text.push('\n');
+    text
 }
 
 async fn diff(args: DiffArgs, out: &mut dyn Write) -> Result<(), CliError> {
@@ -425,4 +428,23 @@ async fn local(args: LocalArgs, out: &mut dyn Write) -> Result<(), CliError> {
     };
     crate::local::run_local(options, out, shutdown).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_file_is_a_json_object_of_the_outputs() {
+        let text = outputs_json(&[
+            ("WebSocketUrl".to_owned(), "wss://a/dev".to_owned()),
+            ("ConnectionsTableName".to_owned(), "t\"x".to_owned()),
+        ]);
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"WebSocketUrl": "wss://a/dev", "ConnectionsTableName": "t\"x"})
+        );
+        assert!(text.ends_with('\n'));
+    }
 }

@@ -47,11 +47,16 @@ impl Local {
     }
 
     fn start_with(extra: &[&str]) -> Local {
+        Local::start_in_env(extra, &[])
+    }
+
+    fn start_in_env(extra: &[&str], env: &[(&str, String)]) -> Local {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatstack"))
             .args(["local", "--port", "0", "--handlers-dir"])
             .arg(format!("{}/handlers", common::ROOT))
             .args(extra)
             .env("PATH", tools_path())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -129,6 +134,7 @@ impl Local {
     }
 
     async fn table_ids(&self) -> Vec<String> {
+        // moto accepts any credentials: the dummy ones fit both cases here.
         let client = chatstack::local::dynamo::client(&self.dynamodb, true).await;
         let output = client.scan().table_name(TABLE).send().await.expect("scan");
         let mut ids: Vec<String> = output
@@ -472,4 +478,34 @@ async fn a_refused_connect_is_refused_and_ctrl_c_leaves_nothing_running() {
         .output()
         .unwrap();
     assert!(moto.stdout.is_empty(), "moto_server still runs");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_given_dynamodb_endpoint_is_used_instead_of_starting_moto() {
+    let moto = common::moto::Moto::start();
+    let env: Vec<(&str, String)> = moto
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "AWS_ENDPOINT_URL")
+        .collect();
+    let local = Local::start_in_env(&["--dynamodb-endpoint", &moto.endpoint], &env);
+    assert_eq!(local.dynamodb, moto.endpoint);
+    assert!(
+        local
+            .lines()
+            .iter()
+            .any(|l| l.contains("(--dynamodb-endpoint)")),
+        "{:?}",
+        local.lines()
+    );
+    let mut client = connect(&local.url).await;
+    local.await_ids(1).await;
+    send(
+        &mut client,
+        r#"{"action":"sendmessage","data":"via my own DynamoDB"}"#,
+    )
+    .await;
+    assert_eq!(receive(&mut client).await, "via my own DynamoDB");
+    let tables = moto.boto3("print(boto3.client('dynamodb', **kw).list_tables()['TableNames'])");
+    assert_eq!(tables, "['chatstack-dev-ConnectionsTable']");
 }

@@ -190,3 +190,69 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn outputs_put_the_websocket_url_first() {
+        let outputs = vec![
+            ("CallbackUrl".to_owned(), "https://x/dev".to_owned()),
+            ("ConnectionsTableName".to_owned(), "t".to_owned()),
+            ("WebSocketUrl".to_owned(), "wss://x/dev".to_owned()),
+        ];
+        let printed = text(|out| write_outputs(out, "chatstack-dev", &outputs));
+        let lines: Vec<_> = printed.lines().collect();
+        assert_eq!(lines[0], "Outputs of chatstack-dev:");
+        assert!(
+            lines[1].trim_start().starts_with("WebSocketUrl") && lines[1].ends_with("wss://x/dev")
+        );
+        assert!(lines[2].trim_start().starts_with("CallbackUrl"));
+        assert_eq!(
+            text(|out| write_outputs(out, "s", &[])),
+            "",
+            "nothing to show"
+        );
+    }
+
+    #[test]
+    fn changes_show_one_aligned_row_each_and_call_out_iam() {
+        let changes = [
+            Change {
+                action: "Modify".into(),
+                logical_id: "ConnectFunction".into(),
+                resource_type: "AWS::Lambda::Function".into(),
+                replacement: Some("True".into()),
+            },
+            Change {
+                action: "Remove".into(),
+                logical_id: "OldPermission".into(),
+                resource_type: "AWS::Lambda::Permission".into(),
+                replacement: None,
+            },
+        ];
+        let printed = text(|out| write_changes(out, "chatstack-dev", &changes));
+        let lines: Vec<_> = printed.lines().collect();
+        assert_eq!(lines.len(), 5, "{printed}");
+        assert!(
+            lines[2].contains("Modify")
+                && lines[2].contains("ConnectFunction")
+                && lines[2].contains("True")
+        );
+        assert!(!lines[2].contains("[IAM]"));
+        assert!(lines[3].contains("Remove") && lines[3].ends_with("[IAM]"));
+        assert_eq!(
+            lines[2].find("AWS::"),
+            lines[3].find("AWS::"),
+            "columns align"
+        );
+        assert_eq!(lines[4], "2 change(s), 1 to permissions (IAM): review them");
+    }
+}
