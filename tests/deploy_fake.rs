@@ -503,8 +503,15 @@ async fn a_failed_delete_is_reported_with_its_cause() {
         STACK,
         FakeStack {
             after_delete: statuses(&["DELETE_IN_PROGRESS", "DELETE_FAILED"]),
-            events_after_execute: Vec::new(),
             events: vec![event(
+                "old",
+                t - 60_000,
+                "ConnectRole",
+                "AWS::IAM::Role",
+                "UPDATE_FAILED",
+                Some("an earlier failure, not this delete's"),
+            )],
+            events_after_execute: vec![event(
                 "9",
                 t,
                 "ConnectionsTable",
@@ -521,7 +528,9 @@ async fn a_failed_delete_is_reported_with_its_cause() {
     .await;
     let message = result.unwrap_err().to_string();
     assert!(
-        message.contains("DELETE_FAILED") && message.contains("ConnectionsTable"),
+        message.contains("DELETE_FAILED")
+            && message.contains("ConnectionsTable")
+            && !message.contains("earlier failure"),
         "{message}"
     );
 }

@@ -37,6 +37,14 @@ enum Operation {
     Delete,
 }
 
+/// Where the reporting of an operation starts.
+struct Baseline {
+    /// Ids of the events from before the operation.
+    seen: HashSet<String>,
+    /// For the elapsed time shown on each event line.
+    started_ms: i64,
+}
+
 /// How a waited-for operation ended.
 struct Settled {
     /// `None` once the stack is gone.
@@ -147,9 +155,9 @@ impl<C: Cloud> Deployer<'_, C> {
                     "Stack {stack} is ROLLBACK_COMPLETE after a failed first create; \
                      deleting it to create it again."
                 ))?;
-                let started = now_ms();
+                let before = self.baseline(stack).await;
                 self.patiently(|| self.cloud.delete_stack(stack)).await?;
-                let settled = self.wait(stack, Operation::Delete, started).await?;
+                let settled = self.wait(stack, Operation::Delete, before).await?;
                 if settled.stack.is_some() {
                     return Err(self.failure(stack, &settled));
                 }
@@ -256,14 +264,14 @@ impl<C: Cloud> Deployer<'_, C> {
             self.discard(&request, &id).await?;
             return Err(DeployError::Declined);
         }
-        let started = now_ms();
+        let before = self.baseline(stack).await;
         self.patiently(|| self.cloud.execute_change_set(&id))
             .await?;
         let operation = match kind {
             ChangeSetKind::Create => Operation::Create,
             ChangeSetKind::Update => Operation::Update,
         };
-        let settled = self.wait(stack, operation, started).await?;
+        let settled = self.wait(stack, operation, before).await?;
         if settled.interrupted || !is_success(settled.status()) {
             return Err(self.failure(stack, &settled));
         }
@@ -338,9 +346,9 @@ impl<C: Cloud> Deployer<'_, C> {
         if !self.approve(&question)? {
             return Err(DeployError::Declined);
         }
-        let started = now_ms();
+        let before = self.baseline(stack).await;
         self.patiently(|| self.cloud.delete_stack(stack)).await?;
-        let settled = self.wait(stack, Operation::Delete, started).await?;
+        let settled = self.wait(stack, Operation::Delete, before).await?;
         if settled.stack.is_some() {
             return Err(self.failure(stack, &settled));
         }
@@ -356,16 +364,32 @@ impl<C: Cloud> Deployer<'_, C> {
         }
     }
 
+    /// The events a stack already has before an operation starts, so only
+    /// the operation's own are reported (by id: immune to clock skew).
+    async fn baseline(&self, stack: &str) -> Baseline {
+        let seen = match self.cloud.stack_events(stack).await {
+            Ok(events) => events.into_iter().map(|e| e.event_id).collect(),
+            Err(_) => HashSet::new(),
+        };
+        Baseline {
+            seen,
+            started_ms: now_ms(),
+        }
+    }
+
     /// Polls until the operation settles, reporting new events, backing off
     /// when throttled and turning a first Ctrl-C into a cancel.
     async fn wait(
         &mut self,
         stack: &str,
         mut operation: Operation,
-        started_ms: i64,
+        baseline: Baseline,
     ) -> Result<Settled, DeployError> {
+        let Baseline {
+            mut seen,
+            started_ms,
+        } = baseline;
         let mut progress = Progress::new(self.ui.live, started_ms);
-        let mut seen = HashSet::new();
         let mut failures: Vec<StackEvent> = Vec::new();
         let mut delay = self.poll.interval;
         let mut interrupted = false;
@@ -383,9 +407,7 @@ impl<C: Cloud> Deployer<'_, C> {
             if let Ok(events) = self.cloud.stack_events(stack).await {
                 let mut fresh: Vec<_> = events
                     .into_iter()
-                    .filter(|e| {
-                        e.timestamp_ms >= started_ms - 1000 && seen.insert(e.event_id.clone())
-                    })
+                    .filter(|e| seen.insert(e.event_id.clone()))
                     .collect();
                 fresh.sort_by_key(|e| e.timestamp_ms);
                 for event in fresh {

@@ -19,7 +19,7 @@ pub struct FakeStack {
     pub after_execute: Vec<String>,
     pub after_delete: Vec<String>,
     pub after_cancel: Vec<String>,
-    /// Events that appear once an operation starts.
+    /// Events that appear once an operation (execute or delete) starts.
     pub events_after_execute: Vec<StackEvent>,
     pub physical_ids: BTreeMap<String, String>,
 }
@@ -189,7 +189,7 @@ impl Cloud for FakeCloud {
             } else {
                 stack.after_delete.clone()
             };
-            stack.statuses = script.into();
+            FakeCloud::play(stack, script);
         }
         Ok(())
     }
