@@ -460,6 +460,26 @@ async fn a_refused_connect_is_refused_and_ctrl_c_leaves_nothing_running() {
         other => panic!("expected the handshake to be refused, got {other:?}"),
     }
 
+    // A handler that dies is reported, with where its log is.
+    let victim = local.pids[0];
+    Command::new("kill")
+        .arg(victim.to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !local
+        .lines()
+        .iter()
+        .any(|l| l.contains(" exited (") && l.contains(".log"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no exit reported: {:?}",
+            local.lines()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     let port = local.dynamodb.rsplit(':').next().unwrap().to_owned();
     let status = local.interrupt();
     assert!(status.success(), "{status}");

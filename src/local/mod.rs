@@ -98,6 +98,8 @@ struct FunctionProcess {
     name: &'static str,
     child: Child,
     log: PathBuf,
+    /// Its exit has been reported.
+    exited: bool,
 }
 
 /// Runs the app until `shutdown` resolves, then stops everything it started.
@@ -202,6 +204,7 @@ pub async fn run_local(
             name: function.binary,
             child,
             log,
+            exited: false,
         });
         runtimes.insert(id.clone(), runtime);
     }
@@ -263,6 +266,7 @@ pub async fn run_local(
     say(out, banner.join("\n")).map_err(io_error("writing"))?;
 
     tokio::pin!(shutdown);
+    let mut health = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tokio::select! {
             () = &mut shutdown => break,
@@ -270,6 +274,19 @@ pub async fn run_local(
                 Some(line) => say(out, line).map_err(io_error("writing"))?,
                 None => break,
             },
+            _ = health.tick() => {
+                for process in processes.iter_mut().filter(|p| !p.exited) {
+                    if let Ok(Some(status)) = process.child.try_wait() {
+                        process.exited = true;
+                        say(out, format!(
+                            "function {} exited ({status}): its routes fail until chatstack local restarts; see {}",
+                            process.name,
+                            process.log.display()
+                        ))
+                        .map_err(io_error("writing"))?;
+                    }
+                }
+            }
         }
     }
 
