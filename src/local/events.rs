@@ -25,6 +25,17 @@ pub struct ConnectionContext {
     pub user_agent: Option<String>,
 }
 
+impl ConnectionContext {
+    /// `{"sourceIp": ..., "userAgent": ...}`, as events and GetConnection give it.
+    pub fn identity(&self) -> Value {
+        let mut identity = json!({"sourceIp": self.source_ip});
+        if let Some(agent) = &self.user_agent {
+            identity["userAgent"] = json!(agent);
+        }
+        identity
+    }
+}
+
 fn request_context(
     context: &ConnectionContext,
     route_key: &str,
@@ -32,10 +43,7 @@ fn request_context(
     request_id: &str,
 ) -> Map<String, Value> {
     let now = SystemTime::now();
-    let mut identity = json!({"sourceIp": context.source_ip});
-    if let Some(agent) = &context.user_agent {
-        identity["userAgent"] = json!(agent);
-    }
+    let identity = context.identity();
     let context = json!({
         "routeKey": route_key,
         "eventType": event_type,

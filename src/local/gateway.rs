@@ -316,9 +316,19 @@ fn gone() -> Response {
         .into_response()
 }
 
-/// A 404 for a stage this API does not serve.
-fn wrong_stage(gateway: &Gateway, stage: &str) -> Option<Response> {
-    (stage != gateway.stage).then(|| (StatusCode::NOT_FOUND, "no such stage").into_response())
+/// The open connection `id` of this API's `stage`; otherwise the answer:
+/// 404 for another stage, 410 for a connection that is gone.
+fn open_connection(
+    gateway: &Gateway,
+    stage: &str,
+    id: &str,
+) -> Result<Arc<Connection>, Box<Response>> {
+    if stage != gateway.stage {
+        return Err(Box::new(
+            (StatusCode::NOT_FOUND, "no such stage").into_response(),
+        ));
+    }
+    gateway.connection(id).ok_or_else(|| Box::new(gone()))
 }
 
 /// PostToConnection.
@@ -327,11 +337,9 @@ async fn post_to_connection(
     Path((stage, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if let Some(response) = wrong_stage(&gateway, &stage) {
-        return response;
-    }
-    let Some(connection) = gateway.connection(&id) else {
-        return gone();
+    let connection = match open_connection(&gateway, &stage, &id) {
+        Ok(connection) => connection,
+        Err(response) => return *response,
     };
     let text = String::from_utf8_lossy(&body).into_owned();
     match connection.sender.send(Message::Text(text.into())) {
@@ -345,22 +353,16 @@ async fn get_connection(
     State(gateway): State<Arc<Gateway>>,
     Path((stage, id)): Path<(String, String)>,
 ) -> Response {
-    if let Some(response) = wrong_stage(&gateway, &stage) {
-        return response;
-    }
-    let Some(connection) = gateway.connection(&id) else {
-        return gone();
+    let connection = match open_connection(&gateway, &stage, &id) {
+        Ok(connection) => connection,
+        Err(response) => return *response,
     };
     let context = &connection.context;
     let last_active = *lock(&connection.last_active);
-    let mut identity = json!({"sourceIp": context.source_ip});
-    if let Some(agent) = &context.user_agent {
-        identity["userAgent"] = json!(agent);
-    }
     axum::Json(json!({
         "connectedAt": humantime::format_rfc3339_millis(context.connected_at).to_string(),
         "lastActiveAt": humantime::format_rfc3339_millis(last_active).to_string(),
-        "identity": identity,
+        "identity": context.identity(),
     }))
     .into_response()
 }
@@ -370,11 +372,9 @@ async fn delete_connection(
     State(gateway): State<Arc<Gateway>>,
     Path((stage, id)): Path<(String, String)>,
 ) -> Response {
-    if let Some(response) = wrong_stage(&gateway, &stage) {
-        return response;
-    }
-    let Some(connection) = gateway.connection(&id) else {
-        return gone();
+    let connection = match open_connection(&gateway, &stage, &id) {
+        Ok(connection) => connection,
+        Err(response) => return *response,
     };
     let _ = connection.sender.send(Message::Close(Some(CloseFrame {
         code: 1000,
