@@ -323,7 +323,7 @@ async fn management(local: &Local, method: &str, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn management_api_posts_reads_deletes_and_answers_410_for_gone_ids() {
-    let local = Local::start_with(&["--idle-timeout", "3"]);
+    let local = Local::start_with(&["--idle-timeout", "5"]);
     let mut client = connect(&local.url).await;
     let id = local.await_ids(1).await.remove(0);
 
