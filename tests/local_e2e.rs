@@ -444,6 +444,48 @@ fn without_moto_on_path_local_says_how_to_install_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_connect_is_refused_and_ctrl_c_leaves_nothing_running() {
     let mut local = Local::start();
+
+    // A handler that dies is reported with its log and started again, as
+    // Lambda starts a new environment: connecting works afterwards.
+    assert!(
+        local
+            .lines()
+            .iter()
+            .any(|l| l.contains("function connect "))
+    );
+    let connect_pid = local.pids[0];
+    Command::new("kill")
+        .arg(connect_pid.to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let restarted = loop {
+        let found = local.lines().into_iter().find(|l| {
+            l.starts_with("function connect exited (")
+                && l.contains(".log")
+                && l.contains("Restarted it (pid ")
+        });
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no restart reported: {:?}",
+            local.lines()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let new_pid: u32 = restarted
+        .rsplit("(pid ")
+        .next()
+        .and_then(|rest| rest.trim_end_matches(").").parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {restarted:?}"));
+    local.pids.push(new_pid);
+    let mut client = connect(&local.url).await;
+    local.await_ids(1).await;
+    client.close(None).await.unwrap();
+    local.await_ids(0).await;
+
     // Without its table, $connect's PutItem fails and the handler answers 500.
     let client = chatstack::local::dynamo::client(&local.dynamodb, true).await;
     client
@@ -458,26 +500,6 @@ async fn a_refused_connect_is_refused_and_ctrl_c_leaves_nothing_running() {
             assert_eq!(response.status().as_u16(), 500)
         }
         other => panic!("expected the handshake to be refused, got {other:?}"),
-    }
-
-    // A handler that dies is reported, with where its log is.
-    let victim = local.pids[0];
-    Command::new("kill")
-        .arg(victim.to_string())
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !local
-        .lines()
-        .iter()
-        .any(|l| l.contains(" exited (") && l.contains(".log"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no exit reported: {:?}",
-            local.lines()
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 
     let port = local.dynamodb.rsplit(':').next().unwrap().to_owned();

@@ -93,13 +93,71 @@ fn build_handlers(handlers_dir: &Path, out: &mut dyn Write) -> Result<(), LocalE
     }
 }
 
-/// A running handler process and its log file.
+/// A handler process, how to start it again, and its log file.
 struct FunctionProcess {
     name: &'static str,
-    child: Child,
+    binary: PathBuf,
+    environment: Vec<(String, String)>,
     log: PathBuf,
-    /// Its exit has been reported.
-    exited: bool,
+    /// `None` once it exited and will not be started again.
+    child: Option<Child>,
+    restarts: u32,
+}
+
+/// Lambda starts a new execution environment after a crash; so does
+/// `local`, but not forever for a function that cannot start.
+const MAX_RESTARTS: u32 = 5;
+
+impl FunctionProcess {
+    fn start(&mut self) -> Result<(), LocalError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(io_error(format!("opening {}", self.log.display())))?;
+        let log_err = log.try_clone().map_err(io_error("opening a log file"))?;
+        let child = Command::new(&self.binary)
+            .envs(self.environment.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(io_error(format!("starting {}", self.binary.display())))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn pid(&self) -> String {
+        self.child
+            .as_ref()
+            .and_then(Child::id)
+            .map_or_else(|| "?".to_owned(), |p| p.to_string())
+    }
+
+    /// Restarts the process if it exited; returns what to tell the user.
+    fn check(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        let exited = format!(
+            "function {} exited ({status}); see {}",
+            self.name,
+            self.log.display()
+        );
+        if self.restarts >= MAX_RESTARTS {
+            self.child = None;
+            return Some(format!(
+                "{exited}. Not restarting it again: its routes now fail."
+            ));
+        }
+        self.restarts += 1;
+        Some(match self.start() {
+            Ok(()) => format!("{exited}. Restarted it (pid {}).", self.pid()),
+            Err(error) => {
+                self.child = None;
+                format!("{exited}. Could not restart it: {error}")
+            }
+        })
+    }
 }
 
 /// Runs the app until `shutdown` resolves, then stops everything it started.
@@ -165,47 +223,43 @@ pub async fn run_local(
         tokio::spawn(async move { axum::serve(runtime_listener, router).await });
 
         let log = logs_dir.join(format!("{}.log", function.binary));
-        let log_file =
-            std::fs::File::create(&log).map_err(io_error(format!("creating {}", log.display())))?;
-        let log_file_err = log_file
-            .try_clone()
-            .map_err(io_error("opening a log file"))?;
-        let mut command = Command::new(binaries.join(function.binary));
-        command
-            .envs(&function.environment)
-            .env("AWS_LAMBDA_RUNTIME_API", runtime_address.to_string())
-            .env(
-                "AWS_LAMBDA_FUNCTION_NAME",
-                format!("chatstack-{stage}-{id}"),
-            )
-            .env(
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                function.memory_mb.to_string(),
-            )
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_endpoint)
-            .env("CHATSTACK_MANAGEMENT_ENDPOINT", &management_endpoint)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_file_err)
-            .kill_on_drop(true);
+        let mut environment: Vec<(String, String)> = function
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut set = |name: &str, value: String| environment.push((name.to_owned(), value));
+        set("AWS_LAMBDA_RUNTIME_API", runtime_address.to_string());
+        set(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            format!("chatstack-{stage}-{id}"),
+        );
+        set(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            function.memory_mb.to_string(),
+        );
+        set("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned());
+        set("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint.clone());
+        set("CHATSTACK_MANAGEMENT_ENDPOINT", management_endpoint.clone());
+        set("AWS_EC2_METADATA_DISABLED", "true".to_owned());
         if using_moto {
-            command
-                .envs(dynamo::MOTO_CREDENTIALS)
-                .env("AWS_REGION", "us-east-1");
+            for (name, value) in dynamo::MOTO_CREDENTIALS {
+                set(name, value.to_owned());
+            }
+            set("AWS_REGION", "us-east-1".to_owned());
         } else if std::env::var_os("AWS_REGION").is_none() {
-            command.env("AWS_REGION", "us-east-1");
+            set("AWS_REGION", "us-east-1".to_owned());
         }
-        let child = command
-            .spawn()
-            .map_err(io_error(format!("starting {}", function.binary)))?;
-        processes.push(FunctionProcess {
+        let mut process = FunctionProcess {
             name: function.binary,
-            child,
+            binary: binaries.join(function.binary),
+            environment,
             log,
-            exited: false,
-        });
+            child: None,
+            restarts: 0,
+        };
+        process.start()?;
+        processes.push(process);
         runtimes.insert(id.clone(), runtime);
     }
 
@@ -253,10 +307,7 @@ pub async fn run_local(
         banner.push(format!(
             "  function {:<12} pid {:<7} log {}",
             process.name,
-            process
-                .child
-                .id()
-                .map_or_else(|| "?".to_owned(), |p| p.to_string()),
+            process.pid(),
             process.log.display()
         ));
     }
@@ -275,15 +326,9 @@ pub async fn run_local(
                 None => break,
             },
             _ = health.tick() => {
-                for process in processes.iter_mut().filter(|p| !p.exited) {
-                    if let Ok(Some(status)) = process.child.try_wait() {
-                        process.exited = true;
-                        say(out, format!(
-                            "function {} exited ({status}): its routes fail until chatstack local restarts; see {}",
-                            process.name,
-                            process.log.display()
-                        ))
-                        .map_err(io_error("writing"))?;
+                for process in &mut processes {
+                    if let Some(report) = process.check() {
+                        say(out, report).map_err(io_error("writing"))?;
                     }
                 }
             }
@@ -293,7 +338,9 @@ pub async fn run_local(
     server.abort();
     let mut stopped = 0;
     for process in &mut processes {
-        if process.child.kill().await.is_ok() {
+        if let Some(child) = &mut process.child
+            && child.kill().await.is_ok()
+        {
             stopped += 1;
         }
     }
