@@ -102,11 +102,6 @@ impl<P: ResourceProperties> Resource<P> {
         self
     }
 
-    pub fn metadata(mut self, metadata: Value) -> Self {
-        self.metadata = Some(metadata);
-        self
-    }
-
     /// Records in the resource's metadata why a checkov check does not
     /// apply, where checkov reads it (`Metadata.checkov.skip`).
     pub fn skip_checkov(mut self, check: &str, reason: &str) -> Self {
@@ -284,14 +279,6 @@ impl Template {
 
     pub fn resources(&self) -> impl Iterator<Item = (&LogicalId, &ResourceEntry)> {
         self.resources.iter()
-    }
-
-    pub fn parameters(&self) -> impl Iterator<Item = (&LogicalId, &Parameter)> {
-        self.parameters.iter()
-    }
-
-    pub fn outputs(&self) -> impl Iterator<Item = (&String, &Output)> {
-        self.outputs.iter()
     }
 
     /// Pretty JSON with a trailing newline.
