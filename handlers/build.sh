@@ -10,9 +10,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 tools_bin="$(bash ../tests/tools.sh)"
 export PATH="$tools_bin:$PATH"
 
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+# zig's caches beside the build output: shared with it, and found even where
+# HOME is not set.
+export ZIG_GLOBAL_CACHE_DIR="${ZIG_GLOBAL_CACHE_DIR:-$target_dir/zig-cache}"
+export ZIG_LOCAL_CACHE_DIR="${ZIG_LOCAL_CACHE_DIR:-$target_dir/zig-cache}"
+
 cargo lambda build --release --arm64 --output-format zip "$@"
 
-target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 for function in connect disconnect sendmessage default; do
   zip="$target_dir/lambda/$function/bootstrap.zip"
   [ -f "$zip" ] || { echo "build.sh: $zip was not produced" >&2; exit 1; }
