@@ -69,7 +69,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct LocalArgs {
     /// Stage to run; clients connect at ws://127.0.0.1:PORT/STAGE.
-    #[arg(long, default_value = "dev", value_parser = clap::builder::ValueParser::new(parse_stage))]
+    #[arg(long, default_value = "dev")]
     pub stage: StageName,
     /// Port of the WebSocket gateway and management API (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
@@ -130,7 +130,7 @@ pub struct AssetArgs {
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// Stage to deploy; its stack is chatstack-<stage>.
-    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_stage))]
+    #[arg(long)]
     pub stage: StageName,
     /// Approve the changes without asking (needed when there is no terminal).
     #[arg(long, short)]
@@ -147,7 +147,7 @@ pub struct DeployArgs {
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// Stage to compare; its stack is chatstack-<stage>.
-    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_stage))]
+    #[arg(long)]
     pub stage: StageName,
     #[command(flatten)]
     pub assets: AssetArgs,
@@ -158,7 +158,7 @@ pub struct DiffArgs {
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
     /// Stage to delete; its stack is chatstack-<stage>.
-    #[arg(long, value_parser = clap::builder::ValueParser::new(parse_stage))]
+    #[arg(long)]
     pub stage: StageName,
     /// Delete without asking (needed when there is no terminal).
     #[arg(long, short)]
@@ -172,7 +172,7 @@ pub struct SynthArgs {
     /// Stage to describe: 1 to 128 letters, digits, '-' or '_'. It becomes the
     /// API Gateway stage (the last part of the wss:// URL) and names the stack
     /// (chatstack-<stage>).
-    #[arg(long, default_value = "dev", value_parser = clap::builder::ValueParser::new(parse_stage))]
+    #[arg(long, default_value = "dev")]
     pub stage: StageName,
 
     /// Template format. Both are accepted by CloudFormation.
@@ -183,10 +183,6 @@ pub struct SynthArgs {
     /// replaced only once the whole template is written.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-}
-
-fn parse_stage(value: &str) -> Result<StageName, chat::StageNameError> {
-    value.parse()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -30,6 +30,8 @@ pub enum DeployError {
     Template(#[from] TemplateError),
     #[error("could not write: {0}")]
     Output(#[source] io::Error),
+    #[error("could not serialize a template: {0}")]
+    Serialize(#[from] serde_yaml::Error),
     #[error(
         "could not read {path} ({source}): build the zips with `bash handlers/build.sh`, or deploy without --no-build"
     )]
@@ -137,9 +139,7 @@ async fn assets_bucket<C: cloud::Cloud>(
             "Creating {stack}: the bucket for the functions' zips in this account and region."
         )
         .map_err(DeployError::Output)?;
-        let body = bootstrap::template()?
-            .to_yaml()
-            .map_err(|e| DeployError::Output(io::Error::other(e.to_string())))?;
+        let body = bootstrap::template()?.to_yaml()?;
         // Part of the deploy the user is running: no separate question.
         let approval = std::mem::replace(&mut deployer.ui.approval, Approval::Yes);
         let result = deployer.deploy(stack, &body, &[]).await;
@@ -189,9 +189,7 @@ async fn prepare_stage<C: cloud::Cloud>(
         };
         writeln!(deployer.ui.out, "{text}").map_err(DeployError::Output)?;
     }
-    let body = chat::template(stage)?
-        .to_yaml()
-        .map_err(|e| DeployError::Output(io::Error::other(e.to_string())))?;
+    let body = chat::template(stage)?.to_yaml()?;
     Ok((body, assets::parameters(&bucket, &zips)))
 }
 

@@ -72,14 +72,11 @@ pub async fn client(endpoint: &str, moto: bool) -> aws_sdk_dynamodb::Client {
             ));
     }
     let config = loader.load().await;
-    let config = if config.region().is_none() {
-        aws_sdk_dynamodb::config::Builder::from(&config)
-            .region(Region::new("us-east-1"))
-            .build()
-    } else {
-        aws_sdk_dynamodb::config::Builder::from(&config).build()
-    };
-    aws_sdk_dynamodb::Client::from_conf(config)
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);
+    if config.region().is_none() {
+        builder = builder.region(Region::new("us-east-1"));
+    }
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
 
 /// Creates `table` unless it exists (a reused DynamoDB Local keeps tables).

@@ -63,16 +63,9 @@ pub struct Gateway {
     connections: Mutex<HashMap<String, Arc<Connection>>>,
 }
 
+/// Like API Gateway's ids: short, opaque, ending in '='.
 fn new_connection_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(1);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as u64;
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // Like API Gateway's ids: short, opaque, ending in '='.
-    format!("{:012x}{count:03x}=", nanos & 0xffff_ffff_ffff)
+    format!("{}=", super::unique_hex())
 }
 
 fn status_code(response: &Value) -> i64 {

@@ -54,6 +54,19 @@ pub struct LocalOptions {
     pub limits: Limits,
 }
 
+/// An id unique within this process and unlikely to repeat across runs:
+/// the clock's low bits and a counter, in hex.
+pub(crate) fn unique_hex() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:012x}{count:04x}", nanos & 0xffff_ffff_ffff)
+}
+
 fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> LocalError {
     let what = what.into();
     move |e| LocalError::Io(what, e)

@@ -51,20 +51,6 @@ pub struct FunctionRuntime {
     pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, InvokeError>>>>,
 }
 
-fn new_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{:016x}-{count:04x}",
-        (nanos as u64) ^ (u64::from(std::process::id()) << 32)
-    )
-}
-
 impl FunctionRuntime {
     pub fn new(name: &str, timeout: Duration) -> Arc<Self> {
         let (queue, next) = mpsc::channel(64);
@@ -83,7 +69,7 @@ impl FunctionRuntime {
         let (reply, answer) = oneshot::channel();
         let deadline = SystemTime::now() + self.timeout;
         let invocation = Invocation {
-            request_id: new_id(),
+            request_id: super::unique_hex(),
             event,
             deadline_ms: deadline
                 .duration_since(UNIX_EPOCH)
