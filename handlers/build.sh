@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the release zips of the four functions for provided.al2023 on
-# arm64, each holding `bootstrap`:
+# Builds the release zip of every function (every binary of this workspace)
+# for provided.al2023 on arm64, each holding `bootstrap`:
 #   <target dir>/lambda/<function>/bootstrap.zip
 # cargo-lambda and zig come from PyPI (pinned in tests/requirements.txt) and
 # are installed into the tools venv on first use; no other download happens.
+# Extra arguments (--locked, say) go to cargo.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -18,7 +19,14 @@ export ZIG_LOCAL_CACHE_DIR="${ZIG_LOCAL_CACHE_DIR:-$target_dir/zig-cache}"
 
 cargo lambda build --release --arm64 --output-format zip "$@"
 
-for function in connect disconnect sendmessage default; do
+# The functions are the workspace's binaries: ask cargo, name none here.
+functions="$(cargo metadata --no-deps --format-version 1 "$@" | python3 -c '
+import json, sys
+packages = json.load(sys.stdin)["packages"]
+print("\n".join(sorted(t["name"] for p in packages for t in p["targets"] if "bin" in t["kind"])))
+')"
+[ -n "$functions" ] || { echo "build.sh: the workspace has no binaries" >&2; exit 1; }
+for function in $functions; do
   zip="$target_dir/lambda/$function/bootstrap.zip"
   [ -f "$zip" ] || { echo "build.sh: $zip was not produced" >&2; exit 1; }
   printf '%-12s %8d bytes  %s\n' "$function" "$(stat -c %s "$zip")" "$zip"

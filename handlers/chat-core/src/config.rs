@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use chat_contract::TABLE_NAME_VAR;
+
 use crate::fanout::FanoutConfig;
 
-/// The connections table; the template sets it on every function.
-pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
 /// Posts in flight at once during a broadcast (default 32).
 pub const CONCURRENCY_VAR: &str = "SEND_CONCURRENCY";
 /// Milliseconds one post may take (default 3000).

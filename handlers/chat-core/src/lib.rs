@@ -1,4 +1,7 @@
-//! What the chat Lambdas share.
+//! The chat Lambdas. Each function is one binary, `src/bin/<function>.rs`,
+//! whose `main` wires the clients it needs to a route of [`routes`]; the
+//! chatstack CLI's function list names the same binaries (a test on its side
+//! checks that they match). What the functions share:
 //!
 //! - [`message`]: the `sendmessage` payload and its limits;
 //! - [`store`]: the connections table ([`store::ConnectionStore`], DynamoDB);

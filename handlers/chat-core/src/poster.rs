@@ -7,10 +7,6 @@ use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use serde::Serialize;
 
-/// Overrides the management endpoint (for example `http://127.0.0.1:8080/dev`
-/// when running locally), instead of the one built from the event.
-pub const ENDPOINT_OVERRIDE_VAR: &str = "CHATSTACK_MANAGEMENT_ENDPOINT";
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PostError {
     /// 410: the client went away; its id should be forgotten.
@@ -39,13 +35,15 @@ pub struct ConnectionInfo {
 
 /// Sends to connections; the management API in production, fakes in tests.
 pub trait Poster: Send + Sync {
+    /// `PostToConnection`: sends `data` to one client.
     fn post(
         &self,
         connection_id: &str,
         data: &[u8],
     ) -> impl Future<Output = Result<(), PostError>> + Send;
 
-    fn connection_info(
+    /// `GetConnection`: what API Gateway knows of one client.
+    fn get_connection(
         &self,
         connection_id: &str,
     ) -> impl Future<Output = Result<ConnectionInfo, PostError>> + Send;
@@ -120,7 +118,7 @@ impl Poster for ManagementApi {
         Ok(())
     }
 
-    async fn connection_info(&self, connection_id: &str) -> Result<ConnectionInfo, PostError> {
+    async fn get_connection(&self, connection_id: &str) -> Result<ConnectionInfo, PostError> {
         let output = self
             .client
             .get_connection()

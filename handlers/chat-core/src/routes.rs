@@ -111,7 +111,7 @@ pub async fn default_route<P: Poster>(
     let Some(id) = connection_id(event) else {
         return missing_connection_id();
     };
-    let info = match poster.connection_info(id).await {
+    let info = match poster.get_connection(id).await {
         Ok(info) => info,
         Err(error) => {
             tracing::error!(connection_id = id, %error, "GetConnection failed");

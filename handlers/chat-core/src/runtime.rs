@@ -1,15 +1,18 @@
-//! What every function's `main` does before handing its route to the
-//! Lambda runtime: logging, AWS clients and the management endpoint.
+//! What every function's `main` does: set up logging, AWS clients and the
+//! management endpoint once, then [`serve`] its route for every event.
 
+use std::future::Future;
 use std::sync::OnceLock;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use chat_contract::MANAGEMENT_ENDPOINT_VAR;
+use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::config::ConfigError;
-use crate::poster::{ENDPOINT_OVERRIDE_VAR, ManagementApi, PostError, management_endpoint};
+use crate::poster::{ManagementApi, PostError, management_endpoint};
 use crate::store::DynamoStore;
 
 /// JSON logs when the function's LoggingConfig says JSON (the template does).
@@ -63,9 +66,9 @@ pub struct ManagementApis {
 }
 
 impl ManagementApis {
-    /// Honours the endpoint override of [`ENDPOINT_OVERRIDE_VAR`].
+    /// Honours the endpoint override of [`MANAGEMENT_ENDPOINT_VAR`].
     pub fn from_env(sdk_config: &SdkConfig) -> Self {
-        Self::with_override(sdk_config, env(ENDPOINT_OVERRIDE_VAR))
+        Self::with_override(sdk_config, env(MANAGEMENT_ENDPOINT_VAR))
     }
 
     pub fn with_override(sdk_config: &SdkConfig, endpoint_override: Option<String>) -> Self {
@@ -100,3 +103,17 @@ impl ManagementApis {
 
 /// The event every route receives.
 pub type Event = ApiGatewayWebsocketProxyRequest;
+
+/// What every route answers.
+pub type Response = ApiGatewayProxyResponse;
+
+/// Hands `route` to the Lambda runtime, which calls it once per event for
+/// the life of the process. An `Err` is reported to Lambda as a function
+/// error (API Gateway then answers 502).
+pub async fn serve<R, Fut>(route: R) -> Result<(), lambda_runtime::Error>
+where
+    R: Fn(Event) -> Fut,
+    Fut: Future<Output = Result<Response, lambda_runtime::Error>>,
+{
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| route(event.payload))).await
+}

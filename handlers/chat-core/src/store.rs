@@ -5,13 +5,11 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use chat_contract::{CONNECTION_ID, EXPIRES_AT};
 
-/// The partition key (see the template's `ConnectionsTable`).
-pub const CONNECTION_ID: &str = "connectionId";
-/// When the connection was opened, epoch milliseconds.
+/// When the connection was opened, epoch milliseconds. Only the functions
+/// read it, so it is not part of the contract with the template.
 pub const CONNECTED_AT: &str = "connectedAt";
-/// The table's TTL attribute, epoch seconds.
-pub const EXPIRES_AT: &str = "expiresAt";
 
 /// API Gateway closes every WebSocket connection after two hours, so an id
 /// whose `$disconnect` never ran is dead by then and TTL may remove it.

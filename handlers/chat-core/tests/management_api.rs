@@ -105,10 +105,7 @@ async fn other_errors_are_failures_with_their_code() {
 async fn get_connection_gives_the_callers_info() {
     let (endpoint, seen) = fake_gateway().await;
     let api = ManagementApi::new(&sdk_config(&endpoint).await, &endpoint);
-    let info = api
-        .connection_info("me")
-        .await
-        .expect("GetConnection works");
+    let info = api.get_connection("me").await.expect("GetConnection works");
     assert_eq!(info.connection_id, "me");
     assert_eq!(info.source_ip.as_deref(), Some("198.51.100.23"));
     assert_eq!(info.user_agent.as_deref(), Some("test-agent"));

@@ -178,7 +178,7 @@ impl Poster for FakePoster {
         Ok(())
     }
 
-    async fn connection_info(&self, connection_id: &str) -> Result<ConnectionInfo, PostError> {
+    async fn get_connection(&self, connection_id: &str) -> Result<ConnectionInfo, PostError> {
         if self.fail_info {
             return Err(PostError::Failed("injected failure".into()));
         }

@@ -1,0 +1,19 @@
+//! What the chatstack template and the chat Lambdas must agree on, written
+//! once: the connections table's attribute names and the environment
+//! variables the template (or `chatstack local`) sets on the functions.
+//!
+//! Both workspaces depend on this crate, so a rename here changes both
+//! sides at once instead of breaking the deployed app.
+
+/// The connections table's partition key: the API Gateway connection id (S).
+pub const CONNECTION_ID: &str = "connectionId";
+/// The connections table's TTL attribute: epoch seconds after which
+/// DynamoDB deletes the item.
+pub const EXPIRES_AT: &str = "expiresAt";
+
+/// The connections table's name, set on every function.
+pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
+/// Overrides the management API endpoint the functions post to (for
+/// example `http://127.0.0.1:8080/dev` under `chatstack local`), instead of
+/// the one built from the event.
+pub const MANAGEMENT_ENDPOINT_VAR: &str = "CHATSTACK_MANAGEMENT_ENDPOINT";
