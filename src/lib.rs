@@ -6,6 +6,7 @@
 //! - [`deploy`]: deploy, diff and destroy through CloudFormation;
 //! - [`local`]: the whole app on localhost;
 //! - [`client`]: a terminal chat client;
+//! - [`handlers`]: building the Lambda workspace;
 //! - [`cli`]: the `chatstack` command.
 
 pub mod cfn;
@@ -13,4 +14,5 @@ pub mod chat;
 pub mod cli;
 pub mod client;
 pub mod deploy;
+pub mod handlers;
 pub mod local;

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chatstack::chat::StageName;
+use chatstack::chat::{FUNCTIONS, StageName};
 use chatstack::deploy::cloud::{Change, ChangeSet, ChangeSetKind, CloudError};
 use chatstack::deploy::ui::{Approval, Interrupts, Ui};
 use chatstack::deploy::{Assets, DeployError, Deployed, Deployer, Poll, deploy_stage, diff_stage};
@@ -562,14 +562,13 @@ async fn diff_shows_and_deletes_the_change_set_executing_nothing() {
 /// Zips already built in `dir` (no build step).
 fn prebuilt(dir: &std::path::Path) -> Assets {
     Assets {
-        build: false,
-        handlers_dir: dir.to_owned(),
+        build: None,
         dir: dir.to_owned(),
     }
 }
 
 fn write_zips(dir: &std::path::Path, content: &str) {
-    for name in ["connect", "disconnect", "sendmessage", "default"] {
+    for name in FUNCTIONS.iter().map(|spec| spec.name) {
         std::fs::create_dir_all(dir.join(name)).unwrap();
         std::fs::write(
             dir.join(name).join("bootstrap.zip"),
@@ -606,7 +605,11 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
         "only the chat stack's changes are asked about"
     );
     assert!(output.contains("Creating chatstack-bootstrap"), "{output}");
-    assert!(output.contains("Uploaded 4 of 4 zips"), "{output}");
+    let all = FUNCTIONS.len();
+    assert!(
+        output.contains(&format!("Uploaded {all} of {all} zips")),
+        "{output}"
+    );
     let requests = cloud.state.borrow().requests.clone();
     assert_eq!(requests[0].stack, "chatstack-bootstrap");
     let chat = &requests[1];
@@ -615,13 +618,19 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
             .iter()
             .any(|(k, v)| k == "AssetsBucket" && v == "chatstack-bootstrap-assetsbucket-physical")
     );
-    let connect_key = &chat
-        .parameters
-        .iter()
-        .find(|(k, _)| k == "ConnectCodeKey")
-        .unwrap()
-        .1;
-    assert!(connect_key.starts_with("chatstack/connect/") && connect_key.ends_with(".zip"));
+    let changed = &FUNCTIONS[0];
+    let code_key = |parameters: &[(String, String)]| {
+        parameters
+            .iter()
+            .find(|(k, _)| *k == changed.code_key_parameter())
+            .unwrap()
+            .1
+            .clone()
+    };
+    let old_key = code_key(&chat.parameters);
+    assert!(
+        old_key.starts_with(&format!("chatstack/{}/", changed.name)) && old_key.ends_with(".zip")
+    );
 
     // Same zips again: nothing uploaded. One changed zip: one upload, new key.
     let uploads = |cloud: &FakeCloud| {
@@ -631,7 +640,7 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
             .filter(|c| c.starts_with("put_object"))
             .count()
     };
-    assert_eq!(uploads(&cloud), 4);
+    assert_eq!(uploads(&cloud), all);
     {
         let mut state = cloud.state.borrow_mut();
         state.stacks.insert(
@@ -652,9 +661,9 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
     .await;
     assert!(matches!(result.unwrap(), Deployed::NoChanges { .. }));
     assert!(output.contains("Zips unchanged"), "{output}");
-    assert_eq!(uploads(&cloud), 4);
+    assert_eq!(uploads(&cloud), all);
 
-    std::fs::write(dir.join("connect/bootstrap.zip"), "connect v2").unwrap();
+    std::fs::write(dir.join(changed.name).join("bootstrap.zip"), "v2").unwrap();
     let (_, output) = with_deployer(
         &cloud,
         Approval::NoTerminal,
@@ -662,17 +671,12 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
         async |d| deploy_stage(d, &stage, &assets).await,
     )
     .await;
-    assert!(output.contains("Uploaded 1 of 4 zips"), "{output}");
+    assert!(
+        output.contains(&format!("Uploaded 1 of {all} zips")),
+        "{output}"
+    );
     let requests = cloud.state.borrow().requests.clone();
-    let new_key = &requests
-        .last()
-        .unwrap()
-        .parameters
-        .iter()
-        .find(|(k, _)| k == "ConnectCodeKey")
-        .unwrap()
-        .1;
-    assert_ne!(new_key, connect_key);
+    assert_ne!(code_key(&requests.last().unwrap().parameters), old_key);
 }
 
 #[tokio::test(start_paused = true)]
@@ -687,7 +691,8 @@ async fn a_missing_zip_names_the_build_command() {
     .await;
     let message = result.unwrap_err().to_string();
     assert!(
-        message.contains("connect/bootstrap.zip") && message.contains("handlers/build.sh"),
+        message.contains(&format!("{}/bootstrap.zip", FUNCTIONS[0].name))
+            && message.contains("handlers/build.sh"),
         "{message}"
     );
     assert!(cloud.calls().is_empty());

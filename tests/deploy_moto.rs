@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use chatstack::chat::FUNCTIONS;
 use common::moto::Moto;
 use common::scratch_dir;
 
@@ -30,7 +31,7 @@ fn text(output: &Output) -> String {
 }
 
 fn write_zips(dir: &Path, version: &str) {
-    for name in ["connect", "disconnect", "sendmessage", "default"] {
+    for name in FUNCTIONS.iter().map(|spec| spec.name) {
         std::fs::create_dir_all(dir.join(name)).unwrap();
         std::fs::write(
             dir.join(name).join("bootstrap.zip"),
@@ -68,7 +69,11 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
     assert!(first.status.success(), "{}", text(&first));
     let out = text(&first);
     assert!(out.contains("Creating chatstack-bootstrap"), "{out}");
-    assert!(out.contains("Uploaded 4 of 4 zips"), "{out}");
+    let all = FUNCTIONS.len();
+    assert!(
+        out.contains(&format!("Uploaded {all} of {all} zips")),
+        "{out}"
+    );
     assert!(out.contains("Deployed chatstack-ci."), "{out}");
 
     let bucket_objects = moto.boto3(
@@ -76,16 +81,20 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
          b = [x['Name'] for x in s3.list_buckets()['Buckets'] if x['Name'].startswith('chatstack-bootstrap')][0]\n\
          print(sorted(o['Key'].split('/')[1] for o in s3.list_objects_v2(Bucket=b)['Contents']))",
     );
-    assert_eq!(
-        bucket_objects,
-        "['connect', 'default', 'disconnect', 'sendmessage']"
-    );
+    let mut names: Vec<_> = FUNCTIONS
+        .iter()
+        .map(|spec| format!("'{}'", spec.name))
+        .collect();
+    names.sort();
+    assert_eq!(bucket_objects, format!("[{}]", names.join(", ")));
     let tables = moto.boto3("print(boto3.client('dynamodb', **kw).list_tables()['TableNames'])");
     assert!(tables.contains("chatstack-ci-ConnectionsTable"), "{tables}");
     let keys = code_keys(&moto);
-    assert_eq!(keys.lines().count(), 4, "{keys}");
+    assert_eq!(keys.lines().count(), all, "{keys}");
+    let changed = &FUNCTIONS[0];
+    let changed_function = format!("{}Function", changed.logical_prefix);
     assert!(
-        keys.contains("ConnectFunction chatstack/connect/"),
+        keys.contains(&format!("{changed_function} chatstack/{}/", changed.name)),
         "{keys}"
     );
 
@@ -98,29 +107,29 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
     );
     assert!(text(&again).contains("Zips unchanged"));
 
-    std::fs::write(zips.join("connect/bootstrap.zip"), "connect v2").unwrap();
+    std::fs::write(zips.join(changed.name).join("bootstrap.zip"), "v2").unwrap();
     let update = chatstack(&moto, &deploy);
     assert!(update.status.success(), "{}", text(&update));
     assert!(
-        text(&update).contains("Uploaded 1 of 4 zips"),
+        text(&update).contains(&format!("Uploaded 1 of {all} zips")),
         "{}",
         text(&update)
     );
     let new_keys = code_keys(&moto);
-    let connect = |keys: &str| {
+    let changed_key = |keys: &str| {
         keys.lines()
-            .find(|l| l.starts_with("ConnectFunction"))
+            .find(|l| l.starts_with(&changed_function))
             .unwrap()
             .to_owned()
     };
     assert_ne!(
-        connect(&keys),
-        connect(&new_keys),
+        changed_key(&keys),
+        changed_key(&new_keys),
         "the function runs the new zip"
     );
     let others = |keys: &str| {
         keys.lines()
-            .filter(|l| !l.starts_with("ConnectFunction"))
+            .filter(|l| !l.starts_with(&changed_function))
             .collect::<Vec<_>>()
             .join("\n")
     };

@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use chatstack::chat::{self, HANDLERS, StageName};
+use chat_contract::{CONNECTION_ID, EXPIRES_AT, TABLE_NAME_VAR};
+use chatstack::chat::{self, ConnectionMethod, FUNCTIONS, StageName, TableAction};
 
 fn template(stage: &str) -> Value {
     let stage: StageName = stage.parse().unwrap();
@@ -81,31 +82,50 @@ fn connections_arn(method: &str) -> Value {
 }
 
 #[test]
-fn each_function_gets_only_what_it_calls() {
+fn each_function_gets_only_what_its_spec_declares() {
     let template = template("dev");
-    let logs = ["logs:CreateLogStream", "logs:PutLogEvents"];
-    let expect = |extra: &[&str]| -> BTreeSet<String> {
-        logs.iter().chain(extra).map(|a| a.to_string()).collect()
-    };
-    let (connect, manage) = access_of(&template, "ConnectRole");
-    assert_eq!(connect, expect(&["dynamodb:PutItem"]));
-    assert!(manage.is_empty());
-    let (disconnect, manage) = access_of(&template, "DisconnectRole");
-    assert_eq!(disconnect, expect(&["dynamodb:DeleteItem"]));
-    assert!(manage.is_empty());
-    let (send, manage) = access_of(&template, "SendMessageRole");
-    assert_eq!(
-        send,
-        expect(&[
-            "dynamodb:Scan",
-            "dynamodb:DeleteItem",
-            "execute-api:ManageConnections"
-        ])
-    );
-    assert_eq!(manage, [connections_arn("POST")]);
-    let (default, manage) = access_of(&template, "DefaultRole");
-    assert_eq!(default, expect(&["execute-api:ManageConnections"]));
-    assert_eq!(manage, [connections_arn("GET"), connections_arn("POST")]);
+    for spec in FUNCTIONS {
+        let role = format!("{}Role", spec.logical_prefix);
+        let (actions, manage) = access_of(&template, &role);
+        let mut expected: BTreeSet<String> = ["logs:CreateLogStream", "logs:PutLogEvents"]
+            .map(str::to_owned)
+            .into();
+        expected.extend(spec.table_actions.iter().map(|a| format!("dynamodb:{a:?}")));
+        if !spec.connection_methods.is_empty() {
+            expected.insert("execute-api:ManageConnections".to_owned());
+        }
+        assert_eq!(actions, expected, "{role}");
+        let methods: Vec<Value> = spec
+            .connection_methods
+            .iter()
+            .map(|m| connections_arn(&format!("{m:?}").to_uppercase()))
+            .collect();
+        assert_eq!(
+            manage, methods,
+            "{role} manages connections of this stage only"
+        );
+    }
+}
+
+#[test]
+fn only_the_functions_that_post_may_manage_connections() {
+    let template = template("dev");
+    for spec in FUNCTIONS {
+        let (actions, _) = access_of(&template, &format!("{}Role", spec.logical_prefix));
+        let posts = spec.connection_methods.contains(&ConnectionMethod::Post)
+            || spec.connection_methods.contains(&ConnectionMethod::Get);
+        assert_eq!(
+            actions.contains("execute-api:ManageConnections"),
+            posts,
+            "{}",
+            spec.name
+        );
+        assert!(
+            !actions.contains("dynamodb:Scan") || spec.table_actions.contains(&TableAction::Scan),
+            "{} scans only if declared",
+            spec.name
+        );
+    }
 }
 
 #[test]
@@ -142,12 +162,13 @@ fn every_route_reaches_its_own_function_and_only_this_api_may_invoke_it() {
         .collect();
     assert_eq!(
         keys,
-        BTreeSet::from(["$connect", "$disconnect", "$default", "sendmessage"])
+        FUNCTIONS.iter().map(|spec| spec.route_key).collect(),
+        "one route per function"
     );
-    for handler in &HANDLERS {
-        let prefix = handler.logical_prefix;
+    for spec in FUNCTIONS {
+        let prefix = spec.logical_prefix;
         let route = &resources[format!("{prefix}Route")]["Properties"];
-        assert_eq!(route["RouteKey"], handler.route_key);
+        assert_eq!(route["RouteKey"], spec.route_key);
         assert_eq!(route["AuthorizationType"], "NONE");
         assert_eq!(
             route["Target"],
@@ -170,13 +191,13 @@ fn every_route_reaches_its_own_function_and_only_this_api_may_invoke_it() {
             permission["SourceArn"],
             json!({"Fn::Sub": format!(
                 "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{WebSocketApi}}/prod/{}",
-                handler.route_key
+                spec.route_key
             )})
         );
     }
     assert_eq!(
         resources_of_type(&template, "AWS::Lambda::Permission").len(),
-        4,
+        FUNCTIONS.len(),
         "no permission without a scoped SourceArn"
     );
 }
@@ -185,27 +206,31 @@ fn every_route_reaches_its_own_function_and_only_this_api_may_invoke_it() {
 fn functions_are_rust_on_arm64_with_code_from_parameters_and_own_log_group() {
     let template = template("dev");
     let functions = resources_of_type(&template, "AWS::Lambda::Function");
-    assert_eq!(functions.len(), 4);
-    for handler in &HANDLERS {
-        let prefix = handler.logical_prefix;
+    assert_eq!(functions.len(), FUNCTIONS.len());
+    for spec in FUNCTIONS {
+        let prefix = spec.logical_prefix;
         let function = &template["Resources"][format!("{prefix}Function")]["Properties"];
         assert_eq!(function["Runtime"], "provided.al2023");
         assert_eq!(function["Architectures"], json!(["arm64"]));
         assert_eq!(function["Handler"], "bootstrap");
         assert_eq!(
             function["Code"],
-            json!({"S3Bucket": {"Ref": "AssetsBucket"}, "S3Key": {"Ref": handler.code_key_parameter()}})
+            json!({"S3Bucket": {"Ref": "AssetsBucket"}, "S3Key": {"Ref": spec.code_key_parameter()}})
         );
         assert_eq!(
-            function["Environment"]["Variables"]["TABLE_NAME"],
+            function["Environment"]["Variables"][TABLE_NAME_VAR],
             json!({"Ref": "ConnectionsTable"})
         );
         assert_eq!(
             function["LoggingConfig"]["LogGroup"],
             json!({"Ref": format!("{prefix}LogGroup")})
         );
-        let timeout = function["Timeout"].as_u64().unwrap();
-        assert!((1..=29).contains(&timeout), "{prefix}: {timeout}s");
+        assert_eq!(function["Timeout"], spec.timeout_seconds);
+        assert_eq!(function["MemorySize"], spec.memory_mb);
+        assert!(
+            (1..=29).contains(&spec.timeout_seconds),
+            "{prefix}: API Gateway's integration timeout is 29 s"
+        );
         let log_group = &template["Resources"][format!("{prefix}LogGroup")];
         assert!(
             log_group["Properties"]["RetentionInDays"]
@@ -215,14 +240,10 @@ fn functions_are_rust_on_arm64_with_code_from_parameters_and_own_log_group() {
         assert_eq!(log_group["DeletionPolicy"], "Delete");
         assert!(
             template["Parameters"]
-                .get(handler.code_key_parameter())
+                .get(spec.code_key_parameter())
                 .is_some()
         );
     }
-    assert_eq!(
-        template["Resources"]["SendMessageFunction"]["Properties"]["Timeout"],
-        29
-    );
 }
 
 #[test]
@@ -234,16 +255,16 @@ fn connections_table_is_on_demand_encrypted_with_ttl_and_stated_policies() {
     let properties = &table["Properties"];
     assert_eq!(
         properties["KeySchema"],
-        json!([{"AttributeName": "connectionId", "KeyType": "HASH"}])
+        json!([{"AttributeName": CONNECTION_ID, "KeyType": "HASH"}])
     );
     assert_eq!(
         properties["AttributeDefinitions"],
-        json!([{"AttributeName": "connectionId", "AttributeType": "S"}])
+        json!([{"AttributeName": CONNECTION_ID, "AttributeType": "S"}])
     );
     assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(
         properties["TimeToLiveSpecification"],
-        json!({"AttributeName": "expiresAt", "Enabled": true})
+        json!({"AttributeName": EXPIRES_AT, "Enabled": true})
     );
     assert_eq!(properties["SSESpecification"], json!({"SSEEnabled": true}));
 }

@@ -1,8 +1,10 @@
 //! Intrinsic functions: the values CloudFormation resolves at deploy time.
 //!
 //! Every property that may hold a reference is an [`Expr`]. References take a
-//! [`LogicalId`], which only a [`Template`](super::Template) hands out, so a
-//! reference to a resource that does not exist cannot be written.
+//! [`LogicalId`], which only a [`Template`](super::Template) hands out when a
+//! parameter or resource is added, so a reference cannot be made up from a
+//! string or misspelled. It can still name an entry of another template:
+//! cfn-lint, run on every synthesized template in the tests, catches that.
 
 use std::collections::BTreeMap;
 

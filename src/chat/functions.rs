@@ -1,31 +1,40 @@
-//! The four functions of the app and what each may do.
+//! The app's functions, described once. The template, `chatstack local`,
+//! deploy's assets and the tests all read this list; the handlers workspace
+//! has one binary per entry (`handlers/chat-core/src/bin/<name>.rs`, checked
+//! by `tests/functions.rs`). A new route with its own function is a new
+//! entry here and a new binary there.
 
 use super::{ConnectionMethod, TableAction};
 
-/// One Lambda function: its route, sizing and the access it needs.
+/// One Lambda function of the app: its binary, its route, its sizing and
+/// the access it needs. Each becomes a [`super::LambdaFunction`].
 #[derive(Debug)]
-pub struct Handler {
-    /// The binary's name in the `handlers/` workspace.
+pub struct FunctionSpec {
+    /// The binary's name in the handlers workspace, and the zip's folder.
     pub name: &'static str,
     /// Prefix of its logical ids (`ConnectFunction`, `ConnectRole`, ...).
+    /// Changing it replaces every resource of the function.
     pub logical_prefix: &'static str,
+    /// The WebSocket route it serves.
     pub route_key: &'static str,
     pub description: &'static str,
     pub memory_mb: u32,
     pub timeout_seconds: u32,
+    /// What it may do to the connections table.
     pub table_actions: &'static [TableAction],
+    /// Which `@connections` management API methods it may call.
     pub connection_methods: &'static [ConnectionMethod],
 }
 
-impl Handler {
+impl FunctionSpec {
     /// The template parameter holding the S3 key of this function's zip.
     pub fn code_key_parameter(&self) -> String {
         format!("{}CodeKey", self.logical_prefix)
     }
 }
 
-pub static HANDLERS: [Handler; 4] = [
-    Handler {
+pub static FUNCTIONS: &[FunctionSpec] = &[
+    FunctionSpec {
         name: "connect",
         logical_prefix: "Connect",
         route_key: "$connect",
@@ -35,7 +44,7 @@ pub static HANDLERS: [Handler; 4] = [
         table_actions: &[TableAction::PutItem],
         connection_methods: &[],
     },
-    Handler {
+    FunctionSpec {
         name: "disconnect",
         logical_prefix: "Disconnect",
         route_key: "$disconnect",
@@ -45,7 +54,7 @@ pub static HANDLERS: [Handler; 4] = [
         table_actions: &[TableAction::DeleteItem],
         connection_methods: &[],
     },
-    Handler {
+    FunctionSpec {
         name: "sendmessage",
         logical_prefix: "SendMessage",
         route_key: "sendmessage",
@@ -58,7 +67,7 @@ pub static HANDLERS: [Handler; 4] = [
         table_actions: &[TableAction::Scan, TableAction::DeleteItem],
         connection_methods: &[ConnectionMethod::Post],
     },
-    Handler {
+    FunctionSpec {
         name: "default",
         logical_prefix: "Default",
         route_key: "$default",

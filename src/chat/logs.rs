@@ -5,7 +5,7 @@ use crate::cfn::{
     Expr, LogicalId, Pseudo, Resource, RetentionPolicy, SubPart, Template, TemplateError,
 };
 
-use super::{ExecutionRole, Handler};
+use super::{ExecutionRole, FunctionSpec};
 
 /// How long function logs are kept.
 const RETENTION_DAYS: u32 = 14;
@@ -18,17 +18,17 @@ pub struct FunctionLogs {
 }
 
 impl FunctionLogs {
-    pub fn add_to(template: &mut Template, handler: &Handler) -> Result<Self, TemplateError> {
+    pub fn add_to(template: &mut Template, spec: &FunctionSpec) -> Result<Self, TemplateError> {
         let group = LogGroup {
             log_group_name: Some(Expr::sub([
                 "/aws/lambda/".into(),
                 Pseudo::StackName.into(),
-                SubPart::Text(format!("-{}", handler.name)),
+                SubPart::Text(format!("-{}", spec.name)),
             ])),
             retention_in_days: Some(RETENTION_DAYS),
         };
         let id = template.add(
-            &format!("{}LogGroup", handler.logical_prefix),
+            &format!("{}LogGroup", spec.logical_prefix),
             Resource::new(group)
                 .retention(RetentionPolicy::Delete)
                 .skip_checkov(

@@ -4,14 +4,13 @@ use crate::cfn::dynamodb::{
     AttributeDefinition, AttributeType, BillingMode, KeySchemaElement, KeyType, SseSpecification,
     Table, TimeToLiveSpecification,
 };
-use crate::cfn::{Expr, LogicalId, Resource, RetentionPolicy, Template, TemplateError};
+use std::collections::BTreeMap;
+
+use chat_contract::{CONNECTION_ID, EXPIRES_AT, TABLE_NAME_VAR};
+
+use crate::cfn::{Expr, LogicalId, Output, Resource, RetentionPolicy, Template, TemplateError};
 
 use super::ExecutionRole;
-
-/// The partition key: the API Gateway connection id.
-pub const CONNECTION_ID: &str = "connectionId";
-/// Epoch seconds after which DynamoDB deletes the item (TTL).
-pub const EXPIRES_AT: &str = "expiresAt";
 
 /// The DynamoDB actions the handlers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +73,20 @@ impl ConnectionsTable {
         Ok(ConnectionsTable { id })
     }
 
-    pub fn id(&self) -> &LogicalId {
-        &self.id
+    /// The variables that tell a function which table to use.
+    pub fn environment(&self) -> BTreeMap<String, Expr> {
+        BTreeMap::from([(TABLE_NAME_VAR.to_owned(), (&self.id).into())])
+    }
+
+    /// Outputs the table's name, for operators and scripts.
+    pub fn add_output(&self, template: &mut Template) -> Result<(), TemplateError> {
+        template.add_output(
+            "ConnectionsTableName",
+            Output {
+                description: "DynamoDB table of open connections".to_owned(),
+                value: (&self.id).into(),
+            },
+        )
     }
 
     /// Lets `role` perform `actions` on this table, and nothing else.

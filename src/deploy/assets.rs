@@ -6,12 +6,12 @@ use sha2::{Digest, Sha256};
 
 use super::DeployError;
 use super::cloud::Cloud;
-use crate::chat::{HANDLERS, Handler};
+use crate::chat::{FUNCTIONS, FunctionSpec};
 
 /// One function's deployment package.
 #[derive(Debug, Clone)]
 pub struct Asset {
-    pub handler: &'static Handler,
+    pub function: &'static FunctionSpec,
     pub path: PathBuf,
     pub bytes: Vec<u8>,
     pub sha256: String,
@@ -21,31 +21,23 @@ impl Asset {
     /// The S3 key: content-hashed, so a changed zip is a new key (and a
     /// template change), and an unchanged one is neither uploaded nor updated.
     pub fn key(&self) -> String {
-        format!("chatstack/{}/{}.zip", self.handler.name, self.sha256)
-    }
-}
-
-/// Where `handlers/build.sh` leaves the zips: `<target dir>/lambda`.
-pub fn default_assets_dir(handlers_dir: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(target) => PathBuf::from(target).join("lambda"),
-        None => handlers_dir.join("target/lambda"),
+        format!("chatstack/{}/{}.zip", self.function.name, self.sha256)
     }
 }
 
 /// Reads `<dir>/<function>/bootstrap.zip` for every function.
 pub fn read_assets(dir: &Path) -> Result<Vec<Asset>, DeployError> {
-    HANDLERS
+    FUNCTIONS
         .iter()
-        .map(|handler| {
-            let path = dir.join(handler.name).join("bootstrap.zip");
+        .map(|function| {
+            let path = dir.join(function.name).join("bootstrap.zip");
             let bytes = std::fs::read(&path).map_err(|source| DeployError::MissingAsset {
                 path: path.clone(),
                 source,
             })?;
             let sha256 = format!("{:x}", Sha256::digest(&bytes));
             Ok(Asset {
-                handler,
+                function,
                 path,
                 bytes,
                 sha256,
@@ -81,7 +73,7 @@ pub fn parameters(bucket: &str, assets: &[Asset]) -> Vec<(String, String)> {
     .chain(
         assets
             .iter()
-            .map(|asset| (asset.handler.code_key_parameter(), asset.key())),
+            .map(|asset| (asset.function.code_key_parameter(), asset.key())),
     )
     .collect()
 }

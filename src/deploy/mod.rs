@@ -11,11 +11,11 @@ pub mod status;
 pub mod ui;
 
 use std::io;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 
 use crate::cfn::TemplateError;
 use crate::chat::{self, StageName, StageNameError};
+use crate::handlers::{BuildError, HandlersWorkspace};
 use cloud::{CloudError, StackEvent};
 pub use stack::{Deployed, Deployer, Poll};
 use ui::Approval;
@@ -37,7 +37,7 @@ pub enum DeployError {
     )]
     MissingAsset { path: PathBuf, source: io::Error },
     #[error("building the zips failed: {0}")]
-    Build(String),
+    Build(#[from] BuildError),
     #[error("stack {stack} is busy ({status}): wait for that operation to end, then try again")]
     Busy { stack: String, status: String },
     #[error("{0}")]
@@ -92,31 +92,10 @@ fn failure_message(
 /// Where deploy finds the zips.
 #[derive(Debug, Clone)]
 pub struct Assets {
-    /// Run `<handlers>/build.sh` first.
-    pub build: bool,
-    pub handlers_dir: PathBuf,
+    /// The workspace to build the zips in first (`build.sh`), if any.
+    pub build: Option<HandlersWorkspace>,
     /// Holds `<function>/bootstrap.zip`.
     pub dir: PathBuf,
-}
-
-/// Builds the zips with `handlers/build.sh`, its output on our stderr.
-pub fn build_assets(handlers_dir: &Path, out: &mut dyn io::Write) -> Result<(), DeployError> {
-    let script = handlers_dir.join("build.sh");
-    writeln!(out, "Building the Lambda zips ({})...", script.display())
-        .map_err(DeployError::Output)?;
-    let status = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(io::stderr()))
-        .status()
-        .map_err(|e| DeployError::Build(format!("could not run {}: {e}", script.display())))?;
-    if !status.success() {
-        return Err(DeployError::Build(format!(
-            "{} exited with {status}",
-            script.display()
-        )));
-    }
-    Ok(())
 }
 
 /// The assets bucket, creating the bootstrap stack on first use unless
@@ -165,8 +144,8 @@ async fn prepare_stage<C: cloud::Cloud>(
     assets: &Assets,
     upload: bool,
 ) -> Result<(String, Vec<(String, String)>), DeployError> {
-    if assets.build {
-        build_assets(&assets.handlers_dir, deployer.ui.out)?;
+    if let Some(workspace) = &assets.build {
+        workspace.build_zips(deployer.ui.out)?;
     }
     let zips = assets::read_assets(&assets.dir)?;
     let bucket = match assets_bucket(deployer, upload).await? {

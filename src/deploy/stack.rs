@@ -37,6 +37,15 @@ enum Operation {
     Delete,
 }
 
+/// What a stack's status asks of a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NextStep {
+    Create,
+    Update,
+    /// A first create failed and rolled back: delete, then create again.
+    RecreateRolledBack,
+}
+
 /// Where the reporting of an operation starts.
 struct Baseline {
     /// Ids of the events from before the operation.
@@ -59,6 +68,41 @@ impl Settled {
             .as_ref()
             .map_or("DELETE_COMPLETE", |s| s.status.as_str())
     }
+}
+
+/// The events of one operation: those already shown, the progress view,
+/// and the failures among them.
+struct EventLog {
+    seen: HashSet<String>,
+    progress: Progress,
+    failures: Vec<StackEvent>,
+}
+
+impl EventLog {
+    fn new(baseline: Baseline, live: bool) -> Self {
+        EventLog {
+            seen: baseline.seen,
+            progress: Progress::new(live, baseline.started_ms),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Ends the progress view; returns the earliest failure, the root
+    /// cause of the ones that follow it.
+    fn finish(self) -> Option<StackEvent> {
+        self.progress.finish();
+        self.failures.into_iter().min_by_key(|e| e.timestamp_ms)
+    }
+}
+
+/// Whether the awaited operation is over: the stack is gone, or settled in
+/// a status of that operation (after a delete request the old status may
+/// still show for a moment).
+fn has_ended(stack: Option<&Stack>, operation: Operation) -> bool {
+    stack.is_none_or(|stack| {
+        is_settled(&stack.status)
+            && (operation != Operation::Delete || stack.status.starts_with("DELETE_"))
+    })
 }
 
 fn now_ms() -> i64 {
@@ -124,7 +168,7 @@ impl<C: Cloud> Deployer<'_, C> {
             match call().await {
                 Err(CloudError::Throttled(_)) => {
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(self.poll.max_interval);
+                    delay = self.backoff(delay);
                 }
                 other => return other,
             }
@@ -135,22 +179,31 @@ impl<C: Cloud> Deployer<'_, C> {
         Ok(self.patiently(|| self.cloud.describe_stack(stack)).await?)
     }
 
-    /// The kind of change set the stack needs, recreating a rolled-back
-    /// first create.
-    async fn prepare(&mut self, stack: &str) -> Result<ChangeSetKind, DeployError> {
-        let existing = self.describe(stack).await?;
-        let Some(existing) = existing else {
-            return Ok(ChangeSetKind::Create);
+    /// What the stack's current status asks of a deploy or diff; a stack
+    /// that is busy or stuck is an error saying what to do.
+    async fn next_step(&self, stack: &str) -> Result<NextStep, DeployError> {
+        let Some(existing) = self.describe(stack).await? else {
+            return Ok(NextStep::Create);
         };
         match classify(&existing.status) {
-            Existing::Absent => Ok(ChangeSetKind::Create),
-            Existing::Updatable => Ok(ChangeSetKind::Update),
+            Existing::Absent => Ok(NextStep::Create),
+            Existing::Updatable => Ok(NextStep::Update),
+            Existing::RolledBackCreate => Ok(NextStep::RecreateRolledBack),
             Existing::Busy => Err(DeployError::Busy {
                 stack: stack.to_owned(),
                 status: existing.status,
             }),
             Existing::Stuck => Err(DeployError::Stuck(remedy(stack, &existing.status))),
-            Existing::RolledBackCreate => {
+        }
+    }
+
+    /// The kind of change set the stack needs, recreating a rolled-back
+    /// first create.
+    async fn prepare(&mut self, stack: &str) -> Result<ChangeSetKind, DeployError> {
+        match self.next_step(stack).await? {
+            NextStep::Create => Ok(ChangeSetKind::Create),
+            NextStep::Update => Ok(ChangeSetKind::Update),
+            NextStep::RecreateRolledBack => {
                 self.say(&format!(
                     "Stack {stack} is ROLLBACK_COMPLETE after a failed first create; \
                      deleting it to create it again."
@@ -287,24 +340,13 @@ impl<C: Cloud> Deployer<'_, C> {
         template_body: &str,
         parameters: &[(String, String)],
     ) -> Result<(), DeployError> {
-        let existing = self.describe(stack).await?;
-        let kind = match existing.as_ref().map(|s| classify(&s.status)) {
-            None | Some(Existing::Absent) => ChangeSetKind::Create,
-            Some(Existing::Updatable) => ChangeSetKind::Update,
-            Some(Existing::RolledBackCreate) => {
+        let kind = match self.next_step(stack).await? {
+            NextStep::Create => ChangeSetKind::Create,
+            NextStep::Update => ChangeSetKind::Update,
+            NextStep::RecreateRolledBack => {
                 return self.say(&format!(
                     "Stack {stack} is ROLLBACK_COMPLETE: deploy will delete it and create every resource again."
                 ));
-            }
-            Some(Existing::Busy) => {
-                return Err(DeployError::Busy {
-                    stack: stack.to_owned(),
-                    status: existing.map(|s| s.status).unwrap_or_default(),
-                });
-            }
-            Some(Existing::Stuck) => {
-                let status = existing.map(|s| s.status).unwrap_or_default();
-                return Err(DeployError::Stuck(remedy(stack, &status)));
             }
         };
         let request = ChangeSetRequest {
@@ -385,16 +427,11 @@ impl<C: Cloud> Deployer<'_, C> {
         mut operation: Operation,
         baseline: Baseline,
     ) -> Result<Settled, DeployError> {
-        let Baseline {
-            mut seen,
-            started_ms,
-        } = baseline;
-        let mut progress = Progress::new(self.ui.live, started_ms);
-        let mut failures: Vec<StackEvent> = Vec::new();
+        let mut events = EventLog::new(baseline, self.ui.live);
         let mut delay = self.poll.interval;
         let mut interrupted = false;
         let mut errors = 0;
-        let result = loop {
+        let outcome = loop {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 Some(()) = self.interrupts.0.recv(), if !interrupted => {
@@ -404,65 +441,65 @@ impl<C: Cloud> Deployer<'_, C> {
                 }
             }
             // Events first, so the last ones are shown before the end.
-            if let Ok(events) = self.cloud.stack_events(stack).await {
-                let mut fresh: Vec<_> = events
-                    .into_iter()
-                    .filter(|e| seen.insert(e.event_id.clone()))
-                    .collect();
-                fresh.sort_by_key(|e| e.timestamp_ms);
-                for event in fresh {
-                    progress
-                        .event(self.ui.out, &event)
-                        .map_err(DeployError::Output)?;
-                    if is_root_cause(&event) {
-                        failures.push(event);
-                    }
-                }
-            }
+            self.report_new_events(stack, &mut events).await?;
             match self.cloud.describe_stack(stack).await {
-                Ok(None) => {
-                    break Settled {
-                        stack: None,
-                        interrupted,
-                        first_failure: None,
-                    };
-                }
-                // After a delete request the old status may still show for a moment.
-                Ok(Some(current))
-                    if is_settled(&current.status)
-                        && (operation != Operation::Delete
-                            || current.status.starts_with("DELETE_")) =>
-                {
-                    break Settled {
-                        stack: Some(current),
-                        interrupted,
-                        first_failure: None,
-                    };
-                }
-                Ok(Some(_)) => {
+                Ok(current) if has_ended(current.as_ref(), operation) => break Ok(current),
+                Ok(_) => {
                     errors = 0;
                     delay = self.poll.interval;
                 }
-                Err(CloudError::Throttled(_)) => delay = (delay * 2).min(self.poll.max_interval),
+                Err(CloudError::Throttled(_)) => delay = self.backoff(delay),
                 Err(error) => {
                     errors += 1;
                     if errors >= self.poll.max_errors {
-                        progress.finish();
-                        return Err(DeployError::LostContact {
-                            stack: stack.to_owned(),
-                            error,
-                        });
+                        break Err(error);
                     }
-                    delay = (delay * 2).min(self.poll.max_interval);
+                    delay = self.backoff(delay);
                 }
             }
         };
-        progress.finish();
-        let first_failure = failures.into_iter().min_by_key(|e| e.timestamp_ms);
-        Ok(Settled {
-            first_failure,
-            ..result
-        })
+        let first_failure = events.finish();
+        match outcome {
+            Ok(stack) => Ok(Settled {
+                stack,
+                interrupted,
+                first_failure,
+            }),
+            Err(error) => Err(DeployError::LostContact {
+                stack: stack.to_owned(),
+                error,
+            }),
+        }
+    }
+
+    fn backoff(&self, delay: Duration) -> Duration {
+        (delay * 2).min(self.poll.max_interval)
+    }
+
+    /// Shows the events not seen yet, oldest first, and keeps the failures.
+    /// A failed read is retried on the next poll.
+    async fn report_new_events(
+        &mut self,
+        stack: &str,
+        log: &mut EventLog,
+    ) -> Result<(), DeployError> {
+        let Ok(events) = self.cloud.stack_events(stack).await else {
+            return Ok(());
+        };
+        let mut fresh: Vec<_> = events
+            .into_iter()
+            .filter(|e| log.seen.insert(e.event_id.clone()))
+            .collect();
+        fresh.sort_by_key(|e| e.timestamp_ms);
+        for event in fresh {
+            log.progress
+                .event(self.ui.out, &event)
+                .map_err(DeployError::Output)?;
+            if is_root_cause(&event) {
+                log.failures.push(event);
+            }
+        }
+        Ok(())
     }
 
     /// Ctrl-C: delete a stack being created, cancel an update; a delete

@@ -1,7 +1,7 @@
 //! How deploy talks to the user: messages, confirmation, progress, Ctrl-C.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -29,10 +29,56 @@ pub struct Ui<'a> {
     pub live: bool,
 }
 
-/// Ctrl-C presses, forwarded by `main`; the second one exits at once there.
+impl Approval {
+    /// `--yes`, or ask on the terminal, or refuse when there is none.
+    pub fn from_terminal(yes: bool) -> Self {
+        if yes {
+            Approval::Yes
+        } else if io::stdin().is_terminal() {
+            Approval::Ask(Box::new(ask_on_terminal))
+        } else {
+            Approval::NoTerminal
+        }
+    }
+}
+
+/// Asks `question` on stderr and reads the answer from stdin; only "y" or
+/// "yes" approve.
+fn ask_on_terminal(question: &str) -> io::Result<bool> {
+    eprint!("{question} [y/N] ");
+    io::stderr().flush()?;
+    let mut answer = String::new();
+    io::stdin().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// Ctrl-C presses the running operation should react to.
 pub struct Interrupts(pub tokio::sync::mpsc::UnboundedReceiver<()>);
 
 impl Interrupts {
+    /// Forwards the process's first Ctrl-C to the operation; the second
+    /// exits at once, leaving CloudFormation to finish on its own. Call it
+    /// inside a tokio runtime.
+    pub fn from_ctrl_c() -> Self {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            let _ = sender.send(());
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "Interrupted again: exiting; the stack operation goes on in CloudFormation."
+                );
+                std::process::exit(130);
+            }
+        });
+        Interrupts(receiver)
+    }
+
     /// Interrupts that never come.
     pub fn none() -> Self {
         let (_sender, receiver) = tokio::sync::mpsc::unbounded_channel();

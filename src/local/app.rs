@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::LocalError;
-use crate::chat::HANDLERS;
+use crate::chat::FUNCTIONS;
 
 /// One function: which handler binary runs it and with what settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,121 +75,11 @@ fn resources_of<'a>(
 impl LocalApp {
     /// Reads the app from a template; `table_prefix` names the local tables.
     pub fn from_template(template: &Value, table_prefix: &str) -> Result<Self, LocalError> {
-        let (_, api) = resources_of(template, "AWS::ApiGatewayV2::Api")
-            .next()
-            .ok_or_else(|| invalid("no AWS::ApiGatewayV2::Api"))?;
-        let expression = api["Properties"]["RouteSelectionExpression"]
-            .as_str()
-            .ok_or_else(|| invalid("the API has no RouteSelectionExpression"))?;
-        let selection_field = expression
-            .strip_prefix("$request.body.")
-            .filter(|f| !f.is_empty() && !f.contains('.'))
-            .ok_or_else(|| invalid(format!("unsupported RouteSelectionExpression {expression}")))?
-            .to_owned();
-
-        let tables = resources_of(template, "AWS::DynamoDB::Table")
-            .map(|(id, table)| {
-                let key = table["Properties"]["KeySchema"]
-                    .as_array()
-                    .and_then(|keys| keys.iter().find(|k| k["KeyType"] == "HASH"))
-                    .and_then(|k| k["AttributeName"].as_str())
-                    .ok_or_else(|| invalid(format!("table {id} has no HASH key")))?;
-                let key_type = table["Properties"]["AttributeDefinitions"]
-                    .as_array()
-                    .and_then(|defs| defs.iter().find(|d| d["AttributeName"] == key))
-                    .and_then(|d| d["AttributeType"].as_str())
-                    .ok_or_else(|| invalid(format!("table {id} does not define {key}")))?;
-                Ok(LocalTable {
-                    logical_id: id.clone(),
-                    name: format!("{table_prefix}-{id}"),
-                    hash_key: key.to_owned(),
-                    hash_key_type: key_type.to_owned(),
-                })
-            })
-            .collect::<Result<Vec<_>, LocalError>>()?;
-
-        let functions = resources_of(template, "AWS::Lambda::Function")
-            .map(|(id, function)| {
-                let properties = &function["Properties"];
-                let key_parameter =
-                    properties["Code"]["S3Key"]["Ref"].as_str().ok_or_else(|| {
-                        invalid(format!("function {id}: Code.S3Key is not a parameter"))
-                    })?;
-                let handler = HANDLERS
-                    .iter()
-                    .find(|h| h.code_key_parameter() == key_parameter)
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "function {id}: no handler binary for {key_parameter}"
-                        ))
-                    })?;
-                let environment = properties["Environment"]["Variables"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(name, value)| {
-                        let resolved = match value {
-                            Value::String(text) => text.clone(),
-                            other => {
-                                let reference = other["Ref"].as_str().unwrap_or_default();
-                                tables
-                                    .iter()
-                                    .find(|t| t.logical_id == reference)
-                                    .map(|t| t.name.clone())
-                                    .ok_or_else(|| {
-                                        invalid(format!(
-                                            "function {id}: cannot resolve {name} = {other}"
-                                        ))
-                                    })?
-                            }
-                        };
-                        Ok((name.clone(), resolved))
-                    })
-                    .collect::<Result<BTreeMap<_, _>, LocalError>>()?;
-                Ok((
-                    id.clone(),
-                    LocalFunction {
-                        logical_id: id.clone(),
-                        binary: handler.name,
-                        environment,
-                        timeout: Duration::from_secs(properties["Timeout"].as_u64().unwrap_or(3)),
-                        memory_mb: properties["MemorySize"].as_u64().unwrap_or(128) as u32,
-                    },
-                ))
-            })
-            .collect::<Result<BTreeMap<_, _>, LocalError>>()?;
-
-        let routes = resources_of(template, "AWS::ApiGatewayV2::Route")
-            .map(|(id, route)| {
-                let properties = &route["Properties"];
-                let key = properties["RouteKey"]
-                    .as_str()
-                    .ok_or_else(|| invalid(format!("route {id} has no RouteKey")))?;
-                let integration_id = sub_references(&properties["Target"])
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| invalid(format!("route {id} has no integrations/ target")))?;
-                let integration = &template["Resources"][&integration_id];
-                if integration["Properties"]["IntegrationType"] != "AWS_PROXY" {
-                    return Err(invalid(format!(
-                        "route {id}: {integration_id} is not an AWS_PROXY integration"
-                    )));
-                }
-                let function = sub_references(&integration["Properties"]["IntegrationUri"])
-                    .into_iter()
-                    .find(|reference| functions.contains_key(reference))
-                    .ok_or_else(|| {
-                        invalid(format!(
-                            "integration {integration_id} invokes no function of the template"
-                        ))
-                    })?;
-                Ok((key.to_owned(), function))
-            })
-            .collect::<Result<BTreeMap<_, _>, LocalError>>()?;
-
+        let tables = read_tables(template, table_prefix)?;
+        let functions = read_functions(template, &tables)?;
         Ok(LocalApp {
-            selection_field,
-            routes,
+            selection_field: read_selection_field(template)?,
+            routes: read_routes(template, &functions)?,
             functions,
             tables,
         })
@@ -209,6 +99,140 @@ impl LocalApp {
                 .map(|(k, _)| k.as_str())
         })
     }
+}
+
+/// The body field of `RouteSelectionExpression: $request.body.<field>`.
+fn read_selection_field(template: &Value) -> Result<String, LocalError> {
+    let (_, api) = resources_of(template, "AWS::ApiGatewayV2::Api")
+        .next()
+        .ok_or_else(|| invalid("no AWS::ApiGatewayV2::Api"))?;
+    let expression = api["Properties"]["RouteSelectionExpression"]
+        .as_str()
+        .ok_or_else(|| invalid("the API has no RouteSelectionExpression"))?;
+    expression
+        .strip_prefix("$request.body.")
+        .filter(|f| !f.is_empty() && !f.contains('.'))
+        .map(str::to_owned)
+        .ok_or_else(|| invalid(format!("unsupported RouteSelectionExpression {expression}")))
+}
+
+fn read_tables(template: &Value, table_prefix: &str) -> Result<Vec<LocalTable>, LocalError> {
+    resources_of(template, "AWS::DynamoDB::Table")
+        .map(|(id, table)| {
+            let key = table["Properties"]["KeySchema"]
+                .as_array()
+                .and_then(|keys| keys.iter().find(|k| k["KeyType"] == "HASH"))
+                .and_then(|k| k["AttributeName"].as_str())
+                .ok_or_else(|| invalid(format!("table {id} has no HASH key")))?;
+            let key_type = table["Properties"]["AttributeDefinitions"]
+                .as_array()
+                .and_then(|defs| defs.iter().find(|d| d["AttributeName"] == key))
+                .and_then(|d| d["AttributeType"].as_str())
+                .ok_or_else(|| invalid(format!("table {id} does not define {key}")))?;
+            Ok(LocalTable {
+                logical_id: id.clone(),
+                name: format!("{table_prefix}-{id}"),
+                hash_key: key.to_owned(),
+                hash_key_type: key_type.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The functions by logical id, each matched to its handler binary through
+/// the parameter its code key comes from.
+fn read_functions(
+    template: &Value,
+    tables: &[LocalTable],
+) -> Result<BTreeMap<String, LocalFunction>, LocalError> {
+    resources_of(template, "AWS::Lambda::Function")
+        .map(|(id, function)| {
+            let properties = &function["Properties"];
+            let key_parameter = properties["Code"]["S3Key"]["Ref"]
+                .as_str()
+                .ok_or_else(|| invalid(format!("function {id}: Code.S3Key is not a parameter")))?;
+            let spec = FUNCTIONS
+                .iter()
+                .find(|spec| spec.code_key_parameter() == key_parameter)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "function {id}: no handler binary for {key_parameter}"
+                    ))
+                })?;
+            let local = LocalFunction {
+                logical_id: id.clone(),
+                binary: spec.name,
+                environment: read_environment(id, properties, tables)?,
+                timeout: Duration::from_secs(properties["Timeout"].as_u64().unwrap_or(3)),
+                memory_mb: properties["MemorySize"].as_u64().unwrap_or(128) as u32,
+            };
+            Ok((id.clone(), local))
+        })
+        .collect()
+}
+
+/// A function's variables, with `Ref`s to tables resolved to local names.
+fn read_environment(
+    id: &str,
+    properties: &Value,
+    tables: &[LocalTable],
+) -> Result<BTreeMap<String, String>, LocalError> {
+    properties["Environment"]["Variables"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let resolved = match value {
+                Value::String(text) => text.clone(),
+                other => {
+                    let reference = other["Ref"].as_str().unwrap_or_default();
+                    tables
+                        .iter()
+                        .find(|t| t.logical_id == reference)
+                        .map(|t| t.name.clone())
+                        .ok_or_else(|| {
+                            invalid(format!("function {id}: cannot resolve {name} = {other}"))
+                        })?
+                }
+            };
+            Ok((name.clone(), resolved))
+        })
+        .collect()
+}
+
+/// Route key to function logical id, following each route's
+/// `integrations/<id>` target to an `AWS_PROXY` integration's function.
+fn read_routes(
+    template: &Value,
+    functions: &BTreeMap<String, LocalFunction>,
+) -> Result<BTreeMap<String, String>, LocalError> {
+    resources_of(template, "AWS::ApiGatewayV2::Route")
+        .map(|(id, route)| {
+            let properties = &route["Properties"];
+            let key = properties["RouteKey"]
+                .as_str()
+                .ok_or_else(|| invalid(format!("route {id} has no RouteKey")))?;
+            let integration_id = sub_references(&properties["Target"])
+                .into_iter()
+                .next()
+                .ok_or_else(|| invalid(format!("route {id} has no integrations/ target")))?;
+            let integration = &template["Resources"][&integration_id];
+            if integration["Properties"]["IntegrationType"] != "AWS_PROXY" {
+                return Err(invalid(format!(
+                    "route {id}: {integration_id} is not an AWS_PROXY integration"
+                )));
+            }
+            let function = sub_references(&integration["Properties"]["IntegrationUri"])
+                .into_iter()
+                .find(|reference| functions.contains_key(reference))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "integration {integration_id} invokes no function of the template"
+                    ))
+                })?;
+            Ok((key.to_owned(), function))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ pub async fn client(endpoint: &str, moto: bool) -> aws_sdk_dynamodb::Client {
         .endpoint_url(endpoint);
     if moto {
         loader = loader
-            .region(Region::new("us-east-1"))
+            .region(Region::new(super::LOCAL_REGION))
             .credentials_provider(Credentials::new(
                 "local",
                 "local",
@@ -74,7 +74,7 @@ pub async fn client(endpoint: &str, moto: bool) -> aws_sdk_dynamodb::Client {
     let config = loader.load().await;
     let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);
     if config.region().is_none() {
-        builder = builder.region(Region::new("us-east-1"));
+        builder = builder.region(Region::new(super::LOCAL_REGION));
     }
     aws_sdk_dynamodb::Client::from_conf(builder.build())
 }

@@ -129,7 +129,8 @@ async fn next(State(runtime): State<Arc<FunctionRuntime>>) -> Response {
     set(
         "lambda-runtime-invoked-function-arn",
         format!(
-            "arn:aws:lambda:us-east-1:000000000000:function:{}",
+            "arn:aws:lambda:{}:000000000000:function:{}",
+            super::LOCAL_REGION,
             runtime.name
         ),
     );

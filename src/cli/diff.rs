@@ -1,0 +1,43 @@
+//! `chatstack diff`: what a deploy would change, executing nothing.
+
+use std::io::Write;
+
+use clap::Args;
+
+use super::aws::{AssetArgs, AwsArgs};
+use super::{CliError, Execute, block_on};
+use crate::chat::StageName;
+use crate::deploy::ui::{Approval, Interrupts, Ui};
+use crate::deploy::{Deployer, Poll, diff_stage};
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Stage to compare; its stack is chatstack-<stage>.
+    #[arg(long)]
+    pub stage: StageName,
+    #[command(flatten)]
+    pub assets: AssetArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl Execute for DiffArgs {
+    fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
+        block_on(async {
+            let cloud = self.aws.cloud().await?;
+            // Changes nothing: never asks, never cancels.
+            let mut deployer = Deployer {
+                cloud: &cloud,
+                ui: Ui {
+                    out,
+                    approval: Approval::NoTerminal,
+                    live: false,
+                },
+                interrupts: Interrupts::none(),
+                poll: Poll::default(),
+            };
+            diff_stage(&mut deployer, &self.stage, &self.assets.assets()).await?;
+            Ok(())
+        })
+    }
+}

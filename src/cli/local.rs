@@ -1,0 +1,63 @@
+//! `chatstack local`: the whole app on localhost.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{CliError, Execute, block_on};
+use crate::chat::StageName;
+use crate::handlers::HandlersWorkspace;
+use crate::local::gateway::Limits;
+use crate::local::{LocalOptions, run_local};
+
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// Stage to run; clients connect at ws://127.0.0.1:PORT/STAGE.
+    #[arg(long, default_value = "dev")]
+    pub stage: StageName,
+    /// Port of the WebSocket gateway and management API (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Use this DynamoDB endpoint (DynamoDB Local, AWS) instead of starting
+    /// moto_server (which must then be on PATH: pip install 'moto[server]').
+    #[arg(long, value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+    /// Use the handler binaries already built instead of running cargo build.
+    #[arg(long)]
+    pub no_build: bool,
+    /// The handlers workspace.
+    #[arg(long, value_name = "DIR", default_value = "handlers")]
+    pub handlers_dir: PathBuf,
+    /// Seconds without a message before a connection is closed (API Gateway: 600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub idle_timeout: u64,
+    /// Seconds a connection may last (API Gateway: 7200).
+    #[arg(long, value_name = "SECONDS", default_value_t = 7200)]
+    pub max_lifetime: u64,
+}
+
+impl Execute for LocalArgs {
+    fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
+        let options = LocalOptions {
+            stage: self.stage,
+            port: self.port,
+            dynamodb_endpoint: self.dynamodb_endpoint,
+            build: !self.no_build,
+            handlers: HandlersWorkspace::new(self.handlers_dir),
+            limits: Limits {
+                idle_timeout: Duration::from_secs(self.idle_timeout),
+                max_lifetime: Duration::from_secs(self.max_lifetime),
+                ..Default::default()
+            },
+        };
+        block_on(async {
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            run_local(options, out, shutdown).await?;
+            Ok(())
+        })
+    }
+}

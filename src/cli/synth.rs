@@ -1,0 +1,60 @@
+//! `chatstack synth`: the template of a stage, with no AWS account.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::output::write_replacing;
+use super::{CliError, Execute};
+use crate::chat::{self, StageName};
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Stage to describe: 1 to 128 letters, digits, '-' or '_'. It becomes the
+    /// API Gateway stage (the last part of the wss:// URL) and names the stack
+    /// (chatstack-<stage>).
+    #[arg(long, default_value = "dev")]
+    pub stage: StageName,
+
+    /// Template format. Both are accepted by CloudFormation.
+    #[arg(long, value_enum, default_value_t = Format::Yaml)]
+    pub format: Format,
+
+    /// Write the template to FILE instead of standard output. The file is
+    /// replaced only once the whole template is written.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+/// The template of `stage` as text in `format`.
+pub fn render(stage: &StageName, format: Format) -> Result<String, CliError> {
+    let template = chat::template(stage)?;
+    match format {
+        Format::Json => template
+            .to_json()
+            .map_err(|e| CliError::Serialize(e.to_string())),
+        Format::Yaml => template
+            .to_yaml()
+            .map_err(|e| CliError::Serialize(e.to_string())),
+    }
+}
+
+impl Execute for SynthArgs {
+    fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
+        let text = render(&self.stage, self.format)?;
+        match &self.output {
+            Some(path) => write_replacing(path, &text),
+            None => out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(CliError::Stdout),
+        }
+    }
+}
