@@ -109,11 +109,15 @@ pub type Response = ApiGatewayProxyResponse;
 
 /// Hands `route` to the Lambda runtime, which calls it once per event for
 /// the life of the process. An `Err` is reported to Lambda as a function
-/// error (API Gateway then answers 502).
-pub async fn serve<R, Fut>(route: R) -> Result<(), lambda_runtime::Error>
+/// error (API Gateway then answers 502). Returns the runtime's own future
+/// rather than wrapping it in another: each extra state machine is code in
+/// every zip.
+pub fn serve<R, Fut>(route: R) -> impl Future<Output = Result<(), lambda_runtime::Error>>
 where
     R: Fn(Event) -> Fut,
     Fut: Future<Output = Result<Response, lambda_runtime::Error>>,
 {
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| route(event.payload))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+        route(event.payload)
+    }))
 }
