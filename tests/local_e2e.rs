@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use chatstack::chat::FUNCTIONS;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -208,8 +209,8 @@ async fn the_chat_app_works_end_to_end_on_localhost() {
     let local = Local::start();
     assert_eq!(
         local.pids.len(),
-        4,
-        "four functions run: {:?}",
+        FUNCTIONS.len(),
+        "one process per function: {:?}",
         local.lines()
     );
     let mut a = connect(&local.url).await;

@@ -250,17 +250,23 @@ mod tests {
     fn reads_routes_functions_and_tables_from_the_template() {
         let app = app();
         assert_eq!(app.selection_field, "action");
-        assert_eq!(app.routes["$connect"], "ConnectFunction");
-        assert_eq!(app.routes["sendmessage"], "SendMessageFunction");
-        assert_eq!(app.routes.len(), 4);
-        let send = &app.functions["SendMessageFunction"];
-        assert_eq!(send.binary, "sendmessage");
-        assert_eq!(send.timeout, Duration::from_secs(29));
-        assert_eq!(
-            send.environment["TABLE_NAME"],
-            "chatstack-dev-ConnectionsTable"
-        );
-        assert_eq!(app.tables[0].hash_key, "connectionId");
+        assert_eq!(app.routes.len(), FUNCTIONS.len());
+        for spec in FUNCTIONS {
+            let id = &app.routes[spec.route_key];
+            assert_eq!(id, &format!("{}Function", spec.logical_prefix));
+            let function = &app.functions[id];
+            assert_eq!(function.binary, spec.name);
+            assert_eq!(
+                function.timeout,
+                Duration::from_secs(spec.timeout_seconds.into())
+            );
+            assert_eq!(function.memory_mb, spec.memory_mb);
+            assert_eq!(
+                function.environment[chat_contract::TABLE_NAME_VAR],
+                "chatstack-dev-ConnectionsTable"
+            );
+        }
+        assert_eq!(app.tables[0].hash_key, chat_contract::CONNECTION_ID);
     }
 
     #[test]
