@@ -270,24 +270,31 @@ fn connections_table_is_on_demand_encrypted_with_ttl_and_stated_policies() {
 }
 
 #[test]
-fn stage_serves_a_deployment_taken_after_every_route() {
+fn stage_deploys_itself_once_every_route_and_integration_exists() {
     let template = template("dev");
-    let deployments = resources_of_type(&template, "AWS::ApiGatewayV2::Deployment");
-    assert_eq!(deployments.len(), 1);
-    let (deployment_id, deployment) = deployments[0];
-    let depends: BTreeSet<_> = deployment["DependsOn"]
+    assert!(
+        resources_of_type(&template, "AWS::ApiGatewayV2::Deployment").is_empty(),
+        "a Deployment resource would keep serving removed routes"
+    );
+    let depends: BTreeSet<_> = template["Resources"]["Stage"]["DependsOn"]
         .as_array()
         .unwrap()
         .iter()
         .map(|d| d.as_str().unwrap())
         .collect();
-    let routes: BTreeSet<_> = resources_of_type(&template, "AWS::ApiGatewayV2::Route")
+    let wired: BTreeSet<_> = resources_of_type(&template, "AWS::ApiGatewayV2::Route")
         .into_iter()
+        .chain(resources_of_type(
+            &template,
+            "AWS::ApiGatewayV2::Integration",
+        ))
         .map(|(id, _)| id.as_str())
         .collect();
-    assert_eq!(depends, routes);
+    assert_eq!(depends, wired);
+    assert_eq!(wired.len(), 2 * FUNCTIONS.len());
     let stage = &template["Resources"]["Stage"]["Properties"];
-    assert_eq!(stage["DeploymentId"], json!({"Ref": deployment_id}));
+    assert_eq!(stage["AutoDeploy"], true);
+    assert!(stage.get("DeploymentId").is_none());
     assert!(
         stage["DefaultRouteSettings"]["ThrottlingRateLimit"]
             .as_f64()

@@ -98,22 +98,6 @@ impl ResourceProperties for Integration {
     const TYPE: &'static str = "AWS::ApiGatewayV2::Integration";
 }
 
-/// A snapshot of an API's routes and integrations that a stage serves.
-///
-/// Every property change replaces it:
-/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-deployment.html>
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Deployment {
-    pub api_id: Expr,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
-impl ResourceProperties for Deployment {
-    const TYPE: &'static str = "AWS::ApiGatewayV2::Deployment";
-}
-
 /// Throttling, metrics and logging applied to every route of a stage.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]

@@ -1,8 +1,6 @@
 //! The stage clients connect to, and the deployment it serves.
 
-use sha2::{Digest, Sha256};
-
-use crate::cfn::apigatewayv2::{Deployment, RouteSettings, Stage};
+use crate::cfn::apigatewayv2::{RouteSettings, Stage};
 use crate::cfn::{Expr, LogicalId, Output, Pseudo, Resource, SubPart, Template, TemplateError};
 
 use super::{StageName, WebSocketApi};
@@ -20,17 +18,20 @@ pub struct WebSocketStage {
 }
 
 impl WebSocketStage {
-    /// Adds the stage and the deployment it serves. It takes the API by
-    /// value: once the stage exists no route can be added that it would
-    /// not serve, and an API gets one stage.
+    /// Adds the stage. It takes the API by value: once the stage exists no
+    /// route can be added that it would not serve, and an API gets one stage.
     ///
-    /// WebSocket stages cannot auto-deploy (API Gateway offers automatic
-    /// deployment for HTTP APIs only), and a `Deployment` whose logical id
-    /// never changes is never re-created, which leaves the stage serving
-    /// stale routes after an update: the reference sample's known failure.
-    /// So the deployment's logical id carries a hash of the API, its routes
-    /// and integrations: any change to them yields a new deployment, the
-    /// stage moves to it and CloudFormation removes the old one.
+    /// The stage deploys itself (`AutoDeploy`): API Gateway takes a new
+    /// deployment after every change to the API's routes and integrations,
+    /// including their removal, which CloudFormation performs last, in its
+    /// cleanup phase. A `Deployment` resource instead is taken when
+    /// CloudFormation creates it, so it keeps serving what it snapshotted:
+    /// stale routes after an update (the reference sample's known failure),
+    /// or removed routes whose functions are gone. Automatic deployment is
+    /// not limited to HTTP APIs: the CloudFormation reference lists it for
+    /// every `AWS::ApiGatewayV2::Stage`, and the CDK's `WebSocketStage` has
+    /// `autoDeploy`. The stage waits for every route and integration, so
+    /// its first deployment has them all.
     pub fn add_to(template: &mut Template, api: WebSocketApi) -> Result<Self, TemplateError> {
         let WebSocketApi {
             id: api,
@@ -38,33 +39,13 @@ impl WebSocketStage {
             routes,
             integrations,
         } = api;
-        // What a deployment snapshots: the API and its routes and integrations.
-        let snapshot: Vec<_> = std::iter::once(&api)
-            .chain(&routes)
-            .chain(&integrations)
-            .map(|id| (id, template.resource(id)))
-            .collect();
-        let json = serde_json::to_vec(&snapshot).map_err(|e| TemplateError::Serialization {
-            id: "Deployment".to_owned(),
-            reason: e.to_string(),
-        })?;
-        let digest = format!("{:x}", Sha256::digest(&json));
-        let deployment = template.add(
-            &format!("Deployment{}", &digest[..12]),
-            // A deployment of an API without routes fails: wait for all of them.
-            Resource::new(Deployment {
-                api_id: (&api).into(),
-                description: Some("routes and integrations of this template".to_owned()),
-            })
-            .depends_on(routes),
-        )?;
         template.add(
             "Stage",
             Resource::new(Stage {
                 api_id: (&api).into(),
                 stage_name: name.to_string(),
-                deployment_id: Some((&deployment).into()),
-                auto_deploy: None,
+                deployment_id: None,
+                auto_deploy: Some(true),
                 default_route_settings: Some(RouteSettings {
                     throttling_burst_limit: Some(DEFAULT_BURST_LIMIT),
                     throttling_rate_limit: Some(DEFAULT_RATE_LIMIT),
@@ -72,6 +53,7 @@ impl WebSocketStage {
                 }),
                 description: Some(format!("chatstack stage {name}")),
             })
+            .depends_on(routes.into_iter().chain(integrations))
             .skip_checkov(
                 "CKV_AWS_95",
                 "access logs need the account-wide API Gateway CloudWatch role, which is the account owner's to set",
@@ -116,13 +98,14 @@ impl WebSocketStage {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
     use crate::chat::{CodeBucket, FunctionSpec, LambdaFunction};
 
-    /// The deployment id of an API with one function and route per key.
-    fn deployment_for(route_keys: &[&str]) -> String {
+    /// The stage of an API with one function and route per key, as JSON,
+    /// and the ids of the API's routes and integrations.
+    fn stage_for(route_keys: &[&str]) -> (serde_json::Value, BTreeSet<String>) {
         let mut template = Template::new("t");
         let stage: StageName = "dev".parse().unwrap();
         let code = CodeBucket::add_to(&mut template).unwrap();
@@ -144,28 +127,34 @@ mod tests {
                     .unwrap();
             api.add_route(&mut template, &function).unwrap();
         }
+        let wired: BTreeSet<String> = api
+            .routes
+            .iter()
+            .chain(&api.integrations)
+            .map(|id| id.to_string())
+            .collect();
         WebSocketStage::add_to(&mut template, api).unwrap();
-        template
-            .resources()
-            .find(|(_, r)| r.resource_type == "AWS::ApiGatewayV2::Deployment")
-            .map(|(id, _)| id.to_string())
-            .unwrap()
+        let json = serde_json::to_value(&template).unwrap();
+        (json["Resources"]["Stage"].clone(), wired)
     }
 
     #[test]
-    fn deployment_is_replaced_whenever_routes_change() {
-        let base = deployment_for(&["$connect", "sendmessage"]);
-        assert_eq!(base, deployment_for(&["$connect", "sendmessage"]), "stable");
-        assert_ne!(
-            base,
-            deployment_for(&["$connect", "broadcast"]),
-            "renamed route"
-        );
-        assert_ne!(base, deployment_for(&["$connect"]), "removed route");
-        assert_ne!(
-            base,
-            deployment_for(&["$connect", "sendmessage", "$default"]),
-            "added route"
-        );
+    fn the_stage_deploys_itself_after_every_route_and_integration() {
+        for keys in [&["$connect"][..], &["$connect", "sendmessage", "$default"]] {
+            let (stage, wired) = stage_for(keys);
+            assert_eq!(stage["Properties"]["AutoDeploy"], true);
+            assert!(
+                stage["Properties"].get("DeploymentId").is_none(),
+                "a fixed deployment would keep serving removed routes"
+            );
+            let depends: BTreeSet<String> = stage["DependsOn"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(depends, wired);
+            assert_eq!(wired.len(), 2 * keys.len());
+        }
     }
 }
