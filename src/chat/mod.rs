@@ -23,7 +23,7 @@ pub use functions::{FUNCTIONS, FunctionSpec};
 pub use logs::FunctionLogs;
 pub use role::ExecutionRole;
 pub use stage::WebSocketStage;
-pub use stage_name::{StageName, StageNameError};
+pub use stage_name::{BOOTSTRAP_STACK, StageName, StageNameError};
 pub use table::{ConnectionsTable, TableAction};
 
 use crate::cfn::{Template, TemplateError};

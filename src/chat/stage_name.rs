@@ -20,9 +20,18 @@ pub enum StageNameError {
         max = MAX_STACK_NAME - STACK_PREFIX.len()
     )]
     NoValidStackName { stage: String, stack: String },
+    #[error(
+        "stage {stage:?} is reserved: its stack would be {BOOTSTRAP_STACK}, chatstack's own stack \
+         holding the functions' zips for every stage in the account and region; deploying or \
+         destroying it would break them all. Choose another stage name"
+    )]
+    Reserved { stage: String },
 }
 
 const STACK_PREFIX: &str = "chatstack-";
+/// chatstack's own stack: the assets bucket every stage's deploy uses. No
+/// stage may have its name.
+pub const BOOTSTRAP_STACK: &str = "chatstack-bootstrap";
 const MAX_STACK_NAME: usize = 128;
 
 impl StageName {
@@ -55,11 +64,16 @@ impl FromStr for StageName {
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if valid {
-            Ok(StageName(name.to_owned()))
-        } else {
-            Err(StageNameError::Invalid(name.to_owned()))
+        if !valid {
+            return Err(StageNameError::Invalid(name.to_owned()));
         }
+        // Case-blind: a stage differing only in case is a trap, not a choice.
+        if format!("{STACK_PREFIX}{name}").eq_ignore_ascii_case(BOOTSTRAP_STACK) {
+            return Err(StageNameError::Reserved {
+                stage: name.to_owned(),
+            });
+        }
+        Ok(StageName(name.to_owned()))
     }
 }
 
@@ -88,6 +102,21 @@ mod tests {
                 Err(StageNameError::Invalid(bad.to_owned()))
             );
         }
+    }
+
+    #[test]
+    fn the_stage_of_chatstacks_own_stack_is_refused() {
+        for reserved in ["bootstrap", "Bootstrap"] {
+            assert_eq!(
+                reserved.parse::<StageName>(),
+                Err(StageNameError::Reserved {
+                    stage: reserved.to_owned()
+                })
+            );
+        }
+        let message = "bootstrap".parse::<StageName>().unwrap_err().to_string();
+        assert!(message.contains(BOOTSTRAP_STACK), "{message}");
+        assert!("bootstrap2".parse::<StageName>().is_ok());
     }
 
     #[test]

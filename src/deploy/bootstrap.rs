@@ -11,7 +11,7 @@ use crate::cfn::s3::{
 };
 use crate::cfn::{Expr, Output, Resource, RetentionPolicy, SubPart, Template, TemplateError};
 
-pub const BOOTSTRAP_STACK: &str = "chatstack-bootstrap";
+pub use crate::chat::BOOTSTRAP_STACK;
 /// The bucket's logical id.
 pub const BUCKET_RESOURCE: &str = "AssetsBucket";
 
