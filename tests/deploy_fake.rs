@@ -440,6 +440,72 @@ async fn ctrl_c_during_an_update_cancels_it_and_waits_for_the_rollback() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cancel_refused_as_too_late_keeps_waiting_for_the_result() {
+    let cloud = cloud_with(
+        existing(
+            "UPDATE_COMPLETE",
+            &[
+                "UPDATE_IN_PROGRESS",
+                "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+                "UPDATE_COMPLETE",
+            ],
+        ),
+        changes(),
+    );
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    {
+        let mut state = cloud.state.borrow_mut();
+        state.interrupt_at = Some((2, sender));
+        state.cancel_error = Some(CloudError::Other(
+            "CancelUpdateStack cannot be called from current stack status".into(),
+        ));
+    }
+    let (result, output) = deploy_with(&cloud, Approval::Yes, Interrupts(receiver)).await;
+    assert!(
+        matches!(result, Ok(Deployed::Changed { .. })),
+        "{result:?}\n{output}"
+    );
+    assert!(output.contains("Too late to cancel"), "{output}");
+    assert!(output.contains("Deployed chatstack-dev."), "{output}");
+    assert!(cloud.calls().contains(&format!("cancel_update {STACK}")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_before_the_change_set_runs_declines_and_deletes_it() {
+    for (stack, kind) in [
+        (
+            existing("UPDATE_COMPLETE", &["UPDATE_IN_PROGRESS"]),
+            "Update",
+        ),
+        (absent(&["CREATE_IN_PROGRESS"]), "Create"),
+    ] {
+        let cloud = cloud_with(stack, changes());
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        // Pressed during the build, the upload or the question.
+        sender.send(()).unwrap();
+        let (result, _) = deploy_with(&cloud, Approval::Yes, Interrupts(receiver)).await;
+        assert!(
+            matches!(result, Err(DeployError::InterruptedBeforeChange)),
+            "{kind}: {result:?}"
+        );
+        let calls = cloud.calls();
+        assert!(change_set_deleted(&cloud), "{kind}: {calls:?}");
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c.starts_with("execute_change_set") || c.starts_with("cancel_update")),
+            "{kind}: nothing runs, nothing is cancelled: {calls:?}"
+        );
+        if kind == "Create" {
+            assert!(
+                calls.contains(&format!("delete_stack {STACK}")),
+                "the empty REVIEW_IN_PROGRESS stack goes too: {calls:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn without_a_terminal_or_yes_nothing_is_executed() {
     let cloud = cloud_with(existing("UPDATE_COMPLETE", &[]), changes());
     let (result, output) = deploy_with(&cloud, Approval::NoTerminal, Interrupts::none()).await;

@@ -50,6 +50,8 @@ pub enum DeployError {
     NeedsConfirmation,
     #[error("cancelled: nothing was changed")]
     Declined,
+    #[error("interrupted before any change: the change set was deleted, nothing was changed")]
+    InterruptedBeforeChange,
     #[error("{}", failure_message(stack, status, *interrupted, root_cause.as_deref()))]
     Failed {
         stack: String,

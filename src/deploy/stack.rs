@@ -317,6 +317,12 @@ impl<C: Cloud> Deployer<'_, C> {
             self.discard(&request, &id).await?;
             return Err(DeployError::Declined);
         }
+        // A Ctrl-C during the build, the upload or the question means "stop
+        // before anything changes", not "cancel the operation about to start".
+        if self.interrupts.pressed() {
+            self.discard(&request, &id).await?;
+            return Err(DeployError::InterruptedBeforeChange);
+        }
         let before = self.baseline(stack).await;
         self.patiently(|| self.cloud.execute_change_set(&id))
             .await?;
@@ -429,14 +435,15 @@ impl<C: Cloud> Deployer<'_, C> {
     ) -> Result<Settled, DeployError> {
         let mut events = EventLog::new(baseline, self.ui.live);
         let mut delay = self.poll.interval;
+        let mut heard_ctrl_c = false;
         let mut interrupted = false;
         let mut errors = 0;
         let outcome = loop {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                Some(()) = self.interrupts.0.recv(), if !interrupted => {
-                    interrupted = true;
-                    operation = self.cancel(stack, operation).await?;
+                Some(()) = self.interrupts.0.recv(), if !heard_ctrl_c => {
+                    heard_ctrl_c = true;
+                    (operation, interrupted) = self.cancel(stack, operation).await?;
                     continue;
                 }
             }
@@ -503,28 +510,38 @@ impl<C: Cloud> Deployer<'_, C> {
     }
 
     /// Ctrl-C: delete a stack being created, cancel an update; a delete
-    /// cannot be stopped. Returns the operation now awaited.
+    /// cannot be stopped. Returns the operation now awaited, and whether
+    /// the one running was stopped.
     async fn cancel(
         &mut self,
         stack: &str,
         operation: Operation,
-    ) -> Result<Operation, DeployError> {
+    ) -> Result<(Operation, bool), DeployError> {
         match operation {
             Operation::Create => {
                 self.say(
                     "Interrupted: deleting the stack being created (Ctrl-C again to exit now).",
                 )?;
                 self.patiently(|| self.cloud.delete_stack(stack)).await?;
-                Ok(Operation::Delete)
+                Ok((Operation::Delete, true))
             }
             Operation::Update => {
                 self.say("Interrupted: cancelling the update, CloudFormation rolls it back (Ctrl-C again to exit now).")?;
-                self.patiently(|| self.cloud.cancel_update(stack)).await?;
-                Ok(Operation::Update)
+                match self.patiently(|| self.cloud.cancel_update(stack)).await {
+                    Ok(()) => Ok((Operation::Update, true)),
+                    // Refused once the update is past UPDATE_IN_PROGRESS
+                    // (cleaning up, or already rolling back).
+                    Err(refusal) => {
+                        self.say(&format!(
+                            "Too late to cancel ({refusal}): the update goes on; waiting for its result."
+                        ))?;
+                        Ok((Operation::Update, false))
+                    }
+                }
             }
             Operation::Delete => {
                 self.say("A deletion cannot be stopped; waiting for it to end (Ctrl-C again to exit now).")?;
-                Ok(Operation::Delete)
+                Ok((Operation::Delete, false))
             }
         }
     }

@@ -79,6 +79,15 @@ impl Interrupts {
         Interrupts(receiver)
     }
 
+    /// Whether Ctrl-C was pressed since the last look; forgets those presses.
+    pub fn pressed(&mut self) -> bool {
+        let mut pressed = false;
+        while self.0.try_recv().is_ok() {
+            pressed = true;
+        }
+        pressed
+    }
+
     /// Interrupts that never come.
     pub fn none() -> Self {
         let (_sender, receiver) = tokio::sync::mpsc::unbounded_channel();

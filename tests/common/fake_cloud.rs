@@ -41,6 +41,8 @@ pub struct State {
     /// after an execute.
     pub interrupt_at: Option<(usize, tokio::sync::mpsc::UnboundedSender<()>)>,
     pub describes_since_execute: usize,
+    /// What CancelUpdateStack answers instead of cancelling, if anything.
+    pub cancel_error: Option<CloudError>,
     /// Every mutating call, in order.
     pub calls: Vec<String>,
 }
@@ -197,6 +199,9 @@ impl Cloud for FakeCloud {
     async fn cancel_update(&self, name: &str) -> Result<(), CloudError> {
         let mut state = self.state.borrow_mut();
         state.calls.push(format!("cancel_update {name}"));
+        if let Some(error) = state.cancel_error.clone() {
+            return Err(error);
+        }
         if let Some(stack) = state.stacks.get_mut(name) {
             stack.statuses = stack.after_cancel.clone().into();
         }
