@@ -506,6 +506,24 @@ async fn ctrl_c_before_the_change_set_runs_declines_and_deletes_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_stack_deleted_by_someone_else_mid_deploy_is_a_failure() {
+    for stack in [
+        existing("UPDATE_COMPLETE", &["UPDATE_IN_PROGRESS", GONE]),
+        absent(&["CREATE_IN_PROGRESS", GONE]),
+    ] {
+        let cloud = cloud_with(stack, changes());
+        let (result, output) = deploy(&cloud).await;
+        let error = result.unwrap_err();
+        assert!(
+            matches!(error, DeployError::DeletedDuringDeploy { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("was deleted"), "{error}");
+        assert!(!output.contains("Deployed"), "{output}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn without_a_terminal_or_yes_nothing_is_executed() {
     let cloud = cloud_with(existing("UPDATE_COMPLETE", &[]), changes());
     let (result, output) = deploy_with(&cloud, Approval::NoTerminal, Interrupts::none()).await;

@@ -50,6 +50,11 @@ pub enum DeployError {
     NeedsConfirmation,
     #[error("cancelled: nothing was changed")]
     Declined,
+    #[error(
+        "stack {stack} was deleted while deploy waited for it (by another user or process?): \
+         nothing is deployed; run deploy again to create it"
+    )]
+    DeletedDuringDeploy { stack: String },
     #[error("interrupted before any change: the change set was deleted, nothing was changed")]
     InterruptedBeforeChange,
     #[error("{}", failure_message(stack, status, *interrupted, root_cause.as_deref()))]

@@ -331,10 +331,19 @@ impl<C: Cloud> Deployer<'_, C> {
             ChangeSetKind::Update => Operation::Update,
         };
         let settled = self.wait(stack, operation, before).await?;
-        if settled.interrupted || !is_success(settled.status()) {
+        if settled.interrupted {
             return Err(self.failure(stack, &settled));
         }
-        let outputs = settled.stack.map(|s| s.outputs).unwrap_or_default();
+        let Some(deployed) = settled.stack.as_ref() else {
+            // Not our Ctrl-C: someone (or something) else deleted it.
+            return Err(DeployError::DeletedDuringDeploy {
+                stack: stack.to_owned(),
+            });
+        };
+        if !is_success(&deployed.status) {
+            return Err(self.failure(stack, &settled));
+        }
+        let outputs = deployed.outputs.clone();
         self.say(&format!("Deployed {stack}."))?;
         Ok(Deployed::Changed { outputs })
     }
