@@ -57,6 +57,9 @@ pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, CloudError> 
 pub struct AwsCloud {
     cloudformation: aws_sdk_cloudformation::Client,
     s3: aws_sdk_s3::Client,
+    /// Where each client sends its requests, for errors that reach nothing.
+    cloudformation_endpoint: String,
+    s3_endpoint: String,
 }
 
 impl AwsCloud {
@@ -68,15 +71,35 @@ impl AwsCloud {
         AwsCloud {
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
+            cloudformation_endpoint: endpoint_of(config, "cloudformation"),
+            s3_endpoint: endpoint_of(config, "s3"),
         }
     }
 }
 
-fn cloud_error<E, R>(error: SdkError<E, R>) -> CloudError
+/// The endpoint a client of `service` calls, as the user would recognise it.
+fn endpoint_of(config: &SdkConfig, service: &str) -> String {
+    match (config.endpoint_url(), config.region()) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(region)) => format!(
+            "https://{service}.{region}.amazonaws.com (or AWS_ENDPOINT_URL_{})",
+            service.to_ascii_uppercase()
+        ),
+        (None, None) => format!("the {service} endpoint"),
+    }
+}
+
+fn cloud_error<E, R>(error: SdkError<E, R>, endpoint: &str) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
+    if let SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) = &error {
+        return CloudError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            cause: error_chain(&error),
+        };
+    }
     let code = error.code().map(str::to_owned);
     let message = error.message().map(str::to_owned);
     match (code.as_deref(), message) {
@@ -92,17 +115,21 @@ where
         ) => CloudError::Throttled(m.unwrap_or_default()),
         (Some(code), Some(message)) => CloudError::Other(format!("{code}: {message}")),
         (Some(code), None) => CloudError::Other(code.to_owned()),
-        (None, _) => {
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            CloudError::Other(text)
-        }
+        (None, _) => CloudError::Other(error_chain(&error)),
     }
+}
+
+/// An error with its causes: the SDK's own Display is terse ("dispatch
+/// failure"); the causes say what happened.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn epoch_ms(time: Option<&aws_sdk_cloudformation::primitives::DateTime>) -> i64 {
@@ -127,7 +154,7 @@ impl Cloud for AwsCloud {
             {
                 return Ok(None);
             }
-            Err(error) => return Err(cloud_error(error)),
+            Err(error) => return Err(cloud_error(error, &self.cloudformation_endpoint)),
         };
         Ok(output.stacks().first().map(|s| Stack {
             name: s.stack_name().unwrap_or(stack).to_owned(),
@@ -171,7 +198,7 @@ impl Cloud for AwsCloud {
             .description("chatstack deploy")
             .send()
             .await
-            .map_err(cloud_error)?;
+            .map_err(|e| cloud_error(e, &self.cloudformation_endpoint))?;
         output
             .id()
             .map(str::to_owned)
@@ -189,7 +216,7 @@ impl Cloud for AwsCloud {
                 .set_next_token(next_token)
                 .send()
                 .await
-                .map_err(cloud_error)?;
+                .map_err(|e| cloud_error(e, &self.cloudformation_endpoint))?;
             changes.extend(output.changes().iter().filter_map(|c| {
                 let r = c.resource_change()?;
                 Some(Change {
@@ -222,7 +249,7 @@ impl Cloud for AwsCloud {
             .change_set_name(id)
             .send()
             .await
-            .map_err(cloud_error)?;
+            .map_err(|e| cloud_error(e, &self.cloudformation_endpoint))?;
         Ok(())
     }
 
@@ -232,7 +259,7 @@ impl Cloud for AwsCloud {
             .change_set_name(id)
             .send()
             .await
-            .map_err(cloud_error)?;
+            .map_err(|e| cloud_error(e, &self.cloudformation_endpoint))?;
         Ok(())
     }
 
@@ -242,7 +269,7 @@ impl Cloud for AwsCloud {
             .stack_name(stack)
             .send()
             .await
-            .map_err(cloud_error)?;
+            .map_err(|e| cloud_error(e, &self.cloudformation_endpoint))?;
         Ok(())
     }
 
@@ -252,7 +279,7 @@ impl Cloud for AwsCloud {
             .stack_name(stack)
             .send()
             .await
-            .map_err(cloud_error)?;
+            .map_err(|e| cloud_error(e, &self.cloudformation_endpoint))?;
         Ok(())
     }
 
@@ -268,7 +295,7 @@ impl Cloud for AwsCloud {
             .logical_resource_id(logical_id)
             .send()
             .await
-            .map_err(cloud_error)?;
+            .map_err(|e| cloud_error(e, &self.cloudformation_endpoint))?;
         Ok(output
             .stack_resource_detail()
             .and_then(|d| d.physical_resource_id())
@@ -282,7 +309,7 @@ impl Cloud for AwsCloud {
             .stack_name(stack)
             .send()
             .await
-            .map_err(cloud_error)?;
+            .map_err(|e| cloud_error(e, &self.cloudformation_endpoint))?;
         Ok(output
             .stack_events()
             .iter()
@@ -303,14 +330,16 @@ impl Cloud for AwsCloud {
     async fn object_exists(&self, bucket: &str, key: &str) -> Result<bool, CloudError> {
         match self.s3.head_object().bucket(bucket).key(key).send().await {
             Ok(_) => Ok(true),
+            // 403 is what S3 answers for a missing key to a caller without
+            // s3:ListBucket: the upload that follows decides.
             Err(error)
                 if error
                     .raw_response()
-                    .is_some_and(|r| r.status().as_u16() == 404) =>
+                    .is_some_and(|r| matches!(r.status().as_u16(), 403 | 404)) =>
             {
                 Ok(false)
             }
-            Err(error) => Err(cloud_error(error)),
+            Err(error) => Err(cloud_error(error, &self.s3_endpoint)),
         }
     }
 
@@ -323,7 +352,7 @@ impl Cloud for AwsCloud {
             .content_type("application/zip")
             .send()
             .await
-            .map_err(cloud_error)?;
+            .map_err(|e| cloud_error(e, &self.s3_endpoint))?;
         Ok(())
     }
 }

@@ -68,6 +68,12 @@ pub enum CloudError {
         "no AWS credentials found: pass --profile, or set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     )]
     NoCredentials,
+    /// No answer at all: DNS, connection or timeout.
+    #[error(
+        "could not reach {endpoint} ({cause}): check your network connection and proxy, the \
+         region (--region, AWS_REGION), and AWS_ENDPOINT_URL if you set one"
+    )]
+    Unreachable { endpoint: String, cause: String },
     #[error("{0}")]
     Other(String),
 }
