@@ -3,12 +3,16 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chatstack::chat::{FUNCTIONS, StageName};
+use chatstack::deploy::bootstrap;
 use chatstack::deploy::cloud::{Change, ChangeSet, ChangeSetKind, CloudError};
 use chatstack::deploy::ui::{Approval, Interrupts, Ui};
-use chatstack::deploy::{Assets, DeployError, Deployed, Deployer, Poll, deploy_stage, diff_stage};
+use chatstack::deploy::{
+    Assets, DeployError, Deployed, Deployer, Poll, deploy_stage, destroy_stage, diff_stage,
+};
 use common::fake_cloud::{FakeCloud, FakeStack, GONE, event, statuses};
 use common::scratch_dir;
 
@@ -643,6 +647,160 @@ async fn diff_shows_and_deletes_the_change_set_executing_nothing() {
     );
 }
 
+/// The bootstrap stack, deployed from this version's template.
+fn bootstrap_as_deployed() -> FakeStack {
+    FakeStack {
+        template_body: Some(bootstrap::template().unwrap().to_yaml().unwrap()),
+        ..existing(
+            "CREATE_COMPLETE",
+            &["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"],
+        )
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_bootstrap_stack_is_updated_when_its_template_changed_and_only_then() {
+    let dir = scratch_dir("deploy_fake_bootstrap_update");
+    write_zips(&dir, "v1");
+    let assets = prebuilt(&dir);
+    let stage: StageName = "dev".parse().unwrap();
+    for (deployed_template, updated) in [
+        (Some("Resources: {}\n".to_owned()), true),
+        (bootstrap_as_deployed().template_body, false),
+    ] {
+        let cloud = cloud_with(
+            existing(
+                "UPDATE_COMPLETE",
+                &["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"],
+            ),
+            changes(),
+        )
+        .with_stack(
+            "chatstack-bootstrap",
+            FakeStack {
+                template_body: deployed_template,
+                ..bootstrap_as_deployed()
+            },
+        );
+        let (result, output) =
+            with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+                deploy_stage(d, &stage, &assets).await
+            })
+            .await;
+        result.unwrap();
+        let requests = cloud.state.borrow().requests.clone();
+        let bootstrap_requests: Vec<_> = requests
+            .iter()
+            .filter(|r| r.stack == "chatstack-bootstrap")
+            .collect();
+        assert_eq!(bootstrap_requests.len(), usize::from(updated), "{output}");
+        assert_eq!(output.contains("Updating chatstack-bootstrap"), updated);
+        if updated {
+            assert_eq!(
+                bootstrap_requests[0].template_body,
+                bootstrap::template().unwrap().to_yaml().unwrap()
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn zips_the_stage_stops_using_are_marked_for_removal_and_no_others() {
+    let dir = scratch_dir("deploy_fake_supersede");
+    write_zips(&dir, "v1");
+    let assets = prebuilt(&dir);
+    let stage: StageName = "dev".parse().unwrap();
+    let old_parameters = vec![
+        ("AssetsBucket".to_owned(), "bucket".to_owned()),
+        // Replaced by a new zip: superseded.
+        (
+            FUNCTIONS[0].code_key_parameter(),
+            "chatstack/dev/f/old.zip".to_owned(),
+        ),
+        // A function the app no longer has: superseded.
+        (
+            "GoneCodeKey".to_owned(),
+            "chatstack/dev/gone/1.zip".to_owned(),
+        ),
+        // An earlier chatstack's key, shared by every stage: kept.
+        (
+            FUNCTIONS[1].code_key_parameter(),
+            "chatstack/f/shared.zip".to_owned(),
+        ),
+    ];
+    for (change_set, marked) in [(no_changes(), false), (changes(), true)] {
+        let cloud = cloud_with(
+            FakeStack {
+                parameters: old_parameters.clone(),
+                ..existing(
+                    "UPDATE_COMPLETE",
+                    &["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"],
+                )
+            },
+            change_set,
+        )
+        .with_stack("chatstack-bootstrap", bootstrap_as_deployed());
+        let (result, output) =
+            with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+                deploy_stage(d, &stage, &assets).await
+            })
+            .await;
+        result.unwrap();
+        let tagged: BTreeMap<_, _> = cloud.state.borrow().tags.clone();
+        if !marked {
+            assert!(
+                tagged.is_empty(),
+                "no deploy, nothing superseded: {tagged:?}"
+            );
+            continue;
+        }
+        let expected = BTreeMap::from([
+            ("chatstack/dev/f/old.zip".to_owned(), superseded()),
+            ("chatstack/dev/gone/1.zip".to_owned(), superseded()),
+        ]);
+        assert_eq!(tagged, expected, "{output}");
+        assert!(
+            output.contains("Marked 2 zips no longer used for removal"),
+            "{output}"
+        );
+    }
+}
+
+fn superseded() -> (String, String) {
+    ("chatstack:superseded".to_owned(), "true".to_owned())
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroy_marks_the_stages_zips_for_removal() {
+    let stage: StageName = "dev".parse().unwrap();
+    let cloud = FakeCloud::default()
+        .with_stack(
+            STACK,
+            FakeStack {
+                parameters: vec![
+                    (
+                        FUNCTIONS[0].code_key_parameter(),
+                        "chatstack/dev/f/1.zip".to_owned(),
+                    ),
+                    (
+                        FUNCTIONS[1].code_key_parameter(),
+                        "chatstack/f/shared.zip".to_owned(),
+                    ),
+                ],
+                ..existing("UPDATE_COMPLETE", &[])
+            },
+        )
+        .with_stack("chatstack-bootstrap", bootstrap_as_deployed());
+    let (result, output) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        destroy_stage(d, &stage).await
+    })
+    .await;
+    result.unwrap();
+    assert!(output.contains("Deleted chatstack-dev."), "{output}");
+    let tagged: Vec<_> = cloud.state.borrow().tags.keys().cloned().collect();
+    assert_eq!(tagged, ["chatstack/dev/f/1.zip"]);
+}
+
 /// Zips already built in `dir` (no build step).
 fn prebuilt(dir: &std::path::Path) -> Assets {
     Assets {
@@ -713,7 +871,9 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
     };
     let old_key = code_key(&chat.parameters);
     assert!(
-        old_key.starts_with(&format!("chatstack/{}/", changed.name)) && old_key.ends_with(".zip")
+        old_key.starts_with(&format!("chatstack/dev/{}/", changed.name))
+            && old_key.ends_with(".zip"),
+        "{old_key}"
     );
 
     // Same zips again: nothing uploaded. One changed zip: one upload, new key.
@@ -727,10 +887,9 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
     assert_eq!(uploads(&cloud), all);
     {
         let mut state = cloud.state.borrow_mut();
-        state.stacks.insert(
-            "chatstack-bootstrap".into(),
-            existing("CREATE_COMPLETE", &[]),
-        );
+        state
+            .stacks
+            .insert("chatstack-bootstrap".into(), bootstrap_as_deployed());
         state
             .stacks
             .insert(STACK.into(), existing("CREATE_COMPLETE", &[]));

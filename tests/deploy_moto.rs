@@ -50,6 +50,16 @@ fn code_keys(moto: &Moto) -> String {
     )
 }
 
+/// The keys of the assets bucket tagged for removal, sorted.
+fn superseded_zips(moto: &Moto) -> String {
+    moto.boto3(
+        "s3 = boto3.client('s3', **kw)\n\
+         b = [x['Name'] for x in s3.list_buckets()['Buckets'] if x['Name'].startswith('chatstack-bootstrap')][0]\n\
+         keys = [o['Key'] for o in s3.list_objects_v2(Bucket=b)['Contents']]\n\
+         print(sorted(k for k in keys if {'Key': 'chatstack:superseded', 'Value': 'true'} in s3.get_object_tagging(Bucket=b, Key=k)['TagSet']))",
+    )
+}
+
 #[test]
 fn deploy_creates_updates_and_destroy_removes_the_stage() {
     let moto = Moto::start();
@@ -79,7 +89,7 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
     let bucket_objects = moto.boto3(
         "s3 = boto3.client('s3', **kw)\n\
          b = [x['Name'] for x in s3.list_buckets()['Buckets'] if x['Name'].startswith('chatstack-bootstrap')][0]\n\
-         print(sorted(o['Key'].split('/')[1] for o in s3.list_objects_v2(Bucket=b)['Contents']))",
+         print(sorted(o['Key'].split('/')[2] for o in s3.list_objects_v2(Bucket=b)['Contents'] if o['Key'].startswith('chatstack/ci/')))",
     );
     let mut names: Vec<_> = FUNCTIONS
         .iter()
@@ -94,7 +104,10 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
     let changed = &FUNCTIONS[0];
     let changed_function = format!("{}Function", changed.logical_prefix);
     assert!(
-        keys.contains(&format!("{changed_function} chatstack/{}/", changed.name)),
+        keys.contains(&format!(
+            "{changed_function} chatstack/ci/{}/",
+            changed.name
+        )),
         "{keys}"
     );
 
@@ -134,6 +147,9 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
             .join("\n")
     };
     assert_eq!(others(&keys), others(&new_keys));
+    // The zip the function ran before is marked for removal; none in use is.
+    let old_zip = changed_key(&keys).split_once(' ').unwrap().1.to_owned();
+    assert_eq!(superseded_zips(&moto), format!("['{old_zip}']"));
 
     let unconfirmed = chatstack(&moto, &["destroy", "--stage", "ci"]);
     assert!(!unconfirmed.status.success());
@@ -151,6 +167,17 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
          [g['logGroupName'] for g in boto3.client('logs', **kw).describe_log_groups()['logGroups']])",
     );
     assert_eq!(left, "[] [] []", "nothing of the stage is left");
+    let mut all_zips: Vec<_> = new_keys
+        .lines()
+        .map(|line| format!("'{}'", line.split_once(' ').unwrap().1))
+        .chain([format!("'{old_zip}'")])
+        .collect();
+    all_zips.sort();
+    assert_eq!(
+        superseded_zips(&moto),
+        format!("[{}]", all_zips.join(", ")),
+        "the destroyed stage's zips are all marked for removal"
+    );
 
     let twice = chatstack(&moto, &["destroy", "--stage", "ci", "--yes"]);
     assert!(twice.status.success(), "{}", text(&twice));

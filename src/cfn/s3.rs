@@ -74,6 +74,17 @@ pub struct LifecycleRule {
     pub expiration_in_days: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub abort_incomplete_multipart_upload: Option<AbortIncompleteMultipartUpload>,
+    /// The rule applies only to objects carrying every one of these tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tag_filters: Vec<TagFilter>,
+}
+
+/// An object tag a lifecycle rule selects by.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagFilter {
+    pub key: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -98,7 +98,12 @@ impl<P: ResourceProperties> Resource<P> {
     /// Sets both `DeletionPolicy` and `UpdateReplacePolicy`.
     pub fn retention(mut self, policy: RetentionPolicy) -> Self {
         self.deletion_policy = Some(policy);
-        self.update_replace_policy = Some(policy);
+        // A replacement is never the stack's first create, and
+        // UpdateReplacePolicy has no RetainExceptOnCreate.
+        self.update_replace_policy = Some(match policy {
+            RetentionPolicy::RetainExceptOnCreate => RetentionPolicy::Retain,
+            other => other,
+        });
         self
     }
 

@@ -26,11 +26,20 @@ pub struct FunctionSpec {
     pub connection_methods: &'static [ConnectionMethod],
 }
 
+/// Ends the name of every parameter that holds a zip's S3 key.
+const CODE_KEY_SUFFIX: &str = "CodeKey";
+
 impl FunctionSpec {
     /// The template parameter holding the S3 key of this function's zip.
     pub fn code_key_parameter(&self) -> String {
-        format!("{}CodeKey", self.logical_prefix)
+        format!("{}{CODE_KEY_SUFFIX}", self.logical_prefix)
     }
+}
+
+/// Whether a template parameter holds a zip's S3 key, of a function listed
+/// now or of one an earlier template had.
+pub fn is_code_key_parameter(name: &str) -> bool {
+    name.ends_with(CODE_KEY_SUFFIX)
 }
 
 pub static FUNCTIONS: &[FunctionSpec] = &[

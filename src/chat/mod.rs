@@ -19,7 +19,7 @@ mod table;
 
 pub use api::{ConnectionMethod, WebSocketApi};
 pub use function::{ASSETS_BUCKET_PARAMETER, CodeBucket, LambdaFunction};
-pub use functions::{FUNCTIONS, FunctionSpec};
+pub use functions::{FUNCTIONS, FunctionSpec, is_code_key_parameter};
 pub use logs::FunctionLogs;
 pub use role::ExecutionRole;
 pub use stage::WebSocketStage;

@@ -7,7 +7,7 @@ use clap::Args;
 use super::aws::{AwsArgs, interactive_deployer};
 use super::{CliError, Execute, block_on};
 use crate::chat::StageName;
-use crate::deploy::DeployError;
+use crate::deploy::{DeployError, destroy_stage};
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
@@ -24,10 +24,11 @@ pub struct DestroyArgs {
 impl Execute for DestroyArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         block_on(async {
-            let stack = self.stage.stack_name().map_err(DeployError::from)?;
+            // A stage that cannot name a stack fails before AWS is asked.
+            self.stage.stack_name().map_err(DeployError::from)?;
             let cloud = self.aws.cloud().await?;
             let mut deployer = interactive_deployer(&cloud, out, self.yes);
-            deployer.destroy(&stack).await?;
+            destroy_stage(&mut deployer, &self.stage).await?;
             Ok(())
         })
     }

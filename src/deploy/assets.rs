@@ -1,12 +1,13 @@
 //! The functions' zips: found on disk, named by content, uploaded once.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::DeployError;
 use super::cloud::Cloud;
-use crate::chat::{FUNCTIONS, FunctionSpec};
+use crate::chat::{FUNCTIONS, FunctionSpec, StageName, is_code_key_parameter};
 
 /// One function's deployment package.
 #[derive(Debug, Clone)]
@@ -20,9 +21,33 @@ pub struct Asset {
 impl Asset {
     /// The S3 key: content-hashed, so a changed zip is a new key (and a
     /// template change), and an unchanged one is neither uploaded nor updated.
-    pub fn key(&self) -> String {
-        format!("chatstack/{}/{}.zip", self.function.name, self.sha256)
+    /// Each stage has its own keys, so marking one stage's old zips for
+    /// removal never touches a zip another stage runs.
+    pub fn key(&self, stage: &StageName) -> String {
+        format!(
+            "{}{}/{}.zip",
+            stage_prefix(stage),
+            self.function.name,
+            self.sha256
+        )
     }
+}
+
+/// Where a stage's zips are in the bucket.
+fn stage_prefix(stage: &StageName) -> String {
+    format!("chatstack/{stage}/")
+}
+
+/// The zips of `stage` that template `parameters` point at. Keys of other
+/// stages, and those of earlier chatstack versions (shared by all stages),
+/// are left out: a stage never marks for removal a zip another stage runs.
+pub fn stage_zips(parameters: &[(String, String)], stage: &StageName) -> BTreeSet<String> {
+    let prefix = stage_prefix(stage);
+    parameters
+        .iter()
+        .filter(|(name, key)| is_code_key_parameter(name) && key.starts_with(&prefix))
+        .map(|(_, key)| key.clone())
+        .collect()
 }
 
 /// Reads `<dir>/<function>/bootstrap.zip` for every function.
@@ -51,10 +76,11 @@ pub async fn upload_missing<C: Cloud>(
     cloud: &C,
     bucket: &str,
     assets: &[Asset],
+    stage: &StageName,
 ) -> Result<usize, DeployError> {
     let mut uploaded = 0;
     for asset in assets {
-        let key = asset.key();
+        let key = asset.key(stage);
         if cloud.object_exists(bucket, &key).await? {
             continue;
         }
@@ -65,7 +91,7 @@ pub async fn upload_missing<C: Cloud>(
 }
 
 /// The chat template's parameters for these assets.
-pub fn parameters(bucket: &str, assets: &[Asset]) -> Vec<(String, String)> {
+pub fn parameters(bucket: &str, assets: &[Asset], stage: &StageName) -> Vec<(String, String)> {
     std::iter::once((
         crate::chat::ASSETS_BUCKET_PARAMETER.to_owned(),
         bucket.to_owned(),
@@ -73,7 +99,7 @@ pub fn parameters(bucket: &str, assets: &[Asset]) -> Vec<(String, String)> {
     .chain(
         assets
             .iter()
-            .map(|asset| (asset.function.code_key_parameter(), asset.key())),
+            .map(|asset| (asset.function.code_key_parameter(), asset.key(stage))),
     )
     .collect()
 }

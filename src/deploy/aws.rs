@@ -2,7 +2,8 @@
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, TemplateStage};
+use aws_sdk_s3::types::{Tag, Tagging};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use super::cloud::{
@@ -167,6 +168,16 @@ impl Cloud for AwsCloud {
                 .outputs()
                 .iter()
                 .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect(),
+            parameters: s
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.parameter_key()?.to_owned(),
+                        p.parameter_value()?.to_owned(),
+                    ))
+                })
                 .collect(),
         }))
     }
@@ -350,6 +361,44 @@ impl Cloud for AwsCloud {
             .key(key)
             .body(body.into())
             .content_type("application/zip")
+            .send()
+            .await
+            .map_err(|e| cloud_error(e, &self.s3_endpoint))?;
+        Ok(())
+    }
+
+    async fn template_body(&self, stack: &str) -> Result<Option<String>, CloudError> {
+        let output = self
+            .cloudformation
+            .get_template()
+            .stack_name(stack)
+            .template_stage(TemplateStage::Original)
+            .send()
+            .await
+            .map_err(|e| cloud_error(e, &self.cloudformation_endpoint))?;
+        Ok(output.template_body().map(str::to_owned))
+    }
+
+    async fn tag_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        (tag_key, tag_value): (&str, &str),
+    ) -> Result<(), CloudError> {
+        let tag = Tag::builder()
+            .key(tag_key)
+            .value(tag_value)
+            .build()
+            .map_err(|e| CloudError::Other(e.to_string()))?;
+        let tagging = Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .map_err(|e| CloudError::Other(e.to_string()))?;
+        self.s3
+            .put_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .tagging(tagging)
             .send()
             .await
             .map_err(|e| cloud_error(e, &self.s3_endpoint))?;

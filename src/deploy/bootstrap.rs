@@ -7,7 +7,7 @@ use crate::cfn::iam::{Effect, PolicyDocument, Principal, Statement};
 use crate::cfn::s3::{
     AbortIncompleteMultipartUpload, Bucket, BucketEncryption, BucketPolicy, LifecycleConfiguration,
     LifecycleRule, OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration,
-    ServerSideEncryptionByDefault, ServerSideEncryptionRule,
+    ServerSideEncryptionByDefault, ServerSideEncryptionRule, TagFilter,
 };
 use crate::cfn::{Expr, Output, Resource, RetentionPolicy, SubPart, Template, TemplateError};
 
@@ -15,9 +15,15 @@ pub use crate::chat::BOOTSTRAP_STACK;
 /// The bucket's logical id.
 pub const BUCKET_RESOURCE: &str = "AssetsBucket";
 
-/// Zips older than this are removed. Lambda keeps its own copy of the code,
-/// so only a rollback to a template this old would miss its zip.
-const ASSET_LIFETIME_DAYS: u32 = 90;
+/// The tag deploy and destroy put on a zip no stack uses any more: only
+/// tagged zips expire, so a stack can always roll back to the code it runs,
+/// however long ago it was uploaded.
+pub const SUPERSEDED_TAG: (&str, &str) = ("chatstack:superseded", "true");
+
+/// Days after upload a superseded zip is kept. Zips are usually older than
+/// this when they are superseded and go at the next lifecycle run; a day's
+/// grace covers a deploy that uploads, supersedes and redeploys quickly.
+const SUPERSEDED_LIFETIME_DAYS: u32 = 1;
 
 pub fn template() -> Result<Template, TemplateError> {
     let mut template =
@@ -41,17 +47,33 @@ pub fn template() -> Result<Template, TemplateError> {
                 }],
             }),
             lifecycle_configuration: Some(LifecycleConfiguration {
-                rules: vec![LifecycleRule {
-                    id: "expire-old-assets".to_owned(),
-                    status: "Enabled".to_owned(),
-                    expiration_in_days: Some(ASSET_LIFETIME_DAYS),
-                    abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
-                        days_after_initiation: 1,
-                    }),
-                }],
+                rules: vec![
+                    LifecycleRule {
+                        id: "expire-superseded-assets".to_owned(),
+                        status: "Enabled".to_owned(),
+                        expiration_in_days: Some(SUPERSEDED_LIFETIME_DAYS),
+                        abort_incomplete_multipart_upload: None,
+                        tag_filters: vec![TagFilter {
+                            key: SUPERSEDED_TAG.0.to_owned(),
+                            value: SUPERSEDED_TAG.1.to_owned(),
+                        }],
+                    },
+                    // Tag filters cannot select uploads, which have no tags yet.
+                    LifecycleRule {
+                        id: "abort-incomplete-uploads".to_owned(),
+                        status: "Enabled".to_owned(),
+                        expiration_in_days: None,
+                        abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
+                            days_after_initiation: 1,
+                        }),
+                        tag_filters: Vec::new(),
+                    },
+                ],
             }),
         })
-        .retention(RetentionPolicy::Retain)
+        // Kept when the stack goes, except when its first create fails:
+        // then it holds nothing yet.
+        .retention(RetentionPolicy::RetainExceptOnCreate)
         .skip_checkov(
             "CKV_AWS_18",
             "written only by chatstack deploy; CloudTrail records that, an access-log bucket would add nothing",

@@ -9,6 +9,8 @@ pub struct Stack {
     pub status_reason: Option<String>,
     /// Output key and value.
     pub outputs: Vec<(String, String)>,
+    /// Parameter key and value, as last deployed.
+    pub parameters: Vec<(String, String)>,
 }
 
 /// One stack event.
@@ -101,4 +103,13 @@ pub trait Cloud {
     async fn stack_events(&self, stack: &str) -> Result<Vec<StackEvent>, CloudError>;
     async fn object_exists(&self, bucket: &str, key: &str) -> Result<bool, CloudError>;
     async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CloudError>;
+    /// The template a stack was last deployed with, as it was sent.
+    async fn template_body(&self, stack: &str) -> Result<Option<String>, CloudError>;
+    /// Sets the object's tags to the one `tag` (key and value).
+    async fn tag_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        tag: (&str, &str),
+    ) -> Result<(), CloudError>;
 }

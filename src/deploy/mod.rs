@@ -10,6 +10,7 @@ pub mod stack;
 pub mod status;
 pub mod ui;
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::PathBuf;
 
@@ -105,8 +106,9 @@ pub struct Assets {
     pub dir: PathBuf,
 }
 
-/// The assets bucket, creating the bootstrap stack on first use unless
-/// `create` is false (then `None` while it does not exist).
+/// The assets bucket. With `create`, the bootstrap stack is created on
+/// first use and updated when this version of chatstack changes its
+/// template; without, `None` while it does not exist.
 async fn assets_bucket<C: cloud::Cloud>(
     deployer: &mut Deployer<'_, C>,
     create: bool,
@@ -116,16 +118,20 @@ async fn assets_bucket<C: cloud::Cloud>(
     let ready = existing
         .as_ref()
         .is_some_and(|s| status::classify(&s.status) == status::Existing::Updatable);
-    if !ready {
-        if !create {
-            return Ok(None);
-        }
-        writeln!(
-            deployer.ui.out,
-            "Creating {stack}: the bucket for the functions' zips in this account and region."
-        )
-        .map_err(DeployError::Output)?;
-        let body = bootstrap::template()?.to_yaml()?;
+    if !ready && !create {
+        return Ok(None);
+    }
+    let body = bootstrap::template()?.to_yaml()?;
+    let action = if !ready {
+        Some("Creating {stack}: the bucket for the functions' zips in this account and region.")
+    } else if create && !same_template(deployer.cloud.template_body(stack).await?, &body) {
+        Some("Updating {stack}: this version of chatstack changes the assets bucket's settings.")
+    } else {
+        None
+    };
+    if let Some(action) = action {
+        writeln!(deployer.ui.out, "{}", action.replace("{stack}", stack))
+            .map_err(DeployError::Output)?;
         // Part of the deploy the user is running: no separate question.
         let approval = std::mem::replace(&mut deployer.ui.approval, Approval::Yes);
         let result = deployer.deploy(stack, &body, &[]).await;
@@ -141,16 +147,32 @@ async fn assets_bucket<C: cloud::Cloud>(
         .ok_or(DeployError::Bootstrap(stack, bootstrap::BUCKET_RESOURCE))
 }
 
+/// Whether a deployed template says the same as `ours`: compared as data,
+/// so CloudFormation's or another version's formatting does not count.
+fn same_template(deployed: Option<String>, ours: &str) -> bool {
+    let parse = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).ok();
+    deployed.is_some_and(|deployed| parse(&deployed).is_some_and(|d| Some(d) == parse(ours)))
+}
+
 /// Stands in for the bucket in `diff` before the first deploy made it.
 const BUCKET_NOT_YET_CREATED: &str = "chatstack-assets-not-created-yet";
 
-/// The chat template and its parameters, with the zips uploaded.
+/// What a deploy of a stage sends: the template, its parameters and the
+/// bucket they point into.
+struct StageDeployment {
+    template_body: String,
+    parameters: Vec<(String, String)>,
+    bucket: String,
+}
+
+/// The chat template and its parameters, with the zips uploaded when
+/// `upload` is set.
 async fn prepare_stage<C: cloud::Cloud>(
     deployer: &mut Deployer<'_, C>,
     stage: &StageName,
     assets: &Assets,
     upload: bool,
-) -> Result<(String, Vec<(String, String)>), DeployError> {
+) -> Result<StageDeployment, DeployError> {
     if let Some(workspace) = &assets.build {
         workspace.build_zips(deployer.ui.out)?;
     }
@@ -168,26 +190,78 @@ async fn prepare_stage<C: cloud::Cloud>(
         }
     };
     if upload {
-        let uploaded = assets::upload_missing(deployer.cloud, &bucket, &zips).await?;
+        let uploaded = assets::upload_missing(deployer.cloud, &bucket, &zips, stage).await?;
         let text = match uploaded {
             0 => format!("Zips unchanged (s3://{bucket})."),
             n => format!("Uploaded {n} of {} zips to s3://{bucket}.", zips.len()),
         };
         writeln!(deployer.ui.out, "{text}").map_err(DeployError::Output)?;
     }
-    let body = chat::template(stage)?.to_yaml()?;
-    Ok((body, assets::parameters(&bucket, &zips)))
+    Ok(StageDeployment {
+        template_body: chat::template(stage)?.to_yaml()?,
+        parameters: assets::parameters(&bucket, &zips, stage),
+        bucket,
+    })
 }
 
-/// `chatstack deploy`: zips, bootstrap, then the stage's stack.
+/// The zips of `stage` the stack's current parameters point at.
+async fn deployed_zips<C: cloud::Cloud>(
+    deployer: &Deployer<'_, C>,
+    stage: &StageName,
+) -> Result<BTreeSet<String>, DeployError> {
+    let stack = deployer.cloud.describe_stack(&stage.stack_name()?).await?;
+    Ok(stack.map_or_else(BTreeSet::new, |stack| {
+        assets::stage_zips(&stack.parameters, stage)
+    }))
+}
+
+/// Tags zips no stack uses any more, so the bucket's lifecycle rule
+/// removes them. A failure leaves them in the bucket and is only reported:
+/// the deploy itself is done.
+async fn supersede<C: cloud::Cloud>(
+    deployer: &mut Deployer<'_, C>,
+    bucket: &str,
+    keys: &BTreeSet<String>,
+) -> Result<(), DeployError> {
+    let mut failed = None;
+    for key in keys {
+        if let Err(error) = deployer
+            .cloud
+            .tag_object(bucket, key, bootstrap::SUPERSEDED_TAG)
+            .await
+        {
+            failed = Some(error);
+        }
+    }
+    let text = match failed {
+        None if keys.is_empty() => return Ok(()),
+        None => format!("Marked {} zips no longer used for removal.", keys.len()),
+        Some(error) => format!(
+            "Could not mark the zips no longer used for removal ({error}); they stay in s3://{bucket}."
+        ),
+    };
+    writeln!(deployer.ui.out, "{text}").map_err(DeployError::Output)
+}
+
+/// `chatstack deploy`: zips, bootstrap, then the stage's stack; afterwards
+/// the zips the stage no longer uses are marked for removal.
 pub async fn deploy_stage<C: cloud::Cloud>(
     deployer: &mut Deployer<'_, C>,
     stage: &StageName,
     assets: &Assets,
 ) -> Result<Deployed, DeployError> {
     let stack = stage.stack_name()?;
-    let (body, parameters) = prepare_stage(deployer, stage, assets, true).await?;
-    deployer.deploy(&stack, &body, &parameters).await
+    let before = deployed_zips(deployer, stage).await?;
+    let prepared = prepare_stage(deployer, stage, assets, true).await?;
+    let deployed = deployer
+        .deploy(&stack, &prepared.template_body, &prepared.parameters)
+        .await?;
+    if let Deployed::Changed { .. } = deployed {
+        let now = assets::stage_zips(&prepared.parameters, stage);
+        let unused = before.difference(&now).cloned().collect();
+        supersede(deployer, &prepared.bucket, &unused).await?;
+    }
+    Ok(deployed)
 }
 
 /// `chatstack diff`: the change set of a deploy, shown and deleted; nothing
@@ -198,6 +272,24 @@ pub async fn diff_stage<C: cloud::Cloud>(
     assets: &Assets,
 ) -> Result<(), DeployError> {
     let stack = stage.stack_name()?;
-    let (body, parameters) = prepare_stage(deployer, stage, assets, false).await?;
-    deployer.diff(&stack, &body, &parameters).await
+    let prepared = prepare_stage(deployer, stage, assets, false).await?;
+    deployer
+        .diff(&stack, &prepared.template_body, &prepared.parameters)
+        .await
+}
+
+/// `chatstack destroy`: the stage's stack, then its zips are marked for
+/// removal.
+pub async fn destroy_stage<C: cloud::Cloud>(
+    deployer: &mut Deployer<'_, C>,
+    stage: &StageName,
+) -> Result<(), DeployError> {
+    let zips = deployed_zips(deployer, stage).await?;
+    deployer.destroy(&stage.stack_name()?).await?;
+    if !zips.is_empty()
+        && let Some(bucket) = assets_bucket(deployer, false).await?
+    {
+        supersede(deployer, &bucket, &zips).await?;
+    }
+    Ok(())
 }

@@ -22,6 +22,9 @@ pub struct FakeStack {
     /// Events that appear once an operation (execute or delete) starts.
     pub events_after_execute: Vec<StackEvent>,
     pub physical_ids: BTreeMap<String, String>,
+    pub parameters: Vec<(String, String)>,
+    /// The template last deployed.
+    pub template_body: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +36,8 @@ pub struct State {
     pub create_change_set_error: Option<CloudError>,
     pub requests: Vec<ChangeSetRequest>,
     pub objects: BTreeSet<(String, String)>,
+    /// Objects tagged, with the tag.
+    pub tags: BTreeMap<String, (String, String)>,
     /// Errors the next describe_stack calls return first.
     pub describe_errors: VecDeque<CloudError>,
     /// Errors queued for describe_stack once a change set is executed.
@@ -121,6 +126,7 @@ impl Cloud for FakeCloud {
                 status: status.to_owned(),
                 status_reason: None,
                 outputs: stack.outputs.clone(),
+                parameters: stack.parameters.clone(),
             })),
         }
     }
@@ -165,10 +171,13 @@ impl Cloud for FakeCloud {
             .last()
             .map(|r| r.stack.clone())
             .unwrap_or_default();
+        let request = state.requests.last().cloned().expect("a change set");
         let stack = state
             .stacks
             .get_mut(&stack_name)
             .expect("change set's stack");
+        stack.parameters = request.parameters;
+        stack.template_body = Some(request.template_body);
         let script = stack.after_execute.clone();
         FakeCloud::play(stack, script);
         Ok(())
@@ -244,6 +253,28 @@ impl Cloud for FakeCloud {
         let mut state = self.state.borrow_mut();
         state.calls.push(format!("put_object {key}"));
         state.objects.insert((bucket.to_owned(), key.to_owned()));
+        Ok(())
+    }
+
+    async fn template_body(&self, stack: &str) -> Result<Option<String>, CloudError> {
+        let state = self.state.borrow();
+        Ok(state
+            .stacks
+            .get(stack)
+            .and_then(|s| s.template_body.clone()))
+    }
+
+    async fn tag_object(
+        &self,
+        _bucket: &str,
+        key: &str,
+        (tag_key, tag_value): (&str, &str),
+    ) -> Result<(), CloudError> {
+        let mut state = self.state.borrow_mut();
+        state.calls.push(format!("tag_object {key}"));
+        state
+            .tags
+            .insert(key.to_owned(), (tag_key.to_owned(), tag_value.to_owned()));
         Ok(())
     }
 }
