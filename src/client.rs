@@ -9,6 +9,15 @@ use serde_json::json;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+/// API Gateway closes the connection on a frame over 32 KB...
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+/// ...and on a message over 128 KB, however it is framed.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -48,6 +57,34 @@ pub fn outgoing(line: &str, raw: bool) -> String {
     }
 }
 
+/// `message` as the frames API Gateway accepts: one text frame when it is
+/// small, else a text frame and continuations of at most 32 KB each, so it
+/// still arrives as one message. `None` when it is over 128 KB.
+pub fn frames(message: &str) -> Option<Vec<Message>> {
+    if message.len() > MAX_MESSAGE_BYTES {
+        return None;
+    }
+    if message.len() <= MAX_FRAME_BYTES {
+        return Some(vec![Message::Text(message.into())]);
+    }
+    let chunks: Vec<&[u8]> = message.as_bytes().chunks(MAX_FRAME_BYTES).collect();
+    let last = chunks.len() - 1;
+    Some(
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(n, chunk)| {
+                let opcode = if n == 0 { Data::Text } else { Data::Continue };
+                Message::Frame(Frame::message(
+                    chunk.to_vec(),
+                    OpCode::Data(opcode),
+                    n == last,
+                ))
+            })
+            .collect(),
+    )
+}
+
 /// Connects to `url`, sends each line of `input`, prints what arrives.
 pub async fn run_chat(
     url: &str,
@@ -60,12 +97,21 @@ pub async fn run_chat(
     } else {
         None
     };
-    let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(url, None, false, connector)
-        .await
-        .map_err(|e| ClientError::Connect {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
+    let connect_error = |reason: String| ClientError::Connect {
+        url: url.to_owned(),
+        reason,
+    };
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| connect_error(e.to_string()))?;
+    request.headers_mut().insert(
+        "user-agent",
+        HeaderValue::from_static(concat!("chatstack/", env!("CARGO_PKG_VERSION"))),
+    );
+    let (socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector)
+            .await
+            .map_err(|e| connect_error(e.to_string()))?;
     writeln!(
         out,
         "Connected to {url}. Type a message and press Enter; Ctrl-D quits."
@@ -100,10 +146,23 @@ pub async fn run_chat(
             },
             line = lines.next_line(), if input_open => match line {
                 Ok(Some(line)) if line.trim().is_empty() => {}
-                Ok(Some(line)) => sink
-                    .send(Message::Text(outgoing(&line, raw).into()))
-                    .await
-                    .map_err(|e| ClientError::Connection(e.to_string()))?,
+                Ok(Some(line)) => {
+                    let message = outgoing(&line, raw);
+                    let Some(frames) = frames(&message) else {
+                        writeln!(
+                            out,
+                            "Not sent: the message is {} bytes; API Gateway takes at most {MAX_MESSAGE_BYTES}.",
+                            message.len()
+                        )?;
+                        out.flush()?;
+                        continue;
+                    };
+                    for frame in frames {
+                        sink.send(frame)
+                            .await
+                            .map_err(|e| ClientError::Connection(e.to_string()))?;
+                    }
+                }
                 Ok(None) | Err(_) => {
                     input_open = false;
                     let _ = sink.send(Message::Close(None)).await;
@@ -116,6 +175,31 @@ pub async fn run_chat(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_framed_within_api_gateways_limits() {
+        let small = frames("hello").unwrap();
+        assert!(matches!(&small[..], [Message::Text(t)] if t.as_str() == "hello"));
+
+        let text = "é".repeat(50 * 1024); // 100 KB, split inside characters
+        let framed = frames(&text).unwrap();
+        assert_eq!(framed.len(), 4);
+        let mut joined = Vec::new();
+        for (n, message) in framed.iter().enumerate() {
+            let Message::Frame(frame) = message else {
+                panic!("frame {n} is {message:?}");
+            };
+            assert!(frame.payload().len() <= MAX_FRAME_BYTES);
+            let expected = if n == 0 { Data::Text } else { Data::Continue };
+            assert_eq!(frame.header().opcode, OpCode::Data(expected));
+            assert_eq!(frame.header().is_final, n == framed.len() - 1);
+            joined.extend_from_slice(frame.payload());
+        }
+        assert_eq!(joined, text.as_bytes());
+
+        assert!(frames(&"x".repeat(MAX_MESSAGE_BYTES)).is_some());
+        assert!(frames(&"x".repeat(MAX_MESSAGE_BYTES + 1)).is_none());
+    }
 
     #[test]
     fn lines_become_sendmessage_actions_unless_raw() {

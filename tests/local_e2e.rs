@@ -12,6 +12,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chatstack::chat::FUNCTIONS;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -302,6 +304,73 @@ async fn the_chat_app_works_end_to_end_on_localhost() {
     }
 }
 
+/// The close code that ends `client`'s connection, within 10 s.
+async fn close_code(client: &mut Client) -> u16 {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => return frame.code.into(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `text` as one text message in frames of at most `frame` bytes.
+async fn send_in_frames(client: &mut Client, text: &str, frame: usize) {
+    let chunks: Vec<&[u8]> = text.as_bytes().chunks(frame).collect();
+    for (n, chunk) in chunks.iter().enumerate() {
+        let opcode = if n == 0 {
+            OpCode::Data(Data::Text)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        let last = n + 1 == chunks.len();
+        client
+            .send(Message::Frame(Frame::message(chunk.to_vec(), opcode, last)))
+            .await
+            .expect("sends a frame");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn frames_are_limited_as_api_gateway_limits_them() {
+    let local = Local::start();
+    let mut listener = connect(&local.url).await;
+    let sendmessage = |size: usize| {
+        format!(
+            r#"{{"action":"sendmessage","data":"{}"}}"#,
+            "y".repeat(size)
+        )
+    };
+
+    // 100 KB in 25 KB frames is one message of 128 KB at most: delivered.
+    let mut sender = connect(&local.url).await;
+    send_in_frames(&mut sender, &sendmessage(100 * 1024), 25 * 1024).await;
+    assert_eq!(receive(&mut listener).await.len(), 100 * 1024);
+    assert_eq!(receive(&mut sender).await.len(), 100 * 1024);
+
+    // One frame over 32 KB: closed with 1009, even though the message is small enough.
+    let mut big_frame = connect(&local.url).await;
+    send(&mut big_frame, &sendmessage(40 * 1024)).await;
+    assert_eq!(close_code(&mut big_frame).await, 1009);
+
+    // Frames within the limit adding up to over 128 KB: 1009 too.
+    let mut big_message = connect(&local.url).await;
+    send_in_frames(&mut big_message, &sendmessage(130 * 1024), 30 * 1024).await;
+    assert_eq!(close_code(&mut big_message).await, 1009);
+
+    // A binary frame: closed with 1003, and routed nowhere.
+    let mut binary = connect(&local.url).await;
+    binary
+        .send(Message::Binary(sendmessage(10).into_bytes().into()))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut binary).await, 1003);
+
+    quiet(&mut listener).await;
+    quiet(&mut sender).await;
+}
+
 /// One HTTP/1.1 request to the management API; returns the response head.
 async fn management(local: &Local, method: &str, id: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -417,7 +486,51 @@ fn two_chat_clients_talk_through_local() {
     writeln!(alice.stdin.as_mut().unwrap(), "hi bob").unwrap();
     wait_for(&bob_lines, "hi bob");
     wait_for(&alice_lines, "hi bob");
+
+    // A line over API Gateway's 32 KB frame limit still arrives, as one message.
+    let long = "z".repeat(60 * 1024);
+    writeln!(alice.stdin.as_mut().unwrap(), "{long}").unwrap();
+    wait_for(&bob_lines, &long);
+    // One over its 128 KB message limit is refused before sending; the
+    // connection stays.
+    writeln!(alice.stdin.as_mut().unwrap(), "{}", "z".repeat(130 * 1024)).unwrap();
+    wait_for(
+        &alice_lines,
+        &format!(
+            "Not sent: the message is {} bytes; API Gateway takes at most 131072.",
+            130 * 1024 + r#"{"action":"sendmessage","data":""}"#.len()
+        ),
+    );
+    writeln!(alice.stdin.as_mut().unwrap(), "still here").unwrap();
+    wait_for(&bob_lines, "still here");
     drop(alice.stdin.take());
+
+    // The client says what it is: $default echoes the caller's user agent.
+    let mut raw = Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(["chat", "--raw", &local.url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("chatstack chat starts");
+    let raw_lines = read_lines(&mut raw);
+    writeln!(raw.stdin.as_mut().unwrap(), r#"{{"action":"whoami"}}"#).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let user_agent = format!(r#""userAgent":"chatstack/{}""#, env!("CARGO_PKG_VERSION"));
+    while !raw_lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains(&user_agent))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no {user_agent} in {:?}",
+            raw_lines.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(raw.stdin.take());
+    assert!(raw.wait().unwrap().success());
     drop(bob.stdin.take());
     assert!(alice.wait().unwrap().success());
     assert!(bob.wait().unwrap().success());

@@ -30,6 +30,9 @@ pub struct Limits {
     pub max_lifetime: Duration,
     /// Largest message accepted (API Gateway: 128 KB).
     pub max_message_bytes: usize,
+    /// Largest frame accepted (API Gateway: 32 KB); a larger message must
+    /// come in several frames.
+    pub max_frame_bytes: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +41,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(10 * 60),
             max_lifetime: Duration::from_secs(2 * 60 * 60),
             max_message_bytes: 128 * 1024,
+            max_frame_bytes: 32 * 1024,
         }
     }
 }
@@ -211,12 +215,9 @@ impl Gateway {
                         }
                         tokio::spawn(self.clone().on_message(context.clone(), text.to_string()));
                     }
-                    Some(Ok(Message::Binary(bytes))) => {
-                        if bytes.len() > self.limits.max_message_bytes {
-                            break close(1009, "Message too big");
-                        }
-                        let text = String::from_utf8_lossy(&bytes).into_owned();
-                        tokio::spawn(self.clone().on_message(context.clone(), text));
+                    // API Gateway takes text frames only.
+                    Some(Ok(Message::Binary(_))) => {
+                        break close(1003, "Binary frames are not supported");
                     }
                     Some(Ok(Message::Close(frame))) => {
                         break frame
@@ -224,6 +225,12 @@ impl Gateway {
                             .unwrap_or((1005, "Client-side close frame without status code".to_owned()));
                     }
                     Some(Ok(_ping_or_pong)) => {}
+                    // tungstenite refuses a frame over max_frame_size with a
+                    // capacity error; its type is axum's tungstenite's, so it
+                    // is recognised by its text.
+                    Some(Err(error)) if error.to_string().contains("Space limit exceeded") => {
+                        break close(1009, "Message too big");
+                    }
                     Some(Err(error)) => break (1006, format!("Connection lost: {error}")),
                     None => break (1006, "Going away: the client left without a close frame".to_owned()),
                 },
@@ -294,6 +301,7 @@ async fn upgrade(
         // Larger than the limit, so an oversize message gets API Gateway's
         // close code (1009) from us rather than a protocol error.
         .max_message_size(gateway.limits.max_message_bytes * 8)
+        .max_frame_size(gateway.limits.max_frame_bytes)
         .on_upgrade(move |socket| gateway.serve(socket, context))
 }
 
