@@ -13,12 +13,25 @@ use crate::store::{Connection, ConnectionStore};
 
 /// The `$default` route's reply, before the caller's connection info.
 pub const USAGE: &str = "Use the sendmessage route to send a message. Your info: ";
+/// `$default`'s reply when GetConnection failed.
+pub const USAGE_WITHOUT_INFO: &str = "Use the sendmessage route to send a message. (Your connection info could not be read just now.)";
+/// What the sender hears when the connections could not be read: the route
+/// has no route response, so a 500 body would never reach the client.
+pub const NOT_DELIVERED: &str = "Your message may not have reached everyone: the list of connections could not be read. Please try again.";
 
 fn response(status_code: i64, body: &str) -> ApiGatewayProxyResponse {
     let mut response = ApiGatewayProxyResponse::default();
     response.status_code = status_code;
     response.body = Some(Body::Text(body.to_owned()));
     response
+}
+
+/// Posts `text` to one client; a failure is only logged, since the route
+/// is already answering an error.
+async fn tell<P: Poster>(poster: &P, connection_id: &str, text: &str) {
+    if let Err(error) = poster.post(connection_id, text.as_bytes()).await {
+        tracing::warn!(connection_id, %error, "could not tell the client");
+    }
 }
 
 fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> Option<&str> {
@@ -79,9 +92,7 @@ pub async fn send_message<S: ConnectionStore, P: Poster>(
         Ok(text) => text,
         Err(refused) => {
             tracing::info!(connection_id = sender, reason = %refused, "message refused");
-            if let Err(error) = poster.post(sender, refused.reply().as_bytes()).await {
-                tracing::warn!(connection_id = sender, %error, "could not tell the sender");
-            }
+            tell(poster, sender, &refused.reply()).await;
             return response(400, &refused.to_string());
         }
     };
@@ -98,6 +109,7 @@ pub async fn send_message<S: ConnectionStore, P: Poster>(
         }
         Err(error) => {
             tracing::error!(%error, "broadcast stopped: could not read the connections");
+            tell(poster, sender, NOT_DELIVERED).await;
             response(500, "Failed to send the message.")
         }
     }
@@ -115,6 +127,7 @@ pub async fn default_route<P: Poster>(
         Ok(info) => info,
         Err(error) => {
             tracing::error!(connection_id = id, %error, "GetConnection failed");
+            tell(poster, id, USAGE_WITHOUT_INFO).await;
             return response(500, "Failed to read the connection.");
         }
     };

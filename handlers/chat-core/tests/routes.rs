@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -281,7 +281,7 @@ async fn bad_input_is_answered_to_the_sender_only_and_nothing_is_broadcast() {
 }
 
 #[tokio::test]
-async fn a_failed_scan_answers_500_and_stops() {
+async fn a_failed_scan_answers_500_stops_and_tells_the_sender() {
     let store = FakeStore {
         fail_scan_page: Some(0),
         ..FakeStore::with_ids(ids(3))
@@ -296,7 +296,12 @@ async fn a_failed_scan_answers_500_and_stops() {
     )
     .await;
     assert_eq!(response.status_code, 500);
-    assert!(poster.received().is_empty());
+    let received = poster.received();
+    assert_eq!(
+        received,
+        BTreeMap::from([("c000".to_owned(), vec![routes::NOT_DELIVERED.to_owned()])]),
+        "only the sender hears, and hears why"
+    );
 }
 
 #[tokio::test]
@@ -315,12 +320,18 @@ async fn default_route_answers_the_caller_with_usage_and_info() {
 }
 
 #[tokio::test]
-async fn default_route_reports_a_failed_lookup() {
+async fn default_route_reports_a_failed_lookup_to_the_caller() {
     let poster = FakePoster {
         fail_info: true,
         ..FakePoster::default()
     };
     let response = routes::default_route(&poster, &event("sendmessage")).await;
     assert_eq!(response.status_code, 500);
-    assert!(poster.received().is_empty());
+    assert_eq!(
+        poster.received(),
+        BTreeMap::from([(
+            "Bc2dEeXyIAMCJcw=".to_owned(),
+            vec![routes::USAGE_WITHOUT_INFO.to_owned()]
+        )])
+    );
 }
