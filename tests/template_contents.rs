@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use chat_contract::{CONNECTION_ID, EXPIRES_AT, TABLE_NAME_VAR};
+use chat_contract::{CONNECTION_ID, EXPIRES_AT, MANAGEMENT_ENDPOINT_VAR, TABLE_NAME_VAR};
 use chatstack::chat::{self, ConnectionMethod, FUNCTIONS, StageName, TableAction};
 
 fn template(stage: &str) -> Value {
@@ -221,6 +221,17 @@ fn functions_are_rust_on_arm64_with_code_from_parameters_and_own_log_group() {
             function["Environment"]["Variables"][TABLE_NAME_VAR],
             json!({"Ref": "ConnectionsTable"})
         );
+        // Functions that post get the stage's own management endpoint, with
+        // the partition's URL suffix (China, GovCloud); the others need none.
+        let endpoint = &function["Environment"]["Variables"][MANAGEMENT_ENDPOINT_VAR];
+        if spec.connection_methods.is_empty() {
+            assert!(endpoint.is_null(), "{prefix}: {endpoint}");
+        } else {
+            assert_eq!(
+                endpoint,
+                &json!({"Fn::Sub": "https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/dev"})
+            );
+        }
         assert_eq!(
             function["LoggingConfig"]["LogGroup"],
             json!({"Ref": format!("{prefix}LogGroup")})

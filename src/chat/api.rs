@@ -1,5 +1,9 @@
 //! The WebSocket API and its routes to functions.
 
+use std::collections::BTreeMap;
+
+use chat_contract::MANAGEMENT_ENDPOINT_VAR;
+
 use crate::cfn::apigatewayv2::{
     Api, AuthorizationType, Integration, IntegrationType, ProtocolType, Route,
 };
@@ -72,6 +76,15 @@ impl WebSocketApi {
             (&self.id).into(),
             SubPart::Text(format!("/{}/{rest}", self.stage)),
         ])
+    }
+
+    /// The variables that tell a function where to post: the management
+    /// API of this API's stage, with the partition's URL suffix.
+    pub fn management_environment(&self) -> BTreeMap<String, Expr> {
+        BTreeMap::from([(
+            MANAGEMENT_ENDPOINT_VAR.to_owned(),
+            stage_url("https", &self.id, &self.stage),
+        )])
     }
 
     /// Lets `role` call the management API with `methods`, on this API's
@@ -147,4 +160,19 @@ impl WebSocketApi {
         self.integrations.push(integration);
         Ok(())
     }
+}
+
+/// `<scheme>://<api>.execute-api.<region>.<suffix>/<stage>`: the API's own
+/// host (never a custom domain, whose path mapping would break
+/// `@connections`) with the partition's URL suffix.
+pub(super) fn stage_url(scheme: &str, api: &LogicalId, stage: &StageName) -> Expr {
+    Expr::sub([
+        SubPart::Text(format!("{scheme}://")),
+        api.into(),
+        ".execute-api.".into(),
+        Pseudo::Region.into(),
+        ".".into(),
+        Pseudo::UrlSuffix.into(),
+        SubPart::Text(format!("/{stage}")),
+    ])
 }

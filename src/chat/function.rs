@@ -48,7 +48,7 @@ const CHECKOV_SKIPS: [(&str, &str); 4] = [
     ),
     (
         "CKV_AWS_173",
-        "the only variable is the table name, which is not a secret",
+        "the variables name the table and the management endpoint, neither a secret",
     ),
 ];
 

@@ -41,8 +41,11 @@ pub fn template(stage: &StageName) -> Result<Template, TemplateError> {
             table.grant(role, spec.table_actions);
             api.grant_manage_connections(role, spec.connection_methods);
         };
-        let function =
-            LambdaFunction::add_to(&mut template, spec, &code, grant, table.environment())?;
+        let mut environment = table.environment();
+        if !spec.connection_methods.is_empty() {
+            environment.extend(api.management_environment());
+        }
+        let function = LambdaFunction::add_to(&mut template, spec, &code, grant, environment)?;
         api.add_route(&mut template, &function)?;
     }
     let stage = WebSocketStage::add_to(&mut template, api)?;

@@ -1,8 +1,9 @@
 //! The stage clients connect to, and the deployment it serves.
 
 use crate::cfn::apigatewayv2::{RouteSettings, Stage};
-use crate::cfn::{Expr, LogicalId, Output, Pseudo, Resource, SubPart, Template, TemplateError};
+use crate::cfn::{LogicalId, Output, Resource, Template, TemplateError};
 
+use super::api::stage_url;
 use super::{StageName, WebSocketApi};
 
 /// Messages per second across the stage; well under the account's default
@@ -71,28 +72,16 @@ impl WebSocketStage {
             "WebSocketUrl",
             Output {
                 description: "Connect clients here (wss://)".to_owned(),
-                value: self.endpoint_url("wss"),
+                value: stage_url("wss", &self.api, &self.name),
             },
         )?;
         template.add_output(
             "CallbackUrl",
             Output {
                 description: "API Gateway management endpoint for @connections".to_owned(),
-                value: self.endpoint_url("https"),
+                value: stage_url("https", &self.api, &self.name),
             },
         )
-    }
-
-    fn endpoint_url(&self, scheme: &str) -> Expr {
-        Expr::sub([
-            SubPart::Text(format!("{scheme}://")),
-            (&self.api).into(),
-            ".execute-api.".into(),
-            Pseudo::Region.into(),
-            ".".into(),
-            Pseudo::UrlSuffix.into(),
-            SubPart::Text(format!("/{}", self.name)),
-        ])
     }
 }
 

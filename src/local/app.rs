@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::LocalError;
+use chat_contract::MANAGEMENT_ENDPOINT_VAR;
+
 use crate::chat::FUNCTIONS;
 
 /// One function: which handler binary runs it and with what settings.
@@ -181,6 +183,9 @@ fn read_environment(
         .as_object()
         .into_iter()
         .flatten()
+        // local serves the management API itself and points every function
+        // at it (see FunctionSettings).
+        .filter(|(name, _)| *name != MANAGEMENT_ENDPOINT_VAR)
         .map(|(name, value)| {
             let resolved = match value {
                 Value::String(text) => text.clone(),

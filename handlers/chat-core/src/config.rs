@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chat_contract::TABLE_NAME_VAR;
+use chat_contract::{MANAGEMENT_ENDPOINT_VAR, TABLE_NAME_VAR};
 
 use crate::fanout::FanoutConfig;
 
@@ -27,9 +27,23 @@ pub enum ConfigError {
 
 /// The table name, from `lookup` (normally `std::env::var`).
 pub fn table_name(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
-    match lookup(TABLE_NAME_VAR) {
-        Some(name) if !name.is_empty() => Ok(name),
-        _ => Err(ConfigError::Missing(TABLE_NAME_VAR)),
+    required(&lookup, TABLE_NAME_VAR)
+}
+
+/// The management API endpoint (`https://{api}.execute-api.{region}.{suffix}/{stage}`),
+/// set by the template on the functions that post, so the partition's URL
+/// suffix and the API's own host are used, never a custom domain.
+pub fn management_endpoint(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    required(&lookup, MANAGEMENT_ENDPOINT_VAR)
+}
+
+fn required(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<String, ConfigError> {
+    match lookup(name) {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(ConfigError::Missing(name)),
     }
 }
 
@@ -82,6 +96,17 @@ mod tests {
         assert!(error.to_string().contains("TABLE_NAME is not set"));
         assert_eq!(table_name(env(&[("TABLE_NAME", "")])), Err(error));
         assert_eq!(table_name(env(&[("TABLE_NAME", "t")])).unwrap(), "t");
+    }
+
+    #[test]
+    fn missing_management_endpoint_says_which_variable() {
+        let error = management_endpoint(env(&[])).unwrap_err();
+        assert_eq!(error, ConfigError::Missing("CHATSTACK_MANAGEMENT_ENDPOINT"));
+        let endpoint = "https://a1.execute-api.cn-north-1.amazonaws.com.cn/dev";
+        assert_eq!(
+            management_endpoint(env(&[("CHATSTACK_MANAGEMENT_ENDPOINT", endpoint)])).unwrap(),
+            endpoint
+        );
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use std::future::Future;
 
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequestContext;
 use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use serde::Serialize;
@@ -47,25 +46,6 @@ pub trait Poster: Send + Sync {
         &self,
         connection_id: &str,
     ) -> impl Future<Output = Result<ConnectionInfo, PostError>> + Send;
-}
-
-/// The management endpoint of the API and stage that sent `context`:
-/// `https://{apiId}.execute-api.{region}.amazonaws.com/{stage}`.
-///
-/// Built from the API id rather than the domain name, which may be a custom
-/// domain whose path mapping would break the `@connections` path.
-pub fn management_endpoint(
-    context: &ApiGatewayWebsocketProxyRequestContext,
-    region: &str,
-) -> Result<String, PostError> {
-    let (Some(api_id), Some(stage)) = (&context.apiid, &context.stage) else {
-        return Err(PostError::Failed(
-            "the event's requestContext lacks apiId or stage".to_owned(),
-        ));
-    };
-    Ok(format!(
-        "https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"
-    ))
 }
 
 /// The API Gateway management API at one endpoint.

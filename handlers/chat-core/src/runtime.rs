@@ -2,17 +2,14 @@
 //! management endpoint once, then [`serve`] its route for every event.
 
 use std::future::Future;
-use std::sync::OnceLock;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use chat_contract::MANAGEMENT_ENDPOINT_VAR;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::config::ConfigError;
-use crate::poster::{ManagementApi, PostError, management_endpoint};
 use crate::store::DynamoStore;
 
 /// JSON logs when the function's LoggingConfig says JSON (the template does).
@@ -54,51 +51,6 @@ pub async fn sdk_config() -> SdkConfig {
 /// The connections table, with a client built once for the process.
 pub fn dynamo_store(sdk_config: &SdkConfig, table: &str) -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk_config), table)
-}
-
-/// The management API client, built on the first event and reused: a
-/// function serves the routes of one API and stage.
-#[derive(Debug)]
-pub struct ManagementApis {
-    sdk_config: SdkConfig,
-    endpoint_override: Option<String>,
-    client: OnceLock<ManagementApi>,
-}
-
-impl ManagementApis {
-    /// Honours the endpoint override of [`MANAGEMENT_ENDPOINT_VAR`].
-    pub fn from_env(sdk_config: &SdkConfig) -> Self {
-        Self::with_override(sdk_config, env(MANAGEMENT_ENDPOINT_VAR))
-    }
-
-    pub fn with_override(sdk_config: &SdkConfig, endpoint_override: Option<String>) -> Self {
-        ManagementApis {
-            sdk_config: sdk_config.clone(),
-            endpoint_override: endpoint_override.filter(|e| !e.is_empty()),
-            client: OnceLock::new(),
-        }
-    }
-
-    pub fn for_event(
-        &self,
-        event: &ApiGatewayWebsocketProxyRequest,
-    ) -> Result<&ManagementApi, PostError> {
-        if let Some(client) = self.client.get() {
-            return Ok(client);
-        }
-        let endpoint = match &self.endpoint_override {
-            Some(endpoint) => endpoint.clone(),
-            None => {
-                let region = self.sdk_config.region().ok_or_else(|| {
-                    PostError::Failed("no AWS region in the environment".to_owned())
-                })?;
-                management_endpoint(&event.request_context, region.as_ref())?
-            }
-        };
-        Ok(self
-            .client
-            .get_or_init(|| ManagementApi::new(&self.sdk_config, &endpoint)))
-    }
 }
 
 /// The event every route receives.

@@ -6,8 +6,7 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use chat_core::poster::{ManagementApi, PostError, Poster, management_endpoint};
-use support::event;
+use chat_core::poster::{ManagementApi, PostError, Poster};
 use support::moto::sdk_config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -114,31 +113,4 @@ async fn get_connection_gives_the_callers_info() {
         seen.lock().unwrap().as_slice(),
         ["GET /dev/@connections/me"]
     );
-}
-
-#[test]
-fn endpoint_is_built_from_api_id_and_stage_not_the_custom_domain() {
-    let event = event("sendmessage");
-    assert_eq!(
-        event.request_context.domain_name.as_deref(),
-        Some("chat.example.com")
-    );
-    assert_eq!(
-        management_endpoint(&event.request_context, "eu-west-1").unwrap(),
-        "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/dev"
-    );
-}
-
-#[tokio::test]
-async fn endpoint_override_wins_over_the_event() {
-    let (endpoint, seen) = fake_gateway().await;
-    let apis = chat_core::runtime::ManagementApis::with_override(
-        &sdk_config(&endpoint).await,
-        Some(endpoint.clone()),
-    );
-    let api = apis.for_event(&event("sendmessage")).expect("a client");
-    api.post("abc", b"hi")
-        .await
-        .expect("posted to the override");
-    assert_eq!(seen.lock().unwrap().len(), 1);
 }

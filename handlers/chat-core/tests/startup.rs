@@ -4,7 +4,11 @@
 use std::process::Command;
 
 fn start(env: &[(&str, &str)]) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sendmessage"));
+    start_binary(env!("CARGO_BIN_EXE_sendmessage"), env)
+}
+
+fn start_binary(binary: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(binary);
     command
         .env_clear()
         // Nothing listens here: if start-up got this far, the test would see
@@ -30,4 +34,23 @@ fn bad_concurrency_fails_fast_and_says_so() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("SEND_CONCURRENCY is \"lots\""), "{stderr}");
+}
+
+#[test]
+fn functions_that_post_need_the_management_endpoint_and_say_so() {
+    for (binary, env) in [
+        (
+            env!("CARGO_BIN_EXE_sendmessage"),
+            &[("TABLE_NAME", "t")][..],
+        ),
+        (env!("CARGO_BIN_EXE_default"), &[]),
+    ] {
+        let output = start_binary(binary, env);
+        assert_eq!(output.status.code(), Some(1), "{binary}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("CHATSTACK_MANAGEMENT_ENDPOINT is not set"),
+            "{binary}: {stderr}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! `sendmessage`: posts the text to every connection.
 
+use chat_core::poster::ManagementApi;
 use chat_core::{config, routes, runtime};
 
 #[tokio::main]
@@ -9,10 +10,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let fanout = runtime::or_exit(config::fanout_config(runtime::env));
     let sdk_config = runtime::sdk_config().await;
     let store = &runtime::dynamo_store(&sdk_config, &table);
-    let apis = &runtime::ManagementApis::from_env(&sdk_config);
-    runtime::serve(|event| async move {
-        let poster = apis.for_event(&event)?;
-        Ok(routes::send_message(store, poster, &event, fanout).await)
-    })
+    let endpoint = runtime::or_exit(config::management_endpoint(runtime::env));
+    let poster = &ManagementApi::new(&sdk_config, &endpoint);
+    runtime::serve(
+        |event| async move { Ok(routes::send_message(store, poster, &event, fanout).await) },
+    )
     .await
 }
