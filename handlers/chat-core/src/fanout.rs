@@ -1,9 +1,11 @@
 //! Posting one message to every connection.
 
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream;
+use tokio::time::Instant;
 
 use crate::poster::{PostError, Poster};
 use crate::store::{ConnectionStore, StoreError};
@@ -35,8 +37,16 @@ pub struct Summary {
     /// Connections that answered 410 and were removed from the table.
     pub gone: usize,
     pub failed: usize,
+    /// Connections read but not posted to: the invocation's deadline was near.
+    pub unreached: usize,
+    /// Pages of connections left unread for the same reason.
+    pub stopped_early: bool,
     pub duration: Duration,
 }
+
+/// Time kept after the last post may end, to log and answer before Lambda
+/// ends the invocation.
+const FINISH_MARGIN: Duration = Duration::from_secs(1);
 
 enum Outcome {
     Sent,
@@ -49,19 +59,32 @@ enum Outcome {
 ///
 /// A connection that is gone (410) is deleted from the store; any other
 /// failure for one recipient is logged and counted, and never stops the
-/// others. Only a failed scan ends the broadcast early.
+/// others. Only a failed scan ends the broadcast early, or the `deadline`
+/// of the invocation: no post starts that could outlast it, and the
+/// summary counts who was not reached.
 pub async fn broadcast<S: ConnectionStore, P: Poster>(
     store: &S,
     poster: &P,
     data: &[u8],
     config: FanoutConfig,
+    deadline: Instant,
 ) -> Result<Summary, StoreError> {
     let started = Instant::now();
+    let last_start = deadline
+        .checked_sub(config.post_timeout + FINISH_MARGIN)
+        .unwrap_or(started);
     let mut summary = Summary::default();
     let mut start = None;
     loop {
         let page = store.scan_page(start).await?;
+        let read = page.connection_ids.len();
+        let begun = AtomicUsize::new(0);
         let mut posts = stream::iter(page.connection_ids)
+            // Checked as each post is about to start, not when the page is read.
+            .take_while(|_| std::future::ready(Instant::now() < last_start))
+            .inspect(|_| {
+                begun.fetch_add(1, Ordering::Relaxed);
+            })
             .map(|connection_id| post_one(store, poster, connection_id, data, config.post_timeout))
             .buffer_unordered(config.concurrency.max(1));
         while let Some(outcome) = posts.next().await {
@@ -71,8 +94,14 @@ pub async fn broadcast<S: ConnectionStore, P: Poster>(
                 Outcome::Failed => summary.failed += 1,
             }
         }
+        drop(posts);
+        summary.unreached += read - begun.into_inner();
         start = page.next_start;
         if start.is_none() {
+            break;
+        }
+        if Instant::now() >= last_start {
+            summary.stopped_early = true;
             break;
         }
     }

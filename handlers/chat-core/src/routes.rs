@@ -84,6 +84,7 @@ pub async fn send_message<S: ConnectionStore, P: Poster>(
     poster: &P,
     event: &ApiGatewayWebsocketProxyRequest,
     config: FanoutConfig,
+    deadline: tokio::time::Instant,
 ) -> ApiGatewayProxyResponse {
     let Some(sender) = connection_id(event) else {
         return missing_connection_id();
@@ -96,14 +97,22 @@ pub async fn send_message<S: ConnectionStore, P: Poster>(
             return response(400, &refused.to_string());
         }
     };
-    match broadcast(store, poster, text.as_bytes(), config).await {
+    match broadcast(store, poster, text.as_bytes(), config, deadline).await {
         Ok(summary) => {
+            let complete = summary.unreached == 0 && !summary.stopped_early;
             tracing::info!(
                 sent = summary.sent,
                 gone = summary.gone,
                 failed = summary.failed,
+                unreached = summary.unreached,
+                stopped_early = summary.stopped_early,
                 duration_ms = summary.duration.as_millis() as u64,
-                "broadcast done"
+                "{}",
+                if complete {
+                    "broadcast done"
+                } else {
+                    "broadcast stopped before the invocation deadline"
+                }
             );
             response(200, "Message sent.")
         }

@@ -2,6 +2,7 @@
 //! management endpoint once, then [`serve`] its route for every event.
 
 use std::future::Future;
+use std::time::SystemTime;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
@@ -59,17 +60,22 @@ pub type Event = ApiGatewayWebsocketProxyRequest;
 /// What every route answers.
 pub type Response = ApiGatewayProxyResponse;
 
-/// Hands `route` to the Lambda runtime, which calls it once per event for
-/// the life of the process. An `Err` is reported to Lambda as a function
-/// error (API Gateway then answers 502). Returns the runtime's own future
-/// rather than wrapping it in another: each extra state machine is code in
-/// every zip.
+/// Hands `route` to the Lambda runtime, which calls it once per event, with
+/// the invocation's deadline, for the life of the process. An `Err` is
+/// reported to Lambda as a function error (API Gateway then answers 502).
+/// Returns the runtime's own future rather than wrapping it in another:
+/// each extra state machine is code in every zip.
 pub fn serve<R, Fut>(route: R) -> impl Future<Output = Result<(), lambda_runtime::Error>>
 where
-    R: Fn(Event) -> Fut,
+    R: Fn(Event, tokio::time::Instant) -> Fut,
     Fut: Future<Output = Result<Response, lambda_runtime::Error>>,
 {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
-        route(event.payload)
+        let left = event
+            .context
+            .deadline()
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        route(event.payload, tokio::time::Instant::now() + left)
     }))
 }

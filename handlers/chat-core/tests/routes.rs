@@ -7,9 +7,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::encodings::Body;
-use chat_core::fanout::FanoutConfig;
+use chat_core::fanout::{FanoutConfig, broadcast};
 use chat_core::routes::{self, USAGE};
 use support::{FakePoster, FakeStore, event, ids, message_from};
+
+/// A deadline no test reaches.
+fn later() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(3600)
+}
 
 fn body_text(response: &aws_lambda_events::apigw::ApiGatewayProxyResponse) -> String {
     match &response.body {
@@ -126,6 +131,7 @@ async fn sendmessage_reaches_every_connection_once_across_pages_in_both_formats(
             &poster,
             &message_from("c007", Some(body)),
             FanoutConfig::default(),
+            later(),
         )
         .await;
         assert_eq!(response.status_code, 200);
@@ -156,6 +162,7 @@ async fn gone_recipients_are_deleted_and_only_they() {
         &poster,
         &message_from("c005", Some(body)),
         FanoutConfig::default(),
+        later(),
     )
     .await;
     assert_eq!(response.status_code, 200);
@@ -180,6 +187,7 @@ async fn a_failing_recipient_does_not_stop_the_others() {
         &poster,
         &message_from("c001", Some(body)),
         FanoutConfig::default(),
+        later(),
     )
     .await;
     assert_eq!(response.status_code, 200);
@@ -205,8 +213,14 @@ async fn a_slow_recipient_times_out_without_holding_up_the_others() {
     };
     let started = tokio::time::Instant::now();
     let body = r#"{"action":"sendmessage","data":"hi"}"#;
-    let response =
-        routes::send_message(&store, &poster, &message_from("c000", Some(body)), config).await;
+    let response = routes::send_message(
+        &store,
+        &poster,
+        &message_from("c000", Some(body)),
+        config,
+        later(),
+    )
+    .await;
     assert_eq!(response.status_code, 200);
     let received: Vec<_> = poster.received().into_keys().collect();
     assert_eq!(received, ["c000", "c002", "c003"]);
@@ -232,9 +246,55 @@ async fn concurrency_bound_holds_and_is_used() {
         post_timeout: Duration::from_secs(3),
     };
     let body = r#"{"action":"sendmessage","data":"hi"}"#;
-    routes::send_message(&store, &poster, &message_from("c000", Some(body)), config).await;
+    routes::send_message(
+        &store,
+        &poster,
+        &message_from("c000", Some(body)),
+        config,
+        later(),
+    )
+    .await;
     assert_eq!(poster.received().len(), 60);
     assert_eq!(poster.max_in_flight.load(Ordering::SeqCst), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broadcast_stops_starting_posts_before_the_deadline_and_counts_who_it_missed() {
+    // 3 pages of 4; one post at a time, each taking 1 s.
+    let store = FakeStore {
+        page_size: 4,
+        ..FakeStore::with_ids(ids(12))
+    };
+    let poster = FakePoster {
+        latency: Duration::from_secs(1),
+        ..FakePoster::default()
+    };
+    let config = FanoutConfig {
+        concurrency: 1,
+        post_timeout: Duration::from_secs(3),
+    };
+    // Posts may start until 10 - 3 (post timeout) - 1 (margin) = 6 s: at 0..=5.
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(10);
+    let summary = broadcast(&store, &poster, b"hi", config, deadline)
+        .await
+        .unwrap();
+    assert_eq!(summary.sent, 6);
+    assert_eq!(summary.unreached, 2, "the rest of the second page");
+    assert!(summary.stopped_early, "the third page was never read");
+    assert_eq!(poster.received().len(), 6);
+    assert!(
+        tokio::time::Instant::now() <= deadline,
+        "done before the deadline"
+    );
+
+    // With time to spare, everyone is reached and nothing is reported missing.
+    let poster = FakePoster::default();
+    let summary = broadcast(&store, &poster, b"hi", config, later())
+        .await
+        .unwrap();
+    assert_eq!((summary.sent, summary.unreached), (12, 0));
+    assert!(!summary.stopped_early);
 }
 
 #[tokio::test]
@@ -261,6 +321,7 @@ async fn bad_input_is_answered_to_the_sender_only_and_nothing_is_broadcast() {
             &poster,
             &message_from("c003", body),
             FanoutConfig::default(),
+            later(),
         )
         .await;
         assert_eq!(response.status_code, 400);
@@ -293,6 +354,7 @@ async fn a_failed_scan_answers_500_stops_and_tells_the_sender() {
         &poster,
         &message_from("c000", Some(body)),
         FanoutConfig::default(),
+        later(),
     )
     .await;
     assert_eq!(response.status_code, 500);

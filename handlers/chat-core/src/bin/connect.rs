@@ -10,8 +10,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let table = runtime::or_exit(config::table_name(runtime::env));
     let sdk_config = runtime::sdk_config().await;
     let store = &runtime::dynamo_store(&sdk_config, &table);
-    runtime::serve(
-        |event| async move { Ok(routes::connect(store, &event, SystemTime::now()).await) },
-    )
+    runtime::serve(|event, _deadline| async move {
+        Ok(routes::connect(store, &event, SystemTime::now()).await)
+    })
     .await
 }

@@ -9,5 +9,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk_config = runtime::sdk_config().await;
     let endpoint = runtime::or_exit(config::management_endpoint(runtime::env));
     let poster = &ManagementApi::new(&sdk_config, &endpoint);
-    runtime::serve(|event| async move { Ok(routes::default_route(poster, &event).await) }).await
+    runtime::serve(
+        |event, _deadline| async move { Ok(routes::default_route(poster, &event).await) },
+    )
+    .await
 }

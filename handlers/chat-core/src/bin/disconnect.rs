@@ -8,5 +8,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let table = runtime::or_exit(config::table_name(runtime::env));
     let sdk_config = runtime::sdk_config().await;
     let store = &runtime::dynamo_store(&sdk_config, &table);
-    runtime::serve(|event| async move { Ok(routes::disconnect(store, &event).await) }).await
+    runtime::serve(|event, _deadline| async move { Ok(routes::disconnect(store, &event).await) })
+        .await
 }

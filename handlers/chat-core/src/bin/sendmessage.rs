@@ -12,8 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = &runtime::dynamo_store(&sdk_config, &table);
     let endpoint = runtime::or_exit(config::management_endpoint(runtime::env));
     let poster = &ManagementApi::new(&sdk_config, &endpoint);
-    runtime::serve(
-        |event| async move { Ok(routes::send_message(store, poster, &event, fanout).await) },
-    )
+    runtime::serve(|event, deadline| async move {
+        Ok(routes::send_message(store, poster, &event, fanout, deadline).await)
+    })
     .await
 }
