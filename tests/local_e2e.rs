@@ -373,6 +373,10 @@ async fn frames_are_limited_as_api_gateway_limits_them() {
 
 /// One HTTP/1.1 request to the management API; returns the response head.
 async fn management(local: &Local, method: &str, id: &str) -> String {
+    management_with_body(local, method, id, "hi").await
+}
+
+async fn management_with_body(local: &Local, method: &str, id: &str, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = local
         .url
@@ -383,7 +387,8 @@ async fn management(local: &Local, method: &str, id: &str) -> String {
         .to_owned();
     let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
     let request = format!(
-        "{method} /dev/@connections/{id} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+        "{method} /dev/@connections/{id} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
@@ -407,6 +412,16 @@ async fn management_api_posts_reads_deletes_and_answers_410_for_gone_ids() {
             && get.contains("\"sourceIp\":\"127.0.0.1\""),
         "{get}"
     );
+    // Over 128 KB: 413, as API Gateway answers, and nothing is delivered.
+    let too_big = management_with_body(&local, "POST", &id, &"x".repeat(128 * 1024 + 1)).await;
+    assert!(too_big.starts_with("HTTP/1.1 413"), "{too_big}");
+    assert!(
+        too_big
+            .to_ascii_lowercase()
+            .contains("x-amzn-errortype: payloadtoolargeexception"),
+        "{too_big}"
+    );
+    quiet(&mut client).await;
     let gone = management(&local, "POST", "no-such-connection=").await;
     assert!(gone.starts_with("HTTP/1.1 410"), "{gone}");
     assert!(
@@ -422,9 +437,37 @@ async fn management_api_posts_reads_deletes_and_answers_410_for_gone_ids() {
     }
     local.await_ids(0).await;
 
-    // An idle connection is closed after the (configured) idle timeout.
-    let mut idle = connect(&local.url).await;
-    match tokio::time::timeout(Duration::from_secs(15), idle.next()).await {
+    // The idle timeout (5 s here) counts data frames either way: a client
+    // that only receives stays; one that only pings goes.
+    let mut fed = connect(&local.url).await;
+    let fed_id = local.await_ids(1).await.remove(0);
+    let mut pinger = connect(&local.url).await;
+    let started = Instant::now();
+    for _ in 0..4 {
+        let post = management(&local, "POST", &fed_id).await;
+        assert!(post.starts_with("HTTP/1.1 200"), "{post}");
+        assert_eq!(receive(&mut fed).await, "hi");
+        let _ = pinger.send(Message::Ping(Vec::new().into())).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(7));
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), pinger.next()).await {
+            Ok(Some(Ok(Message::Pong(_)))) => continue,
+            Ok(Some(Ok(Message::Close(Some(frame))))) => break u16::from(frame.code),
+            other => panic!("expected the pinging client's idle close, got {other:?}"),
+        }
+    };
+    assert_eq!(code, 1001, "pings do not keep a connection alive");
+    let post = management(&local, "POST", &fed_id).await;
+    assert!(
+        post.starts_with("HTTP/1.1 200"),
+        "data sent to it kept the silent client connected: {post}"
+    );
+    assert_eq!(receive(&mut fed).await, "hi");
+
+    // With nothing either way, it is closed after the idle timeout.
+    match tokio::time::timeout(Duration::from_secs(15), fed.next()).await {
         Ok(Some(Ok(Message::Close(Some(frame))))) => assert_eq!(u16::from(frame.code), 1001),
         other => panic!("expected an idle close, got {other:?}"),
     }

@@ -36,6 +36,75 @@ impl ConnectionContext {
     }
 }
 
+/// API Gateway's `requestTime`: `23/Nov/2026:14:02:58 +0000`.
+fn request_time(time: SystemTime) -> String {
+    // RFC 3339 in UTC: `2026-11-23T14:02:58Z`, rearranged.
+    let rfc3339 = humantime::format_rfc3339_seconds(time).to_string();
+    let month = match &rfc3339[5..7] {
+        "01" => "Jan",
+        "02" => "Feb",
+        "03" => "Mar",
+        "04" => "Apr",
+        "05" => "May",
+        "06" => "Jun",
+        "07" => "Jul",
+        "08" => "Aug",
+        "09" => "Sep",
+        "10" => "Oct",
+        "11" => "Nov",
+        _ => "Dec",
+    };
+    format!(
+        "{}/{month}/{}:{} +0000",
+        &rfc3339[8..10],
+        &rfc3339[0..4],
+        &rfc3339[11..19]
+    )
+}
+
+/// A header name as API Gateway presents it (`Sec-WebSocket-Key`, `Host`);
+/// HTTP/1.1 servers see them lower-cased.
+fn header_name(name: &str) -> String {
+    const KNOWN: [&str; 7] = [
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Protocol",
+        "X-Forwarded-For",
+        "X-Forwarded-Port",
+        "X-Forwarded-Proto",
+    ];
+    if let Some(known) = KNOWN.iter().find(|k| k.eq_ignore_ascii_case(name)) {
+        return (*known).to_owned();
+    }
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// `key: value` pairs as `(single, multi)` maps: the last value of a
+/// repeated key, and all of them in order.
+fn single_and_multi(pairs: &[(String, String)]) -> (Map<String, Value>, Map<String, Value>) {
+    let mut single = Map::new();
+    let mut multi: Map<String, Value> = Map::new();
+    for (key, value) in pairs {
+        single.insert(key.clone(), json!(value));
+        match multi.get_mut(key).and_then(Value::as_array_mut) {
+            Some(values) => values.push(json!(value)),
+            None => {
+                multi.insert(key.clone(), json!([value]));
+            }
+        }
+    }
+    (single, multi)
+}
+
 fn request_context(
     context: &ConnectionContext,
     route_key: &str,
@@ -48,7 +117,7 @@ fn request_context(
         "routeKey": route_key,
         "eventType": event_type,
         "extendedRequestId": request_id,
-        "requestTime": humantime::format_rfc3339_millis(now).to_string(),
+        "requestTime": request_time(now),
         "messageDirection": "IN",
         "stage": context.stage,
         "connectedAt": epoch_ms(context.connected_at),
@@ -65,23 +134,44 @@ fn request_context(
     }
 }
 
-/// `$connect`, with the upgrade request's headers.
-pub fn connect(
-    context: &ConnectionContext,
-    headers: &[(String, String)],
-    request_id: &str,
-) -> Value {
-    let single: Map<String, Value> = headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    let multi: Map<String, Value> = headers
+/// What the upgrade request brought: its headers and its query string.
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeRequest {
+    /// Names as received (any case).
+    pub headers: Vec<(String, String)>,
+    /// Decoded `key=value` pairs, in order.
+    pub query: Vec<(String, String)>,
+    pub port: u16,
+}
+
+/// `$connect`, with the upgrade request's headers (as API Gateway presents
+/// them, with its `X-Forwarded-*` set) and query string parameters.
+pub fn connect(context: &ConnectionContext, request: &UpgradeRequest, request_id: &str) -> Value {
+    let mut headers: Vec<(String, String)> = request
+        .headers
         .iter()
-        .map(|(k, v)| (k.clone(), json!([v])))
+        .map(|(name, value)| (header_name(name), value.clone()))
         .collect();
-    json!({
+    headers.extend([
+        ("X-Forwarded-For".to_owned(), context.source_ip.clone()),
+        ("X-Forwarded-Port".to_owned(), request.port.to_string()),
+        // Local serves plain ws://; API Gateway terminates TLS (https).
+        ("X-Forwarded-Proto".to_owned(), "http".to_owned()),
+    ]);
+    let (single, multi) = single_and_multi(&headers);
+    let mut event = json!({
         "headers": single,
         "multiValueHeaders": multi,
         "requestContext": request_context(context, "$connect", "CONNECT", request_id),
         "isBase64Encoded": false,
-    })
+    });
+    // Absent, not empty, without a query string, as in API Gateway's events.
+    if !request.query.is_empty() {
+        let (single, multi) = single_and_multi(&request.query);
+        event["queryStringParameters"] = Value::Object(single);
+        event["multiValueQueryStringParameters"] = Value::Object(multi);
+    }
+    event
 }
 
 /// A message routed to `route_key`.
@@ -110,9 +200,21 @@ pub fn disconnect(
     let mut request_context = request_context(context, "$disconnect", "DISCONNECT", request_id);
     request_context.insert("disconnectStatusCode".into(), json!(status_code));
     request_context.insert("disconnectReason".into(), json!(reason));
+    // The headers API Gateway sends on $disconnect: not the client's, which
+    // may be long gone, but these, mostly empty.
     json!({
-        "headers": {"Host": context.domain_name},
-        "multiValueHeaders": {"Host": [context.domain_name]},
+        "headers": {
+            "Host": context.domain_name,
+            "x-api-key": "",
+            "X-Forwarded-For": "",
+            "x-restapi": "",
+        },
+        "multiValueHeaders": {
+            "Host": [context.domain_name],
+            "x-api-key": [""],
+            "X-Forwarded-For": [""],
+            "x-restapi": [""],
+        },
         "requestContext": request_context,
         "isBase64Encoded": false,
     })
@@ -155,9 +257,60 @@ mod tests {
     }
 
     #[test]
+    fn request_time_is_in_api_gateways_format() {
+        let time = humantime::parse_rfc3339("2026-11-23T14:22:58.250Z").unwrap();
+        assert_eq!(request_time(time), "23/Nov/2026:14:22:58 +0000");
+        let time = humantime::parse_rfc3339("2027-01-05T03:04:05Z").unwrap();
+        assert_eq!(request_time(time), "05/Jan/2027:03:04:05 +0000");
+        let rc = &message(&context(), "r", "b", "id")["requestContext"];
+        let text = rc["requestTime"].as_str().unwrap();
+        assert_eq!(text.len(), "23/Nov/2026:14:22:58 +0000".len(), "{text}");
+        assert!(text.ends_with(" +0000"), "{text}");
+    }
+
+    #[test]
+    fn connect_events_carry_the_query_and_headers_as_api_gateway_sends_them() {
+        let request = UpgradeRequest {
+            headers: vec![
+                ("host".into(), "127.0.0.1:8080".into()),
+                ("sec-websocket-key".into(), "k==".into()),
+                ("user-agent".into(), "test".into()),
+            ],
+            query: vec![
+                ("token".into(), "a b".into()),
+                ("room".into(), "1".into()),
+                ("room".into(), "2".into()),
+            ],
+            port: 8080,
+        };
+        let event = connect(&context(), &request, "r0");
+        let headers = &event["headers"];
+        assert_eq!(headers["Host"], "127.0.0.1:8080");
+        assert_eq!(headers["Sec-WebSocket-Key"], "k==");
+        assert_eq!(headers["User-Agent"], "test");
+        assert_eq!(headers["X-Forwarded-For"], "127.0.0.1");
+        assert_eq!(headers["X-Forwarded-Port"], "8080");
+        assert_eq!(headers["X-Forwarded-Proto"], "http");
+        assert_eq!(
+            event["multiValueHeaders"]["Host"],
+            json!(["127.0.0.1:8080"])
+        );
+        assert_eq!(event["queryStringParameters"]["token"], "a b");
+        assert_eq!(event["queryStringParameters"]["room"], "2");
+        assert_eq!(
+            event["multiValueQueryStringParameters"]["room"],
+            json!(["1", "2"])
+        );
+        let bare = connect(&context(), &UpgradeRequest::default(), "r1");
+        assert!(bare.get("queryStringParameters").is_none());
+    }
+
+    #[test]
     fn disconnect_events_say_why() {
         let event = disconnect(&context(), 1001, "Going away", "r2");
         assert_eq!(event["requestContext"]["eventType"], "DISCONNECT");
+        assert_eq!(event["headers"]["x-api-key"], "");
+        assert_eq!(event["headers"]["Host"], "127.0.0.1:8080");
         assert_eq!(event["requestContext"]["disconnectStatusCode"], 1001);
     }
 }

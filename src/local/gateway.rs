@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -49,6 +49,7 @@ impl Default for Limits {
 struct Connection {
     context: ConnectionContext,
     sender: mpsc::UnboundedSender<Message>,
+    /// When the client last sent a message (GetConnection's lastActiveAt).
     last_active: Mutex<SystemTime>,
 }
 
@@ -72,8 +73,26 @@ fn new_connection_id() -> String {
     format!("{}=", super::unique_hex())
 }
 
-fn status_code(response: &Value) -> i64 {
-    response["statusCode"].as_i64().unwrap_or(200)
+/// The status code of a Lambda proxy response; `None` when the response
+/// has none (or was not JSON), which API Gateway treats as malformed.
+fn status_code(response: &Value) -> Option<i64> {
+    response["statusCode"].as_i64()
+}
+
+/// What API Gateway answers the upgrade request after `$connect` ran:
+/// `None` accepts; a status refuses. A function error, a timeout or a
+/// malformed response (no status code, not JSON) is a 502.
+fn connect_verdict(result: &Result<Value, InvokeError>) -> Option<StatusCode> {
+    match result.as_ref().map(status_code) {
+        Ok(Some(code)) if (200..300).contains(&code) => None,
+        Ok(Some(code)) => Some(
+            u16::try_from(code)
+                .ok()
+                .and_then(|code| StatusCode::from_u16(code).ok())
+                .unwrap_or(StatusCode::BAD_GATEWAY),
+        ),
+        Ok(None) | Err(_) => Some(StatusCode::BAD_GATEWAY),
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -127,7 +146,7 @@ impl Gateway {
         let started = Instant::now();
         let result = runtime.invoke(event).await;
         let outcome = match &result {
-            Ok(response) => status_code(response).to_string(),
+            Ok(response) => status_code(response).map_or("malformed".to_owned(), |c| c.to_string()),
             Err(error) => error.to_string(),
         };
         let _ = self.log.send(format!(
@@ -145,11 +164,8 @@ impl Gateway {
     /// Routes one message and reports a failed integration to the sender,
     /// as API Gateway does.
     async fn on_message(self: Arc<Self>, context: ConnectionContext, body: String) {
-        let request_id = format!(
-            "{}-{}",
-            context.connection_id,
-            events::epoch_ms(SystemTime::now())
-        );
+        // Unique even for two messages in one millisecond.
+        let request_id = super::unique_hex();
         let error = match self.app.select_route(&body) {
             None => Some("Forbidden"),
             Some(route) => {
@@ -178,6 +194,9 @@ impl Gateway {
         let (mut sink, mut stream) = socket.split();
         let (sender, mut outgoing) = mpsc::unbounded_channel::<Message>();
         let id = context.connection_id.clone();
+        // When a data frame last went either way: the idle timeout counts
+        // from here; control frames (ping, pong) do not move it.
+        let last_data = Arc::new(Mutex::new(tokio::time::Instant::now()));
         lock(&self.connections).insert(
             id.clone(),
             Arc::new(Connection {
@@ -186,9 +205,13 @@ impl Gateway {
                 last_active: Mutex::new(SystemTime::now()),
             }),
         );
+        let sent_data = last_data.clone();
         let writer = tokio::spawn(async move {
             while let Some(message) = outgoing.recv().await {
                 let closing = matches!(message, Message::Close(_));
+                if matches!(message, Message::Text(_)) {
+                    *lock(&sent_data) = tokio::time::Instant::now();
+                }
                 if sink.send(message).await.is_err() || closing {
                     break;
                 }
@@ -202,11 +225,14 @@ impl Gateway {
             })));
             (code, reason.to_owned())
         };
+        let idle_timeout = self.limits.idle_timeout;
         let end_of_life = tokio::time::Instant::now() + self.limits.max_lifetime;
         let (code, reason) = loop {
+            let idle_at = *lock(&last_data) + idle_timeout;
             tokio::select! {
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
+                        *lock(&last_data) = tokio::time::Instant::now();
                         if let Some(connection) = self.connection(&id) {
                             *lock(&connection.last_active) = SystemTime::now();
                         }
@@ -234,7 +260,12 @@ impl Gateway {
                     Some(Err(error)) => break (1006, format!("Connection lost: {error}")),
                     None => break (1006, "Going away: the client left without a close frame".to_owned()),
                 },
-                () = tokio::time::sleep(self.limits.idle_timeout) => break close(1001, "Going away: idle timeout"),
+                // Data may have gone out meanwhile: only then is it idle.
+                () = tokio::time::sleep_until(idle_at) => {
+                    if *lock(&last_data) + idle_timeout <= tokio::time::Instant::now() {
+                        break close(1001, "Going away: idle timeout");
+                    }
+                }
                 () = tokio::time::sleep_until(end_of_life) => break close(1001, "Going away: maximum connection lifetime"),
             }
         };
@@ -253,6 +284,7 @@ async fn upgrade(
     State(gateway): State<Arc<Gateway>>,
     Path(stage): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -263,10 +295,20 @@ async fn upgrade(
         )
             .into_response();
     }
-    let header_list: Vec<(String, String)> = headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+    let request = events::UpgradeRequest {
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        query: form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect(),
+        port: gateway
+            .domain_name
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(80),
+    };
     let context = ConnectionContext {
         connection_id: new_connection_id(),
         connected_at: SystemTime::now(),
@@ -280,21 +322,13 @@ async fn upgrade(
             .map(str::to_owned),
     };
     let request_id = format!("{}-connect", context.connection_id);
-    let event = events::connect(&context, &header_list, &request_id);
-    if let Some(result) = gateway
+    let event = events::connect(&context, &request, &request_id);
+    // No $connect route: API Gateway accepts every connection.
+    let answer = gateway
         .invoke("$connect", &context.connection_id, event)
-        .await
-    {
-        let refused = match &result {
-            Ok(response) if (200..300).contains(&status_code(response)) => None,
-            Ok(response) => Some(
-                StatusCode::from_u16(status_code(response) as u16).unwrap_or(StatusCode::FORBIDDEN),
-            ),
-            Err(_) => Some(StatusCode::INTERNAL_SERVER_ERROR),
-        };
-        if let Some(status) = refused {
-            return (status, "the $connect route refused the connection").into_response();
-        }
+        .await;
+    if let Some(status) = answer.as_ref().and_then(connect_verdict) {
+        return (status, "the $connect route refused the connection").into_response();
     }
     let gateway = gateway.clone();
     upgrade
@@ -342,6 +376,21 @@ async fn post_to_connection(
         Ok(connection) => connection,
         Err(response) => return *response,
     };
+    if body.len() > gateway.limits.max_message_bytes {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [
+                ("x-amzn-errortype", "PayloadTooLargeException"),
+                ("content-type", "application/json"),
+            ],
+            format!(
+                r#"{{"message":"Message too long: {} bytes, at most {}"}}"#,
+                body.len(),
+                gateway.limits.max_message_bytes
+            ),
+        )
+            .into_response();
+    }
     let text = String::from_utf8_lossy(&body).into_owned();
     match connection.sender.send(Message::Text(text.into())) {
         Ok(()) => StatusCode::OK.into_response(),
@@ -382,4 +431,44 @@ async fn delete_connection(
         reason: "Closed by the management API".into(),
     })));
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_accepts_only_a_2xx_answer_and_a_malformed_one_is_a_502() {
+        let answer = |value: Value| connect_verdict(&Ok(value));
+        assert_eq!(answer(json!({"statusCode": 200})), None);
+        assert_eq!(answer(json!({"statusCode": 204, "body": "x"})), None);
+        assert_eq!(
+            answer(json!({"statusCode": 401})),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(
+            answer(json!({"statusCode": 500})),
+            Some(StatusCode::INTERNAL_SERVER_ERROR)
+        );
+        // Not JSON reaches the gateway as Null; no or a non-number status code.
+        for malformed in [
+            Value::Null,
+            json!({"body": "hi"}),
+            json!({"statusCode": "200"}),
+            json!({"statusCode": 99999}),
+        ] {
+            assert_eq!(
+                answer(malformed.clone()),
+                Some(StatusCode::BAD_GATEWAY),
+                "{malformed}"
+            );
+        }
+        for error in [
+            InvokeError::Function("panic".into()),
+            InvokeError::TimedOut(Duration::from_secs(10)),
+            InvokeError::Unavailable,
+        ] {
+            assert_eq!(connect_verdict(&Err(error)), Some(StatusCode::BAD_GATEWAY));
+        }
+    }
 }
