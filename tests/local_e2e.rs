@@ -682,11 +682,12 @@ async fn a_refused_connect_is_refused_and_ctrl_c_leaves_nothing_running() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_given_dynamodb_endpoint_is_used_instead_of_starting_moto() {
     let moto = common::moto::Moto::start();
-    let env: Vec<(&str, String)> = moto
+    let mut env: Vec<(&str, String)> = moto
         .env()
         .into_iter()
         .filter(|(k, _)| *k != "AWS_ENDPOINT_URL")
         .collect();
+    env.push(("CHATSTACK_SHELL_ONLY", "not for the functions".to_owned()));
     let local = Local::start_in_env(&["--dynamodb-endpoint", &moto.endpoint], &env);
     assert_eq!(local.dynamodb, moto.endpoint);
     assert!(
@@ -707,4 +708,52 @@ async fn a_given_dynamodb_endpoint_is_used_instead_of_starting_moto() {
     assert_eq!(receive(&mut client).await, "via my own DynamoDB");
     let tables = moto.boto3("print(boto3.client('dynamodb', **kw).list_tables()['TableNames'])");
     assert_eq!(tables, "['chatstack-dev-ConnectionsTable']");
+
+    // Each function gets Lambda's environment, not the user's shell: the
+    // user's credentials only as resolved and handed over, nothing else.
+    assert_eq!(local.pids.len(), FUNCTIONS.len());
+    for pid in &local.pids {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let variables: Vec<String> = environ
+            .split(|b| *b == 0)
+            .filter(|v| !v.is_empty())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        let has = |wanted: &str| variables.iter().any(|v| v == wanted);
+        assert!(has("AWS_LAMBDA_LOG_FORMAT=JSON"), "{pid}: {variables:?}");
+        assert!(has("AWS_ACCESS_KEY_ID=test"), "{pid}: {variables:?}");
+        assert!(has("TZ=:UTC"), "{pid}: {variables:?}");
+        for leaked in ["CHATSTACK_SHELL_ONLY=", "HOME=", "AWS_ENDPOINT_URL="] {
+            assert!(
+                !variables.iter().any(|v| v.starts_with(leaked)),
+                "{pid} has {leaked}: {variables:?}"
+            );
+        }
+    }
+    // The template's JSON log format reaches the functions' logs.
+    let log = local
+        .lines()
+        .iter()
+        .find_map(|l| {
+            l.contains("function sendmessage")
+                .then(|| l.rsplit(" log ").next().map(str::to_owned))
+                .flatten()
+        })
+        .expect("the banner names sendmessage's log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let logged = text.lines().any(|line| {
+            line.contains("broadcast done")
+                && serde_json::from_str::<serde_json::Value>(line).is_ok()
+        });
+        if logged {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no JSON broadcast line in {log}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -22,6 +22,8 @@ pub struct LocalFunction {
     pub environment: BTreeMap<String, String>,
     pub timeout: Duration,
     pub memory_mb: u32,
+    /// `LoggingConfig.LogFormat`: `JSON` or `Text`.
+    pub log_format: Option<String>,
 }
 
 /// One DynamoDB table.
@@ -167,6 +169,9 @@ fn read_functions(
                 environment: read_environment(id, properties, tables)?,
                 timeout: Duration::from_secs(properties["Timeout"].as_u64().unwrap_or(3)),
                 memory_mb: properties["MemorySize"].as_u64().unwrap_or(128) as u32,
+                log_format: properties["LoggingConfig"]["LogFormat"]
+                    .as_str()
+                    .map(str::to_owned),
             };
             Ok((id.clone(), local))
         })
@@ -266,6 +271,7 @@ mod tests {
                 Duration::from_secs(spec.timeout_seconds.into())
             );
             assert_eq!(function.memory_mb, spec.memory_mb);
+            assert_eq!(function.log_format.as_deref(), Some("JSON"));
             assert_eq!(
                 function.environment[chat_contract::TABLE_NAME_VAR],
                 "chatstack-dev-ConnectionsTable"

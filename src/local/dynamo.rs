@@ -15,11 +15,10 @@ use tokio::process::{Child, Command};
 use super::LocalError;
 use super::app::LocalTable;
 
-/// Credentials moto accepts; real endpoints use the user's own.
-pub const MOTO_CREDENTIALS: [(&str, &str); 2] = [
-    ("AWS_ACCESS_KEY_ID", "local"),
-    ("AWS_SECRET_ACCESS_KEY", "local"),
-];
+/// Credentials moto and DynamoDB Local accept; AWS would refuse them.
+fn dummy_credentials() -> Credentials {
+    Credentials::new("local", "local", None, None, "chatstack-local")
+}
 
 /// A free port on 127.0.0.1 (the OS picks it; the listener is closed again).
 pub fn free_port() -> Result<u16, LocalError> {
@@ -55,6 +54,43 @@ pub async fn start_moto() -> Result<(Child, String), LocalError> {
     Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
+/// The region and credentials handler processes get, as Lambda gives a
+/// function its role's: moto's dummy ones, or those the SDK finds for the
+/// user (profile, environment, SSO); DynamoDB Local takes any, so without
+/// any to find the dummy ones are used.
+pub async fn handler_access(moto: bool) -> Vec<(&'static str, String)> {
+    let (region, credentials) = if moto {
+        (super::LOCAL_REGION.to_owned(), dummy_credentials())
+    } else {
+        use aws_credential_types::provider::ProvideCredentials;
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(crate::deploy::aws::https_client())
+            .load()
+            .await;
+        let credentials = match config.credentials_provider() {
+            Some(provider) => provider.provide_credentials().await.ok(),
+            None => None,
+        };
+        let region = config
+            .region()
+            .map_or_else(|| super::LOCAL_REGION.to_owned(), |r| r.to_string());
+        (region, credentials.unwrap_or_else(dummy_credentials))
+    };
+    let mut variables = vec![
+        ("AWS_REGION", region.clone()),
+        ("AWS_DEFAULT_REGION", region),
+        ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            credentials.secret_access_key().to_owned(),
+        ),
+    ];
+    if let Some(token) = credentials.session_token() {
+        variables.push(("AWS_SESSION_TOKEN", token.to_owned()));
+    }
+    variables
+}
+
 /// A DynamoDB client for `endpoint`; moto gets dummy credentials.
 pub async fn client(endpoint: &str, moto: bool) -> aws_sdk_dynamodb::Client {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -63,13 +99,7 @@ pub async fn client(endpoint: &str, moto: bool) -> aws_sdk_dynamodb::Client {
     if moto {
         loader = loader
             .region(Region::new(super::LOCAL_REGION))
-            .credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "chatstack-local",
-            ));
+            .credentials_provider(dummy_credentials());
     }
     let config = loader.load().await;
     let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);

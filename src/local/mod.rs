@@ -181,6 +181,8 @@ struct LocalDynamo {
     /// `None` when the user named the endpoint.
     moto: Option<Child>,
     client: aws_sdk_dynamodb::Client,
+    /// Region and credentials for the handler processes.
+    handler_access: Vec<(&'static str, String)>,
 }
 
 impl LocalDynamo {
@@ -193,10 +195,12 @@ impl LocalDynamo {
             }
         };
         let client = dynamo::client(&endpoint, moto.is_some()).await;
+        let handler_access = dynamo::handler_access(moto.is_some()).await;
         Ok(LocalDynamo {
             endpoint,
             moto,
             client,
+            handler_access,
         })
     }
 
@@ -232,14 +236,16 @@ struct FunctionSettings<'a> {
 }
 
 impl FunctionSettings<'_> {
-    /// The variables of `function`'s process: its own from the template,
-    /// then what Lambda sets, then where the local services are.
+    /// The whole environment of `function`'s process, as Lambda gives it
+    /// (nothing of the user's shell): its own variables from the template,
+    /// what Lambda sets, then where the local services are.
     fn environment(
         &self,
         id: &str,
         function: &LocalFunction,
         runtime_api: SocketAddr,
     ) -> Vec<(String, String)> {
+        let name = format!("chatstack-{}-{id}", self.stage);
         let mut environment: Vec<(String, String)> = function
             .environment
             .iter()
@@ -247,26 +253,27 @@ impl FunctionSettings<'_> {
             .collect();
         let mut set = |name: &str, value: String| environment.push((name.to_owned(), value));
         set("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string());
-        set(
-            "AWS_LAMBDA_FUNCTION_NAME",
-            format!("chatstack-{}-{id}", self.stage),
-        );
+        set("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"));
+        set("AWS_LAMBDA_FUNCTION_NAME", name);
         set(
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
             function.memory_mb.to_string(),
         );
         set("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned());
+        set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned());
+        if let Some(format) = &function.log_format {
+            set("AWS_LAMBDA_LOG_FORMAT", format.clone());
+        }
+        set("_HANDLER", "bootstrap".to_owned());
+        set("LANG", "en_US.UTF-8".to_owned());
+        set("TZ", ":UTC".to_owned());
+        set("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned());
+        for (name, value) in &self.dynamodb.handler_access {
+            set(name, value.clone());
+        }
         set("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb.endpoint.clone());
         set(MANAGEMENT_ENDPOINT_VAR, self.management_endpoint.clone());
         set("AWS_EC2_METADATA_DISABLED", "true".to_owned());
-        if self.dynamodb.moto.is_some() {
-            for (name, value) in dynamo::MOTO_CREDENTIALS {
-                set(name, value.to_owned());
-            }
-            set("AWS_REGION", LOCAL_REGION.to_owned());
-        } else if std::env::var_os("AWS_REGION").is_none() {
-            set("AWS_REGION", LOCAL_REGION.to_owned());
-        }
         environment
     }
 }

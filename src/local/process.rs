@@ -24,8 +24,8 @@ pub struct FunctionProcess {
 const MAX_RESTARTS: u32 = 5;
 
 impl FunctionProcess {
-    /// Starts `binary` with the variables of `environment` set, its output
-    /// appended to `log`.
+    /// Starts `binary` with exactly the variables of `environment`, its
+    /// output appended to `log`.
     pub fn spawn(
         name: &'static str,
         binary: PathBuf,
@@ -60,6 +60,7 @@ impl FunctionProcess {
             .map_err(io_error(format!("opening {}", self.log.display())))?;
         let log_err = log.try_clone().map_err(io_error("opening a log file"))?;
         let child = Command::new(&self.binary)
+            .env_clear()
             .envs(self.environment.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
