@@ -371,6 +371,35 @@ async fn frames_are_limited_as_api_gateway_limits_them() {
     quiet(&mut sender).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_over_the_stages_route_throttling_gets_429s() {
+    let local = Local::start();
+    let mut client = connect(&local.url).await;
+    // The template's default route limits: a burst of 200, then 100/s.
+    // 400 at once: the burst goes through; unless sending them took over
+    // 2 s, some of the rest are refused.
+    let sent = 400;
+    for _ in 0..sent {
+        send(&mut client, "just text").await;
+    }
+    let (mut usage, mut throttled) = (0, 0);
+    for _ in 0..sent {
+        let reply = receive(&mut client).await;
+        if reply.starts_with("Use the sendmessage route") {
+            usage += 1;
+        } else {
+            let error: serde_json::Value = serde_json::from_str(&reply).unwrap();
+            assert_eq!(error["message"], "Too Many Requests", "{reply}");
+            throttled += 1;
+        }
+    }
+    assert!(usage >= 200, "the burst is served: {usage}");
+    assert!(
+        throttled > 0,
+        "the excess is refused: {throttled} of {sent}"
+    );
+}
+
 /// One HTTP/1.1 request to the management API; returns the response head.
 async fn management(local: &Local, method: &str, id: &str) -> String {
     management_with_body(local, method, id, "hi").await

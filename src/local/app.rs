@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::LocalError;
 use chat_contract::MANAGEMENT_ENDPOINT_VAR;
 
+use super::throttle::RouteLimits;
 use crate::chat::FUNCTIONS;
 
 /// One function: which handler binary runs it and with what settings.
@@ -44,6 +45,8 @@ pub struct LocalApp {
     pub routes: BTreeMap<String, String>,
     pub functions: BTreeMap<String, LocalFunction>,
     pub tables: Vec<LocalTable>,
+    /// The stage's default route throttling, when the template sets one.
+    pub route_limits: Option<RouteLimits>,
 }
 
 fn invalid(what: impl Into<String>) -> LocalError {
@@ -86,6 +89,7 @@ impl LocalApp {
             routes: read_routes(template, &functions)?,
             functions,
             tables,
+            route_limits: read_route_limits(template),
         })
     }
 
@@ -118,6 +122,16 @@ fn read_selection_field(template: &Value) -> Result<String, LocalError> {
         .filter(|f| !f.is_empty() && !f.contains('.'))
         .map(str::to_owned)
         .ok_or_else(|| invalid(format!("unsupported RouteSelectionExpression {expression}")))
+}
+
+/// The stage's `DefaultRouteSettings` throttling: both limits, or none.
+fn read_route_limits(template: &Value) -> Option<RouteLimits> {
+    let (_, stage) = resources_of(template, "AWS::ApiGatewayV2::Stage").next()?;
+    let settings = &stage["Properties"]["DefaultRouteSettings"];
+    Some(RouteLimits {
+        rate: settings["ThrottlingRateLimit"].as_f64()?,
+        burst: u32::try_from(settings["ThrottlingBurstLimit"].as_u64()?).ok()?,
+    })
 }
 
 fn read_tables(template: &Value, table_prefix: &str) -> Result<Vec<LocalTable>, LocalError> {
@@ -278,6 +292,8 @@ mod tests {
             );
         }
         assert_eq!(app.tables[0].hash_key, chat_contract::CONNECTION_ID);
+        let limits = app.route_limits.expect("the stage throttles its routes");
+        assert!(limits.rate > 0.0 && limits.burst > 0, "{limits:?}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use super::app::LocalApp;
 use super::events::{self, ConnectionContext};
 use super::runtime::{FunctionRuntime, InvokeError};
+use super::throttle::Throttle;
 
 /// API Gateway's quotas, configurable for tests and long sessions.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +67,8 @@ pub struct Gateway {
     /// One line per invocation, for the user.
     pub log: mpsc::UnboundedSender<String>,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
+    /// The stage's route throttling; `None` when the template sets none.
+    throttle: Option<Throttle>,
 }
 
 /// Like API Gateway's ids: short, opaque, ending in '='.
@@ -111,6 +114,7 @@ impl Gateway {
         log: mpsc::UnboundedSender<String>,
     ) -> Arc<Self> {
         Arc::new(Gateway {
+            throttle: app.route_limits.map(Throttle::new),
             app,
             stage: stage.to_owned(),
             api_id: "local".to_owned(),
@@ -157,6 +161,11 @@ impl Gateway {
         Some(result)
     }
 
+    /// Whether the stage's throttling lets one more request to `route` through.
+    fn admit(&self, route: &str) -> bool {
+        self.throttle.as_ref().is_none_or(|t| t.admit(route))
+    }
+
     fn connection(&self, id: &str) -> Option<Arc<Connection>> {
         lock(&self.connections).get(id).cloned()
     }
@@ -168,6 +177,7 @@ impl Gateway {
         let request_id = super::unique_hex();
         let error = match self.app.select_route(&body) {
             None => Some("Forbidden"),
+            Some(route) if !self.admit(route) => Some("Too Many Requests"),
             Some(route) => {
                 let event = events::message(&context, route, &body, &request_id);
                 match self.invoke(route, &context.connection_id, event).await {
@@ -321,6 +331,9 @@ async fn upgrade(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
+    if !gateway.admit("$connect") {
+        return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
+    }
     let request_id = format!("{}-connect", context.connection_id);
     let event = events::connect(&context, &request, &request_id);
     // No $connect route: API Gateway accepts every connection.

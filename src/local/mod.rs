@@ -9,6 +9,7 @@ pub mod events;
 pub mod gateway;
 mod process;
 pub mod runtime;
+pub mod throttle;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
