@@ -54,12 +54,29 @@ impl Local {
     }
 
     fn start_in_env(extra: &[&str], env: &[(&str, String)]) -> Local {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatstack"));
+        command
             .args(["local", "--port", "0", "--handlers-dir"])
             .arg(format!("{}/handlers", common::ROOT))
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        Local::launch(command)
+    }
+
+    /// `local` running the fake handlers of `handlers_dir/target/debug`.
+    fn start_with_fakes(handlers_dir: &std::path::Path) -> Local {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatstack"));
+        command
+            .args(["local", "--port", "0", "--no-build", "--handlers-dir"])
+            .arg(handlers_dir)
+            // Else local looks for the binaries in the shared target dir.
+            .env_remove("CARGO_TARGET_DIR");
+        Local::launch(command)
+    }
+
+    fn launch(mut command: Command) -> Local {
+        let mut child = command
             .env("PATH", tools_path())
-            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -397,6 +414,94 @@ async fn a_burst_over_the_stages_route_throttling_gets_429s() {
     assert!(
         throttled > 0,
         "the excess is refused: {throttled} of {sent}"
+    );
+}
+
+/// A handler speaking the Lambda Runtime API as the real ones do, except
+/// that a message whose body says "exit" ends its process and one that
+/// says "hang" never gets an answer.
+const FAKE_HANDLER: &str = r#"
+import json, os, time, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as response:
+        request_id = response.headers["lambda-runtime-aws-request-id"]
+        event = json.loads(response.read())
+    body = event.get("body") or ""
+    if "exit" in body:
+        os._exit(3)
+    if "hang" in body:
+        time.sleep(3600)
+    answer = json.dumps({"statusCode": 200}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=answer)).read()
+"#;
+
+/// A handlers dir whose every function is [`FAKE_HANDLER`].
+fn fake_handlers(name: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 runs (the tests need it: see tests/tools.sh)");
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_owned();
+    let dir = common::scratch_dir(name);
+    let binaries = dir.join("target/debug");
+    std::fs::create_dir_all(&binaries).unwrap();
+    for spec in FUNCTIONS {
+        let path = binaries.join(spec.name);
+        std::fs::write(&path, format!("#!{python}\n{FAKE_HANDLER}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+/// The next text message within `limit`.
+async fn receive_within(client: &mut Client, limit: Duration) -> String {
+    match tokio::time::timeout(limit, client.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => text.to_string(),
+        other => panic!("expected a message within {limit:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invocations_end_as_in_lambda_when_a_process_exits_or_times_out() {
+    let local = Local::start_with_fakes(&fake_handlers("local_fake_handlers"));
+    let mut client = connect(&local.url).await;
+
+    // The process dies holding the invocation: it fails at once (not after
+    // the function's 29 s timeout), the sender hears of it, and a new
+    // process serves the next message.
+    send(&mut client, r#"{"action":"sendmessage","data":"exit"}"#).await;
+    let error = receive_within(&mut client, Duration::from_secs(5)).await;
+    assert!(error.contains("Internal server error"), "{error}");
+    let wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !local.lines().iter().any(|l| l.contains(text)) {
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} in {:?}",
+                local.lines()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("function sendmessage exited");
+
+    // A timed-out invocation ends its process ($default: 10 s), which is
+    // replaced before the next one.
+    send(&mut client, "hang").await;
+    let error = receive_within(&mut client, Duration::from_secs(20)).await;
+    assert!(error.contains("Internal server error"), "{error}");
+    wait_for("function default timed out: ended its process");
+    send(&mut client, r#"{"action":"sendmessage","data":"fine"}"#).await;
+    quiet(&mut client).await;
+    assert!(
+        local
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("sendmessage") && l.contains(" 200 ")),
+        "the restarted sendmessage answers: {:?}",
+        local.lines()
     );
 }
 

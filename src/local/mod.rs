@@ -306,6 +306,7 @@ async fn start_functions(
             binaries.join(function.binary),
             settings.environment(id, function, runtime_api),
             logs_dir.join(format!("{}.log", function.binary)),
+            runtime.clone(),
         )?);
         runtimes.insert(id.clone(), runtime);
     }
@@ -348,7 +349,8 @@ fn banner(
 }
 
 /// Until `shutdown`: prints the gateway's log lines, and restarts (and
-/// reports) handler processes that exit, once a second.
+/// reports) handler processes that exit or time out, checking ten times a
+/// second so a dead process fails its invocation at once.
 async fn supervise(
     out: &mut dyn Write,
     processes: &mut [FunctionProcess],
@@ -356,7 +358,7 @@ async fn supervise(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), LocalError> {
     tokio::pin!(shutdown);
-    let mut health = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut health = tokio::time::interval(std::time::Duration::from_millis(100));
     loop {
         tokio::select! {
             () = &mut shutdown => return Ok(()),
@@ -366,7 +368,7 @@ async fn supervise(
             },
             _ = health.tick() => {
                 for process in processes.iter_mut() {
-                    if let Some(report) = process.check() {
+                    if let Some(report) = process.check().await {
                         say(out, report)?;
                     }
                 }

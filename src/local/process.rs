@@ -6,6 +6,9 @@ use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
+use std::sync::Arc;
+
+use super::runtime::FunctionRuntime;
 use super::{LocalError, io_error};
 
 /// A handler process, how to start it again, and its log file.
@@ -16,7 +19,10 @@ pub struct FunctionProcess {
     pub log: PathBuf,
     /// `None` once it exited and will not be started again.
     child: Option<Child>,
+    /// Restarts after the process exited by itself.
     restarts: u32,
+    /// The Runtime API it polls.
+    runtime: Arc<FunctionRuntime>,
 }
 
 /// Lambda starts a new execution environment after a crash; so does
@@ -31,6 +37,7 @@ impl FunctionProcess {
         binary: PathBuf,
         environment: Vec<(String, String)>,
         log: PathBuf,
+        runtime: Arc<FunctionRuntime>,
     ) -> Result<Self, LocalError> {
         let mut process = FunctionProcess {
             name,
@@ -39,6 +46,7 @@ impl FunctionProcess {
             log,
             child: None,
             restarts: 0,
+            runtime,
         };
         process.start()?;
         Ok(process)
@@ -79,9 +87,33 @@ impl FunctionProcess {
             .map_or_else(|| "?".to_owned(), |p| p.to_string())
     }
 
-    /// Restarts the process if it exited; returns what to tell the user.
-    pub fn check(&mut self) -> Option<String> {
+    /// Ends the process after a timed-out invocation and starts a new one,
+    /// as Lambda replaces the environment; fails the invocation a process
+    /// that exited held, and restarts it. Returns what to tell the user.
+    pub async fn check(&mut self) -> Option<String> {
+        if self.runtime.take_timed_out()
+            && let Some(child) = &mut self.child
+        {
+            let _ = child.kill().await;
+            self.runtime.fail_pending().await;
+            return Some(match self.start() {
+                Ok(()) => format!(
+                    "function {} timed out: ended its process, as Lambda ends the environment, \
+                     and started another (pid {}).",
+                    self.name,
+                    self.pid()
+                ),
+                Err(error) => {
+                    self.child = None;
+                    format!(
+                        "function {} timed out; could not start it again: {error}",
+                        self.name
+                    )
+                }
+            });
+        }
         let status = self.child.as_mut()?.try_wait().ok()??;
+        self.runtime.fail_pending().await;
         let exited = format!(
             "function {} exited ({status}); see {}",
             self.name,

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -21,6 +22,9 @@ pub enum InvokeError {
     /// The function reported an error (`invocation/{id}/error`).
     Function(String),
     TimedOut(Duration),
+    /// The process exited while it held the invocation (Lambda's
+    /// `Runtime.ExitError`).
+    Exited,
     /// The function's process is gone.
     Unavailable,
 }
@@ -30,6 +34,7 @@ impl std::fmt::Display for InvokeError {
         match self {
             InvokeError::Function(error) => write!(f, "function error: {error}"),
             InvokeError::TimedOut(after) => write!(f, "timed out after {}s", after.as_secs()),
+            InvokeError::Exited => f.write_str("the function's process exited (Runtime.ExitError)"),
             InvokeError::Unavailable => f.write_str("the function's process is not running"),
         }
     }
@@ -49,6 +54,9 @@ pub struct FunctionRuntime {
     queue: mpsc::Sender<Invocation>,
     next: Mutex<mpsc::Receiver<Invocation>>,
     pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, InvokeError>>>>,
+    /// Set when an invocation timed out: its process must end, as Lambda
+    /// ends the execution environment.
+    timed_out: AtomicBool,
 }
 
 impl FunctionRuntime {
@@ -60,7 +68,20 @@ impl FunctionRuntime {
             queue,
             next: Mutex::new(next),
             pending: Mutex::new(HashMap::new()),
+            timed_out: AtomicBool::new(false),
         })
+    }
+
+    /// Whether an invocation timed out since the last look.
+    pub fn take_timed_out(&self) -> bool {
+        self.timed_out.swap(false, Ordering::SeqCst)
+    }
+
+    /// Fails every invocation handed to the process, which has exited.
+    pub async fn fail_pending(&self) {
+        for (_, reply) in self.pending.lock().await.drain() {
+            let _ = reply.send(Err(InvokeError::Exited));
+        }
     }
 
     /// Runs one event through the function, as API Gateway's Lambda proxy
@@ -84,7 +105,10 @@ impl FunctionRuntime {
         match tokio::time::timeout(self.timeout, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_dropped)) => Err(InvokeError::Unavailable),
-            Err(_) => Err(InvokeError::TimedOut(self.timeout)),
+            Err(_) => {
+                self.timed_out.store(true, Ordering::SeqCst);
+                Err(InvokeError::TimedOut(self.timeout))
+            }
         }
     }
 
