@@ -419,20 +419,29 @@ async fn a_burst_over_the_stages_route_throttling_gets_429s() {
 
 /// A handler speaking the Lambda Runtime API as the real ones do, except
 /// that a message whose body says "exit" ends its process and one that
-/// says "hang" never gets an answer.
+/// says "hang" never gets an answer; a `$connect` with `?hold=S` takes S
+/// seconds, and one with `?budget=S` is refused (403) unless its deadline
+/// leaves it S seconds.
 const FAKE_HANDLER: &str = r#"
 import json, os, time, urllib.request
 api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
 while True:
     with urllib.request.urlopen(api + "next") as response:
         request_id = response.headers["lambda-runtime-aws-request-id"]
+        deadline = int(response.headers["lambda-runtime-deadline-ms"]) / 1000
         event = json.loads(response.read())
     body = event.get("body") or ""
+    query = event.get("queryStringParameters") or {}
     if "exit" in body:
         os._exit(3)
     if "hang" in body:
         time.sleep(3600)
-    answer = json.dumps({"statusCode": 200}).encode()
+    status = 200
+    if "hold" in query:
+        time.sleep(float(query["hold"]))
+    if "budget" in query and deadline - time.time() < float(query["budget"]):
+        status = 403
+    answer = json.dumps({"statusCode": status}).encode()
     urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=answer)).read()
 "#;
 
@@ -503,6 +512,24 @@ async fn invocations_end_as_in_lambda_when_a_process_exits_or_times_out() {
         "the restarted sendmessage answers: {:?}",
         local.lines()
     );
+
+    // An invocation's time runs from when a process takes it: a $connect
+    // queued 3 s behind another still gets (almost) its full 10 s.
+    let holding = tokio::spawn(connect_result(format!("{}?hold=3", local.url)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let queued = connect_result(format!("{}?budget=9", local.url)).await;
+    assert!(
+        queued.is_ok(),
+        "the queued $connect had its full time: {queued:?}"
+    );
+    assert!(holding.await.unwrap().is_ok());
+}
+
+async fn connect_result(url: String) -> Result<Client, String> {
+    tokio_tungstenite::connect_async(url)
+        .await
+        .map(|(client, _)| client)
+        .map_err(|e| e.to_string())
 }
 
 /// One HTTP/1.1 request to the management API; returns the response head.

@@ -43,9 +43,14 @@ impl std::fmt::Display for InvokeError {
 struct Invocation {
     request_id: String,
     event: Value,
-    deadline_ms: u128,
+    /// Told when a process takes the invocation: its time runs from then.
+    handed_out: oneshot::Sender<()>,
     reply: oneshot::Sender<Result<Value, InvokeError>>,
 }
+
+/// How long API Gateway waits for an integration: an invocation that no
+/// process took by then has failed for the client.
+const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
 
 /// One function's invocation queue and its Runtime API.
 pub struct FunctionRuntime {
@@ -85,23 +90,26 @@ impl FunctionRuntime {
     }
 
     /// Runs one event through the function, as API Gateway's Lambda proxy
-    /// integration does, within the function's timeout.
+    /// integration does: the function's timeout runs from when a process
+    /// takes the event, not from when it was queued.
     pub async fn invoke(&self, event: Value) -> Result<Value, InvokeError> {
         let (reply, answer) = oneshot::channel();
-        let deadline = SystemTime::now() + self.timeout;
+        let (handed_out, taken) = oneshot::channel();
         let invocation = Invocation {
             request_id: super::unique_hex(),
             event,
-            deadline_ms: deadline
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis(),
+            handed_out,
             reply,
         };
         self.queue
             .send(invocation)
             .await
             .map_err(|_| InvokeError::Unavailable)?;
+        match tokio::time::timeout(INTEGRATION_TIMEOUT, taken).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_dropped)) => return Err(InvokeError::Unavailable),
+            Err(_) => return Err(InvokeError::TimedOut(INTEGRATION_TIMEOUT)),
+        }
         match tokio::time::timeout(self.timeout, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_dropped)) => Err(InvokeError::Unavailable),
@@ -134,11 +142,13 @@ async fn next(State(runtime): State<Arc<FunctionRuntime>>) -> Response {
     let Some(invocation) = invocation else {
         return StatusCode::GONE.into_response();
     };
+    let deadline = SystemTime::now() + runtime.timeout;
     runtime
         .pending
         .lock()
         .await
         .insert(invocation.request_id.clone(), invocation.reply);
+    let _ = invocation.handed_out.send(());
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -148,7 +158,11 @@ async fn next(State(runtime): State<Arc<FunctionRuntime>>) -> Response {
     set("lambda-runtime-aws-request-id", invocation.request_id);
     set(
         "lambda-runtime-deadline-ms",
-        invocation.deadline_ms.to_string(),
+        deadline
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            .to_string(),
     );
     set(
         "lambda-runtime-invoked-function-arn",
