@@ -281,6 +281,19 @@ impl<C: Cloud> Deployer<'_, C> {
         }
     }
 
+    /// Whether the change set shown may run: approved, and no Ctrl-C came
+    /// during the build, the upload or the question (that means "stop
+    /// before anything changes", not "cancel the operation about to start").
+    fn go_ahead(&mut self, stack: &str) -> Result<(), DeployError> {
+        if !self.approve(&format!("Deploy these changes to {stack}?"))? {
+            return Err(DeployError::Declined);
+        }
+        if self.interrupts.pressed() {
+            return Err(DeployError::InterruptedBeforeChange);
+        }
+        Ok(())
+    }
+
     /// Creates or updates `stack` from `template_body` through a change set.
     pub async fn deploy(
         &mut self,
@@ -306,22 +319,9 @@ impl<C: Cloud> Deployer<'_, C> {
             return Ok(Deployed::NoChanges { outputs });
         };
         write_changes(self.ui.out, stack, &change_set.changes).map_err(DeployError::Output)?;
-        let approved = match self.approve(&format!("Deploy these changes to {stack}?")) {
-            Ok(approved) => approved,
-            Err(error) => {
-                self.discard(&request, &id).await?;
-                return Err(error);
-            }
-        };
-        if !approved {
+        if let Err(refusal) = self.go_ahead(stack) {
             self.discard(&request, &id).await?;
-            return Err(DeployError::Declined);
-        }
-        // A Ctrl-C during the build, the upload or the question means "stop
-        // before anything changes", not "cancel the operation about to start".
-        if self.interrupts.pressed() {
-            self.discard(&request, &id).await?;
-            return Err(DeployError::InterruptedBeforeChange);
+            return Err(refusal);
         }
         let before = self.baseline(stack).await;
         self.patiently(|| self.cloud.execute_change_set(&id))

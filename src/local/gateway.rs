@@ -201,8 +201,8 @@ impl Gateway {
 
     /// Serves one accepted connection until it ends, then runs `$disconnect`.
     async fn serve(self: Arc<Self>, socket: WebSocket, context: ConnectionContext) {
-        let (mut sink, mut stream) = socket.split();
-        let (sender, mut outgoing) = mpsc::unbounded_channel::<Message>();
+        let (sink, mut stream) = socket.split();
+        let (sender, outgoing) = mpsc::unbounded_channel::<Message>();
         let id = context.connection_id.clone();
         // When a data frame last went either way: the idle timeout counts
         // from here; control frames (ping, pong) do not move it.
@@ -215,69 +215,37 @@ impl Gateway {
                 last_active: Mutex::new(SystemTime::now()),
             }),
         );
-        let sent_data = last_data.clone();
-        let writer = tokio::spawn(async move {
-            while let Some(message) = outgoing.recv().await {
-                let closing = matches!(message, Message::Close(_));
-                if matches!(message, Message::Text(_)) {
-                    *lock(&sent_data) = tokio::time::Instant::now();
-                }
-                if sink.send(message).await.is_err() || closing {
-                    break;
-                }
-            }
-            let _ = sink.close().await;
-        });
-        let close = |code: u16, reason: &'static str| {
-            let _ = sender.send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })));
-            (code, reason.to_owned())
-        };
+        let writer = spawn_writer(sink, outgoing, last_data.clone());
         let idle_timeout = self.limits.idle_timeout;
         let end_of_life = tokio::time::Instant::now() + self.limits.max_lifetime;
-        let (code, reason) = loop {
+        let end = loop {
             let idle_at = *lock(&last_data) + idle_timeout;
             tokio::select! {
-                frame = stream.next() => match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        *lock(&last_data) = tokio::time::Instant::now();
-                        if let Some(connection) = self.connection(&id) {
-                            *lock(&connection.last_active) = SystemTime::now();
-                        }
-                        if text.len() > self.limits.max_message_bytes {
-                            break close(1009, "Message too big");
-                        }
-                        tokio::spawn(self.clone().on_message(context.clone(), text.to_string()));
+                frame = stream.next() => {
+                    if let Some(end) = self.on_frame(frame, &context, &last_data) {
+                        break end;
                     }
-                    // API Gateway takes text frames only.
-                    Some(Ok(Message::Binary(_))) => {
-                        break close(1003, "Binary frames are not supported");
-                    }
-                    Some(Ok(Message::Close(frame))) => {
-                        break frame
-                            .map(|f| (f.code, f.reason.to_string()))
-                            .unwrap_or((1005, "Client-side close frame without status code".to_owned()));
-                    }
-                    Some(Ok(_ping_or_pong)) => {}
-                    // tungstenite refuses a frame over max_frame_size with a
-                    // capacity error; its type is axum's tungstenite's, so it
-                    // is recognised by its text.
-                    Some(Err(error)) if error.to_string().contains("Space limit exceeded") => {
-                        break close(1009, "Message too big");
-                    }
-                    Some(Err(error)) => break (1006, format!("Connection lost: {error}")),
-                    None => break (1006, "Going away: the client left without a close frame".to_owned()),
-                },
+                }
                 // Data may have gone out meanwhile: only then is it idle.
                 () = tokio::time::sleep_until(idle_at) => {
                     if *lock(&last_data) + idle_timeout <= tokio::time::Instant::now() {
-                        break close(1001, "Going away: idle timeout");
+                        break End::Closing(1001, "Going away: idle timeout");
                     }
                 }
-                () = tokio::time::sleep_until(end_of_life) => break close(1001, "Going away: maximum connection lifetime"),
+                () = tokio::time::sleep_until(end_of_life) => {
+                    break End::Closing(1001, "Going away: maximum connection lifetime");
+                }
             }
+        };
+        let (code, reason) = match end {
+            End::Closing(code, reason) => {
+                let _ = sender.send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })));
+                (code, reason.to_owned())
+            }
+            End::Closed(code, reason) => (code, reason),
         };
         lock(&self.connections).remove(&id);
         drop(sender);
@@ -285,6 +253,102 @@ impl Gateway {
         let request_id = format!("{id}-disconnect");
         let event = events::disconnect(&context, code, &reason, &request_id);
         self.invoke("$disconnect", &id, event).await;
+    }
+
+    /// Handles one frame from the client; `Some` when the connection ends.
+    fn on_frame(
+        self: &Arc<Self>,
+        frame: Option<Result<Message, axum::Error>>,
+        context: &ConnectionContext,
+        last_data: &Mutex<tokio::time::Instant>,
+    ) -> Option<End> {
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                *lock(last_data) = tokio::time::Instant::now();
+                if let Some(connection) = self.connection(&context.connection_id) {
+                    *lock(&connection.last_active) = SystemTime::now();
+                }
+                if text.len() > self.limits.max_message_bytes {
+                    return Some(End::Closing(1009, "Message too big"));
+                }
+                tokio::spawn(self.clone().on_message(context.clone(), text.to_string()));
+                None
+            }
+            // API Gateway takes text frames only.
+            Some(Ok(Message::Binary(_))) => {
+                Some(End::Closing(1003, "Binary frames are not supported"))
+            }
+            Some(Ok(Message::Close(frame))) => Some(End::Closed(
+                frame.as_ref().map_or(1005, |f| f.code),
+                frame.map_or_else(
+                    || "Client-side close frame without status code".to_owned(),
+                    |f| f.reason.to_string(),
+                ),
+            )),
+            Some(Ok(_ping_or_pong)) => None,
+            // tungstenite refuses a frame over max_frame_size with a capacity
+            // error; its type is axum's tungstenite's, so it is recognised by
+            // its text.
+            Some(Err(error)) if error.to_string().contains("Space limit exceeded") => {
+                Some(End::Closing(1009, "Message too big"))
+            }
+            Some(Err(error)) => Some(End::Closed(1006, format!("Connection lost: {error}"))),
+            None => Some(End::Closed(
+                1006,
+                "Going away: the client left without a close frame".to_owned(),
+            )),
+        }
+    }
+}
+
+/// How a connection ends.
+enum End {
+    /// The gateway closes it, with this code and reason.
+    Closing(u16, &'static str),
+    /// The client closed it, or went away.
+    Closed(u16, String),
+}
+
+/// Sends what the connection is given, in order, until a close frame or
+/// the last sender is gone; each data frame counts as activity.
+fn spawn_writer(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut outgoing: mpsc::UnboundedReceiver<Message>,
+    last_data: Arc<Mutex<tokio::time::Instant>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            let closing = matches!(message, Message::Close(_));
+            if matches!(message, Message::Text(_)) {
+                *lock(&last_data) = tokio::time::Instant::now();
+            }
+            if sink.send(message).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    })
+}
+
+/// What `$connect` is told of the upgrade request: headers, the decoded
+/// query string, and the port it came in on (`domain_name` is `host:port`).
+fn upgrade_request(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    domain_name: &str,
+) -> events::UpgradeRequest {
+    events::UpgradeRequest {
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        query: form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect(),
+        port: domain_name
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(80),
     }
 }
 
@@ -305,20 +369,7 @@ async fn upgrade(
         )
             .into_response();
     }
-    let request = events::UpgradeRequest {
-        headers: headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
-        query: form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect(),
-        port: gateway
-            .domain_name
-            .rsplit_once(':')
-            .and_then(|(_, port)| port.parse().ok())
-            .unwrap_or(80),
-    };
+    let request = upgrade_request(&headers, query.as_deref(), &gateway.domain_name);
     let context = ConnectionContext {
         connection_id: new_connection_id(),
         connected_at: SystemTime::now(),
