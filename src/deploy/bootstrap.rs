@@ -9,7 +9,9 @@ use crate::cfn::s3::{
     LifecycleRule, OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration,
     ServerSideEncryptionByDefault, ServerSideEncryptionRule, TagFilter,
 };
-use crate::cfn::{Expr, Output, Resource, RetentionPolicy, SubPart, Template, TemplateError};
+use crate::cfn::{
+    Expr, LogicalId, Output, Resource, RetentionPolicy, SubPart, Template, TemplateError,
+};
 
 pub use crate::chat::BOOTSTRAP_STACK;
 /// The bucket's logical id.
@@ -24,6 +26,57 @@ pub const SUPERSEDED_TAG: (&str, &str) = ("chatstack:superseded", "true");
 /// this when they are superseded and go at the next lifecycle run; a day's
 /// grace covers a deploy that uploads, supersedes and redeploys quickly.
 const SUPERSEDED_LIFETIME_DAYS: u32 = 1;
+
+/// Only superseded zips expire (see [`SUPERSEDED_TAG`]); incomplete
+/// uploads are aborted after a day.
+fn lifecycle() -> LifecycleConfiguration {
+    LifecycleConfiguration {
+        rules: vec![
+            LifecycleRule {
+                id: "expire-superseded-assets".to_owned(),
+                status: "Enabled".to_owned(),
+                expiration_in_days: Some(SUPERSEDED_LIFETIME_DAYS),
+                abort_incomplete_multipart_upload: None,
+                tag_filters: vec![TagFilter {
+                    key: SUPERSEDED_TAG.0.to_owned(),
+                    value: SUPERSEDED_TAG.1.to_owned(),
+                }],
+            },
+            // Tag filters cannot select uploads, which have no tags yet.
+            LifecycleRule {
+                id: "abort-incomplete-uploads".to_owned(),
+                status: "Enabled".to_owned(),
+                expiration_in_days: None,
+                abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
+                    days_after_initiation: 1,
+                }),
+                tag_filters: Vec::new(),
+            },
+        ],
+    }
+}
+
+/// Refuses every request to the bucket and its objects not made over TLS.
+fn tls_only(bucket: &LogicalId) -> BucketPolicy {
+    let objects_arn = Expr::sub([
+        SubPart::GetAtt(bucket.clone(), "Arn".to_owned()),
+        "/*".into(),
+    ]);
+    BucketPolicy {
+        bucket: bucket.into(),
+        policy_document: PolicyDocument::new(vec![Statement {
+            sid: Some("TlsOnly".to_owned()),
+            effect: Effect::Deny,
+            principal: Some(Principal::Everyone),
+            action: vec!["s3:*".to_owned()],
+            resource: vec![Expr::arn_of(bucket), objects_arn],
+            condition: BTreeMap::from([(
+                "Bool".to_owned(),
+                BTreeMap::from([("aws:SecureTransport".to_owned(), "false".to_owned())]),
+            )]),
+        }]),
+    }
+}
 
 pub fn template() -> Result<Template, TemplateError> {
     let mut template =
@@ -46,30 +99,7 @@ pub fn template() -> Result<Template, TemplateError> {
                     object_ownership: "BucketOwnerEnforced".to_owned(),
                 }],
             }),
-            lifecycle_configuration: Some(LifecycleConfiguration {
-                rules: vec![
-                    LifecycleRule {
-                        id: "expire-superseded-assets".to_owned(),
-                        status: "Enabled".to_owned(),
-                        expiration_in_days: Some(SUPERSEDED_LIFETIME_DAYS),
-                        abort_incomplete_multipart_upload: None,
-                        tag_filters: vec![TagFilter {
-                            key: SUPERSEDED_TAG.0.to_owned(),
-                            value: SUPERSEDED_TAG.1.to_owned(),
-                        }],
-                    },
-                    // Tag filters cannot select uploads, which have no tags yet.
-                    LifecycleRule {
-                        id: "abort-incomplete-uploads".to_owned(),
-                        status: "Enabled".to_owned(),
-                        expiration_in_days: None,
-                        abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
-                            days_after_initiation: 1,
-                        }),
-                        tag_filters: Vec::new(),
-                    },
-                ],
-            }),
+            lifecycle_configuration: Some(lifecycle()),
         })
         // Kept when the stack goes, except when its first create fails:
         // then it holds nothing yet.
@@ -83,28 +113,7 @@ pub fn template() -> Result<Template, TemplateError> {
             "keys are content hashes, never overwritten: versions would add nothing",
         ),
     )?;
-    let bucket_arn = Expr::arn_of(&bucket);
-    let objects_arn = Expr::sub([
-        SubPart::GetAtt(bucket.clone(), "Arn".to_owned()),
-        "/*".into(),
-    ]);
-    template.add(
-        "AssetsBucketPolicy",
-        BucketPolicy {
-            bucket: (&bucket).into(),
-            policy_document: PolicyDocument::new(vec![Statement {
-                sid: Some("TlsOnly".to_owned()),
-                effect: Effect::Deny,
-                principal: Some(Principal::Everyone),
-                action: vec!["s3:*".to_owned()],
-                resource: vec![bucket_arn, objects_arn],
-                condition: BTreeMap::from([(
-                    "Bool".to_owned(),
-                    BTreeMap::from([("aws:SecureTransport".to_owned(), "false".to_owned())]),
-                )]),
-            }]),
-        },
-    )?;
+    template.add("AssetsBucketPolicy", tls_only(&bucket))?;
     template.add_output(
         "AssetsBucketName",
         Output {
