@@ -31,10 +31,8 @@ async fn answering(status: StatusCode) -> String {
 
 /// A URL on 127.0.0.1 where nothing listens.
 fn nothing_listening() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{address}")
+    let port = chatstack::local::dynamo::free_port().expect("a free port");
+    format!("http://127.0.0.1:{port}")
 }
 
 #[tokio::test]

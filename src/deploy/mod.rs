@@ -123,15 +123,18 @@ async fn assets_bucket<C: cloud::Cloud>(
     }
     let body = bootstrap::template()?.to_yaml()?;
     let action = if !ready {
-        Some("Creating {stack}: the bucket for the functions' zips in this account and region.")
+        Some(format!(
+            "Creating {stack}: the bucket for the functions' zips in this account and region."
+        ))
     } else if create && !same_template(deployer.cloud.template_body(stack).await?, &body) {
-        Some("Updating {stack}: this version of chatstack changes the assets bucket's settings.")
+        Some(format!(
+            "Updating {stack}: this version of chatstack changes the assets bucket's settings."
+        ))
     } else {
         None
     };
     if let Some(action) = action {
-        writeln!(deployer.ui.out, "{}", action.replace("{stack}", stack))
-            .map_err(DeployError::Output)?;
+        writeln!(deployer.ui.out, "{action}").map_err(DeployError::Output)?;
         // Part of the deploy the user is running: no separate question.
         let approval = std::mem::replace(&mut deployer.ui.approval, Approval::Yes);
         let result = deployer.deploy(stack, &body, &[]).await;

@@ -54,45 +54,17 @@ pub async fn start_moto() -> Result<(Child, String), LocalError> {
     Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
-/// The region and credentials handler processes get, as Lambda gives a
-/// function its role's: moto's dummy ones, or those the SDK finds for the
-/// user (profile, environment, SSO); DynamoDB Local takes any, so without
-/// any to find the dummy ones are used.
-pub async fn handler_access(moto: bool) -> Vec<(&'static str, String)> {
-    let (region, credentials) = if moto {
-        (super::LOCAL_REGION.to_owned(), dummy_credentials())
-    } else {
-        use aws_credential_types::provider::ProvideCredentials;
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(crate::deploy::aws::https_client())
-            .load()
-            .await;
-        let credentials = match config.credentials_provider() {
-            Some(provider) => provider.provide_credentials().await.ok(),
-            None => None,
-        };
-        let region = config
-            .region()
-            .map_or_else(|| super::LOCAL_REGION.to_owned(), |r| r.to_string());
-        (region, credentials.unwrap_or_else(dummy_credentials))
-    };
-    let mut variables = vec![
-        ("AWS_REGION", region.clone()),
-        ("AWS_DEFAULT_REGION", region),
-        ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            credentials.secret_access_key().to_owned(),
-        ),
-    ];
-    if let Some(token) = credentials.session_token() {
-        variables.push(("AWS_SESSION_TOKEN", token.to_owned()));
-    }
-    variables
-}
-
-/// A DynamoDB client for `endpoint`; moto gets dummy credentials.
-pub async fn client(endpoint: &str, moto: bool) -> aws_sdk_dynamodb::Client {
+/// DynamoDB for `local`, from one load of the AWS configuration: a client
+/// for `endpoint`, and the region and credentials the handler processes
+/// get, as Lambda gives a function its role's. moto gets dummy ones; an
+/// endpoint the user names gets what the SDK finds for the user (profile,
+/// environment, SSO), or the dummy ones when there is nothing to find
+/// (DynamoDB Local takes any).
+pub async fn connect(
+    endpoint: &str,
+    moto: bool,
+) -> (aws_sdk_dynamodb::Client, Vec<(&'static str, String)>) {
+    use aws_credential_types::provider::ProvideCredentials;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(crate::deploy::aws::https_client())
         .endpoint_url(endpoint);
@@ -102,11 +74,37 @@ pub async fn client(endpoint: &str, moto: bool) -> aws_sdk_dynamodb::Client {
             .credentials_provider(dummy_credentials());
     }
     let config = loader.load().await;
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);
-    if config.region().is_none() {
-        builder = builder.region(Region::new(super::LOCAL_REGION));
+    let region = config
+        .region()
+        .map_or_else(|| super::LOCAL_REGION.to_owned(), |r| r.to_string());
+    let credentials = match config.credentials_provider() {
+        Some(provider) => provider.provide_credentials().await.ok(),
+        None => None,
     }
-    aws_sdk_dynamodb::Client::from_conf(builder.build())
+    .unwrap_or_else(dummy_credentials);
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .region(Region::new(region.clone()))
+            .build(),
+    );
+    let mut handler_access = vec![
+        ("AWS_REGION", region.clone()),
+        ("AWS_DEFAULT_REGION", region),
+        ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            credentials.secret_access_key().to_owned(),
+        ),
+    ];
+    if let Some(token) = credentials.session_token() {
+        handler_access.push(("AWS_SESSION_TOKEN", token.to_owned()));
+    }
+    (client, handler_access)
+}
+
+/// A DynamoDB client for `endpoint`; moto gets dummy credentials.
+pub async fn client(endpoint: &str, moto: bool) -> aws_sdk_dynamodb::Client {
+    connect(endpoint, moto).await.0
 }
 
 /// Creates `table` unless it exists (a reused DynamoDB Local keeps tables).

@@ -195,8 +195,7 @@ impl LocalDynamo {
                 (Some(child), endpoint)
             }
         };
-        let client = dynamo::client(&endpoint, moto.is_some()).await;
-        let handler_access = dynamo::handler_access(moto.is_some()).await;
+        let (client, handler_access) = dynamo::connect(&endpoint, moto.is_some()).await;
         Ok(LocalDynamo {
             endpoint,
             moto,
