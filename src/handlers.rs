@@ -1,9 +1,12 @@
 //! The handlers workspace (`handlers/`): building it and finding its output.
-//! `deploy` needs its release zips, `local` its debug binaries.
+//! `deploy` needs its release zips, `local` its binaries for this machine.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// The cargo profile of `local`'s builds (handlers/Cargo.toml).
+pub const LOCAL_PROFILE: &str = "local";
 
 /// The workspace at a directory, usually `handlers`.
 #[derive(Debug, Clone)]
@@ -47,9 +50,9 @@ impl HandlersWorkspace {
         self.target_dir().join("lambda")
     }
 
-    /// Where `cargo build` leaves the binaries for this machine.
-    pub fn debug_binaries_dir(&self) -> PathBuf {
-        self.target_dir().join("debug")
+    /// Where [`Self::build_binaries`] leaves the binaries for this machine.
+    pub fn local_binaries_dir(&self) -> PathBuf {
+        self.target_dir().join(LOCAL_PROFILE)
     }
 
     /// Builds the release zips with `build.sh` (cargo-lambda, arm64).
@@ -62,20 +65,24 @@ impl HandlersWorkspace {
         run(command, &format!("bash {}", script.display()))
     }
 
-    /// Builds the binaries for this machine: a debug build is quick and runs
-    /// the same code as the release zips.
+    /// Builds the binaries for this machine with the workspace's `local`
+    /// profile: a debug build is quick, runs the same code as the release
+    /// zips, and aborts on panic as they do.
     pub fn build_binaries(&self, out: &mut dyn Write) -> Result<(), BuildError> {
+        let description = format!(
+            "cargo build --profile {LOCAL_PROFILE} in {}",
+            self.dir.display()
+        );
         writeln!(
             out,
-            "Building the handlers for this machine (cargo build in {})...",
-            self.dir.display()
+            "Building the handlers for this machine ({description})..."
         )
         .map_err(BuildError::Output)?;
         let mut command = Command::new("cargo");
         command
-            .args(["build", "--bins", "--quiet"])
+            .args(["build", "--bins", "--quiet", "--profile", LOCAL_PROFILE])
             .current_dir(&self.dir);
-        run(command, &format!("cargo build in {}", self.dir.display()))
+        run(command, &description)
     }
 }
 

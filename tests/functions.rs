@@ -63,3 +63,37 @@ fn logical_prefixes_and_route_keys_are_unique() {
     assert_eq!(prefixes.len(), FUNCTIONS.len());
     assert_eq!(routes.len(), FUNCTIONS.len());
 }
+
+/// `local` runs the handlers built with the workspace's `local` profile,
+/// which must abort on panic as the release build Lambda runs does: with
+/// unwinding, the runtime would catch a panic and answer an error, and a
+/// handler that takes down its environment in AWS would survive locally.
+#[test]
+fn local_builds_abort_on_panic_as_the_release_build_does() {
+    let function = FUNCTIONS[0].name;
+    let output = Command::new(env!("CARGO"))
+        .current_dir(Path::new(ROOT).join("handlers"))
+        .args([
+            "rustc",
+            "--locked",
+            "--quiet",
+            "-p",
+            "chat-core",
+            "--bin",
+            function,
+        ])
+        .args(["--profile", chatstack::handlers::LOCAL_PROFILE])
+        .args(["--", "--print", "cfg"])
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo rustc failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let cfg = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        cfg.lines().any(|line| line == r#"panic="abort""#),
+        "{function} is built to unwind: {cfg}"
+    );
+}

@@ -63,12 +63,13 @@ impl Local {
         Local::launch(command)
     }
 
-    /// `local` running the fake handlers of `handlers_dir/target/debug`.
-    fn start_with_fakes(handlers_dir: &std::path::Path) -> Local {
+    /// `local` running the fake handlers of `handlers_dir/target/local`.
+    fn start_with_fakes(handlers_dir: &std::path::Path, extra: &[&str]) -> Local {
         let mut command = Command::new(env!("CARGO_BIN_EXE_chatstack"));
         command
             .args(["local", "--port", "0", "--no-build", "--handlers-dir"])
             .arg(handlers_dir)
+            .args(extra)
             // Else local looks for the binaries in the shared target dir.
             .env_remove("CARGO_TARGET_DIR");
         Local::launch(command)
@@ -421,9 +422,14 @@ async fn a_burst_over_the_stages_route_throttling_gets_429s() {
 /// that a message whose body says "exit" ends its process and one that
 /// says "hang" never gets an answer; a `$connect` with `?hold=S` takes S
 /// seconds, and one with `?budget=S` is refused (403) unless its deadline
-/// leaves it S seconds.
+/// leaves it S seconds. One with `?meet=N&dir=D` leaves its process id in
+/// D and is refused unless N processes did so within 10 s: only
+/// invocations running side by side in separate processes can meet.
+/// While a file `crash-on-start` is beside it, it exits as it starts.
 const FAKE_HANDLER: &str = r#"
-import json, os, time, urllib.request
+import json, os, sys, time, urllib.request
+if os.path.exists(os.path.join(os.path.dirname(sys.argv[0]), "crash-on-start")):
+    sys.exit(4)
 api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
 while True:
     with urllib.request.urlopen(api + "next") as response:
@@ -437,6 +443,14 @@ while True:
     if "hang" in body:
         time.sleep(3600)
     status = 200
+    if "meet" in query:
+        open(os.path.join(query["dir"], str(os.getpid())), "w").close()
+        waited = 0
+        while len(os.listdir(query["dir"])) < int(query["meet"]) and waited < 100:
+            time.sleep(0.1)
+            waited += 1
+        if len(os.listdir(query["dir"])) < int(query["meet"]):
+            status = 403
     if "hold" in query:
         time.sleep(float(query["hold"]))
     if "budget" in query and deadline - time.time() < float(query["budget"]):
@@ -454,7 +468,7 @@ fn fake_handlers(name: &str) -> std::path::PathBuf {
         .expect("python3 runs (the tests need it: see tests/tools.sh)");
     let python = String::from_utf8_lossy(&python.stdout).trim().to_owned();
     let dir = common::scratch_dir(name);
-    let binaries = dir.join("target/debug");
+    let binaries = dir.join("target/local");
     std::fs::create_dir_all(&binaries).unwrap();
     for spec in FUNCTIONS {
         let path = binaries.join(spec.name);
@@ -474,7 +488,7 @@ async fn receive_within(client: &mut Client, limit: Duration) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invocations_end_as_in_lambda_when_a_process_exits_or_times_out() {
-    let local = Local::start_with_fakes(&fake_handlers("local_fake_handlers"));
+    let local = Local::start_with_fakes(&fake_handlers("local_fake_handlers"), &[]);
     let mut client = connect(&local.url).await;
 
     // The process dies holding the invocation: it fails at once (not after
@@ -514,7 +528,8 @@ async fn invocations_end_as_in_lambda_when_a_process_exits_or_times_out() {
     );
 
     // An invocation's time runs from when a process takes it: a $connect
-    // queued 3 s behind another still gets (almost) its full 10 s.
+    // arriving while another holds the only process waits for a new one
+    // to start, and still gets (almost) its full 10 s.
     let holding = tokio::spawn(connect_result(format!("{}?hold=3", local.url)));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let queued = connect_result(format!("{}?budget=9", local.url)).await;
@@ -523,6 +538,79 @@ async fn invocations_end_as_in_lambda_when_a_process_exits_or_times_out() {
         "the queued $connect had its full time: {queued:?}"
     );
     assert!(holding.await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_invocations_run_in_separate_processes_up_to_the_limit() {
+    let handlers = fake_handlers("local_concurrency");
+    let mut local = Local::start_with_fakes(&handlers, &["--concurrency", "3"]);
+    let started_environments = |local: &Local| -> Vec<u32> {
+        local
+            .lines()
+            .iter()
+            .filter(|l| l.starts_with("function connect: started environment "))
+            .filter_map(|l| l.split("(pid ").nth(1)?.split(')').next()?.parse().ok())
+            .collect()
+    };
+    let meeting = common::scratch_dir("local_concurrency_meeting");
+    let meet = format!("{}?meet=2&dir={}", local.url, meeting.display());
+    let (first, second) = tokio::join!(connect_result(meet.clone()), connect_result(meet));
+    assert!(
+        first.is_ok() && second.is_ok(),
+        "two $connects ran side by side: {first:?} {second:?} {:?}",
+        local.lines()
+    );
+    assert_eq!(started_environments(&local).len(), 1, "{:?}", local.lines());
+
+    // Both environments busy: the third invocation's new environment dies
+    // as it starts, and the invocation fails at once, not after 29 s.
+    let hold = |seconds: u32| tokio::spawn(connect_result(format!("{}?hold={seconds}", local.url)));
+    let crash_marker = handlers.join("target/local/crash-on-start");
+    std::fs::write(&crash_marker, "").unwrap();
+    let holding = [hold(2), hold(2)];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked_at = Instant::now();
+    let failed = connect_result(local.url.clone()).await;
+    assert!(
+        failed.as_ref().is_err_and(|e| e.contains("502")),
+        "{failed:?}"
+    );
+    assert!(
+        asked_at.elapsed() < Duration::from_secs(10),
+        "failed at once"
+    );
+    for connect in holding {
+        assert!(connect.await.unwrap().is_ok());
+    }
+    std::fs::remove_file(&crash_marker).unwrap();
+
+    // All three environments busy at the limit: a fourth waits for one of
+    // them rather than starting a fourth process.
+    let holding = [hold(2), hold(2), hold(2)];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waited = connect_result(local.url.clone()).await;
+    assert!(waited.is_ok(), "{waited:?}");
+    for connect in holding {
+        assert!(connect.await.unwrap().is_ok());
+    }
+    let started = started_environments(&local);
+    assert_eq!(
+        started.len(),
+        3,
+        "environment 2, one that crashed and its replacement: {:?}",
+        local.lines()
+    );
+    local.pids.extend(started);
+    assert!(local.interrupt().success());
+    std::thread::sleep(Duration::from_millis(300));
+    for pid in &local.pids {
+        let alive = Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(!alive, "function process {pid} still runs");
+    }
 }
 
 async fn connect_result(url: String) -> Result<Client, String> {

@@ -36,6 +36,12 @@ pub struct LocalArgs {
     /// Seconds a connection may last (API Gateway: 7200).
     #[arg(long, value_name = "SECONDS", default_value_t = 7200)]
     pub max_lifetime: u64,
+    /// Processes each function may run at once: as in Lambda, concurrent
+    /// invocations run in separate environments. Past the limit, an
+    /// invocation waits for a free one (Lambda throttles only past the
+    /// account's concurrency, 1000 by default).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub concurrency: u16,
 }
 
 impl Execute for LocalArgs {
@@ -51,6 +57,7 @@ impl Execute for LocalArgs {
                 max_lifetime: Duration::from_secs(self.max_lifetime),
                 ..Default::default()
             },
+            concurrency: usize::from(self.concurrency),
         };
         block_on(async {
             let shutdown = async {

@@ -25,7 +25,7 @@ use crate::chat::{self, StageName};
 use crate::handlers::HandlersWorkspace;
 use app::{LocalApp, LocalFunction};
 use gateway::{Gateway, Limits};
-use process::FunctionProcess;
+use process::FunctionPool;
 use runtime::FunctionRuntime;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,8 @@ pub struct LocalOptions {
     pub build: bool,
     pub handlers: HandlersWorkspace,
     pub limits: Limits,
+    /// How many environments (processes) each function may run at once.
+    pub concurrency: usize,
 }
 
 /// An id unique within this process and unlikely to repeat across runs:
@@ -108,7 +110,9 @@ pub async fn run_local(
         dynamodb: &dynamodb,
         management_endpoint: format!("http://{address}/{stage}"),
     };
-    let (runtimes, mut processes) = start_functions(&app, &binaries, &settings).await?;
+    let (scale_up, scale_up_requests) = mpsc::unbounded_channel();
+    let (runtimes, mut pools) =
+        start_functions(&app, &binaries, &settings, options.concurrency, &scale_up).await?;
 
     let (log_sender, log_lines) = mpsc::unbounded_channel();
     let gateway = Gateway::new(
@@ -127,16 +131,17 @@ pub async fn run_local(
         )
         .await
     });
-    say(
-        out,
-        banner(stage, address, &dynamodb, &gateway.app, &processes),
-    )?;
-    let supervised = supervise(out, &mut processes, log_lines, shutdown).await;
+    say(out, banner(stage, address, &dynamodb, &gateway.app, &pools))?;
+    let events = Events {
+        log_lines,
+        scale_up_requests,
+    };
+    let supervised = supervise(out, &mut pools, events, shutdown).await;
 
     server.abort();
     let mut stopped = 0;
-    for process in &mut processes {
-        stopped += usize::from(process.stop().await);
+    for pool in &mut pools {
+        stopped += pool.stop().await;
     }
     stopped += usize::from(dynamodb.stop().await);
     supervised?;
@@ -162,13 +167,14 @@ fn handler_binaries(
             .build_binaries(out)
             .map_err(|e| LocalError::Build(e.to_string()))?;
     }
-    let binaries = options.handlers.debug_binaries_dir();
+    let binaries = options.handlers.local_binaries_dir();
     for function in app.functions.values() {
         let binary = binaries.join(function.binary);
         if !binary.is_file() {
             return Err(LocalError::Build(format!(
-                "{} is missing: run `cargo build` in {}, or drop --no-build",
+                "{} is missing: run `cargo build --profile {}` in {}, or drop --no-build",
                 binary.display(),
+                crate::handlers::LOCAL_PROFILE,
                 options.handlers.dir().display()
             )));
         }
@@ -238,13 +244,9 @@ struct FunctionSettings<'a> {
 impl FunctionSettings<'_> {
     /// The whole environment of `function`'s process, as Lambda gives it
     /// (nothing of the user's shell): its own variables from the template,
-    /// what Lambda sets, then where the local services are.
-    fn environment(
-        &self,
-        id: &str,
-        function: &LocalFunction,
-        runtime_api: SocketAddr,
-    ) -> Vec<(String, String)> {
+    /// what Lambda sets, then where the local services are. Each process
+    /// adds the address of its own Runtime API.
+    fn environment(&self, id: &str, function: &LocalFunction) -> Vec<(String, String)> {
         let name = format!("chatstack-{}-{id}", self.stage);
         let mut environment: Vec<(String, String)> = function
             .environment
@@ -252,7 +254,6 @@ impl FunctionSettings<'_> {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let mut set = |name: &str, value: String| environment.push((name.to_owned(), value));
-        set("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string());
         set("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"));
         set("AWS_LAMBDA_FUNCTION_NAME", name);
         set(
@@ -278,38 +279,40 @@ impl FunctionSettings<'_> {
     }
 }
 
-/// Starts each function: its Runtime API on a port of its own, then its
-/// process polling it.
+/// Starts each function with one environment; each may run
+/// `concurrency` at once, asking for more on `scale_up`.
 async fn start_functions(
     app: &LocalApp,
     binaries: &Path,
     settings: &FunctionSettings<'_>,
-) -> Result<(BTreeMap<String, Arc<FunctionRuntime>>, Vec<FunctionProcess>), LocalError> {
+    concurrency: usize,
+    scale_up: &mpsc::UnboundedSender<String>,
+) -> Result<(BTreeMap<String, Arc<FunctionRuntime>>, Vec<FunctionPool>), LocalError> {
     let logs_dir = std::env::temp_dir().join(format!("chatstack-local-{}", std::process::id()));
     std::fs::create_dir_all(&logs_dir)
         .map_err(io_error(format!("creating {}", logs_dir.display())))?;
     let mut runtimes = BTreeMap::new();
-    let mut processes = Vec::new();
+    let mut pools = Vec::new();
     for (id, function) in &app.functions {
-        let runtime = FunctionRuntime::new(function.binary, function.timeout);
-        let runtime_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(io_error("listening for a Runtime API"))?;
-        let runtime_api = runtime_listener
-            .local_addr()
-            .map_err(io_error("reading an address"))?;
-        let router = runtime.router();
-        tokio::spawn(async move { axum::serve(runtime_listener, router).await });
-        processes.push(FunctionProcess::spawn(
+        let runtime = FunctionRuntime::new(
             function.binary,
-            binaries.join(function.binary),
-            settings.environment(id, function, runtime_api),
-            logs_dir.join(format!("{}.log", function.binary)),
-            runtime.clone(),
-        )?);
+            function.timeout,
+            concurrency,
+            scale_up.clone(),
+        );
+        pools.push(
+            FunctionPool::start(
+                function.binary,
+                binaries.join(function.binary),
+                settings.environment(id, function),
+                logs_dir.join(format!("{}.log", function.binary)),
+                runtime.clone(),
+            )
+            .await?,
+        );
         runtimes.insert(id.clone(), runtime);
     }
-    Ok((runtimes, processes))
+    Ok((runtimes, pools))
 }
 
 /// What the user reads first: the URLs, DynamoDB, each process and its log.
@@ -318,7 +321,7 @@ fn banner(
     address: SocketAddr,
     dynamodb: &LocalDynamo,
     app: &LocalApp,
-    processes: &[FunctionProcess],
+    pools: &[FunctionPool],
 ) -> String {
     let tables: Vec<&str> = app.tables.iter().map(|t| t.name.as_str()).collect();
     let mut lines = vec![
@@ -332,12 +335,12 @@ fn banner(
             tables.join(", ")
         ),
     ];
-    for process in processes {
+    for pool in pools {
         lines.push(format!(
             "  function {:<12} pid {:<7} log {}",
-            process.name,
-            process.pid(),
-            process.log.display()
+            pool.name,
+            pool.pids().join(","),
+            pool.log.display()
         ));
     }
     lines.push(format!(
@@ -347,13 +350,21 @@ fn banner(
     lines.join("\n")
 }
 
-/// Until `shutdown`: prints the gateway's log lines, and restarts (and
-/// reports) handler processes that exit or time out, checking ten times a
-/// second so a dead process fails its invocation at once.
+/// What the gateway and the runtimes tell the supervisor.
+struct Events {
+    log_lines: mpsc::UnboundedReceiver<String>,
+    /// Names of functions that need another environment.
+    scale_up_requests: mpsc::UnboundedReceiver<String>,
+}
+
+/// Until `shutdown`: prints the gateway's log lines, starts environments
+/// invocations ask for, and replaces (and reports) handler processes that
+/// exit or time out, checking ten times a second so a dead process fails
+/// its invocation at once.
 async fn supervise(
     out: &mut dyn Write,
-    processes: &mut [FunctionProcess],
-    mut log_lines: mpsc::UnboundedReceiver<String>,
+    pools: &mut [FunctionPool],
+    mut events: Events,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), LocalError> {
     tokio::pin!(shutdown);
@@ -361,13 +372,18 @@ async fn supervise(
     loop {
         tokio::select! {
             () = &mut shutdown => return Ok(()),
-            line = log_lines.recv() => match line {
+            line = events.log_lines.recv() => match line {
                 Some(line) => say(out, line)?,
                 None => return Ok(()),
             },
+            Some(function) = events.scale_up_requests.recv() => {
+                if let Some(pool) = pools.iter_mut().find(|p| p.name == function) {
+                    say(out, pool.scale_up().await)?;
+                }
+            },
             _ = health.tick() => {
-                for process in processes.iter_mut() {
-                    if let Some(report) = process.check().await {
+                for pool in pools.iter_mut() {
+                    for report in pool.check().await {
                         say(out, report)?;
                     }
                 }

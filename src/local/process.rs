@@ -1,137 +1,218 @@
-//! The handler processes `local` runs: started with the environment Lambda
-//! would give them, their output in a log file, restarted when they exit.
+//! The handler processes `local` runs, one per execution environment:
+//! started with the environment Lambda would give them, their output in
+//! the function's log file, more of them when invocations overlap, and a
+//! new one when the last exits.
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 
 use tokio::process::{Child, Command};
-
-use std::sync::Arc;
+use tokio::task::JoinHandle;
 
 use super::runtime::FunctionRuntime;
 use super::{LocalError, io_error};
 
-/// A handler process, how to start it again, and its log file.
-pub struct FunctionProcess {
+/// One execution environment: a process and the Runtime API it polls.
+struct Environment {
+    id: u32,
+    process: Child,
+    runtime_api: JoinHandle<()>,
+}
+
+impl Environment {
+    fn pid(&self) -> String {
+        self.process
+            .id()
+            .map_or_else(|| "?".to_owned(), |pid| pid.to_string())
+    }
+
+    /// Ends the process and its Runtime API; whether there was a process.
+    async fn stop(mut self) -> bool {
+        self.runtime_api.abort();
+        self.process.kill().await.is_ok()
+    }
+}
+
+/// A function's environments and how to start another.
+pub struct FunctionPool {
     pub name: &'static str,
     binary: PathBuf,
+    /// Everything but `AWS_LAMBDA_RUNTIME_API`, which is each environment's own.
     environment: Vec<(String, String)>,
     pub log: PathBuf,
-    /// `None` once it exited and will not be started again.
-    child: Option<Child>,
-    /// Restarts after the process exited by itself.
-    restarts: u32,
-    /// The Runtime API it polls.
     runtime: Arc<FunctionRuntime>,
+    environments: Vec<Environment>,
+    next_id: u32,
+    /// Restarts after the last environment exited by itself.
+    restarts: u32,
 }
 
 /// Lambda starts a new execution environment after a crash; so does
 /// `local`, but not forever for a function that cannot start.
 const MAX_RESTARTS: u32 = 5;
 
-impl FunctionProcess {
-    /// Starts `binary` with exactly the variables of `environment`, its
-    /// output appended to `log`.
-    pub fn spawn(
+impl FunctionPool {
+    /// Starts the function's first environment, as `local` keeps one warm.
+    pub async fn start(
         name: &'static str,
         binary: PathBuf,
         environment: Vec<(String, String)>,
         log: PathBuf,
         runtime: Arc<FunctionRuntime>,
     ) -> Result<Self, LocalError> {
-        let mut process = FunctionProcess {
+        let mut pool = FunctionPool {
             name,
             binary,
             environment,
             log,
-            child: None,
-            restarts: 0,
             runtime,
+            environments: Vec::new(),
+            next_id: 0,
+            restarts: 0,
         };
-        process.start()?;
-        Ok(process)
+        pool.runtime.add_environment();
+        if let Err(error) = pool.launch().await {
+            pool.runtime.retire(pool.next_id);
+            return Err(error);
+        }
+        Ok(pool)
     }
 
-    /// Stops the process; whether there was one to stop.
-    pub async fn stop(&mut self) -> bool {
-        match &mut self.child {
-            Some(child) => child.kill().await.is_ok(),
-            None => false,
+    /// The process ids of the running environments.
+    pub fn pids(&self) -> Vec<String> {
+        self.environments.iter().map(Environment::pid).collect()
+    }
+
+    /// Stops every environment; how many processes it stopped.
+    pub async fn stop(&mut self) -> usize {
+        let mut stopped = 0;
+        for environment in self.environments.drain(..) {
+            stopped += usize::from(environment.stop().await);
+        }
+        stopped
+    }
+
+    /// Starts the environment an invocation asked for, as Lambda does
+    /// when every environment is busy. Returns what to tell the user.
+    pub async fn scale_up(&mut self) -> String {
+        match self.launch().await {
+            Ok(pid) => format!(
+                "function {}: started environment {} (pid {pid}) for a concurrent invocation.",
+                self.name,
+                self.environments.len()
+            ),
+            Err(error) => {
+                self.runtime.retire(self.next_id);
+                format!(
+                    "function {}: could not start another environment: {error}",
+                    self.name
+                )
+            }
         }
     }
 
-    fn start(&mut self) -> Result<(), LocalError> {
+    /// Starts one environment: a Runtime API on a port of its own, then
+    /// the process polling it, its output appended to the log.
+    async fn launch(&mut self) -> Result<String, LocalError> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(io_error("listening for a Runtime API"))?;
+        let address = listener
+            .local_addr()
+            .map_err(io_error("reading an address"))?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .map_err(io_error(format!("opening {}", self.log.display())))?;
         let log_err = log.try_clone().map_err(io_error("opening a log file"))?;
-        let child = Command::new(&self.binary)
+        let process = Command::new(&self.binary)
             .env_clear()
             .envs(self.environment.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
             .kill_on_drop(true)
             .spawn()
             .map_err(io_error(format!("starting {}", self.binary.display())))?;
-        self.child = Some(child);
-        Ok(())
+        let router = self.runtime.router(id);
+        let runtime_api = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        let environment = Environment {
+            id,
+            process,
+            runtime_api,
+        };
+        let pid = environment.pid();
+        self.environments.push(environment);
+        Ok(pid)
     }
 
-    pub fn pid(&self) -> String {
-        self.child
-            .as_ref()
-            .and_then(Child::id)
-            .map_or_else(|| "?".to_owned(), |p| p.to_string())
+    /// Ends the environments whose invocation timed out, as Lambda does,
+    /// and notices those that exited (failing what they held). Returns
+    /// what to tell the user.
+    pub async fn check(&mut self) -> Vec<String> {
+        let mut reports = Vec::new();
+        for id in self.runtime.take_timed_out() {
+            let Some(at) = self.environments.iter().position(|e| e.id == id) else {
+                continue;
+            };
+            self.environments.swap_remove(at).stop().await;
+            self.runtime.retire(id);
+            let ended = format!(
+                "function {} timed out: ended its process, as Lambda ends the environment",
+                self.name
+            );
+            reports.push(self.replace_if_last(ended, false).await);
+        }
+        while let Some((environment, status)) = self.take_exited() {
+            environment.runtime_api.abort();
+            self.runtime.retire(environment.id);
+            let exited = format!(
+                "function {} exited ({status}); see {}",
+                self.name,
+                self.log.display()
+            );
+            reports.push(self.replace_if_last(exited, true).await);
+        }
+        reports
     }
 
-    /// Ends the process after a timed-out invocation and starts a new one,
-    /// as Lambda replaces the environment; fails the invocation a process
-    /// that exited held, and restarts it. Returns what to tell the user.
-    pub async fn check(&mut self) -> Option<String> {
-        if self.runtime.take_timed_out()
-            && let Some(child) = &mut self.child
-        {
-            let _ = child.kill().await;
-            self.runtime.fail_pending().await;
-            return Some(match self.start() {
-                Ok(()) => format!(
-                    "function {} timed out: ended its process, as Lambda ends the environment, \
-                     and started another (pid {}).",
-                    self.name,
-                    self.pid()
-                ),
-                Err(error) => {
-                    self.child = None;
-                    format!(
-                        "function {} timed out; could not start it again: {error}",
-                        self.name
-                    )
-                }
-            });
+    /// The first environment whose process has exited, and how it ended.
+    fn take_exited(&mut self) -> Option<(Environment, std::process::ExitStatus)> {
+        let (at, status) = self
+            .environments
+            .iter_mut()
+            .enumerate()
+            .find_map(|(at, e)| Some((at, e.process.try_wait().ok()??)))?;
+        Some((self.environments.swap_remove(at), status))
+    }
+
+    /// Reports `what` happened to an environment; when it was the last,
+    /// starts another so the function stays warm (after crashes, only
+    /// `MAX_RESTARTS` times: then the next invocation starts one).
+    async fn replace_if_last(&mut self, what: String, crashed: bool) -> String {
+        if !self.environments.is_empty() {
+            return format!("{what}.");
         }
-        let status = self.child.as_mut()?.try_wait().ok()??;
-        self.runtime.fail_pending().await;
-        let exited = format!(
-            "function {} exited ({status}); see {}",
-            self.name,
-            self.log.display()
-        );
-        if self.restarts >= MAX_RESTARTS {
-            self.child = None;
-            return Some(format!(
-                "{exited}. Not restarting it again: its routes now fail."
-            ));
-        }
-        self.restarts += 1;
-        Some(match self.start() {
-            Ok(()) => format!("{exited}. Restarted it (pid {}).", self.pid()),
-            Err(error) => {
-                self.child = None;
-                format!("{exited}. Could not restart it: {error}")
+        if crashed {
+            if self.restarts >= MAX_RESTARTS {
+                return format!("{what}. Not restarting it again: the next invocation starts it.");
             }
-        })
+            self.restarts += 1;
+        }
+        self.runtime.add_environment();
+        match self.launch().await {
+            Ok(pid) => format!("{what}. Restarted it (pid {pid})."),
+            Err(error) => {
+                self.runtime.retire(self.next_id);
+                format!("{what}. Could not restart it: {error}")
+            }
+        }
     }
 }

@@ -2,9 +2,8 @@
 //! polls `invocation/next` and posts its response, exactly as in Lambda.
 //! <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -48,80 +47,178 @@ struct Invocation {
     reply: oneshot::Sender<Result<Value, InvokeError>>,
 }
 
-/// How long API Gateway waits for an integration: an invocation that no
+/// An invocation a process took, and which environment took it.
+struct Handout {
+    environment: u32,
+    reply: oneshot::Sender<Result<Value, InvokeError>>,
+}
+
+/// How API Gateway waits for an integration: an invocation that no
 /// process took by then has failed for the client.
 const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
 
-/// One function's invocation queue and its Runtime API.
+/// A function's execution environments, counted as Lambda counts
+/// concurrency: each holds one invocation at a time.
+#[derive(Debug, Default)]
+struct Capacity {
+    /// Running or starting.
+    environments: usize,
+    /// Holding an invocation.
+    busy: usize,
+    /// Sent and not yet taken by a process.
+    queued: usize,
+}
+
+/// One function's invocation queue, its environments' Runtime APIs, and
+/// its concurrency: an invocation no environment is free for gets a new
+/// one, as in Lambda, up to local's limit, past which it waits for a free
+/// one (Lambda would throttle only past the account's concurrency).
 pub struct FunctionRuntime {
     pub name: String,
     timeout: Duration,
-    queue: mpsc::Sender<Invocation>,
-    next: Mutex<mpsc::Receiver<Invocation>>,
-    pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, InvokeError>>>>,
-    /// Set when an invocation timed out: its process must end, as Lambda
+    concurrency_limit: usize,
+    queue: mpsc::UnboundedSender<Invocation>,
+    next: Mutex<mpsc::UnboundedReceiver<Invocation>>,
+    pending: StdMutex<HashMap<String, Handout>>,
+    capacity: StdMutex<Capacity>,
+    /// Environments that have polled for an invocation: one that exits
+    /// without ever polling failed to start.
+    polled: StdMutex<HashSet<u32>>,
+    /// Environments whose invocation timed out: each must end, as Lambda
     /// ends the execution environment.
-    timed_out: AtomicBool,
+    timed_out: StdMutex<Vec<u32>>,
+    /// Where to ask for another environment (this function's name).
+    scale_up: mpsc::UnboundedSender<String>,
+}
+
+fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl FunctionRuntime {
-    pub fn new(name: &str, timeout: Duration) -> Arc<Self> {
-        let (queue, next) = mpsc::channel(64);
+    pub fn new(
+        name: &str,
+        timeout: Duration,
+        concurrency_limit: usize,
+        scale_up: mpsc::UnboundedSender<String>,
+    ) -> Arc<Self> {
+        let (queue, next) = mpsc::unbounded_channel();
         Arc::new(FunctionRuntime {
             name: name.to_owned(),
             timeout,
+            concurrency_limit: concurrency_limit.max(1),
             queue,
             next: Mutex::new(next),
-            pending: Mutex::new(HashMap::new()),
-            timed_out: AtomicBool::new(false),
+            pending: StdMutex::new(HashMap::new()),
+            capacity: StdMutex::new(Capacity::default()),
+            polled: StdMutex::new(HashSet::new()),
+            timed_out: StdMutex::new(Vec::new()),
+            scale_up,
         })
     }
 
-    /// Whether an invocation timed out since the last look.
-    pub fn take_timed_out(&self) -> bool {
-        self.timed_out.swap(false, Ordering::SeqCst)
+    /// Counts an environment about to start that no invocation asked for.
+    pub fn add_environment(&self) {
+        lock(&self.capacity).environments += 1;
     }
 
-    /// Fails every invocation handed to the process, which has exited.
-    pub async fn fail_pending(&self) {
-        for (_, reply) in self.pending.lock().await.drain() {
-            let _ = reply.send(Err(InvokeError::Exited));
+    /// Forgets an environment that is gone (or never started): fails the
+    /// invocation it held, and, if it never polled, one that waited for
+    /// it, as Lambda fails the invocation whose environment cannot start.
+    pub fn retire(&self, environment: u32) {
+        lock(&self.capacity).environments -= 1;
+        let held: Vec<Handout> = {
+            let mut pending = lock(&self.pending);
+            let ids: Vec<String> = pending
+                .iter()
+                .filter(|(_, handout)| handout.environment == environment)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| pending.remove(id)).collect()
+        };
+        lock(&self.capacity).busy -= held.len();
+        for handout in held {
+            let _ = handout.reply.send(Err(InvokeError::Exited));
         }
+        if !lock(&self.polled).remove(&environment) {
+            self.fail_one_queued();
+        }
+    }
+
+    /// Fails the oldest invocation no environment took, unless an
+    /// environment is already waiting to take it.
+    fn fail_one_queued(&self) {
+        let Ok(mut queue) = self.next.try_lock() else {
+            return;
+        };
+        while let Ok(invocation) = queue.try_recv() {
+            lock(&self.capacity).queued -= 1;
+            if !invocation.handed_out.is_closed() {
+                let _ = invocation.reply.send(Err(InvokeError::Exited));
+                return;
+            }
+        }
+    }
+
+    /// The environments whose invocation timed out since the last look.
+    pub fn take_timed_out(&self) -> Vec<u32> {
+        std::mem::take(&mut *lock(&self.timed_out))
+    }
+
+    /// Counts one more invocation, and asks whoever runs the processes for
+    /// a new environment when none is free and the limit allows one.
+    fn reserve(&self) {
+        let mut capacity = lock(&self.capacity);
+        if capacity.busy + capacity.queued >= capacity.environments
+            && capacity.environments < self.concurrency_limit
+            && self.scale_up.send(self.name.clone()).is_ok()
+        {
+            capacity.environments += 1;
+        }
+        capacity.queued += 1;
     }
 
     /// Runs one event through the function, as API Gateway's Lambda proxy
     /// integration does: the function's timeout runs from when a process
     /// takes the event, not from when it was queued.
     pub async fn invoke(&self, event: Value) -> Result<Value, InvokeError> {
-        let (reply, answer) = oneshot::channel();
+        self.reserve();
+        let (reply, mut answer) = oneshot::channel();
         let (handed_out, taken) = oneshot::channel();
+        let request_id = super::unique_hex();
         let invocation = Invocation {
-            request_id: super::unique_hex(),
+            request_id: request_id.clone(),
             event,
             handed_out,
             reply,
         };
-        self.queue
-            .send(invocation)
-            .await
-            .map_err(|_| InvokeError::Unavailable)?;
+        if self.queue.send(invocation).is_err() {
+            lock(&self.capacity).queued -= 1;
+            return Err(InvokeError::Unavailable);
+        }
         match tokio::time::timeout(INTEGRATION_TIMEOUT, taken).await {
             Ok(Ok(())) => {}
-            Ok(Err(_dropped)) => return Err(InvokeError::Unavailable),
+            // Failed before any process took it.
+            Ok(Err(_dropped)) => return answer.try_recv().unwrap_or(Err(InvokeError::Unavailable)),
             Err(_) => return Err(InvokeError::TimedOut(INTEGRATION_TIMEOUT)),
         }
         match tokio::time::timeout(self.timeout, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_dropped)) => Err(InvokeError::Unavailable),
             Err(_) => {
-                self.timed_out.store(true, Ordering::SeqCst);
+                if let Some(handout) = lock(&self.pending).remove(&request_id) {
+                    lock(&self.capacity).busy -= 1;
+                    lock(&self.timed_out).push(handout.environment);
+                }
                 Err(InvokeError::TimedOut(self.timeout))
             }
         }
     }
 
-    /// The Runtime API routes for this function.
-    pub fn router(self: &Arc<Self>) -> Router {
+    /// The Runtime API of one execution environment.
+    pub fn router(self: &Arc<Self>, environment: u32) -> Router {
         Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route(
@@ -130,24 +227,49 @@ impl FunctionRuntime {
             )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
             .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(self.clone())
+            .with_state(Environment {
+                runtime: self.clone(),
+                id: environment,
+            })
+    }
+
+    /// The next invocation no one gave up on, counted as taken.
+    async fn take(&self, environment: u32) -> Option<Invocation> {
+        lock(&self.polled).insert(environment);
+        let mut queue = self.next.lock().await;
+        loop {
+            let invocation = queue.recv().await?;
+            lock(&self.capacity).queued -= 1;
+            if !invocation.handed_out.is_closed() {
+                return Some(invocation);
+            }
+        }
     }
 }
 
-async fn next(State(runtime): State<Arc<FunctionRuntime>>) -> Response {
-    let invocation = {
-        let mut queue = runtime.next.lock().await;
-        queue.recv().await
-    };
-    let Some(invocation) = invocation else {
+/// The state of one environment's Runtime API.
+#[derive(Clone)]
+struct Environment {
+    runtime: Arc<FunctionRuntime>,
+    id: u32,
+}
+
+async fn next(State(environment): State<Environment>) -> Response {
+    let runtime = &environment.runtime;
+    let Some(invocation) = runtime.take(environment.id).await else {
         return StatusCode::GONE.into_response();
     };
+    // No await from here on: a process that hangs up cannot lose the
+    // invocation between the queue and the pending map.
     let deadline = SystemTime::now() + runtime.timeout;
-    runtime
-        .pending
-        .lock()
-        .await
-        .insert(invocation.request_id.clone(), invocation.reply);
+    lock(&runtime.pending).insert(
+        invocation.request_id.clone(),
+        Handout {
+            environment: environment.id,
+            reply: invocation.reply,
+        },
+    );
+    lock(&runtime.capacity).busy += 1;
     let _ = invocation.handed_out.send(());
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: String| {
@@ -176,42 +298,37 @@ async fn next(State(runtime): State<Arc<FunctionRuntime>>) -> Response {
     (StatusCode::OK, headers, invocation.event.to_string()).into_response()
 }
 
-async fn settle(
-    runtime: &FunctionRuntime,
-    id: &str,
-    result: Result<Value, InvokeError>,
-) -> StatusCode {
-    match runtime.pending.lock().await.remove(id) {
-        Some(reply) => {
-            let _ = reply.send(result);
-            StatusCode::ACCEPTED
-        }
-        None => StatusCode::BAD_REQUEST,
-    }
+fn settle(runtime: &FunctionRuntime, id: &str, result: Result<Value, InvokeError>) -> StatusCode {
+    let Some(handout) = lock(&runtime.pending).remove(id) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    lock(&runtime.capacity).busy -= 1;
+    let _ = handout.reply.send(result);
+    StatusCode::ACCEPTED
 }
 
 async fn respond(
-    State(runtime): State<Arc<FunctionRuntime>>,
+    State(environment): State<Environment>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
     let response = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    settle(&runtime, &id, Ok(response)).await
+    settle(&environment.runtime, &id, Ok(response))
 }
 
 async fn fail(
-    State(runtime): State<Arc<FunctionRuntime>>,
+    State(environment): State<Environment>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
     let error = String::from_utf8_lossy(&body).into_owned();
-    settle(&runtime, &id, Err(InvokeError::Function(error))).await
+    settle(&environment.runtime, &id, Err(InvokeError::Function(error)))
 }
 
-async fn init_error(State(runtime): State<Arc<FunctionRuntime>>, body: Bytes) -> StatusCode {
+async fn init_error(State(environment): State<Environment>, body: Bytes) -> StatusCode {
     eprintln!(
         "{}: initialisation failed: {}",
-        runtime.name,
+        environment.runtime.name,
         String::from_utf8_lossy(&body)
     );
     StatusCode::ACCEPTED
