@@ -7,6 +7,7 @@
 //! - [`local`]: the whole app on localhost;
 //! - [`client`]: a terminal chat client;
 //! - [`handlers`]: building the Lambda workspace;
+//! - [`settings`]: what each stage adds (`chatstack.toml`);
 //! - [`cli`]: the `chatstack` command.
 
 pub mod cfn;
@@ -16,3 +17,4 @@ pub mod client;
 pub mod deploy;
 pub mod handlers;
 pub mod local;
+pub mod settings;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use chatstack::settings::StageSettings;
 use std::process::Command;
 
 use chatstack::chat::StageName;
@@ -15,11 +16,19 @@ use common::{python_tool, scratch_dir};
 fn templates_pass_cfn_lint_with_no_findings() {
     let dir = scratch_dir("cfn_lint");
     let mut files = Vec::new();
-    for stage in ["dev", "prod", "Feature_2-x", &"s".repeat(128)] {
+    for stage in [
+        "dev",
+        "prod",
+        "Feature_2-x",
+        &"s".repeat(128),
+        "notify",
+        "scheduled",
+    ] {
         let stage_name: StageName = stage.parse().unwrap();
         for (format, extension) in [(Format::Json, "json"), (Format::Yaml, "yaml")] {
             let file = dir.join(format!("{}.{extension}", &stage[..stage.len().min(20)]));
-            std::fs::write(&file, render(&stage_name, format).unwrap()).unwrap();
+            let settings = common::stage_settings(&stage_name);
+            std::fs::write(&file, render(&stage_name, &settings, format).unwrap()).unwrap();
             files.push(file);
         }
     }
@@ -53,7 +62,7 @@ fn templates_pass_cfn_lint_with_no_findings() {
 fn cfn_lint_reports_a_broken_template() {
     let dir = scratch_dir("cfn_lint_control");
     let stage: StageName = "dev".parse().unwrap();
-    let broken = render(&stage, Format::Json)
+    let broken = render(&stage, &StageSettings::default(), Format::Json)
         .unwrap()
         .replace("provided.al2023", "provided.al1999");
     let file = dir.join("broken.json");

@@ -13,11 +13,16 @@ use common::scratch_dir;
 #[test]
 fn checkov_finds_nothing_unexplained() {
     let dir = scratch_dir("checkov");
-    for stage in ["dev", "prod"] {
+    for stage in ["dev", "prod", "notify", "scheduled"] {
         let stage_name: StageName = stage.parse().unwrap();
         std::fs::write(
             dir.join(format!("{stage}.json")),
-            render(&stage_name, Format::Json).unwrap(),
+            render(
+                &stage_name,
+                &common::stage_settings(&stage_name),
+                Format::Json,
+            )
+            .unwrap(),
         )
         .unwrap();
     }

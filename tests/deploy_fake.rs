@@ -3,6 +3,7 @@
 
 mod common;
 
+use chatstack::settings::StageSettings;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -684,7 +685,7 @@ async fn the_bootstrap_stack_is_updated_when_its_template_changed_and_only_then(
         );
         let (result, output) =
             with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
-                deploy_stage(d, &stage, &assets).await
+                deploy_stage(d, &stage, &StageSettings::default(), &assets).await
             })
             .await;
         result.unwrap();
@@ -742,7 +743,7 @@ async fn zips_the_stage_stops_using_are_marked_for_removal_and_no_others() {
         .with_stack("chatstack-bootstrap", bootstrap_as_deployed());
         let (result, output) =
             with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
-                deploy_stage(d, &stage, &assets).await
+                deploy_stage(d, &stage, &StageSettings::default(), &assets).await
             })
             .await;
         result.unwrap();
@@ -837,7 +838,7 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
         Ok(true)
     }));
     let (result, output) = with_deployer(&cloud, approval, Interrupts::none(), async |d| {
-        deploy_stage(d, &stage, &assets).await
+        deploy_stage(d, &stage, &StageSettings::default(), &assets).await
     })
     .await;
     result.unwrap();
@@ -847,7 +848,8 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
         "only the chat stack's changes are asked about"
     );
     assert!(output.contains("Creating chatstack-bootstrap"), "{output}");
-    let all = FUNCTIONS.len();
+    // The stage's functions: without settings, not notify.
+    let all = FUNCTIONS.iter().filter(|f| f.route_key().is_some()).count();
     assert!(
         output.contains(&format!("Uploaded {all} of {all} zips")),
         "{output}"
@@ -855,6 +857,10 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
     let requests = cloud.state.borrow().requests.clone();
     assert_eq!(requests[0].stack, "chatstack-bootstrap");
     let chat = &requests[1];
+    assert!(
+        !chat.parameters.iter().any(|(k, _)| k == "NotifyCodeKey"),
+        "a parameter the template lacks fails the change set"
+    );
     assert!(
         chat.parameters
             .iter()
@@ -899,7 +905,7 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
         &cloud,
         Approval::NoTerminal,
         Interrupts::none(),
-        async |d| deploy_stage(d, &stage, &assets).await,
+        async |d| deploy_stage(d, &stage, &StageSettings::default(), &assets).await,
     )
     .await;
     assert!(matches!(result.unwrap(), Deployed::NoChanges { .. }));
@@ -911,7 +917,7 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
         &cloud,
         Approval::NoTerminal,
         Interrupts::none(),
-        async |d| deploy_stage(d, &stage, &assets).await,
+        async |d| deploy_stage(d, &stage, &StageSettings::default(), &assets).await,
     )
     .await;
     assert!(
@@ -929,7 +935,7 @@ async fn a_missing_zip_names_the_build_command() {
     let stage: StageName = "dev".parse().unwrap();
     let cloud = FakeCloud::default();
     let (result, _) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
-        deploy_stage(d, &stage, &assets).await
+        deploy_stage(d, &stage, &StageSettings::default(), &assets).await
     })
     .await;
     let message = result.unwrap_err().to_string();
@@ -952,7 +958,7 @@ async fn diff_before_the_first_deploy_creates_nothing() {
         &cloud,
         Approval::NoTerminal,
         Interrupts::none(),
-        async |d| diff_stage(d, &stage, &assets).await,
+        async |d| diff_stage(d, &stage, &StageSettings::default(), &assets).await,
     )
     .await;
     result.unwrap();
@@ -965,4 +971,39 @@ async fn diff_before_the_first_deploy_creates_nothing() {
         "{calls:?}"
     );
     assert!(!executed(&cloud));
+}
+
+/// A stage whose settings add the notify function gets its zip and its
+/// code key parameter too.
+#[tokio::test(start_paused = true)]
+async fn a_stage_with_notify_uploads_and_passes_the_notify_zip() {
+    let dir = scratch_dir("deploy_fake_notify_assets");
+    write_zips(&dir, "v1");
+    let assets = prebuilt(&dir);
+    let stage: StageName = "dev".parse().unwrap();
+    let settings = StageSettings {
+        notify: true,
+        ..Default::default()
+    };
+    let cloud = cloud_with(absent(&["CREATE_COMPLETE"]), changes())
+        .with_stack("chatstack-bootstrap", bootstrap_as_deployed());
+    let (result, output) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        deploy_stage(d, &stage, &settings, &assets).await
+    })
+    .await;
+    result.unwrap();
+    let all = FUNCTIONS.len();
+    assert!(
+        output.contains(&format!("Uploaded {all} of {all} zips")),
+        "{output}"
+    );
+    let requests = cloud.state.borrow().requests.clone();
+    let chat = requests.last().unwrap();
+    assert!(
+        chat.parameters
+            .iter()
+            .any(|(k, v)| k == "NotifyCodeKey" && v.starts_with("chatstack/dev/notify/")),
+        "{:?}",
+        chat.parameters
+    );
 }

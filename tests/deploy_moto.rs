@@ -65,6 +65,13 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
     let moto = Moto::start();
     let zips = scratch_dir("deploy_moto_zips");
     write_zips(&zips, "v1");
+    // Every function: the stage's settings add notify and a schedule.
+    let config = zips.join("chatstack.toml");
+    std::fs::write(
+        &config,
+        "[stages.ci.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \"hourly\"\n",
+    )
+    .unwrap();
     let deploy = [
         "deploy",
         "--stage",
@@ -73,6 +80,8 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
         "--no-build",
         "--assets-dir",
         zips.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
     ];
 
     let first = chatstack(&moto, &deploy);

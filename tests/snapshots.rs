@@ -1,13 +1,15 @@
 //! The synthesized templates, reviewed: a change here is a change to what
 //! users deploy. Snapshots live in the top-level `snapshots/` directory.
 
+mod common;
+
 use chatstack::chat::StageName;
 use chatstack::cli::{Format, render};
 use clap::ValueEnum;
 
 fn assert_template_snapshot(stage: &str, format: Format) {
     let stage_name: StageName = stage.parse().unwrap();
-    let text = render(&stage_name, format).unwrap();
+    let text = render(&stage_name, &common::stage_settings(&stage_name), format).unwrap();
     let format_name = format
         .to_possible_value()
         .expect("every format has a name")
@@ -42,6 +44,18 @@ fn prod_json() {
 #[test]
 fn prod_yaml() {
     assert_template_snapshot("prod", Format::Yaml);
+}
+
+/// A stage whose settings add the notify endpoint.
+#[test]
+fn notify_yaml() {
+    assert_template_snapshot("notify", Format::Yaml);
+}
+
+/// A stage whose settings add a schedule (and so the notify endpoint).
+#[test]
+fn scheduled_yaml() {
+    assert_template_snapshot("scheduled", Format::Yaml);
 }
 
 /// The assets bucket stack every account gets on first deploy.

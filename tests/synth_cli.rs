@@ -100,3 +100,45 @@ fn stage_names_the_api_stage_and_the_urls() {
         "wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod"
     );
 }
+
+#[test]
+fn a_settings_file_adds_to_its_stage_only_and_mistakes_are_refused_by_key() {
+    let dir = scratch_dir("synth_cli_settings");
+    let config = dir.join("chatstack.toml");
+    std::fs::write(&config, common::SETTINGS).unwrap();
+    let config = config.to_str().unwrap();
+    let with = |stage: &str| -> Value {
+        let output = chatstack(&[
+            "synth", "--stage", stage, "--format", "json", "--config", config,
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    assert!(with("scheduled")["Resources"].get("PushSchedule").is_some());
+    assert!(with("notify")["Outputs"].get("NotifyUrl").is_some());
+    assert_eq!(with("dev"), synth_json("dev"), "no table: the guide's app");
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[stages.dev.schedule]\nexpression = \"rate(1 hours)\"\nmessage = \"m\"\n",
+    )
+    .unwrap();
+    let output = chatstack(&["synth", "--config", bad.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "nothing on stdout");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad.toml")
+            && stderr.contains("expression")
+            && stderr.contains("singular for 1"),
+        "{stderr}"
+    );
+    let output = chatstack(&[
+        "synth",
+        "--config",
+        dir.join("missing.toml").to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("missing.toml"));
+}

@@ -1,15 +1,49 @@
 //! What the chat template contains: wiring and least privilege.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use serde_json::{Value, json};
 
 use chat_contract::{CONNECTION_ID, EXPIRES_AT, MANAGEMENT_ENDPOINT_VAR, TABLE_NAME_VAR};
 use chatstack::chat::{self, ConnectionMethod, FUNCTIONS, StageName, TableAction};
+use chatstack::settings::Settings;
 
-fn template(stage: &str) -> Value {
+/// Settings that add everything: the notify endpoint and a schedule.
+const EVERYTHING: &str = r#"
+[stages.dev]
+notify = true
+[stages.dev.schedule]
+expression = "rate(1 hour)"
+message = "Hourly <notice> \"quoted\""
+[stages.prod]
+notify = true
+"#;
+
+fn template_with(stage: &str, settings: &str) -> Value {
     let stage: StageName = stage.parse().unwrap();
-    serde_json::to_value(chat::template(&stage).unwrap()).unwrap()
+    let settings = Settings::parse(settings, Path::new("chatstack.toml"))
+        .unwrap()
+        .stage(&stage);
+    serde_json::to_value(chat::template(&stage, &settings).unwrap()).unwrap()
+}
+
+/// The template of `stage` with every function.
+fn template(stage: &str) -> Value {
+    template_with(stage, EVERYTHING)
+}
+
+/// The functions that serve WebSocket routes.
+fn route_functions() -> impl Iterator<Item = &'static chat::FunctionSpec> {
+    FUNCTIONS.iter().filter(|spec| spec.route_key().is_some())
+}
+
+/// The resources of `kind` that belong to the WebSocket API.
+fn of_websocket_api<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    resources_of_type(template, kind)
+        .into_iter()
+        .filter(|(_, r)| r["Properties"]["ApiId"] == json!({"Ref": "WebSocketApi"}))
+        .collect()
 }
 
 fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
@@ -155,20 +189,22 @@ fn table_and_log_grants_name_their_own_resources() {
 fn every_route_reaches_its_own_function_and_only_this_api_may_invoke_it() {
     let template = template("prod");
     let resources = &template["Resources"];
-    let routes = resources_of_type(&template, "AWS::ApiGatewayV2::Route");
+    let routes = of_websocket_api(&template, "AWS::ApiGatewayV2::Route");
     let keys: BTreeSet<_> = routes
         .iter()
         .map(|(_, r)| r["Properties"]["RouteKey"].as_str().unwrap())
         .collect();
     assert_eq!(
         keys,
-        FUNCTIONS.iter().map(|spec| spec.route_key).collect(),
+        route_functions()
+            .filter_map(|spec| spec.route_key())
+            .collect(),
         "one route per function"
     );
-    for spec in FUNCTIONS {
+    for spec in route_functions() {
         let prefix = spec.logical_prefix;
         let route = &resources[format!("{prefix}Route")]["Properties"];
-        assert_eq!(route["RouteKey"], spec.route_key);
+        assert_eq!(route["RouteKey"], spec.route_key().unwrap());
         assert_eq!(route["AuthorizationType"], "NONE");
         assert_eq!(
             route["Target"],
@@ -191,7 +227,7 @@ fn every_route_reaches_its_own_function_and_only_this_api_may_invoke_it() {
             permission["SourceArn"],
             json!({"Fn::Sub": format!(
                 "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{WebSocketApi}}/prod/{}",
-                spec.route_key
+                spec.route_key().unwrap()
             )})
         );
     }
@@ -293,16 +329,16 @@ fn stage_deploys_itself_once_every_route_and_integration_exists() {
         .iter()
         .map(|d| d.as_str().unwrap())
         .collect();
-    let wired: BTreeSet<_> = resources_of_type(&template, "AWS::ApiGatewayV2::Route")
+    let wired: BTreeSet<_> = of_websocket_api(&template, "AWS::ApiGatewayV2::Route")
         .into_iter()
-        .chain(resources_of_type(
+        .chain(of_websocket_api(
             &template,
             "AWS::ApiGatewayV2::Integration",
         ))
         .map(|(id, _)| id.as_str())
         .collect();
     assert_eq!(depends, wired);
-    assert_eq!(wired.len(), 2 * FUNCTIONS.len());
+    assert_eq!(wired.len(), 2 * route_functions().count());
     let stage = &template["Resources"]["Stage"]["Properties"];
     assert_eq!(stage["AutoDeploy"], true);
     assert!(stage.get("DeploymentId").is_none());
@@ -341,5 +377,115 @@ fn outputs_give_both_urls_and_the_table() {
     assert_eq!(
         outputs["ConnectionsTableName"]["Value"],
         json!({"Ref": "ConnectionsTable"})
+    );
+}
+
+#[test]
+fn without_settings_a_stage_has_neither_notify_nor_schedule() {
+    for settings in ["", "[stages.other]\nnotify = true\n"] {
+        let template = template_with("dev", settings);
+        for kind in ["AWS::Scheduler::Schedule", "AWS::Lambda::Function"] {
+            let ids: Vec<_> = resources_of_type(&template, kind)
+                .into_iter()
+                .map(|(id, _)| id.as_str())
+                .collect();
+            assert!(
+                !ids.iter()
+                    .any(|id| id.contains("Notify") || id.contains("Schedule")),
+                "{ids:?}"
+            );
+        }
+        assert_eq!(
+            resources_of_type(&template, "AWS::ApiGatewayV2::Api").len(),
+            1
+        );
+        assert!(template["Outputs"].get("NotifyUrl").is_none());
+        assert!(template["Parameters"].get("NotifyCodeKey").is_none());
+    }
+}
+
+#[test]
+fn the_notify_endpoint_takes_only_signed_posts_and_only_it_may_invoke_notify() {
+    let template = template_with("prod", EVERYTHING);
+    let resources = &template["Resources"];
+    let api = &resources["NotifyApi"]["Properties"];
+    assert_eq!(api["ProtocolType"], "HTTP");
+    let routes: Vec<_> = resources_of_type(&template, "AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .filter(|(_, r)| r["Properties"]["ApiId"] == json!({"Ref": "NotifyApi"}))
+        .collect();
+    assert_eq!(
+        routes.len(),
+        1,
+        "one route: nothing else of the API is reachable"
+    );
+    let route = &routes[0].1["Properties"];
+    assert_eq!(route["RouteKey"], "POST /notify");
+    assert_eq!(route["AuthorizationType"], "AWS_IAM");
+    let integration = &resources["NotifyIntegration"]["Properties"];
+    assert_eq!(integration["PayloadFormatVersion"], "2.0");
+    assert_eq!(
+        integration["IntegrationUri"],
+        json!({"Fn::GetAtt": ["NotifyFunction", "Arn"]})
+    );
+    let route_arn = json!({"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${NotifyApi}/*/POST/notify"});
+    assert_eq!(
+        resources["NotifyPermission"]["Properties"]["SourceArn"],
+        route_arn
+    );
+    assert_eq!(template["Outputs"]["NotifyRouteArn"]["Value"], route_arn);
+    assert_eq!(
+        template["Outputs"]["NotifyUrl"]["Value"],
+        json!({"Fn::Sub": "https://${NotifyApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/notify"})
+    );
+    assert_eq!(
+        resources["NotifyStage"]["Properties"]["StageName"],
+        "$default"
+    );
+    assert!(
+        resources.get("PushSchedule").is_none(),
+        "prod has no schedule"
+    );
+}
+
+#[test]
+fn the_schedule_invokes_notify_through_a_role_that_may_do_nothing_else() {
+    let template = template("dev");
+    let resources = &template["Resources"];
+    let schedule = &resources["PushSchedule"]["Properties"];
+    assert_eq!(schedule["ScheduleExpression"], "rate(1 hour)");
+    assert_eq!(schedule["FlexibleTimeWindow"]["Mode"], "OFF");
+    let target = &schedule["Target"];
+    assert_eq!(
+        target["Arn"],
+        json!({"Fn::GetAtt": ["NotifyFunction", "Arn"]})
+    );
+    assert_eq!(
+        target["RoleArn"],
+        json!({"Fn::GetAtt": ["PushScheduleRole", "Arn"]})
+    );
+    let input: Value = serde_json::from_str(target["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"text": "Hourly <notice> \"quoted\""}));
+
+    let role = &resources["PushScheduleRole"]["Properties"];
+    assert_eq!(
+        role["AssumeRolePolicyDocument"]["Statement"],
+        json!([{
+            "Effect": "Allow",
+            "Principal": {"Service": ["scheduler.amazonaws.com"]},
+            "Action": ["sts:AssumeRole"],
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+        }])
+    );
+    let policies = role["Policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(
+        policies[0]["PolicyDocument"]["Statement"],
+        json!([{
+            "Sid": "InvokeNotify",
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": [{"Fn::GetAtt": ["NotifyFunction", "Arn"]}]
+        }])
     );
 }

@@ -92,6 +92,9 @@ pub struct Integration {
     /// 50 to 29,000 ms for WebSocket APIs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_in_millis: Option<u32>,
+    /// HTTP APIs' Lambda proxy event format: `2.0` (or `1.0`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_format_version: Option<String>,
 }
 
 impl ResourceProperties for Integration {

@@ -50,7 +50,7 @@ pub struct Statement {
     pub resource: Vec<Expr>,
     /// Operator, then condition key and value: `{"Bool": {"aws:SecureTransport": "false"}}`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub condition: BTreeMap<String, BTreeMap<String, String>>,
+    pub condition: BTreeMap<String, BTreeMap<String, Expr>>,
 }
 
 /// An IAM policy document (version 2012-10-17).
@@ -80,6 +80,21 @@ impl PolicyDocument {
             resource: Vec::new(),
             condition: BTreeMap::new(),
         }])
+    }
+
+    /// A trust policy for a service acting for this account only: the
+    /// service may assume the role on behalf of resources of the stack's
+    /// account, not of another's (the confused-deputy guard).
+    pub fn service_trust_for_this_account(service: &str) -> Self {
+        let mut document = PolicyDocument::service_trust(service);
+        document.statement[0].condition = BTreeMap::from([(
+            "StringEquals".to_owned(),
+            BTreeMap::from([(
+                "aws:SourceAccount".to_owned(),
+                Expr::Pseudo(super::Pseudo::AccountId),
+            )]),
+        )]);
+        document
     }
 }
 

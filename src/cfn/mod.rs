@@ -11,6 +11,7 @@ pub mod iam;
 pub mod lambda;
 pub mod logs;
 pub mod s3;
+pub mod scheduler;
 mod template;
 
 pub use expr::{Expr, Pseudo, SubPart};

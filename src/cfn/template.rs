@@ -278,6 +278,11 @@ impl Template {
         Ok(())
     }
 
+    /// Whether the template has a parameter of that name.
+    pub fn has_parameter(&self, name: &str) -> bool {
+        self.parameters.keys().any(|id| id.as_str() == name)
+    }
+
     pub fn resource(&self, id: &LogicalId) -> Option<&ResourceEntry> {
         self.resources.get(id)
     }
@@ -293,16 +298,106 @@ impl Template {
         Ok(text)
     }
 
-    /// YAML (serde_yaml always ends its output with a newline).
+    /// YAML as CloudFormation reads it (serde_yaml always ends its output
+    /// with a newline). serde_yaml writes YAML 1.2, where `OFF` is a
+    /// string; CloudFormation reads YAML 1.1, where it is `false`. So the
+    /// strings 1.1 reads as booleans are quoted.
     pub fn to_yaml(&self) -> Result<String, serde_yaml::Error> {
-        serde_yaml::to_string(self)
+        Ok(quote_yaml_1_1_booleans(&serde_yaml::to_string(self)?))
     }
+}
+
+/// The plain scalars YAML 1.1 reads as booleans, and 1.2 as strings.
+/// <https://yaml.org/type/bool.html>
+fn is_yaml_1_1_only_boolean(scalar: &str) -> bool {
+    matches!(
+        scalar,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
+    )
+}
+
+/// Single-quotes every mapping value or sequence item of `yaml` (block
+/// style, as serde_yaml writes it) that YAML 1.1 would read as a boolean,
+/// leaving the contents of block scalars (`|`) alone.
+fn quote_yaml_1_1_booleans(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len());
+    // The indentation a block scalar's content lines exceed.
+    let mut block_scalar_parent: Option<usize> = None;
+    for line in yaml.split_inclusive('\n') {
+        let content = line.trim_end_matches('\n');
+        let indent = content.len() - content.trim_start().len();
+        if let Some(parent) = block_scalar_parent {
+            if content.trim().is_empty() || indent > parent {
+                out.push_str(line);
+                continue;
+            }
+            block_scalar_parent = None;
+        }
+        let value_at = content
+            .rfind(": ")
+            .map(|at| at + 2)
+            .or_else(|| content.trim_start().starts_with("- ").then_some(indent + 2));
+        match value_at {
+            Some(at) if is_yaml_1_1_only_boolean(&content[at..]) => {
+                out.push_str(&content[..at]);
+                out.push('\'');
+                out.push_str(&content[at..]);
+                out.push('\'');
+                out.push_str(&line[content.len()..]);
+            }
+            _ => {
+                let value = value_at.map_or("", |at| &content[at..]);
+                if value.starts_with('|') || value.starts_with('>') {
+                    block_scalar_parent = Some(indent);
+                }
+                out.push_str(line);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn yaml_quotes_what_yaml_1_1_would_read_as_a_boolean() {
+        let value = json!({
+            "Mode": "OFF",
+            "List": ["on", "keep", "No"],
+            "Nested": {"Flag": "yes", "Real": true, "Text": "off the record"},
+            "Block": "line one\noff\n",
+        });
+        let yaml = quote_yaml_1_1_booleans(&serde_yaml::to_string(&value).unwrap());
+        assert!(yaml.contains("Mode: 'OFF'\n"), "{yaml}");
+        assert!(
+            yaml.contains("- 'on'\n") && yaml.contains("- 'No'\n"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("Flag: 'yes'\n") && yaml.contains("Real: true\n"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("Text: off the record\n"), "{yaml}");
+        let back: serde_json::Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(back, value, "the same document, block scalar included");
+    }
 
     #[derive(Serialize)]
     struct Dummy {

@@ -10,7 +10,7 @@ use crate::cfn::apigatewayv2::{
 use crate::cfn::lambda::Permission;
 use crate::cfn::{Expr, LogicalId, Pseudo, SubPart, Template, TemplateError};
 
-use super::{ExecutionRole, FunctionSpec, LambdaFunction, StageName};
+use super::{ExecutionRole, LambdaFunction, StageName};
 
 /// The HTTP methods of the `@connections` management API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,18 +104,15 @@ impl WebSocketApi {
         );
     }
 
-    /// Routes `function`'s route key to it through its own Lambda proxy
+    /// Routes `route_key` to `function` through its own Lambda proxy
     /// integration, and lets this API's route (and only it) invoke it.
     pub fn add_route(
         &mut self,
         template: &mut Template,
+        route_key: &str,
         function: &LambdaFunction,
     ) -> Result<(), TemplateError> {
-        let FunctionSpec {
-            logical_prefix: name,
-            route_key,
-            ..
-        } = function.spec();
+        let name = function.spec().logical_prefix;
         let integration = template.add(
             &format!("{name}Integration"),
             Integration {
@@ -132,18 +129,19 @@ impl WebSocketApi {
                 ])),
                 description: Some(format!("{route_key} to the {name} function")),
                 timeout_in_millis: None,
+                payload_format_version: None,
             },
         )?;
         let route = template.add(
             &format!("{name}Route"),
             Route {
                 api_id: (&self.id).into(),
-                route_key: (*route_key).to_owned(),
+                route_key: route_key.to_owned(),
                 // The sample app is open; an authorizer would go on $connect,
                 // the only WebSocket route that can have one.
                 authorization_type: Some(AuthorizationType::None),
                 target: Some(Expr::sub(["integrations/".into(), (&integration).into()])),
-                operation_name: Some((*name).to_owned()),
+                operation_name: Some(name.to_owned()),
             },
         )?;
         template.add(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::cfn::lambda::{Architecture, Code, Environment, Function, LogFormat, LoggingConfig};
 use crate::cfn::{Expr, LogicalId, Parameter, Resource, Template, TemplateError};
 
-use super::{ExecutionRole, FunctionLogs, FunctionSpec};
+use super::{ExecutionRole, FunctionLogs, FunctionSpec, Trigger};
 
 /// The template parameter naming the S3 bucket that holds the function zips.
 pub const ASSETS_BUCKET_PARAMETER: &str = "AssetsBucket";
@@ -32,12 +32,20 @@ impl CodeBucket {
     }
 }
 
-/// The checkov checks that do not fit these functions, with the reason.
-const CHECKOV_SKIPS: [(&str, &str); 4] = [
-    (
-        "CKV_AWS_116",
-        "API Gateway invokes synchronously; a dead-letter queue only serves async invocations",
-    ),
+/// Why no dead-letter queue (CKV_AWS_116), by what invokes the function.
+fn no_dead_letter_queue_reason(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::WebSocketRoute(_) => {
+            "API Gateway invokes synchronously; a dead-letter queue only serves async invocations"
+        }
+        Trigger::Notify => {
+            "the endpoint invokes synchronously; a scheduled notice is stale long before anyone reads a dead-letter queue, and the schedule's retry policy bounds its retries"
+        }
+    }
+}
+
+/// The other checkov checks that do not fit these functions, with the reason.
+const CHECKOV_SKIPS: [(&str, &str); 3] = [
     (
         "CKV_AWS_117",
         "reaches only AWS APIs; a VPC would add NAT cost and cold-start time for nothing",
@@ -111,11 +119,11 @@ impl LambdaFunction {
                 log_group: Some(logs.id().into()),
             }),
         };
-        let resource = CHECKOV_SKIPS
-            .iter()
-            .fold(Resource::new(function), |resource, (check, reason)| {
-                resource.skip_checkov(check, reason)
-            });
+        let resource = CHECKOV_SKIPS.iter().fold(
+            Resource::new(function)
+                .skip_checkov("CKV_AWS_116", no_dead_letter_queue_reason(spec.trigger)),
+            |resource, (check, reason)| resource.skip_checkov(check, reason),
+        );
         let id = template.add(&format!("{}Function", spec.logical_prefix), resource)?;
         Ok(LambdaFunction { id, spec })
     }

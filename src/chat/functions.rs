@@ -15,8 +15,8 @@ pub struct FunctionSpec {
     /// Prefix of its logical ids (`ConnectFunction`, `ConnectRole`, ...).
     /// Changing it replaces every resource of the function.
     pub logical_prefix: &'static str,
-    /// The WebSocket route it serves.
-    pub route_key: &'static str,
+    /// What invokes it.
+    pub trigger: Trigger,
     pub description: &'static str,
     pub memory_mb: u32,
     pub timeout_seconds: u32,
@@ -26,6 +26,16 @@ pub struct FunctionSpec {
     pub connection_methods: &'static [ConnectionMethod],
 }
 
+/// What invokes a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A route of the WebSocket API, by its route key.
+    WebSocketRoute(&'static str),
+    /// The notify endpoint (and a stage's schedule), present only in stages
+    /// whose settings ask for it.
+    Notify,
+}
+
 /// Ends the name of every parameter that holds a zip's S3 key.
 const CODE_KEY_SUFFIX: &str = "CodeKey";
 
@@ -33,6 +43,14 @@ impl FunctionSpec {
     /// The template parameter holding the S3 key of this function's zip.
     pub fn code_key_parameter(&self) -> String {
         format!("{}{CODE_KEY_SUFFIX}", self.logical_prefix)
+    }
+
+    /// The WebSocket route it serves, if it serves one.
+    pub fn route_key(&self) -> Option<&'static str> {
+        match self.trigger {
+            Trigger::WebSocketRoute(key) => Some(key),
+            Trigger::Notify => None,
+        }
     }
 }
 
@@ -46,7 +64,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "connect",
         logical_prefix: "Connect",
-        route_key: "$connect",
+        trigger: Trigger::WebSocketRoute("$connect"),
         description: "chatstack $connect: records the connection id",
         memory_mb: 128,
         timeout_seconds: 10,
@@ -56,7 +74,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "disconnect",
         logical_prefix: "Disconnect",
-        route_key: "$disconnect",
+        trigger: Trigger::WebSocketRoute("$disconnect"),
         description: "chatstack $disconnect: forgets the connection id",
         memory_mb: 128,
         timeout_seconds: 10,
@@ -66,7 +84,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "sendmessage",
         logical_prefix: "SendMessage",
-        route_key: "sendmessage",
+        trigger: Trigger::WebSocketRoute("sendmessage"),
         description: "chatstack sendmessage: posts a message to every connection",
         // More memory buys more CPU and network for the fan-out.
         memory_mb: 512,
@@ -79,12 +97,28 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "default",
         logical_prefix: "Default",
-        route_key: "$default",
+        trigger: Trigger::WebSocketRoute("$default"),
         description: "chatstack $default: tells the caller how to use the API",
         memory_mb: 128,
         timeout_seconds: 10,
         table_actions: &[],
         // GetConnection for the caller's info, PostToConnection for the reply.
         connection_methods: &[ConnectionMethod::Get, ConnectionMethod::Post],
+    },
+    FunctionSpec {
+        name: "notify",
+        logical_prefix: "Notify",
+        trigger: Trigger::Notify,
+        description: "chatstack notify: pushes a message to every connection, or to chosen ones",
+        memory_mb: 512,
+        // An HTTP API waits at most 30 s for its integration.
+        timeout_seconds: 29,
+        // GetItem to tell unknown ids from gone ones.
+        table_actions: &[
+            TableAction::Scan,
+            TableAction::GetItem,
+            TableAction::DeleteItem,
+        ],
+        connection_methods: &[ConnectionMethod::Post],
     },
 ];

@@ -12,31 +12,41 @@ mod api;
 mod function;
 mod functions;
 mod logs;
+mod notify;
 mod role;
+mod schedule;
 mod stage;
 mod stage_name;
 mod table;
 
 pub use api::{ConnectionMethod, WebSocketApi};
 pub use function::{ASSETS_BUCKET_PARAMETER, CodeBucket, LambdaFunction};
-pub use functions::{FUNCTIONS, FunctionSpec, is_code_key_parameter};
+pub use functions::{FUNCTIONS, FunctionSpec, Trigger, is_code_key_parameter};
 pub use logs::FunctionLogs;
+pub use notify::{NOTIFY_PATH, NOTIFY_ROUTE, NotifyEndpoint};
 pub use role::ExecutionRole;
+pub use schedule::{add_push_schedule, scheduled_event};
 pub use stage::WebSocketStage;
 pub use stage_name::{BOOTSTRAP_STACK, StageName, StageNameError};
 pub use table::{ConnectionsTable, TableAction};
 
 use crate::cfn::{Template, TemplateError};
+use crate::settings::StageSettings;
 
-/// The complete template of the chat app for `stage`.
-pub fn template(stage: &StageName) -> Result<Template, TemplateError> {
+/// The complete template of the chat app for `stage`, with what its
+/// `settings` add (none: the guide's app exactly).
+pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template, TemplateError> {
     let mut template = Template::new(&format!(
         "chatstack: serverless WebSocket chat (API Gateway, Lambda, DynamoDB), stage {stage}"
     ));
     let code = CodeBucket::add_to(&mut template)?;
     let table = ConnectionsTable::add_to(&mut template)?;
     let mut api = WebSocketApi::add_to(&mut template, stage)?;
+    let mut notify = None;
     for spec in FUNCTIONS {
+        if spec.trigger == Trigger::Notify && !settings.has_notify() {
+            continue;
+        }
         let grant = |role: &mut ExecutionRole| {
             table.grant(role, spec.table_actions);
             api.grant_manage_connections(role, spec.connection_methods);
@@ -46,7 +56,18 @@ pub fn template(stage: &StageName) -> Result<Template, TemplateError> {
             environment.extend(api.management_environment());
         }
         let function = LambdaFunction::add_to(&mut template, spec, &code, grant, environment)?;
-        api.add_route(&mut template, &function)?;
+        match spec.trigger {
+            Trigger::WebSocketRoute(route_key) => {
+                api.add_route(&mut template, route_key, &function)?
+            }
+            Trigger::Notify => notify = Some(function),
+        }
+    }
+    if let Some(function) = &notify {
+        NotifyEndpoint::add_to(&mut template, function)?.add_outputs(&mut template)?;
+        if let Some(schedule) = &settings.schedule {
+            add_push_schedule(&mut template, function, schedule)?;
+        }
     }
     let stage = WebSocketStage::add_to(&mut template, api)?;
     stage.add_outputs(&mut template)?;

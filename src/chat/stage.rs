@@ -90,7 +90,7 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-    use crate::chat::{CodeBucket, FunctionSpec, LambdaFunction};
+    use crate::chat::{CodeBucket, FunctionSpec, LambdaFunction, Trigger};
 
     /// The stage of an API with one function and route per key, as JSON,
     /// and the ids of the API's routes and integrations.
@@ -104,7 +104,7 @@ mod tests {
             let spec: &'static FunctionSpec = Box::leak(Box::new(FunctionSpec {
                 name: "f",
                 logical_prefix: Box::leak(format!("F{n}").into_boxed_str()),
-                route_key: Box::leak(key.to_string().into_boxed_str()),
+                trigger: Trigger::WebSocketRoute(Box::leak(key.to_string().into_boxed_str())),
                 description: "test",
                 memory_mb: 128,
                 timeout_seconds: 3,
@@ -114,7 +114,7 @@ mod tests {
             let function =
                 LambdaFunction::add_to(&mut template, spec, &code, |_| {}, BTreeMap::new())
                     .unwrap();
-            api.add_route(&mut template, &function).unwrap();
+            api.add_route(&mut template, key, &function).unwrap();
         }
         let wired: BTreeSet<String> = api
             .routes

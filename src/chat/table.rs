@@ -16,6 +16,7 @@ use super::ExecutionRole;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableAction {
     PutItem,
+    GetItem,
     DeleteItem,
     Scan,
 }
@@ -24,6 +25,7 @@ impl TableAction {
     fn iam_action(self) -> &'static str {
         match self {
             TableAction::PutItem => "dynamodb:PutItem",
+            TableAction::GetItem => "dynamodb:GetItem",
             TableAction::DeleteItem => "dynamodb:DeleteItem",
             TableAction::Scan => "dynamodb:Scan",
         }

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::aws::{AssetArgs, AwsArgs, interactive_deployer};
 use super::output::write_replacing;
-use super::{CliError, Execute, block_on};
+use super::{CliError, Execute, SettingsArgs, block_on};
 use crate::chat::StageName;
 use crate::deploy::ui::write_outputs;
 use crate::deploy::{DeployError, deploy_stage};
@@ -24,6 +24,8 @@ pub struct DeployArgs {
     #[arg(long, value_name = "FILE")]
     pub outputs_file: Option<PathBuf>,
     #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(flatten)]
     pub assets: AssetArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -33,9 +35,11 @@ impl Execute for DeployArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         block_on(async {
             let stack = self.stage.stack_name().map_err(DeployError::from)?;
+            let settings = self.settings.stage(&self.stage)?;
             let cloud = self.aws.cloud().await?;
             let mut deployer = interactive_deployer(&cloud, out, self.yes);
-            let deployed = deploy_stage(&mut deployer, &self.stage, &self.assets.assets()).await?;
+            let deployed =
+                deploy_stage(&mut deployer, &self.stage, &settings, &self.assets.assets()).await?;
             write_outputs(deployer.ui.out, &stack, deployed.outputs()).map_err(CliError::Stdout)?;
             if let Some(path) = &self.outputs_file {
                 write_replacing(path, &outputs_json(deployed.outputs()))?;

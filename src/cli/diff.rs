@@ -5,7 +5,7 @@ use std::io::Write;
 use clap::Args;
 
 use super::aws::{AssetArgs, AwsArgs};
-use super::{CliError, Execute, block_on};
+use super::{CliError, Execute, SettingsArgs, block_on};
 use crate::chat::StageName;
 use crate::deploy::ui::{Approval, Interrupts, Ui};
 use crate::deploy::{Deployer, Poll, diff_stage};
@@ -16,6 +16,8 @@ pub struct DiffArgs {
     #[arg(long)]
     pub stage: StageName,
     #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(flatten)]
     pub assets: AssetArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -24,6 +26,7 @@ pub struct DiffArgs {
 impl Execute for DiffArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         block_on(async {
+            let settings = self.settings.stage(&self.stage)?;
             let cloud = self.aws.cloud().await?;
             // Changes nothing: never asks, never cancels.
             let mut deployer = Deployer {
@@ -36,7 +39,7 @@ impl Execute for DiffArgs {
                 interrupts: Interrupts::none(),
                 poll: Poll::default(),
             };
-            diff_stage(&mut deployer, &self.stage, &self.assets.assets()).await?;
+            diff_stage(&mut deployer, &self.stage, &settings, &self.assets.assets()).await?;
             Ok(())
         })
     }

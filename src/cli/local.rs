@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{CliError, Execute, block_on};
+use super::{CliError, Execute, SettingsArgs, block_on};
 use crate::chat::StageName;
 use crate::handlers::HandlersWorkspace;
 use crate::local::gateway::Limits;
@@ -42,11 +42,15 @@ pub struct LocalArgs {
     /// account's concurrency, 1000 by default).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub concurrency: u16,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 impl Execute for LocalArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
+        let settings = self.settings.stage(&self.stage)?;
         let options = LocalOptions {
+            settings,
             stage: self.stage,
             port: self.port,
             dynamodb_endpoint: self.dynamodb_endpoint,

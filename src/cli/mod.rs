@@ -106,6 +106,27 @@ pub enum CliError {
     Chat(#[from] crate::client::ClientError),
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] io::Error),
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+}
+
+/// `--config`: where the stage settings are.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SettingsArgs {
+    /// The stage settings file (default: chatstack.toml here, if it exists;
+    /// see the README's "Stage settings").
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+impl SettingsArgs {
+    /// The settings of `stage`, read and checked before anything else runs.
+    pub fn stage(
+        &self,
+        stage: &crate::chat::StageName,
+    ) -> Result<crate::settings::StageSettings, CliError> {
+        Ok(crate::settings::Settings::load(self.config.as_deref())?.stage(stage))
+    }
 }
 
 /// Runs one command; everything meant for the user goes to `out`.

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::output::write_replacing;
-use super::{CliError, Execute};
+use super::{CliError, Execute, SettingsArgs};
 use crate::chat::{self, StageName};
+use crate::settings::StageSettings;
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
@@ -25,6 +26,9 @@ pub struct SynthArgs {
     /// replaced only once the whole template is written.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,9 +37,13 @@ pub enum Format {
     Json,
 }
 
-/// The template of `stage` as text in `format`.
-pub fn render(stage: &StageName, format: Format) -> Result<String, CliError> {
-    let template = chat::template(stage)?;
+/// The template of `stage` with its `settings`, as text in `format`.
+pub fn render(
+    stage: &StageName,
+    settings: &StageSettings,
+    format: Format,
+) -> Result<String, CliError> {
+    let template = chat::template(stage, settings)?;
     match format {
         Format::Json => template
             .to_json()
@@ -48,7 +56,8 @@ pub fn render(stage: &StageName, format: Format) -> Result<String, CliError> {
 
 impl Execute for SynthArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
-        let text = render(&self.stage, self.format)?;
+        let settings = self.settings.stage(&self.stage)?;
+        let text = render(&self.stage, &settings, self.format)?;
         match &self.output {
             Some(path) => write_replacing(path, &text),
             None => out

@@ -72,7 +72,7 @@ fn tls_only(bucket: &LogicalId) -> BucketPolicy {
             resource: vec![Expr::arn_of(bucket), objects_arn],
             condition: BTreeMap::from([(
                 "Bool".to_owned(),
-                BTreeMap::from([("aws:SecureTransport".to_owned(), "false".to_owned())]),
+                BTreeMap::from([("aws:SecureTransport".to_owned(), "false".into())]),
             )]),
         }]),
     }

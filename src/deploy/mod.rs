@@ -10,6 +10,7 @@ pub mod stack;
 pub mod status;
 pub mod ui;
 
+use crate::settings::StageSettings;
 use std::collections::BTreeSet;
 use std::io;
 use std::path::PathBuf;
@@ -173,13 +174,18 @@ struct StageDeployment {
 async fn prepare_stage<C: cloud::Cloud>(
     deployer: &mut Deployer<'_, C>,
     stage: &StageName,
+    settings: &StageSettings,
     assets: &Assets,
     upload: bool,
 ) -> Result<StageDeployment, DeployError> {
     if let Some(workspace) = &assets.build {
         workspace.build_zips(deployer.ui.out)?;
     }
-    let zips = assets::read_assets(&assets.dir)?;
+    let template = chat::template(stage, settings)?;
+    // Only the functions this stage has: a parameter the template lacks
+    // fails the change set.
+    let mut zips = assets::read_assets(&assets.dir)?;
+    zips.retain(|zip| template.has_parameter(&zip.function.code_key_parameter()));
     let bucket = match assets_bucket(deployer, upload).await? {
         Some(bucket) => bucket,
         None => {
@@ -201,7 +207,7 @@ async fn prepare_stage<C: cloud::Cloud>(
         writeln!(deployer.ui.out, "{text}").map_err(DeployError::Output)?;
     }
     Ok(StageDeployment {
-        template_body: chat::template(stage)?.to_yaml()?,
+        template_body: template.to_yaml()?,
         parameters: assets::parameters(&bucket, &zips, stage),
         bucket,
     })
@@ -251,11 +257,12 @@ async fn supersede<C: cloud::Cloud>(
 pub async fn deploy_stage<C: cloud::Cloud>(
     deployer: &mut Deployer<'_, C>,
     stage: &StageName,
+    settings: &StageSettings,
     assets: &Assets,
 ) -> Result<Deployed, DeployError> {
     let stack = stage.stack_name()?;
     let before = deployed_zips(deployer, stage).await?;
-    let prepared = prepare_stage(deployer, stage, assets, true).await?;
+    let prepared = prepare_stage(deployer, stage, settings, assets, true).await?;
     let deployed = deployer
         .deploy(&stack, &prepared.template_body, &prepared.parameters)
         .await?;
@@ -272,10 +279,11 @@ pub async fn deploy_stage<C: cloud::Cloud>(
 pub async fn diff_stage<C: cloud::Cloud>(
     deployer: &mut Deployer<'_, C>,
     stage: &StageName,
+    settings: &StageSettings,
     assets: &Assets,
 ) -> Result<(), DeployError> {
     let stack = stage.stack_name()?;
-    let prepared = prepare_stage(deployer, stage, assets, false).await?;
+    let prepared = prepare_stage(deployer, stage, settings, assets, false).await?;
     deployer
         .diff(&stack, &prepared.template_body, &prepared.parameters)
         .await

@@ -37,12 +37,34 @@ pub struct LocalTable {
     pub hash_key_type: String,
 }
 
+/// A route of an HTTP API (the notify endpoint).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRoute {
+    /// Function logical id.
+    pub function: String,
+    /// `AuthorizationType: AWS_IAM`: only SigV4-signed requests.
+    pub signed_only: bool,
+}
+
+/// A schedule that invokes a function with a fixed event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalSchedule {
+    pub logical_id: String,
+    pub expression: String,
+    /// Function logical id.
+    pub function: String,
+    pub event: Value,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalApp {
     /// The body field routes are selected by (`action` for `$request.body.action`).
     pub selection_field: String,
-    /// Route key to function logical id.
+    /// WebSocket route key to function logical id.
     pub routes: BTreeMap<String, String>,
+    /// HTTP API route keys (`POST /notify`).
+    pub http_routes: BTreeMap<String, HttpRoute>,
+    pub schedules: Vec<LocalSchedule>,
     pub functions: BTreeMap<String, LocalFunction>,
     pub tables: Vec<LocalTable>,
     /// The stage's default route throttling, when the template sets one.
@@ -84,9 +106,21 @@ impl LocalApp {
     pub fn from_template(template: &Value, table_prefix: &str) -> Result<Self, LocalError> {
         let tables = read_tables(template, table_prefix)?;
         let functions = read_functions(template, &tables)?;
+        let websocket_api = websocket_api(template)?;
+        let mut routes = BTreeMap::new();
+        let mut http_routes = BTreeMap::new();
+        for (api, key, route) in read_routes(template, &functions)? {
+            if api == websocket_api {
+                routes.insert(key, route.function);
+            } else {
+                http_routes.insert(key, route);
+            }
+        }
         Ok(LocalApp {
             selection_field: read_selection_field(template)?,
-            routes: read_routes(template, &functions)?,
+            routes,
+            http_routes,
+            schedules: read_schedules(template, &functions)?,
             functions,
             tables,
             route_limits: read_route_limits(template),
@@ -109,11 +143,57 @@ impl LocalApp {
     }
 }
 
+/// The WebSocket API (the template has one) and its logical id.
+fn websocket_api_entry(template: &Value) -> Result<(&String, &Value), LocalError> {
+    resources_of(template, "AWS::ApiGatewayV2::Api")
+        .find(|(_, api)| api["Properties"]["ProtocolType"] == "WEBSOCKET")
+        .ok_or_else(|| invalid("no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET"))
+}
+
+fn websocket_api(template: &Value) -> Result<String, LocalError> {
+    websocket_api_entry(template).map(|(id, _)| id.clone())
+}
+
+/// The logical id a `Ref` or `Fn::GetAtt` names.
+fn referenced(value: &Value) -> Option<&str> {
+    value
+        .get("Ref")
+        .and_then(Value::as_str)
+        .or_else(|| value.get("Fn::GetAtt")?.get(0)?.as_str())
+}
+
+/// The schedules and the function each invokes with its input.
+fn read_schedules(
+    template: &Value,
+    functions: &BTreeMap<String, LocalFunction>,
+) -> Result<Vec<LocalSchedule>, LocalError> {
+    resources_of(template, "AWS::Scheduler::Schedule")
+        .map(|(id, schedule)| {
+            let properties = &schedule["Properties"];
+            let function = referenced(&properties["Target"]["Arn"])
+                .filter(|target| functions.contains_key(*target))
+                .ok_or_else(|| {
+                    invalid(format!("schedule {id} invokes no function of the template"))
+                })?;
+            let input = properties["Target"]["Input"].as_str().unwrap_or("{}");
+            Ok(LocalSchedule {
+                logical_id: id.clone(),
+                expression: properties["ScheduleExpression"]
+                    .as_str()
+                    .ok_or_else(|| invalid(format!("schedule {id} has no ScheduleExpression")))?
+                    .to_owned(),
+                function: function.to_owned(),
+                event: serde_json::from_str(input).map_err(|e| {
+                    invalid(format!("schedule {id}: Target.Input is not JSON: {e}"))
+                })?,
+            })
+        })
+        .collect()
+}
+
 /// The body field of `RouteSelectionExpression: $request.body.<field>`.
 fn read_selection_field(template: &Value) -> Result<String, LocalError> {
-    let (_, api) = resources_of(template, "AWS::ApiGatewayV2::Api")
-        .next()
-        .ok_or_else(|| invalid("no AWS::ApiGatewayV2::Api"))?;
+    let (_, api) = websocket_api_entry(template)?;
     let expression = api["Properties"]["RouteSelectionExpression"]
         .as_str()
         .ok_or_else(|| invalid("the API has no RouteSelectionExpression"))?;
@@ -126,7 +206,9 @@ fn read_selection_field(template: &Value) -> Result<String, LocalError> {
 
 /// The stage's `DefaultRouteSettings` throttling: both limits, or none.
 fn read_route_limits(template: &Value) -> Option<RouteLimits> {
-    let (_, stage) = resources_of(template, "AWS::ApiGatewayV2::Stage").next()?;
+    let api = websocket_api(template).ok()?;
+    let (_, stage) = resources_of(template, "AWS::ApiGatewayV2::Stage")
+        .find(|(_, stage)| referenced(&stage["Properties"]["ApiId"]) == Some(api.as_str()))?;
     let settings = &stage["Properties"]["DefaultRouteSettings"];
     Some(RouteLimits {
         rate: settings["ThrottlingRateLimit"].as_f64()?,
@@ -226,13 +308,16 @@ fn read_environment(
 
 /// Route key to function logical id, following each route's
 /// `integrations/<id>` target to an `AWS_PROXY` integration's function.
+/// Every route: its API's logical id, its key, and where it goes.
 fn read_routes(
     template: &Value,
     functions: &BTreeMap<String, LocalFunction>,
-) -> Result<BTreeMap<String, String>, LocalError> {
+) -> Result<Vec<(String, String, HttpRoute)>, LocalError> {
     resources_of(template, "AWS::ApiGatewayV2::Route")
         .map(|(id, route)| {
             let properties = &route["Properties"];
+            let api = referenced(&properties["ApiId"])
+                .ok_or_else(|| invalid(format!("route {id} has no ApiId Ref")))?;
             let key = properties["RouteKey"]
                 .as_str()
                 .ok_or_else(|| invalid(format!("route {id} has no RouteKey")))?;
@@ -246,15 +331,21 @@ fn read_routes(
                     "route {id}: {integration_id} is not an AWS_PROXY integration"
                 )));
             }
-            let function = sub_references(&integration["Properties"]["IntegrationUri"])
+            let uri = &integration["Properties"]["IntegrationUri"];
+            let function = sub_references(uri)
                 .into_iter()
+                .chain(referenced(uri).map(str::to_owned))
                 .find(|reference| functions.contains_key(reference))
                 .ok_or_else(|| {
                     invalid(format!(
                         "integration {integration_id} invokes no function of the template"
                     ))
                 })?;
-            Ok((key.to_owned(), function))
+            let route = HttpRoute {
+                function,
+                signed_only: properties["AuthorizationType"] == "AWS_IAM",
+            };
+            Ok((api.to_owned(), key.to_owned(), route))
         })
         .collect()
 }
@@ -266,7 +357,8 @@ mod tests {
 
     fn app() -> LocalApp {
         let stage: StageName = "dev".parse().unwrap();
-        let template = serde_json::to_value(chat::template(&stage).unwrap()).unwrap();
+        let template =
+            serde_json::to_value(chat::template(&stage, &Default::default()).unwrap()).unwrap();
         LocalApp::from_template(&template, "chatstack-dev").unwrap()
     }
 
@@ -274,9 +366,14 @@ mod tests {
     fn reads_routes_functions_and_tables_from_the_template() {
         let app = app();
         assert_eq!(app.selection_field, "action");
-        assert_eq!(app.routes.len(), FUNCTIONS.len());
-        for spec in FUNCTIONS {
-            let id = &app.routes[spec.route_key];
+        let route_functions: Vec<_> = FUNCTIONS
+            .iter()
+            .filter(|spec| spec.route_key().is_some())
+            .collect();
+        assert_eq!(app.routes.len(), route_functions.len());
+        assert!(app.http_routes.is_empty() && app.schedules.is_empty());
+        for spec in route_functions {
+            let id = &app.routes[spec.route_key().unwrap()];
             assert_eq!(id, &format!("{}Function", spec.logical_prefix));
             let function = &app.functions[id];
             assert_eq!(function.binary, spec.name);
@@ -297,9 +394,46 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_notify_endpoint_and_the_schedule() {
+        let stage: StageName = "dev".parse().unwrap();
+        let settings = crate::settings::Settings::parse(
+            "[stages.dev.schedule]\nexpression = \"rate(2 minutes)\"\nmessage = \"hi\"\n",
+            std::path::Path::new("chatstack.toml"),
+        )
+        .unwrap()
+        .stage(&stage);
+        let template = serde_json::to_value(chat::template(&stage, &settings).unwrap()).unwrap();
+        let app = LocalApp::from_template(&template, "chatstack-dev").unwrap();
+        assert_eq!(
+            app.http_routes["POST /notify"],
+            HttpRoute {
+                function: "NotifyFunction".to_owned(),
+                signed_only: true
+            }
+        );
+        assert!(!app.routes.contains_key("POST /notify"));
+        assert_eq!(app.functions["NotifyFunction"].binary, "notify");
+        assert_eq!(app.schedules.len(), 1);
+        let schedule = &app.schedules[0];
+        assert_eq!(schedule.expression, "rate(2 minutes)");
+        assert_eq!(schedule.function, "NotifyFunction");
+        assert_eq!(schedule.event, serde_json::json!({"text": "hi"}));
+        assert_eq!(
+            app.route_limits,
+            app_limits(),
+            "the WebSocket stage's limits"
+        );
+    }
+
+    fn app_limits() -> Option<RouteLimits> {
+        app().route_limits
+    }
+
+    #[test]
     fn a_miswired_template_is_refused() {
         let stage: StageName = "dev".parse().unwrap();
-        let mut template = serde_json::to_value(chat::template(&stage).unwrap()).unwrap();
+        let mut template =
+            serde_json::to_value(chat::template(&stage, &Default::default()).unwrap()).unwrap();
         template["Resources"]["SendMessageRoute"]["Properties"]["Target"] =
             serde_json::json!({"Fn::Sub": "integrations/${NoSuchIntegration}"});
         let error = LocalApp::from_template(&template, "x").unwrap_err();

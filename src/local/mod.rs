@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::chat::{self, StageName};
 use crate::handlers::HandlersWorkspace;
+use crate::settings::StageSettings;
 use app::{LocalApp, LocalFunction};
 use gateway::{Gateway, Limits};
 use process::FunctionPool;
@@ -60,6 +61,8 @@ pub struct LocalOptions {
     pub limits: Limits,
     /// How many environments (processes) each function may run at once.
     pub concurrency: usize,
+    /// What the stage's settings add.
+    pub settings: StageSettings,
 }
 
 /// An id unique within this process and unlikely to repeat across runs:
@@ -91,7 +94,7 @@ pub async fn run_local(
 ) -> Result<(), LocalError> {
     let stage = options.stage.as_str();
     let app = LocalApp::from_template(
-        &serde_json::to_value(chat::template(&options.stage)?)
+        &serde_json::to_value(chat::template(&options.stage, &options.settings)?)
             .map_err(|e| LocalError::Template(e.to_string()))?,
         &format!("chatstack-{stage}"),
     )?;

@@ -59,3 +59,21 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("scratch dir can be created");
     dir
 }
+
+/// Stage settings for the tests: `notify` has the notify endpoint,
+/// `scheduled` a schedule (which brings the endpoint too).
+pub const SETTINGS: &str = r#"
+[stages.notify]
+notify = true
+
+[stages.scheduled.schedule]
+expression = "cron(0 9 ? * MON-FRI *)"
+message = "Stand-up in 10 minutes"
+"#;
+
+/// The settings of `stage` in [`SETTINGS`].
+pub fn stage_settings(stage: &chatstack::chat::StageName) -> chatstack::settings::StageSettings {
+    chatstack::settings::Settings::parse(SETTINGS, Path::new("chatstack.toml"))
+        .expect("the test settings parse")
+        .stage(stage)
+}

@@ -70,32 +70,21 @@ pub async fn broadcast<S: ConnectionStore, P: Poster>(
     deadline: Instant,
 ) -> Result<Summary, StoreError> {
     let started = Instant::now();
-    let last_start = deadline
-        .checked_sub(config.post_timeout + FINISH_MARGIN)
-        .unwrap_or(started);
+    let last_start = latest_post_start(deadline, config, started);
     let mut summary = Summary::default();
     let mut start = None;
     loop {
         let page = store.scan_page(start).await?;
-        let read = page.connection_ids.len();
-        let begun = AtomicUsize::new(0);
-        let mut posts = stream::iter(page.connection_ids)
-            // Checked as each post is about to start, not when the page is read.
-            .take_while(|_| std::future::ready(Instant::now() < last_start))
-            .inspect(|_| {
-                begun.fetch_add(1, Ordering::Relaxed);
-            })
-            .map(|connection_id| post_one(store, poster, connection_id, data, config.post_timeout))
-            .buffer_unordered(config.concurrency.max(1));
-        while let Some(outcome) = posts.next().await {
-            match outcome {
-                Outcome::Sent => summary.sent += 1,
-                Outcome::Gone => summary.gone += 1,
-                Outcome::Failed => summary.failed += 1,
-            }
-        }
-        drop(posts);
-        summary.unreached += read - begun.into_inner();
+        post_all(
+            store,
+            poster,
+            page.connection_ids,
+            data,
+            config,
+            last_start,
+            &mut summary,
+        )
+        .await;
         start = page.next_start;
         if start.is_none() {
             break;
@@ -107,6 +96,73 @@ pub async fn broadcast<S: ConnectionStore, P: Poster>(
     }
     summary.duration = started.elapsed();
     Ok(summary)
+}
+
+/// Posts `data` to exactly `connection_ids` (known to be in the store),
+/// as [`broadcast`] posts to each page: bounded, deadline-aware, gone ids
+/// deleted.
+pub async fn send_to<S: ConnectionStore, P: Poster>(
+    store: &S,
+    poster: &P,
+    connection_ids: Vec<String>,
+    data: &[u8],
+    config: FanoutConfig,
+    deadline: Instant,
+) -> Summary {
+    let started = Instant::now();
+    let last_start = latest_post_start(deadline, config, started);
+    let mut summary = Summary::default();
+    post_all(
+        store,
+        poster,
+        connection_ids,
+        data,
+        config,
+        last_start,
+        &mut summary,
+    )
+    .await;
+    summary.duration = started.elapsed();
+    summary
+}
+
+/// The last moment a post may start and still end before `deadline`.
+fn latest_post_start(deadline: Instant, config: FanoutConfig, now: Instant) -> Instant {
+    deadline
+        .checked_sub(config.post_timeout + FINISH_MARGIN)
+        .unwrap_or(now)
+}
+
+/// Posts to `connection_ids`, at most `config.concurrency` at a time and
+/// none starting after `last_start`, adding the outcomes to `summary`.
+async fn post_all<S: ConnectionStore, P: Poster>(
+    store: &S,
+    poster: &P,
+    connection_ids: Vec<String>,
+    data: &[u8],
+    config: FanoutConfig,
+    last_start: Instant,
+    summary: &mut Summary,
+) {
+    let read = connection_ids.len();
+    let begun = AtomicUsize::new(0);
+    let mut posts = stream::iter(connection_ids)
+        // Checked as each post is about to start, not when the ids are read.
+        .take_while(|_| std::future::ready(Instant::now() < last_start))
+        .inspect(|_| {
+            begun.fetch_add(1, Ordering::Relaxed);
+        })
+        .map(|connection_id| post_one(store, poster, connection_id, data, config.post_timeout))
+        .buffer_unordered(config.concurrency.max(1));
+    while let Some(outcome) = posts.next().await {
+        match outcome {
+            Outcome::Sent => summary.sent += 1,
+            Outcome::Gone => summary.gone += 1,
+            Outcome::Failed => summary.failed += 1,
+        }
+    }
+    drop(posts);
+    summary.unreached += read - begun.into_inner();
 }
 
 async fn post_one<S: ConnectionStore, P: Poster>(

@@ -7,12 +7,14 @@
 //! - [`store`]: the connections table ([`store::ConnectionStore`], DynamoDB);
 //! - [`poster`]: posting to connections ([`poster::Poster`], the management API);
 //! - [`fanout`]: one message to every connection, paginated and bounded;
+//! - [`notify`]: server push, to everyone or to chosen connections;
 //! - [`routes`]: what each route does, generic over store and poster;
 //! - [`config`] and [`runtime`]: what each `main` sets up once.
 
 pub mod config;
 pub mod fanout;
 pub mod message;
+pub mod notify;
 pub mod poster;
 pub mod routes;
 pub mod runtime;

@@ -3,11 +3,15 @@
 
 use std::time::SystemTime;
 
-use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::apigw::{
+    ApiGatewayProxyResponse, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse,
+    ApiGatewayWebsocketProxyRequest,
+};
 use aws_lambda_events::encodings::Body;
 
 use crate::fanout::{FanoutConfig, broadcast};
 use crate::message::text_to_send;
+use crate::notify::{self, NotifyOutcome, NotifyRequest, RequestError};
 use crate::poster::Poster;
 use crate::store::{Connection, ConnectionStore};
 
@@ -148,4 +152,125 @@ pub async fn default_route<P: Poster>(
             response(500, "Failed to answer.")
         }
     }
+}
+
+/// `notify`: from the notify endpoint (an HTTP API payload 2.0 event),
+/// answers the caller with the outcome, or a 400 that says what is wrong
+/// with the request; from a schedule (the request itself as the event),
+/// returns the outcome, and fails the invocation only when the connections
+/// could not be read (a retry may then succeed; a bad request never will).
+pub async fn notify<S: ConnectionStore, P: Poster>(
+    store: &S,
+    poster: &P,
+    event: serde_json::Value,
+    config: FanoutConfig,
+    deadline: tokio::time::Instant,
+) -> Result<serde_json::Value, crate::store::StoreError> {
+    let from_endpoint = event
+        .get("requestContext")
+        .is_some_and(|context| context.get("http").is_some());
+    if from_endpoint {
+        let response = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
+            Ok(request) => notify_endpoint(store, poster, &request, config, deadline).await,
+            Err(error) => {
+                tracing::error!(%error, "not an HTTP API event");
+                http_response(400, &serde_json::json!({"message": "malformed event"}))
+            }
+        };
+        return Ok(serde_json::to_value(response).unwrap_or_default());
+    }
+    let request = serde_json::from_value::<NotifyRequest>(event)
+        .map_err(|e| RequestError::Invalid(e.to_string()))
+        .and_then(|request| request.check().map(|()| request));
+    match request {
+        Ok(request) => {
+            let outcome = push(store, poster, request, config, deadline, "schedule").await?;
+            Ok(serde_json::to_value(outcome).unwrap_or_default())
+        }
+        Err(refused) => {
+            tracing::error!(reason = %refused, "scheduled push refused");
+            Ok(serde_json::json!({ "message": refused.to_string() }))
+        }
+    }
+}
+
+async fn notify_endpoint<S: ConnectionStore, P: Poster>(
+    store: &S,
+    poster: &P,
+    request: &ApiGatewayV2httpRequest,
+    config: FanoutConfig,
+    deadline: tokio::time::Instant,
+) -> ApiGatewayV2httpResponse {
+    let parsed = request_body(request).and_then(|body| NotifyRequest::parse(&body));
+    let push_request = match parsed {
+        Ok(push_request) => push_request,
+        Err(refused) => {
+            tracing::info!(reason = %refused, "notify request refused");
+            return http_response(400, &serde_json::json!({ "message": refused.to_string() }));
+        }
+    };
+    match push(store, poster, push_request, config, deadline, "endpoint").await {
+        Ok(outcome) => http_response(200, &outcome),
+        Err(_) => http_response(
+            500,
+            &serde_json::json!({"message": "the connections could not be read; nothing was sent"}),
+        ),
+    }
+}
+
+/// The body's bytes, decoded when API Gateway base64-encoded it.
+fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, RequestError> {
+    let body = request.body.as_deref().ok_or(RequestError::NoBody)?;
+    if request.is_base64_encoded {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| RequestError::BadEncoding)
+    } else {
+        Ok(body.as_bytes().to_vec())
+    }
+}
+
+/// Runs one push and logs its totals.
+async fn push<S: ConnectionStore, P: Poster>(
+    store: &S,
+    poster: &P,
+    request: NotifyRequest,
+    config: FanoutConfig,
+    deadline: tokio::time::Instant,
+    source: &str,
+) -> Result<NotifyOutcome, crate::store::StoreError> {
+    let targeted = request.connection_ids.as_ref().map_or(0, Vec::len);
+    // Boxed: the fan-out's state machine nested in the runtime's is deeper
+    // than the compiler lays out by default.
+    match Box::pin(notify::notify(store, poster, request, config, deadline)).await {
+        Ok(outcome) => {
+            tracing::info!(
+                source,
+                targeted,
+                sent = outcome.sent,
+                gone = outcome.gone,
+                failed = outcome.failed,
+                unreached = outcome.unreached,
+                unknown = outcome.unknown.len(),
+                "notify done"
+            );
+            Ok(outcome)
+        }
+        Err(error) => {
+            tracing::error!(source, %error, "notify stopped: could not read the connections");
+            Err(error)
+        }
+    }
+}
+
+fn http_response(status_code: i64, body: &impl serde::Serialize) -> ApiGatewayV2httpResponse {
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = status_code;
+    response.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response.body = Some(Body::Text(serde_json::to_string(body).unwrap_or_default()));
+    response
 }

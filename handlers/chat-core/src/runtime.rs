@@ -9,6 +9,8 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use lambda_runtime::{LambdaEvent, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::config::ConfigError;
 use crate::store::DynamoStore;
@@ -54,23 +56,26 @@ pub fn dynamo_store(sdk_config: &SdkConfig, table: &str) -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk_config), table)
 }
 
-/// The event every route receives.
+/// The event every WebSocket route receives.
 pub type Event = ApiGatewayWebsocketProxyRequest;
 
-/// What every route answers.
+/// What every WebSocket route answers.
 pub type Response = ApiGatewayProxyResponse;
 
-/// Hands `route` to the Lambda runtime, which calls it once per event, with
+/// Hands `route` to the Lambda runtime, which calls it once per event
+/// (a WebSocket route's [`Event`], or any other the function takes), with
 /// the invocation's deadline, for the life of the process. An `Err` is
 /// reported to Lambda as a function error (API Gateway then answers 502).
 /// Returns the runtime's own future rather than wrapping it in another:
 /// each extra state machine is code in every zip.
-pub fn serve<R, Fut>(route: R) -> impl Future<Output = Result<(), lambda_runtime::Error>>
+pub fn serve<E, A, R, Fut>(route: R) -> impl Future<Output = Result<(), lambda_runtime::Error>>
 where
-    R: Fn(Event, tokio::time::Instant) -> Fut,
-    Fut: Future<Output = Result<Response, lambda_runtime::Error>>,
+    E: DeserializeOwned,
+    A: Serialize,
+    R: Fn(E, tokio::time::Instant) -> Fut,
+    Fut: Future<Output = Result<A, lambda_runtime::Error>>,
 {
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
         let left = event
             .context
             .deadline()

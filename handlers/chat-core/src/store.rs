@@ -54,6 +54,12 @@ pub struct StoreError {
 pub trait ConnectionStore: Send + Sync {
     fn put(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Whether the table holds `connection_id`.
+    fn contains(
+        &self,
+        connection_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Deleting an id that is not there succeeds.
     fn delete(&self, connection_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -116,6 +122,20 @@ impl ConnectionStore for DynamoStore {
             .await
             .map_err(|e| store_error("PutItem", e))?;
         Ok(())
+    }
+
+    async fn contains(&self, connection_id: &str) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(CONNECTION_ID, AttributeValue::S(connection_id.to_owned()))
+            .projection_expression("#id")
+            .expression_attribute_names("#id", CONNECTION_ID)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", e))?;
+        Ok(output.item().is_some())
     }
 
     async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {

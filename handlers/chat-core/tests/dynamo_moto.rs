@@ -50,7 +50,7 @@ async fn scan_all(store: &DynamoStore) -> (BTreeSet<String>, usize) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn dynamo_store_puts_scans_in_pages_and_deletes() {
+async fn dynamo_store_puts_finds_scans_in_pages_and_deletes() {
     let moto = Moto::start();
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     create_table(&client, "connections").await;
@@ -86,7 +86,9 @@ async fn dynamo_store_puts_scans_in_pages_and_deletes() {
     assert_eq!(scanned, ids);
     assert!(pages >= 3, "8 items, 3 a page: {pages} pages");
 
+    assert!(store.contains("conn-3=").await.expect("GetItem works"));
     store.delete("conn-3=").await.expect("delete works");
+    assert!(!store.contains("conn-3=").await.expect("GetItem works"));
     store
         .delete("conn-3=")
         .await

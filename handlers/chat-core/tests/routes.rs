@@ -397,3 +397,127 @@ async fn default_route_reports_a_failed_lookup_to_the_caller() {
         )])
     );
 }
+
+/// The notify endpoint's event (HTTP API payload 2.0) with `body`.
+fn notify_event(body: &str) -> serde_json::Value {
+    let path = format!("{}/tests/events/notify.json", env!("CARGO_MANIFEST_DIR"));
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    event["body"] = body.into();
+    event
+}
+
+async fn notify(
+    store: &FakeStore,
+    poster: &FakePoster,
+    event: serde_json::Value,
+) -> serde_json::Value {
+    routes::notify(store, poster, event, FanoutConfig::default(), later())
+        .await
+        .unwrap()
+}
+
+/// The status and the JSON body of an HTTP API response.
+fn answer(response: &serde_json::Value) -> (u64, serde_json::Value) {
+    let body = response["body"].as_str().unwrap();
+    (
+        response["statusCode"].as_u64().unwrap(),
+        serde_json::from_str(body).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn notify_without_ids_reaches_every_connection_once_and_says_so() {
+    let store = FakeStore::with_ids(ids(3));
+    let poster = FakePoster {
+        gone: BTreeSet::from(["c001".to_owned()]),
+        ..Default::default()
+    };
+    let response = notify(
+        &store,
+        &poster,
+        notify_event(r#"{"text":"server says hi"}"#),
+    )
+    .await;
+    let (status, outcome) = answer(&response);
+    assert_eq!(status, 200);
+    assert_eq!(
+        outcome,
+        serde_json::json!({"sent": 2, "gone": 1, "failed": 0, "unreached": 0, "unknown": []})
+    );
+    let received = poster.received();
+    assert_eq!(received["c000"], vec!["server says hi"]);
+    assert_eq!(received["c002"], vec!["server says hi"]);
+    assert!(!store.ids().contains("c001"), "the gone id is removed");
+}
+
+#[tokio::test]
+async fn notify_with_ids_reaches_only_those_and_reports_unknown_ones() {
+    let store = FakeStore::with_ids(ids(3));
+    let poster = FakePoster::default();
+    let body = r#"{"text":"just you","connectionIds":["c002","nobody","c002"]}"#;
+    let (status, outcome) = answer(&notify(&store, &poster, notify_event(body)).await);
+    assert_eq!(status, 200);
+    assert_eq!(
+        outcome,
+        serde_json::json!({"sent": 1, "gone": 0, "failed": 0, "unreached": 0, "unknown": ["nobody"]})
+    );
+    assert_eq!(
+        poster.received(),
+        BTreeMap::from([("c002".to_owned(), vec!["just you".to_owned()])])
+    );
+}
+
+#[tokio::test]
+async fn notify_refuses_bad_bodies_with_a_reason_and_sends_nothing() {
+    let store = FakeStore::with_ids(ids(2));
+    let poster = FakePoster::default();
+    for (body, reason) in [
+        ("not json", "not a valid request"),
+        (r#"{"text":7}"#, "expected a string"),
+        (r#"{"message":"hi"}"#, "unknown field `message`"),
+        (r#"{"text":""}"#, "empty"),
+    ] {
+        let (status, answer) = answer(&notify(&store, &poster, notify_event(body)).await);
+        assert_eq!(status, 400, "{body}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{body}: {message}");
+    }
+    let mut no_body = notify_event("");
+    no_body["body"] = serde_json::Value::Null;
+    assert_eq!(answer(&notify(&store, &poster, no_body).await).0, 400);
+    assert!(poster.received().is_empty());
+}
+
+#[tokio::test]
+async fn notify_decodes_a_base64_body_as_api_gateway_sends_it() {
+    let store = FakeStore::with_ids(ids(1));
+    let poster = FakePoster::default();
+    let mut event = notify_event("eyJ0ZXh0IjoiZW5jb2RlZCJ9"); // {"text":"encoded"}
+    event["isBase64Encoded"] = true.into();
+    assert_eq!(answer(&notify(&store, &poster, event).await).0, 200);
+    assert_eq!(poster.received()["c000"], vec!["encoded"]);
+}
+
+#[tokio::test]
+async fn a_scheduled_notify_reaches_everyone_and_a_failed_scan_fails_the_invocation() {
+    let store = FakeStore::with_ids(ids(2));
+    let poster = FakePoster::default();
+    let outcome = notify(&store, &poster, serde_json::json!({"text": "on schedule"})).await;
+    assert_eq!(outcome["sent"], 2);
+    assert_eq!(poster.received().len(), 2);
+
+    let failing = FakeStore {
+        fail_scan_page: Some(0),
+        ..FakeStore::with_ids(ids(2))
+    };
+    let result = routes::notify(
+        &failing,
+        &poster,
+        serde_json::json!({"text": "on schedule"}),
+        FanoutConfig::default(),
+        later(),
+    )
+    .await;
+    assert!(result.is_err(), "a retry may succeed: {result:?}");
+}

@@ -82,6 +82,10 @@ impl ConnectionStore for FakeStore {
         Ok(())
     }
 
+    async fn contains(&self, connection_id: &str) -> Result<bool, StoreError> {
+        Ok(self.items.lock().unwrap().contains_key(connection_id))
+    }
+
     async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {
         if self.fail_delete {
             return Err(StoreError {

@@ -1,0 +1,194 @@
+//! The notify function: server push to every connection, or to chosen
+//! ones, from the notify endpoint (a signed `POST /notify`) or a schedule.
+//!
+//! The request, as the body of the POST or the schedule's input:
+//! `{"text": "...", "connectionIds": ["...", ...]}`, `connectionIds`
+//! optional (without it, everyone).
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::fanout::{FanoutConfig, Summary, broadcast, send_to};
+use crate::message::MAX_MESSAGE_BYTES;
+use crate::poster::Poster;
+use crate::store::{ConnectionStore, StoreError};
+
+/// The most connection ids one request may name: a targeted push is for a
+/// few clients; everyone is a push without ids.
+pub const MAX_CONNECTION_IDS: usize = 100;
+
+/// A push to make.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NotifyRequest {
+    pub text: String,
+    #[serde(default)]
+    pub connection_ids: Option<Vec<String>>,
+}
+
+/// Why a request was refused; the caller gets this text with a 400.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RequestError {
+    #[error("the request has no body: send {{\"text\": \"...\"}}")]
+    NoBody,
+    #[error(
+        "the body is {size} bytes, over {MAX_MESSAGE_BYTES} (128 KB, the most API Gateway delivers to a client in one message)"
+    )]
+    TooLarge { size: usize },
+    #[error("the body is not base64 as its encoding says")]
+    BadEncoding,
+    #[error(
+        "the body is not a valid request ({0}): send {{\"text\": \"...\", \"connectionIds\": [...]}}"
+    )]
+    Invalid(String),
+    #[error("\"text\" is empty: there is nothing to send")]
+    EmptyText,
+    #[error(
+        "{count} connection ids, over the limit of {MAX_CONNECTION_IDS}: to reach everyone, leave connectionIds out"
+    )]
+    TooManyIds { count: usize },
+    #[error(
+        "\"connectionIds\" is an empty list: name at least one, or leave it out to reach everyone"
+    )]
+    NoIds,
+}
+
+impl NotifyRequest {
+    /// The request in `body`, checked against every limit.
+    pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
+        if body.len() > MAX_MESSAGE_BYTES {
+            return Err(RequestError::TooLarge { size: body.len() });
+        }
+        let request: NotifyRequest =
+            serde_json::from_slice(body).map_err(|e| RequestError::Invalid(e.to_string()))?;
+        request.check()?;
+        Ok(request)
+    }
+
+    /// The limits a request from a schedule must meet too.
+    pub fn check(&self) -> Result<(), RequestError> {
+        if self.text.is_empty() {
+            return Err(RequestError::EmptyText);
+        }
+        if self.text.len() > MAX_MESSAGE_BYTES {
+            return Err(RequestError::TooLarge {
+                size: self.text.len(),
+            });
+        }
+        match &self.connection_ids {
+            Some(ids) if ids.is_empty() => Err(RequestError::NoIds),
+            Some(ids) if ids.len() > MAX_CONNECTION_IDS => {
+                Err(RequestError::TooManyIds { count: ids.len() })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What a push did, as the caller reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyOutcome {
+    pub sent: usize,
+    /// Connections that answered 410 and were removed.
+    pub gone: usize,
+    pub failed: usize,
+    /// Not posted to: the invocation's deadline came first.
+    pub unreached: usize,
+    /// Named ids the table does not hold: never connected, or long gone.
+    pub unknown: Vec<String>,
+}
+
+impl NotifyOutcome {
+    fn from_summary(summary: &Summary, unknown: Vec<String>) -> Self {
+        NotifyOutcome {
+            sent: summary.sent,
+            gone: summary.gone,
+            failed: summary.failed,
+            unreached: summary.unreached,
+            unknown,
+        }
+    }
+}
+
+/// Sends the request's text to everyone, or to the named connections the
+/// table holds (the others are reported as unknown, each id once).
+pub async fn notify<S: ConnectionStore, P: Poster>(
+    store: &S,
+    poster: &P,
+    request: NotifyRequest,
+    config: FanoutConfig,
+    deadline: tokio::time::Instant,
+) -> Result<NotifyOutcome, StoreError> {
+    let data = request.text.as_bytes();
+    let Some(mut ids) = request.connection_ids else {
+        let summary = broadcast(store, poster, data, config, deadline).await?;
+        return Ok(NotifyOutcome::from_summary(&summary, Vec::new()));
+    };
+    ids.sort();
+    ids.dedup();
+    let checked: Vec<(String, Result<bool, StoreError>)> = futures::stream::iter(ids)
+        .map(|id| async move {
+            let held = store.contains(&id).await;
+            (id, held)
+        })
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for (id, held) in checked {
+        if held? {
+            known.push(id);
+        } else {
+            unknown.push(id);
+        }
+    }
+    unknown.sort();
+    let summary = send_to(store, poster, known, data, config, deadline).await;
+    Ok(NotifyOutcome::from_summary(&summary, unknown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_checked_against_every_limit() {
+        let ok = NotifyRequest::parse(br#"{"text":"hi","connectionIds":["a","b"]}"#).unwrap();
+        assert_eq!(ok.connection_ids, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            NotifyRequest::parse(br#"{"text":"hi"}"#)
+                .unwrap()
+                .connection_ids,
+            None
+        );
+        let refused = |body: &[u8]| NotifyRequest::parse(body).unwrap_err();
+        assert!(matches!(refused(b"not json"), RequestError::Invalid(_)));
+        assert!(
+            matches!(refused(br#"{"txt":"hi"}"#), RequestError::Invalid(e) if e.contains("txt"))
+        );
+        assert!(
+            matches!(refused(br#"{"text":5}"#), RequestError::Invalid(e) if e.contains("string"))
+        );
+        assert!(
+            matches!(refused(br#"{}"#), RequestError::Invalid(e) if e.contains("missing field `text`"))
+        );
+        assert_eq!(refused(br#"{"text":""}"#), RequestError::EmptyText);
+        assert_eq!(
+            refused(br#"{"text":"a","connectionIds":[]}"#),
+            RequestError::NoIds
+        );
+        let many: Vec<String> = (0..=MAX_CONNECTION_IDS).map(|n| format!("c{n}")).collect();
+        let body = serde_json::json!({"text": "a", "connectionIds": many}).to_string();
+        assert_eq!(
+            refused(body.as_bytes()),
+            RequestError::TooManyIds {
+                count: MAX_CONNECTION_IDS + 1
+            }
+        );
+        let big = serde_json::json!({"text": "x".repeat(MAX_MESSAGE_BYTES)}).to_string();
+        assert!(matches!(
+            refused(big.as_bytes()),
+            RequestError::TooLarge { .. }
+        ));
+    }
+}

@@ -1,0 +1,74 @@
+//! A message pushed on a schedule: an EventBridge Scheduler schedule that
+//! invokes the notify function, through a role that may invoke that
+//! function and nothing else.
+
+use crate::cfn::iam::{Effect, InlinePolicy, PolicyDocument, Role, Statement};
+use crate::cfn::scheduler::{
+    FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, Schedule, Target,
+};
+use crate::cfn::{Expr, Template, TemplateError};
+use crate::settings;
+
+use super::LambdaFunction;
+
+/// A notice more than five minutes late is stale: Scheduler stops retrying.
+const MAXIMUM_EVENT_AGE_SECONDS: u32 = 300;
+const MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
+
+/// The event the notify function receives from the schedule.
+pub fn scheduled_event(message: &str) -> serde_json::Value {
+    serde_json::json!({ "text": message })
+}
+
+/// Adds the schedule and its role.
+pub fn add_push_schedule(
+    template: &mut Template,
+    notify: &LambdaFunction,
+    schedule: &settings::Schedule,
+) -> Result<(), TemplateError> {
+    let role = template.add(
+        "PushScheduleRole",
+        Role {
+            assume_role_policy_document: PolicyDocument::service_trust_for_this_account(
+                "scheduler.amazonaws.com",
+            ),
+            description: Some(
+                "Lets the chatstack push schedule invoke the notify function, and nothing else"
+                    .to_owned(),
+            ),
+            policies: vec![InlinePolicy {
+                policy_name: "invoke-notify".to_owned(),
+                policy_document: PolicyDocument::new(vec![Statement {
+                    sid: Some("InvokeNotify".to_owned()),
+                    effect: Effect::Allow,
+                    principal: None,
+                    action: vec!["lambda:InvokeFunction".to_owned()],
+                    resource: vec![Expr::arn_of(notify.id())],
+                    condition: Default::default(),
+                }]),
+            }],
+        },
+    )?;
+    template.add(
+        "PushSchedule",
+        Schedule {
+            schedule_expression: schedule.expression.as_str().to_owned(),
+            flexible_time_window: FlexibleTimeWindow {
+                mode: FlexibleTimeWindowMode::Off,
+                maximum_window_in_minutes: None,
+            },
+            target: Target {
+                arn: Expr::arn_of(notify.id()),
+                role_arn: Expr::arn_of(&role),
+                input: Some(scheduled_event(schedule.message.as_str()).to_string()),
+                retry_policy: Some(RetryPolicy {
+                    maximum_event_age_in_seconds: MAXIMUM_EVENT_AGE_SECONDS,
+                    maximum_retry_attempts: MAXIMUM_RETRY_ATTEMPTS,
+                }),
+            },
+            description: Some("chatstack: pushes the stage's scheduled message".to_owned()),
+            state: Some("ENABLED".to_owned()),
+        },
+    )?;
+    Ok(())
+}

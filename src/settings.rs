@@ -1,0 +1,387 @@
+//! Stage settings: an optional `chatstack.toml` with one table per stage,
+//! for what differs between stages without editing Rust.
+//!
+//! ```toml
+//! [stages.prod]
+//! notify = true                   # the signed POST /notify endpoint
+//!
+//! [stages.prod.schedule]          # a message pushed on a schedule
+//! expression = "rate(1 hour)"     # or "cron(0 9 ? * MON-FRI *)"
+//! message = "Stand-up in 10 minutes"
+//! ```
+//!
+//! No file, or no table for a stage, gives that stage the app of AWS's
+//! guide exactly. Unknown keys, wrong types and bad values are refused
+//! with the file, the key and the rule, before anything else happens.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::chat::StageName;
+
+/// Where settings are read from when no `--config` is given.
+pub const DEFAULT_SETTINGS_FILE: &str = "chatstack.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("could not read the settings file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Every stage's settings, as read from the file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    stages: BTreeMap<String, StageSettings>,
+}
+
+/// The file's shape: `[stages.<name>]` tables and nothing else.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    #[serde(default)]
+    stages: BTreeMap<StageKey, StageSettings>,
+}
+
+/// A stage name used as a table key, checked as stage names are.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+struct StageKey(String);
+
+impl TryFrom<String> for StageKey {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        name.parse::<StageName>()
+            .map(|_| StageKey(name))
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// What one stage adds to the app.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSettings {
+    /// The `POST /notify` endpoint (IAM-signed) that pushes a message to
+    /// every client or to chosen connections.
+    #[serde(default)]
+    pub notify: bool,
+    /// A message pushed to every client on a schedule, through the notify
+    /// function (which it adds, endpoint included).
+    pub schedule: Option<Schedule>,
+}
+
+impl StageSettings {
+    /// Whether the stage has the notify function and its endpoint.
+    pub fn has_notify(&self) -> bool {
+        self.notify || self.schedule.is_some()
+    }
+}
+
+/// A message pushed on a schedule.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub expression: ScheduleExpression,
+    pub message: ScheduledMessage,
+}
+
+/// An EventBridge Scheduler expression: `rate(N unit)` or a six-field
+/// `cron(...)`.
+/// <https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html>
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ScheduleExpression {
+    text: String,
+    /// The period of a rate expression; `None` for cron.
+    rate: Option<std::time::Duration>,
+}
+
+impl ScheduleExpression {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The period of a `rate(...)` expression; `None` for `cron(...)`.
+    pub fn rate(&self) -> Option<std::time::Duration> {
+        self.rate
+    }
+}
+
+impl fmt::Display for ScheduleExpression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl TryFrom<String> for ScheduleExpression {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let rate = if let Some(inner) = inner(&text, "rate(") {
+            Some(parse_rate(inner)?)
+        } else if let Some(inner) = inner(&text, "cron(") {
+            check_cron(inner)?;
+            None
+        } else {
+            return Err(format!(
+                "{text:?} is not a schedule: use rate(N minutes|hours|days), for example \
+                 \"rate(1 hour)\", or cron(minutes hours day-of-month month day-of-week year), \
+                 for example \"cron(0 9 ? * MON-FRI *)\" (one-time at(...) schedules are not \
+                 supported)"
+            ));
+        };
+        Ok(ScheduleExpression { text, rate })
+    }
+}
+
+/// The text between `prefix` and a final `)`.
+fn inner<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    text.strip_prefix(prefix)?.strip_suffix(')')
+}
+
+fn parse_rate(inner: &str) -> Result<std::time::Duration, String> {
+    const RULE: &str = "rate(N unit) takes a whole number N of at least 1 and a unit of \
+                        minute, hour or day (singular for 1, plural otherwise), for example \
+                        \"rate(1 hour)\" or \"rate(5 minutes)\"";
+    let mut words = inner.split(' ');
+    let (Some(value), Some(unit), None) = (words.next(), words.next(), words.next()) else {
+        return Err(format!("rate({inner}): {RULE}"));
+    };
+    let value: u64 = value
+        .parse()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| format!("rate({inner}): {RULE}"))?;
+    let seconds = match (value, unit) {
+        (1, "minute") | (2.., "minutes") => 60,
+        (1, "hour") | (2.., "hours") => 3600,
+        (1, "day") | (2.., "days") => 86_400,
+        _ => return Err(format!("rate({inner}): {RULE}")),
+    };
+    Ok(std::time::Duration::from_secs(value * seconds))
+}
+
+fn check_cron(inner: &str) -> Result<(), String> {
+    let fields: Vec<&str> = inner.split(' ').collect();
+    let rule = "cron(...) takes six fields separated by single spaces: minutes hours \
+                day-of-month month day-of-week year, with '?' in exactly one of \
+                day-of-month and day-of-week, for example \"cron(0 9 ? * MON-FRI *)\"";
+    if fields.len() != 6 {
+        return Err(format!("cron({inner}) has {} fields: {rule}", fields.len()));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ",-*/?#".contains(c);
+    if let Some(field) = fields
+        .iter()
+        .find(|f| f.is_empty() || !f.chars().all(allowed))
+    {
+        return Err(format!(
+            "cron({inner}): field {field:?} is not valid: {rule}"
+        ));
+    }
+    if (fields[2] == "?") == (fields[4] == "?") {
+        return Err(format!("cron({inner}): {rule}"));
+    }
+    Ok(())
+}
+
+/// A scheduled message: text, at most [`ScheduledMessage::MAX_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ScheduledMessage(String);
+
+impl ScheduledMessage {
+    /// The message is written into the template, which CloudFormation
+    /// takes inline only up to 51,200 bytes: a notice, not a document.
+    pub const MAX_BYTES: usize = 4096;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ScheduledMessage {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return Err("the message is empty: write the text to push".to_owned());
+        }
+        if text.len() > Self::MAX_BYTES {
+            return Err(format!(
+                "the message is {} bytes; a scheduled message may have at most {} (it is \
+                 written into the template; push longer texts with chatstack notify)",
+                text.len(),
+                Self::MAX_BYTES
+            ));
+        }
+        Ok(ScheduledMessage(text))
+    }
+}
+
+impl Settings {
+    /// The settings in `path`, which must exist; without a path, those in
+    /// [`DEFAULT_SETTINGS_FILE`] if it exists, else none.
+    pub fn load(path: Option<&Path>) -> Result<Settings, SettingsError> {
+        let (path, required) = match path {
+            Some(path) => (path, true),
+            None => (Path::new(DEFAULT_SETTINGS_FILE), false),
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Settings::parse(&text, path),
+            Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Settings::default())
+            }
+            Err(source) => Err(SettingsError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses the text of the file at `path` (named in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Settings, SettingsError> {
+        let file: SettingsFile = toml::from_str(text).map_err(|error| SettingsError::Invalid {
+            path: path.to_owned(),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        Ok(Settings {
+            stages: file
+                .stages
+                .into_iter()
+                .map(|(stage, settings)| (stage.0, settings))
+                .collect(),
+        })
+    }
+
+    /// The settings of `stage`: its table, or the defaults.
+    pub fn stage(&self, stage: &StageName) -> StageSettings {
+        self.stages.get(stage.as_str()).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, String> {
+        Settings::parse(text, Path::new("chatstack.toml")).map_err(|e| e.to_string())
+    }
+
+    fn stage(name: &str) -> StageName {
+        name.parse().unwrap()
+    }
+
+    #[test]
+    fn a_stage_table_sets_that_stage_only() {
+        let settings = parse(
+            "[stages.prod]\nnotify = true\n\n[stages.prod.schedule]\n\
+             expression = \"rate(5 minutes)\"\nmessage = \"hello\"\n",
+        )
+        .unwrap();
+        let prod = settings.stage(&stage("prod"));
+        assert!(prod.notify);
+        let schedule = prod.schedule.unwrap();
+        assert_eq!(schedule.expression.as_str(), "rate(5 minutes)");
+        assert_eq!(
+            schedule.expression.rate(),
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(schedule.message.as_str(), "hello");
+        assert_eq!(settings.stage(&stage("dev")), StageSettings::default());
+        assert_eq!(parse("").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn a_schedule_alone_brings_the_notify_function() {
+        let settings = parse(
+            "[stages.dev.schedule]\nexpression = \"cron(0 9 ? * MON-FRI *)\"\nmessage = \"hi\"\n",
+        )
+        .unwrap();
+        let dev = settings.stage(&stage("dev"));
+        assert!(!dev.notify);
+        assert!(dev.has_notify());
+        assert_eq!(dev.schedule.unwrap().expression.rate(), None);
+    }
+
+    /// Each mistake is refused with the file, the key's line and the rule.
+    #[test]
+    fn mistakes_are_refused_naming_the_file_the_key_and_the_rule() {
+        let cases = [
+            ("[stages.dev]\nnotfy = true\n", "notfy", "unknown field"),
+            (
+                "[stages.dev]\nnotify = \"yes\"\n",
+                "notify",
+                "expected a boolean",
+            ),
+            ("[stage.dev]\nnotify = true\n", "stage", "unknown field"),
+            (
+                "[stages.\"a b\"]\nnotify = true\n",
+                "a b",
+                "invalid stage name",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"every hour\"\nmessage = \"m\"\n",
+                "expression",
+                "is not a schedule",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"rate(1 hours)\"\nmessage = \"m\"\n",
+                "expression",
+                "singular for 1",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"rate(0 minutes)\"\nmessage = \"m\"\n",
+                "expression",
+                "at least 1",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"cron(0 9 * * MON *)\"\nmessage = \"m\"\n",
+                "expression",
+                "exactly one of",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"cron(0 9 * *)\"\nmessage = \"m\"\n",
+                "expression",
+                "has 4 fields",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"rate(1 hour)\"\n",
+                "schedule",
+                "missing field `message`",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \" \"\n",
+                "message",
+                "empty",
+            ),
+        ];
+        for (text, key, rule) in cases {
+            let error = parse(text).expect_err(text);
+            assert!(error.starts_with("chatstack.toml: "), "{error}");
+            assert!(error.contains(key), "{text:?}: no {key:?} in {error}");
+            assert!(error.contains(rule), "{text:?}: no {rule:?} in {error}");
+        }
+        let long = format!(
+            "[stages.dev.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \"{}\"\n",
+            "x".repeat(ScheduledMessage::MAX_BYTES + 1)
+        );
+        assert!(parse(&long).unwrap_err().contains("at most 4096"));
+    }
+
+    #[test]
+    fn a_named_settings_file_must_exist() {
+        let dir = std::env::temp_dir().join(format!("chatstack-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("nope.toml");
+        let error = Settings::load(Some(&missing)).unwrap_err().to_string();
+        assert!(error.contains("nope.toml"), "{error}");
+    }
+}
