@@ -31,19 +31,24 @@ pub enum ClientError {
     Tls(String),
 }
 
-/// TLS for wss:// URLs: rustls with ring and the system's trusted roots.
-fn tls_connector() -> Result<Connector, ClientError> {
+/// TLS for chatstack's own connections (wss:// and the notify endpoint):
+/// rustls with ring and the system's trusted roots.
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     for certificate in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(certificate);
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| ClientError::Tls(e.to_string()))?
+    .map_err(|e| e.to_string())?
     .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_no_client_auth())
+}
+
+fn tls_connector() -> Result<Connector, ClientError> {
+    let config = tls_config().map_err(ClientError::Tls)?;
     Ok(Connector::Rustls(Arc::new(config)))
 }
 

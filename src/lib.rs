@@ -6,8 +6,10 @@
 //! - [`deploy`]: deploy, diff and destroy through CloudFormation;
 //! - [`local`]: the whole app on localhost;
 //! - [`client`]: a terminal chat client;
+//! - [`notify`]: server push through a stage's notify endpoint;
 //! - [`handlers`]: building the Lambda workspace;
 //! - [`settings`]: what each stage adds (`chatstack.toml`);
+//! - [`sigv4`]: signing and checking notify requests;
 //! - [`cli`]: the `chatstack` command.
 
 pub mod cfn;
@@ -17,4 +19,6 @@ pub mod client;
 pub mod deploy;
 pub mod handlers;
 pub mod local;
+pub mod notify;
 pub mod settings;
+pub mod sigv4;

@@ -1011,3 +1011,159 @@ async fn a_given_dynamodb_endpoint_is_used_instead_of_starting_moto() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Credentials for the push tests: `local` checks signatures against
+/// them, `chatstack notify` signs with them (or with a wrong secret).
+fn signing_env(secret: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "AKIDCHATSTACKTEST".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+}
+
+/// `chatstack notify --url URL ARGS...` with `secret`.
+fn notify(url: &str, secret: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(["notify", "--url", url])
+        .args(args)
+        .envs(signing_env(secret))
+        .output()
+        .expect("chatstack notify runs")
+}
+
+/// A settings file for stage dev with `table`'s keys.
+fn settings_file(name: &str, table: &str) -> String {
+    let path = common::scratch_dir(name).join("chatstack.toml");
+    std::fs::write(&path, table).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// A raw POST of `body` to `url` with `headers`; returns the response.
+async fn post(url: &str, headers: &[(String, String)], body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.trim_start_matches("http://");
+    let (address, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {address}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+/// The connection id of `client`, from `$default`'s reply.
+async fn own_id(client: &mut Client) -> String {
+    send(client, "who am I").await;
+    let reply = receive(client).await;
+    let info: serde_json::Value =
+        serde_json::from_str(reply.split_once("Your info: ").unwrap().1).unwrap();
+    info["connectionId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_through_local_reaches_whom_it_names_and_only_signed_requests_pass() {
+    let config = settings_file("local_notify", "[stages.dev]\nnotify = true\n");
+    let local = Local::start_in_env(&["--config", &config], &signing_env("s3cret"));
+    let url = local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "Notify URL:"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no notify URL: {:?}", local.lines()));
+    let mut a = connect(&local.url).await;
+    let mut b = connect(&local.url).await;
+    local.await_ids(2).await;
+
+    let everyone = notify(&url, "s3cret", &["to everyone"]);
+    assert!(everyone.status.success(), "{everyone:?}");
+    let said = String::from_utf8_lossy(&everyone.stdout);
+    assert!(said.contains("Sent to 2 connections"), "{said}");
+    assert_eq!(receive(&mut a).await, "to everyone");
+    assert_eq!(receive(&mut b).await, "to everyone");
+    quiet(&mut a).await;
+    quiet(&mut b).await;
+
+    let id_a = own_id(&mut a).await;
+    let just_a = notify(
+        &url,
+        "s3cret",
+        &["--to", &id_a, "--to", "nobody=", "just a"],
+    );
+    assert!(just_a.status.success(), "{just_a:?}");
+    let said = String::from_utf8_lossy(&just_a.stdout);
+    assert!(
+        said.contains("Sent to 1 connection ") && said.contains("Unknown connection ids: nobody="),
+        "{said}"
+    );
+    assert_eq!(receive(&mut a).await, "just a");
+    quiet(&mut b).await;
+
+    // Unsigned, signed with another secret, or a bad body: refused, and
+    // nobody hears anything.
+    let json = [("Content-Type".to_owned(), "application/json".to_owned())];
+    let unsigned = post(&url, &json, r#"{"text":"sneaky"}"#).await;
+    assert!(unsigned.starts_with("HTTP/1.1 403"), "{unsigned}");
+    let forged = notify(&url, "guessed", &["forged"]);
+    assert!(!forged.status.success());
+    let complaint = String::from_utf8_lossy(&forged.stderr);
+    assert!(
+        complaint.contains("403") && complaint.contains("signature"),
+        "{complaint}"
+    );
+
+    let bad_body = "{\"txt\":\"typo\"}";
+    let body_headers: Vec<(String, String)> = chatstack::sigv4::sign_request(
+        chatstack::sigv4::Request {
+            method: "POST",
+            uri: &url,
+            headers: &[("content-type", "application/json")],
+            body: bad_body.as_bytes(),
+        },
+        &aws_credential_types::Credentials::new("AKIDCHATSTACKTEST", "s3cret", None, None, "test"),
+        "us-east-1",
+        std::time::SystemTime::now(),
+    )
+    .unwrap()
+    .into_iter()
+    .chain(json.iter().cloned())
+    .collect();
+    let refused = post(&url, &body_headers, bad_body).await;
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    assert!(refused.contains("unknown field `txt`"), "{refused}");
+    quiet(&mut a).await;
+    quiet(&mut b).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configured_schedule_pushes_its_message_to_connected_clients() {
+    let config = settings_file(
+        "local_schedule",
+        "[stages.dev.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \"stand-up time\"\n",
+    );
+    let local = Local::start_with(&["--config", &config, "--schedule-every", "1"]);
+    assert!(
+        local
+            .lines()
+            .iter()
+            .any(|l| l.contains("Schedule PushSchedule: rate(1 hour), fired every 1 s")),
+        "{:?}",
+        local.lines()
+    );
+    let mut client = connect(&local.url).await;
+    local.await_ids(1).await;
+    assert_eq!(
+        receive_within(&mut client, Duration::from_secs(10)).await,
+        "stand-up time"
+    );
+}

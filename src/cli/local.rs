@@ -42,6 +42,10 @@ pub struct LocalArgs {
     /// account's concurrency, 1000 by default).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub concurrency: u16,
+    /// Fire the stage's rate schedules every SECONDS instead of at their
+    /// rate, to see a scheduled push without waiting for it.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub schedule_every: Option<u64>,
     #[command(flatten)]
     pub settings: SettingsArgs,
 }
@@ -62,6 +66,7 @@ impl Execute for LocalArgs {
                 ..Default::default()
             },
             concurrency: usize::from(self.concurrency),
+            schedule_every: self.schedule_every.map(Duration::from_secs),
         };
         block_on(async {
             let shutdown = async {

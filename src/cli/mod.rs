@@ -9,6 +9,7 @@ mod deploy;
 mod destroy;
 mod diff;
 mod local;
+mod notify;
 mod output;
 mod synth;
 
@@ -21,6 +22,7 @@ pub use deploy::{DeployArgs, outputs_json};
 pub use destroy::DestroyArgs;
 pub use diff::DiffArgs;
 pub use local::LocalArgs;
+pub use notify::NotifyArgs;
 pub use synth::{Format, SynthArgs, render};
 
 use crate::cfn::TemplateError;
@@ -72,6 +74,18 @@ pub enum Command {
         Then, in other terminals: chatstack chat ws://127.0.0.1:8080/dev")]
     Local(LocalArgs),
 
+    /// Push a message to a stage's connected clients (all, or those named
+    /// with --to) through its notify endpoint, signed with your AWS
+    /// credentials. The stage needs `notify = true` in chatstack.toml.
+    #[command(
+        after_help = "Examples:\n  chatstack notify --stage prod \"Maintenance at 18:00 UTC\"\n  \
+        chatstack notify --stage dev --to Bc2dEeXyIAMCJcw= \"just for you\"\n  \
+        chatstack notify --url http://127.0.0.1:PORT/notify \"hello from local\"\n\n\
+        Your credentials need execute-api:Invoke on the stack's NotifyRouteArn output; \
+        a stage's URL is read with cloudformation:DescribeStacks."
+    )]
+    Notify(NotifyArgs),
+
     /// A terminal chat client: each line you type is sent as
     /// {"action":"sendmessage","data":LINE}; what arrives is printed.
     #[command(after_help = "Examples:\n  chatstack chat ws://127.0.0.1:8080/dev\n  \
@@ -108,6 +122,8 @@ pub enum CliError {
     Runtime(#[source] io::Error),
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 /// `--config`: where the stage settings are.
@@ -138,6 +154,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Destroy(args) => args.execute(out),
         Command::Local(args) => args.execute(out),
         Command::Chat(args) => args.execute(out),
+        Command::Notify(args) => args.execute(out),
     }
 }
 

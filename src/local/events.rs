@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 
 /// Milliseconds since the epoch.
-fn epoch_ms(time: SystemTime) -> u64 {
+pub(crate) fn epoch_ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as u64
@@ -37,7 +37,7 @@ impl ConnectionContext {
 }
 
 /// API Gateway's `requestTime`: `23/Nov/2026:14:02:58 +0000`.
-fn request_time(time: SystemTime) -> String {
+pub(crate) fn request_time(time: SystemTime) -> String {
     // RFC 3339 in UTC: `2026-11-23T14:02:58Z`, rearranged.
     let rfc3339 = humantime::format_rfc3339_seconds(time).to_string();
     let month = match &rfc3339[5..7] {

@@ -7,8 +7,10 @@ pub mod app;
 pub mod dynamo;
 pub mod events;
 pub mod gateway;
+mod http_api;
 mod process;
 pub mod runtime;
+mod schedules;
 pub mod throttle;
 
 use std::collections::BTreeMap;
@@ -63,6 +65,8 @@ pub struct LocalOptions {
     pub concurrency: usize,
     /// What the stage's settings add.
     pub settings: StageSettings,
+    /// Fire rate schedules this often instead of at their rate.
+    pub schedule_every: Option<std::time::Duration>,
 }
 
 /// An id unique within this process and unlikely to repeat across runs:
@@ -118,6 +122,13 @@ pub async fn run_local(
         start_functions(&app, &binaries, &settings, options.concurrency, &scale_up).await?;
 
     let (log_sender, log_lines) = mpsc::unbounded_channel();
+    let notify = serve_http_apis(&app, &runtimes, &log_sender).await?;
+    let schedules = schedules::start(
+        &app.schedules,
+        &runtimes,
+        &log_sender,
+        options.schedule_every,
+    );
     let gateway = Gateway::new(
         app,
         stage,
@@ -134,7 +145,15 @@ pub async fn run_local(
         )
         .await
     });
-    say(out, banner(stage, address, &dynamodb, &gateway.app, &pools))?;
+    let push: Vec<String> = notify
+        .iter()
+        .map(|n| n.described.clone())
+        .chain(schedules.described.iter().cloned())
+        .collect();
+    say(
+        out,
+        banner(stage, address, &dynamodb, &gateway.app, &pools, &push),
+    )?;
     let events = Events {
         log_lines,
         scale_up_requests,
@@ -142,6 +161,10 @@ pub async fn run_local(
     let supervised = supervise(out, &mut pools, events, shutdown).await;
 
     server.abort();
+    if let Some(notify) = notify {
+        notify.server.abort();
+    }
+    drop(schedules);
     let mut stopped = 0;
     for pool in &mut pools {
         stopped += pool.stop().await;
@@ -318,6 +341,92 @@ async fn start_functions(
     Ok((runtimes, pools))
 }
 
+/// The HTTP APIs' server (the notify endpoint), when the template has one.
+struct HttpApiServer {
+    server: tokio::task::JoinHandle<()>,
+    /// Its line in the banner.
+    described: String,
+}
+
+async fn serve_http_apis(
+    app: &LocalApp,
+    runtimes: &BTreeMap<String, Arc<FunctionRuntime>>,
+    log: &mpsc::UnboundedSender<String>,
+) -> Result<Option<HttpApiServer>, LocalError> {
+    if app.http_routes.is_empty() {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(io_error("listening for the notify endpoint"))?;
+    let address = listener
+        .local_addr()
+        .map_err(io_error("reading the listening address"))?;
+    let credentials = signing_credentials().await;
+    let checked_against = match &credentials {
+        Some(credentials) => format!(
+            "requests must be signed with access key {}",
+            credentials.access_key_id()
+        ),
+        None => "no AWS credentials found to check signatures: every request is refused".to_owned(),
+    };
+    let routes: Vec<String> = app
+        .http_routes
+        .keys()
+        .map(|key| {
+            key.split_once(' ')
+                .map_or(key.as_str(), |(_, path)| path)
+                .to_owned()
+        })
+        .collect();
+    let described = format!(
+        "  Notify URL:      {} ({checked_against})",
+        routes
+            .iter()
+            .map(|path| format!("http://{address}{path}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let router = http_api::HttpApi {
+        routes: app.http_routes.clone(),
+        runtimes: runtimes.clone(),
+        credentials,
+        domain_name: address.to_string(),
+        log: log.clone(),
+    }
+    .router();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    Ok(Some(HttpApiServer { server, described }))
+}
+
+/// The credentials the user's AWS configuration resolves to: an `AWS_IAM`
+/// route takes requests signed with them (the user calling their own
+/// local API), as API Gateway takes those of a principal allowed to call it.
+async fn signing_credentials() -> Option<aws_credential_types::Credentials> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let resolve = async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(crate::deploy::aws::https_client())
+            .load()
+            .await;
+        config
+            .credentials_provider()?
+            .provide_credentials()
+            .await
+            .ok()
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), resolve)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// What the user reads first: the URLs, DynamoDB, each process and its log.
 fn banner(
     stage: &str,
@@ -325,19 +434,21 @@ fn banner(
     dynamodb: &LocalDynamo,
     app: &LocalApp,
     pools: &[FunctionPool],
+    push: &[String],
 ) -> String {
     let tables: Vec<&str> = app.tables.iter().map(|t| t.name.as_str()).collect();
     let mut lines = vec![
         format!("chatstack local: stage {stage}"),
         format!("  WebSocket URL:   ws://{address}/{stage}"),
         format!("  Management API:  http://{address}/{stage}/@connections/{{connectionId}}"),
-        format!(
-            "  DynamoDB:        {} ({}), tables {}",
-            dynamodb.endpoint,
-            dynamodb.describe(),
-            tables.join(", ")
-        ),
     ];
+    lines.extend(push.iter().cloned());
+    lines.extend([format!(
+        "  DynamoDB:        {} ({}), tables {}",
+        dynamodb.endpoint,
+        dynamodb.describe(),
+        tables.join(", ")
+    )]);
     for pool in pools {
         lines.push(format!(
             "  function {:<12} pid {:<7} log {}",

@@ -1,0 +1,62 @@
+//! `chatstack notify`: server push to a stage's connected clients.
+
+use std::io::Write;
+
+use aws_credential_types::provider::ProvideCredentials;
+use clap::Args;
+
+use super::aws::AwsArgs;
+use super::{CliError, Execute, block_on};
+use crate::chat::StageName;
+use crate::deploy::DeployError;
+use crate::deploy::aws::{AwsCloud, AwsOptions, load_config};
+use crate::deploy::cloud::CloudError;
+use crate::notify::{self, NotifyError};
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// The text to push (at most 128 KB).
+    pub text: String,
+    /// Stage whose endpoint to use (its stack's NotifyUrl output).
+    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+    pub stage: Option<StageName>,
+    /// POST here instead: `chatstack local`'s notify URL, or any endpoint.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Push to this connection only; repeat for several (at most 100).
+    /// Without it, every connected client gets the text.
+    #[arg(long = "to", value_name = "CONNECTION_ID")]
+    pub to: Vec<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl Execute for NotifyArgs {
+    fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
+        let body = notify::request_body(&self.text, &self.to)?;
+        block_on(async {
+            let options = AwsOptions {
+                region: self.aws.region.clone(),
+                profile: self.aws.profile.clone(),
+            };
+            let config = load_config(&options).await.map_err(DeployError::from)?;
+            let url = match (&self.url, &self.stage) {
+                (Some(url), _) => url.clone(),
+                (None, Some(stage)) => notify::endpoint_of(&AwsCloud::new(&config), stage).await?,
+                // clap refuses this already; say the same if it ever gets here.
+                (None, None) => return Err(NotifyError::NoTarget.into()),
+            };
+            let credentials = config
+                .credentials_provider()
+                .ok_or(CloudError::NoCredentials)
+                .map_err(NotifyError::from)?
+                .provide_credentials()
+                .await
+                .map_err(|_| NotifyError::from(CloudError::NoCredentials))?;
+            let fallback = config.region().map_or("us-east-1", |r| r.as_ref());
+            let region = notify::region_of(&url, fallback);
+            let outcome = notify::post(&url, &region, &credentials, body).await?;
+            writeln!(out, "{outcome}").map_err(CliError::Stdout)
+        })
+    }
+}

@@ -1,0 +1,246 @@
+//! `chatstack notify`: a SigV4-signed `POST` to a stage's notify endpoint,
+//! found in the stack's outputs (or given), and what the function answered.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::chat::StageName;
+use crate::deploy::cloud::{Cloud, CloudError};
+use crate::sigv4::{self, Request};
+
+/// The output that names the endpoint.
+pub const NOTIFY_URL_OUTPUT: &str = "NotifyUrl";
+/// The most one message to a client can be (API Gateway's limit).
+pub const MAX_TEXT_BYTES: usize = 128 * 1024;
+/// API Gateway gives up on an integration after 30 s.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(35);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("there is no stack {stack}: deploy the stage first (chatstack deploy --stage {stage})")]
+    NoStack { stack: String, stage: String },
+    #[error(
+        "stage {stage} has no notify endpoint: set `notify = true` under [stages.{stage}] in \
+         chatstack.toml and deploy it"
+    )]
+    NoEndpoint { stage: String },
+    #[error("name the stage (--stage) or the endpoint (--url)")]
+    NoTarget,
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error(transparent)]
+    StageName(#[from] crate::chat::StageNameError),
+    #[error("the text is {0} bytes; a message may have at most {MAX_TEXT_BYTES} (128 KB)")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Signing(#[from] sigv4::SigningError),
+    #[error("could not reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("{url} answered {status}: {message}")]
+    Refused {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{url} answered 200 with a body chatstack does not understand: {body}")]
+    BadAnswer { url: String, body: String },
+}
+
+/// What the notify function did, as it answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Outcome {
+    pub sent: usize,
+    pub gone: usize,
+    pub failed: usize,
+    pub unreached: usize,
+    pub unknown: Vec<String>,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Sent to {} connection{}",
+            self.sent,
+            if self.sent == 1 { "" } else { "s" }
+        )?;
+        write!(
+            f,
+            " ({} gone and removed, {} failed",
+            self.gone, self.failed
+        )?;
+        if self.unreached > 0 {
+            write!(f, ", {} not reached before the deadline", self.unreached)?;
+        }
+        f.write_str(").")?;
+        if !self.unknown.is_empty() {
+            write!(f, "\nUnknown connection ids: {}", self.unknown.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// An error with its causes: reqwest's own text is terse ("error sending
+/// request"); the causes say what happened.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The stage's `NotifyUrl`, from its stack's outputs.
+pub async fn endpoint_of<C: Cloud>(cloud: &C, stage: &StageName) -> Result<String, NotifyError> {
+    let stack_name = stage.stack_name()?;
+    let stack = cloud
+        .describe_stack(&stack_name)
+        .await?
+        .ok_or_else(|| NotifyError::NoStack {
+            stack: stack_name,
+            stage: stage.to_string(),
+        })?;
+    stack
+        .outputs
+        .into_iter()
+        .find(|(key, _)| key == NOTIFY_URL_OUTPUT)
+        .map(|(_, url)| url)
+        .ok_or_else(|| NotifyError::NoEndpoint {
+            stage: stage.to_string(),
+        })
+}
+
+/// The region an API Gateway URL's host names
+/// (`<api>.execute-api.<region>.<suffix>`), else `fallback`.
+pub fn region_of(url: &str, fallback: &str) -> String {
+    let host = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .unwrap_or("");
+    let mut labels = host.split('.');
+    match (labels.next(), labels.next(), labels.next()) {
+        (Some(_api), Some("execute-api"), Some(region)) if !region.is_empty() => region.to_owned(),
+        _ => fallback.to_owned(),
+    }
+}
+
+/// The request body: the text, and the connections when some are named.
+pub fn request_body(text: &str, to: &[String]) -> Result<Vec<u8>, NotifyError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(NotifyError::TooLarge(text.len()));
+    }
+    let body = if to.is_empty() {
+        json!({ "text": text })
+    } else {
+        json!({ "text": text, "connectionIds": to })
+    };
+    Ok(body.to_string().into_bytes())
+}
+
+/// POSTs `body` to `url`, signed with `credentials` for `region`.
+pub async fn post(
+    url: &str,
+    region: &str,
+    credentials: &Credentials,
+    body: Vec<u8>,
+) -> Result<Outcome, NotifyError> {
+    let content_type = ("content-type", "application/json");
+    let signature = sigv4::sign_request(
+        Request {
+            method: "POST",
+            uri: url,
+            headers: &[content_type],
+            body: &body,
+        },
+        credentials,
+        region,
+        SystemTime::now(),
+    )?;
+    let unreachable = |reason: String| NotifyError::Unreachable {
+        url: url.to_owned(),
+        reason,
+    };
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::client::tls_config().map_err(unreachable)?)
+        .user_agent(concat!("chatstack/", env!("CARGO_PKG_VERSION")))
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| unreachable(with_causes(&e)))?;
+    let mut request = client.post(url).header(content_type.0, content_type.1);
+    for (name, value) in signature {
+        request = request.header(name, value);
+    }
+    let response = request
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| unreachable(with_causes(&e)))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| unreachable(with_causes(&e)))?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|body| body.get("message")?.as_str().map(str::to_owned))
+            .unwrap_or(text);
+        return Err(NotifyError::Refused {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            message,
+        });
+    }
+    serde_json::from_str(&text).map_err(|_| NotifyError::BadAnswer {
+        url: url.to_owned(),
+        body: text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_region_comes_from_an_api_gateway_host() {
+        assert_eq!(
+            region_of(
+                "https://a1b2.execute-api.eu-west-1.amazonaws.com/notify",
+                "x"
+            ),
+            "eu-west-1"
+        );
+        assert_eq!(
+            region_of(
+                "https://a1b2.execute-api.cn-north-1.amazonaws.com.cn/notify",
+                "x"
+            ),
+            "cn-north-1"
+        );
+        assert_eq!(
+            region_of("http://127.0.0.1:9000/notify", "us-east-1"),
+            "us-east-1"
+        );
+    }
+
+    #[test]
+    fn the_body_names_connections_only_when_given() {
+        let everyone: serde_json::Value =
+            serde_json::from_slice(&request_body("hi", &[]).unwrap()).unwrap();
+        assert_eq!(everyone, json!({"text": "hi"}));
+        let some: serde_json::Value =
+            serde_json::from_slice(&request_body("hi", &["a".into()]).unwrap()).unwrap();
+        assert_eq!(some, json!({"text": "hi", "connectionIds": ["a"]}));
+        assert!(matches!(
+            request_body(&"x".repeat(MAX_TEXT_BYTES + 1), &[]),
+            Err(NotifyError::TooLarge(_))
+        ));
+    }
+}

@@ -1,0 +1,331 @@
+//! SigV4 for the notify endpoint, through the `aws-sigv4` crate: signing a
+//! request (`chatstack notify`), and checking one as API Gateway's
+//! `AWS_IAM` authorization does (`chatstack local`'s notify endpoint).
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+
+/// The service name API Gateway's invoke requests are signed for.
+pub const SERVICE: &str = "execute-api";
+
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+const DATE_HEADER: &str = "x-amz-date";
+const TOKEN_HEADER: &str = "x-amz-security-token";
+/// How far a request's time may be from the server's: AWS refuses older
+/// or newer signatures.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not sign the request: {0}")]
+pub struct SigningError(String);
+
+/// A request to sign or check: what SigV4 covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The full URL to sign, or the path and query to check.
+    pub uri: &'a str,
+    /// Headers besides the signature's own.
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
+/// The headers that sign `request` with `credentials` for `region` at
+/// `time`: `authorization`, `x-amz-date` and, for temporary credentials,
+/// `x-amz-security-token`.
+pub fn sign_request(
+    request: Request<'_>,
+    credentials: &Credentials,
+    region: &str,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>, SigningError> {
+    let output = signature(request, credentials, region, time)?;
+    Ok(output
+        .output()
+        .headers()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect())
+}
+
+fn signature(
+    request: Request<'_>,
+    credentials: &Credentials,
+    region: &str,
+    time: SystemTime,
+) -> Result<aws_sigv4::SigningOutput<aws_sigv4::http_request::SigningInstructions>, SigningError> {
+    let identity = credentials.clone().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(SERVICE)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| SigningError(e.to_string()))?
+        .into();
+    let signable = SignableRequest::new(
+        request.method,
+        request.uri,
+        request.headers.iter().copied(),
+        SignableBody::Bytes(request.body),
+    )
+    .map_err(|e| SigningError(e.to_string()))?;
+    sign(signable, &params).map_err(|e| SigningError(e.to_string()))
+}
+
+/// Why a request was refused (API Gateway answers 403 with the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("Forbidden")]
+    Unsigned,
+    #[error("Authorization header requires {0}")]
+    Malformed(&'static str),
+    #[error("Signature expired: the request's time is more than 15 minutes from now")]
+    Expired,
+    #[error("The security token included in the request is invalid.")]
+    UnknownKey,
+    #[error("Credential should be scoped to correct service: 'execute-api'.")]
+    WrongService,
+    #[error("The request signature we calculated does not match the signature you provided.")]
+    Mismatch,
+}
+
+/// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
+struct Authorization<'a> {
+    access_key: &'a str,
+    region: &'a str,
+    service: &'a str,
+    signed_headers: Vec<&'a str>,
+    signature: &'a str,
+}
+
+fn parse_authorization(header: &str) -> Result<Authorization<'_>, Refusal> {
+    let fields = header
+        .strip_prefix(ALGORITHM)
+        .ok_or(Refusal::Malformed("the AWS4-HMAC-SHA256 algorithm"))?;
+    let field = |name: &str| {
+        fields
+            .split(',')
+            .find_map(|part| part.trim().strip_prefix(name)?.strip_prefix('='))
+    };
+    let credential = field("Credential").ok_or(Refusal::Malformed("a Credential"))?;
+    let mut scope = credential.split('/');
+    let (Some(access_key), Some(_date), Some(region), Some(service), Some("aws4_request")) = (
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+    ) else {
+        return Err(Refusal::Malformed(
+            "a Credential of key/date/region/service/aws4_request",
+        ));
+    };
+    Ok(Authorization {
+        access_key,
+        region,
+        service,
+        signed_headers: field("SignedHeaders")
+            .ok_or(Refusal::Malformed("SignedHeaders"))?
+            .split(';')
+            .collect(),
+        signature: field("Signature").ok_or(Refusal::Malformed("a Signature"))?,
+    })
+}
+
+/// `20261123T170000Z` as a time.
+fn parse_amz_date(text: &str) -> Option<SystemTime> {
+    let digits = |range: std::ops::Range<usize>| text.get(range);
+    let rfc3339 = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        digits(0..4)?,
+        digits(4..6)?,
+        digits(6..8)?,
+        digits(9..11)?,
+        digits(11..13)?,
+        digits(13..15)?
+    );
+    (text.len() == 16 && text.ends_with('Z'))
+        .then(|| humantime::parse_rfc3339(&rfc3339).ok())
+        .flatten()
+}
+
+/// Checks `request` (its headers include `authorization`, `x-amz-date` and
+/// `host`) as API Gateway does for an `AWS_IAM` route: signed for
+/// execute-api, recently, by the holder of `credentials`. Without
+/// credentials to check against, nothing passes.
+pub fn check_request(
+    request: Request<'_>,
+    credentials: Option<&Credentials>,
+    now: SystemTime,
+) -> Result<(), Refusal> {
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| *value)
+    };
+    let authorization = parse_authorization(header("authorization").ok_or(Refusal::Unsigned)?)?;
+    if authorization.service != SERVICE {
+        return Err(Refusal::WrongService);
+    }
+    let time = header(DATE_HEADER)
+        .and_then(parse_amz_date)
+        .ok_or(Refusal::Malformed("an x-amz-date header"))?;
+    let skew = now
+        .duration_since(time)
+        .or_else(|_| time.duration_since(now))
+        .unwrap_or_default();
+    if skew > MAX_CLOCK_SKEW {
+        return Err(Refusal::Expired);
+    }
+    let credentials = credentials
+        .filter(|c| c.access_key_id() == authorization.access_key)
+        .ok_or(Refusal::UnknownKey)?;
+    // The headers the client signed, as it passed them to its signer: the
+    // signer adds the date and token itself.
+    let mut signed = Vec::new();
+    for name in &authorization.signed_headers {
+        if *name == DATE_HEADER || *name == TOKEN_HEADER {
+            continue;
+        }
+        signed.push((*name, header(name).ok_or(Refusal::Mismatch)?));
+    }
+    let expected = signature(
+        Request {
+            headers: &signed,
+            ..request
+        },
+        credentials,
+        authorization.region,
+        time,
+    )
+    .map_err(|_| Refusal::Mismatch)?;
+    if expected.signature() == authorization.signature {
+        Ok(())
+    } else {
+        Err(Refusal::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials(secret: &str) -> Credentials {
+        Credentials::new("AKIDLOCAL", secret, None, None, "test")
+    }
+
+    /// What a server sees of a request signed for `url`.
+    fn received(
+        signed: &[(String, String)],
+        extra: &[(&'static str, &'static str)],
+    ) -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = signed.to_vec();
+        headers.push(("host".into(), "127.0.0.1:9000".into()));
+        headers.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        headers
+    }
+
+    fn check(
+        headers: &[(String, String)],
+        body: &[u8],
+        secret: &str,
+        now: SystemTime,
+    ) -> Result<(), Refusal> {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        check_request(
+            Request {
+                method: "POST",
+                uri: "/notify",
+                headers: &headers,
+                body,
+            },
+            Some(&credentials(secret)),
+            now,
+        )
+    }
+
+    #[test]
+    fn a_signed_request_passes_and_any_change_is_refused() {
+        let now = SystemTime::now();
+        let body = br#"{"text":"hi"}"#;
+        let signed = sign_request(
+            Request {
+                method: "POST",
+                uri: "http://127.0.0.1:9000/notify",
+                headers: &[("content-type", "application/json")],
+                body,
+            },
+            &credentials("s3cret"),
+            "us-east-1",
+            now,
+        )
+        .unwrap();
+        let headers = received(&signed, &[("content-type", "application/json")]);
+        assert_eq!(check(&headers, body, "s3cret", now), Ok(()));
+        assert_eq!(
+            check(&headers, br#"{"text":"ho"}"#, "s3cret", now),
+            Err(Refusal::Mismatch),
+            "another body"
+        );
+        assert_eq!(
+            check(&headers, body, "other", now),
+            Err(Refusal::Mismatch),
+            "another secret"
+        );
+        assert_eq!(
+            check(&headers, body, "s3cret", now + Duration::from_secs(16 * 60)),
+            Err(Refusal::Expired)
+        );
+        let unsigned = received(&[], &[("content-type", "application/json")]);
+        assert_eq!(
+            check(&unsigned, body, "s3cret", now),
+            Err(Refusal::Unsigned)
+        );
+        let mut other_key = headers.clone();
+        for (name, value) in &mut other_key {
+            if name == "authorization" {
+                *value = value.replace("AKIDLOCAL", "AKIDOTHER");
+            }
+        }
+        assert_eq!(
+            check(&other_key, body, "s3cret", now),
+            Err(Refusal::UnknownKey)
+        );
+        assert!(
+            check_request(
+                Request {
+                    method: "POST",
+                    uri: "/notify",
+                    headers: &[],
+                    body
+                },
+                None,
+                now
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn amz_dates_parse() {
+        let time = parse_amz_date("20261123T170000Z").unwrap();
+        assert_eq!(
+            humantime::format_rfc3339(time).to_string(),
+            "2026-11-23T17:00:00Z"
+        );
+        assert!(parse_amz_date("2026-11-23").is_none());
+    }
+}
