@@ -35,8 +35,16 @@ impl Execute for NotifyArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         let body = notify::request_body(&self.text, &self.to)?;
         block_on(async {
+            // A URL's request is signed for the region its host names (an
+            // emulator's takes any), so no configured region is needed.
+            let region = self.aws.region.clone().or_else(|| {
+                let fallback = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+                self.url
+                    .as_deref()
+                    .map(|url| notify::region_of(url, &fallback))
+            });
             let options = AwsOptions {
-                region: self.aws.region.clone(),
+                region,
                 profile: self.aws.profile.clone(),
             };
             let config = load_config(&options).await.map_err(DeployError::from)?;
