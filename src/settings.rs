@@ -4,6 +4,7 @@
 //! ```toml
 //! [stages.prod]
 //! notify = true                   # the signed POST /notify endpoint
+//! authorization = true            # connecting takes a signed token
 //!
 //! [stages.prod.schedule]          # a message pushed on a schedule
 //! expression = "rate(1 hour)"     # or "cron(0 9 ? * MON-FRI *)"
@@ -76,6 +77,10 @@ pub struct StageSettings {
     /// A message pushed to every client on a schedule, through the notify
     /// function (which it adds, endpoint included).
     pub schedule: Option<Schedule>,
+    /// Clients need a token (`?token=...`) signed with the stage's secret
+    /// to connect, and messages carry the sender's name.
+    #[serde(default)]
+    pub authorization: bool,
 }
 
 impl StageSettings {

@@ -23,6 +23,7 @@ fn templates_pass_cfn_lint_with_no_findings() {
         &"s".repeat(128),
         "notify",
         "scheduled",
+        "authorized",
     ] {
         let stage_name: StageName = stage.parse().unwrap();
         for (format, extension) in [(Format::Json, "json"), (Format::Yaml, "yaml")] {

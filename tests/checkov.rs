@@ -13,7 +13,7 @@ use common::scratch_dir;
 #[test]
 fn checkov_finds_nothing_unexplained() {
     let dir = scratch_dir("checkov");
-    for stage in ["dev", "prod", "notify", "scheduled"] {
+    for stage in ["dev", "prod", "notify", "scheduled", "authorized"] {
         let stage_name: StageName = stage.parse().unwrap();
         std::fs::write(
             dir.join(format!("{stage}.json")),

@@ -52,6 +52,12 @@ fn notify_yaml() {
     assert_template_snapshot("notify", Format::Yaml);
 }
 
+/// A stage that requires tokens to connect.
+#[test]
+fn authorized_yaml() {
+    assert_template_snapshot("authorized", Format::Yaml);
+}
+
 /// A stage whose settings add a schedule (and so the notify endpoint).
 #[test]
 fn scheduled_yaml() {

@@ -9,10 +9,12 @@ use chat_contract::{CONNECTION_ID, EXPIRES_AT, MANAGEMENT_ENDPOINT_VAR, TABLE_NA
 use chatstack::chat::{self, ConnectionMethod, FUNCTIONS, StageName, TableAction};
 use chatstack::settings::Settings;
 
-/// Settings that add everything: the notify endpoint and a schedule.
+/// Settings that add everything to dev: the notify endpoint, a schedule
+/// and tokens; prod has the notify endpoint only.
 const EVERYTHING: &str = r#"
 [stages.dev]
 notify = true
+authorization = true
 [stages.dev.schedule]
 expression = "rate(1 hour)"
 message = "Hourly <notice> \"quoted\""
@@ -127,6 +129,9 @@ fn each_function_gets_only_what_its_spec_declares() {
         expected.extend(spec.table_actions.iter().map(|a| format!("dynamodb:{a:?}")));
         if !spec.connection_methods.is_empty() {
             expected.insert("execute-api:ManageConnections".to_owned());
+        }
+        if spec.trigger == chat::Trigger::Authorizer {
+            expected.insert("secretsmanager:GetSecretValue".to_owned());
         }
         assert_eq!(actions, expected, "{role}");
         let methods: Vec<Value> = spec
@@ -487,5 +492,75 @@ fn the_schedule_invokes_notify_through_a_role_that_may_do_nothing_else() {
             "Action": ["lambda:InvokeFunction"],
             "Resource": [{"Fn::GetAtt": ["NotifyFunction", "Arn"]}]
         }])
+    );
+}
+
+#[test]
+fn with_authorization_connect_takes_a_token_checked_against_a_generated_secret() {
+    let template = template("dev");
+    let resources = &template["Resources"];
+    let secret = &resources["TokenSecret"]["Properties"];
+    assert!(
+        secret.get("SecretString").is_none(),
+        "the value is generated, never written"
+    );
+    assert!(
+        secret["GenerateSecretString"]["PasswordLength"]
+            .as_u64()
+            .unwrap()
+            >= 32
+    );
+
+    let connect = &resources["ConnectRoute"]["Properties"];
+    assert_eq!(connect["AuthorizationType"], "CUSTOM");
+    assert_eq!(connect["AuthorizerId"], json!({"Ref": "ConnectAuthorizer"}));
+    for other in ["DisconnectRoute", "SendMessageRoute", "DefaultRoute"] {
+        assert_eq!(
+            resources[other]["Properties"]["AuthorizationType"], "NONE",
+            "{other}"
+        );
+    }
+    let authorizer = &resources["ConnectAuthorizer"]["Properties"];
+    assert_eq!(authorizer["AuthorizerType"], "REQUEST");
+    assert_eq!(
+        authorizer["IdentitySource"],
+        json!(["route.request.querystring.token"])
+    );
+    assert_eq!(
+        resources["AuthorizerPermission"]["Properties"]["SourceArn"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/authorizers/${ConnectAuthorizer}"})
+    );
+    // The authorizer reads that one secret and writes its logs, nothing else.
+    let (actions, _) = access_of(&template, "AuthorizerRole");
+    assert_eq!(
+        actions,
+        [
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "secretsmanager:GetSecretValue"
+        ]
+        .map(str::to_owned)
+        .into()
+    );
+    let read: Vec<_> = statements(&template)
+        .into_iter()
+        .filter(|(_, s)| s["Action"] == json!(["secretsmanager:GetSecretValue"]))
+        .collect();
+    assert_eq!(read.len(), 1, "only the authorizer reads the secret");
+    assert_eq!(read[0].1["Resource"], json!([{"Ref": "TokenSecret"}]));
+    assert_eq!(
+        resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"],
+        json!({"CHATSTACK_TOKEN_SECRET_ARN": {"Ref": "TokenSecret"}})
+    );
+    assert_eq!(
+        template["Outputs"]["TokenSecretArn"]["Value"],
+        json!({"Ref": "TokenSecret"})
+    );
+
+    let open = template_with("prod", EVERYTHING);
+    assert!(open["Resources"].get("TokenSecret").is_none());
+    assert_eq!(
+        open["Resources"]["ConnectRoute"]["Properties"]["AuthorizationType"],
+        "NONE"
     );
 }

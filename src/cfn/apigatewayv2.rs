@@ -54,6 +54,9 @@ pub struct Route {
     pub route_key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_type: Option<AuthorizationType>,
+    /// With `CUSTOM` authorization: the `Authorizer`'s id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorizer_id: Option<Expr>,
     /// `integrations/<IntegrationId>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<Expr>,
@@ -63,6 +66,35 @@ pub struct Route {
 
 impl ResourceProperties for Route {
     const TYPE: &'static str = "AWS::ApiGatewayV2::Route";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuthorizerType {
+    Request,
+    Jwt,
+}
+
+/// A Lambda (`REQUEST`) or JWT authorizer of an API.
+///
+/// Changing `ApiId` replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-authorizer.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Authorizer {
+    pub api_id: Expr,
+    pub authorizer_type: AuthorizerType,
+    pub name: String,
+    /// For `REQUEST`: the Lambda invocation URI, as for an integration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorizer_uri: Option<Expr>,
+    /// Where the credential is, for example `route.request.querystring.token`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identity_source: Vec<String>,
+}
+
+impl ResourceProperties for Authorizer {
+    const TYPE: &'static str = "AWS::ApiGatewayV2::Authorizer";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod logs;
 pub mod s3;
 pub mod scheduler;
+pub mod secretsmanager;
 mod template;
 
 pub use expr::{Expr, Pseudo, SubPart};

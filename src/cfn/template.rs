@@ -51,6 +51,8 @@ pub enum TemplateError {
     DuplicateOutput(String),
     #[error("resource {id} could not be serialized: {reason}")]
     Serialization { id: String, reason: String },
+    #[error("the template needs {0}, which is missing")]
+    Missing(String),
 }
 
 /// A typed resource's properties, named by its CloudFormation type.

@@ -42,6 +42,8 @@ pub struct WebSocketApi {
     pub(super) stage: StageName,
     pub(super) routes: Vec<LogicalId>,
     pub(super) integrations: Vec<LogicalId>,
+    /// The authorizer of `$connect`, if connecting takes a token.
+    pub(super) connect_authorizer: Option<LogicalId>,
 }
 
 impl WebSocketApi {
@@ -60,6 +62,7 @@ impl WebSocketApi {
             stage: stage.clone(),
             routes: Vec::new(),
             integrations: Vec::new(),
+            connect_authorizer: None,
         })
     }
 
@@ -132,14 +135,22 @@ impl WebSocketApi {
                 payload_format_version: None,
             },
         )?;
+        // Only $connect can have an authorizer; the open sample has none.
+        let authorizer = self
+            .connect_authorizer
+            .as_ref()
+            .filter(|_| route_key == "$connect");
         let route = template.add(
             &format!("{name}Route"),
             Route {
                 api_id: (&self.id).into(),
                 route_key: route_key.to_owned(),
-                // The sample app is open; an authorizer would go on $connect,
-                // the only WebSocket route that can have one.
-                authorization_type: Some(AuthorizationType::None),
+                authorization_type: Some(if authorizer.is_some() {
+                    AuthorizationType::Custom
+                } else {
+                    AuthorizationType::None
+                }),
+                authorizer_id: authorizer.map(Expr::from),
                 target: Some(Expr::sub(["integrations/".into(), (&integration).into()])),
                 operation_name: Some(name.to_owned()),
             },

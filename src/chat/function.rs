@@ -41,11 +41,22 @@ fn no_dead_letter_queue_reason(trigger: Trigger) -> &'static str {
         Trigger::Notify => {
             "the endpoint invokes synchronously; a scheduled notice is stale long before anyone reads a dead-letter queue, and the schedule's retry policy bounds its retries"
         }
+        Trigger::Authorizer => {
+            "API Gateway invokes authorizers synchronously; a dead-letter queue only serves async invocations"
+        }
+    }
+}
+
+/// Why the variables need no KMS key of their own (CKV_AWS_173).
+fn plain_environment_reason(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::Authorizer => "the variable is the token secret's ARN, not the secret",
+        _ => "the variables name the table and the management endpoint, neither a secret",
     }
 }
 
 /// The other checkov checks that do not fit these functions, with the reason.
-const CHECKOV_SKIPS: [(&str, &str); 3] = [
+const CHECKOV_SKIPS: [(&str, &str); 2] = [
     (
         "CKV_AWS_117",
         "reaches only AWS APIs; a VPC would add NAT cost and cold-start time for nothing",
@@ -53,10 +64,6 @@ const CHECKOV_SKIPS: [(&str, &str); 3] = [
     (
         "CKV_AWS_115",
         "the stage's route throttling bounds invocations; reserved concurrency fails on accounts at the default quota",
-    ),
-    (
-        "CKV_AWS_173",
-        "the variables name the table and the management endpoint, neither a secret",
     ),
 ];
 
@@ -119,11 +126,14 @@ impl LambdaFunction {
                 log_group: Some(logs.id().into()),
             }),
         };
-        let resource = CHECKOV_SKIPS.iter().fold(
-            Resource::new(function)
-                .skip_checkov("CKV_AWS_116", no_dead_letter_queue_reason(spec.trigger)),
-            |resource, (check, reason)| resource.skip_checkov(check, reason),
-        );
+        let resource = CHECKOV_SKIPS
+            .iter()
+            .fold(
+                Resource::new(function)
+                    .skip_checkov("CKV_AWS_116", no_dead_letter_queue_reason(spec.trigger)),
+                |resource, (check, reason)| resource.skip_checkov(check, reason),
+            )
+            .skip_checkov("CKV_AWS_173", plain_environment_reason(spec.trigger));
         let id = template.add(&format!("{}Function", spec.logical_prefix), resource)?;
         Ok(LambdaFunction { id, spec })
     }

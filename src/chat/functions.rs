@@ -34,6 +34,8 @@ pub enum Trigger {
     /// The notify endpoint (and a stage's schedule), present only in stages
     /// whose settings ask for it.
     Notify,
+    /// The `$connect` authorizer, present only in stages that require tokens.
+    Authorizer,
 }
 
 /// Ends the name of every parameter that holds a zip's S3 key.
@@ -49,7 +51,7 @@ impl FunctionSpec {
     pub fn route_key(&self) -> Option<&'static str> {
         match self.trigger {
             Trigger::WebSocketRoute(key) => Some(key),
-            Trigger::Notify => None,
+            Trigger::Notify | Trigger::Authorizer => None,
         }
     }
 }
@@ -120,5 +122,16 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
             TableAction::DeleteItem,
         ],
         connection_methods: &[ConnectionMethod::Post],
+    },
+    FunctionSpec {
+        name: "authorizer",
+        logical_prefix: "Authorizer",
+        trigger: Trigger::Authorizer,
+        description: "chatstack $connect authorizer: lets in clients with a valid token",
+        memory_mb: 128,
+        timeout_seconds: 10,
+        // It reads the token secret (granted by the secret), nothing else.
+        table_actions: &[],
+        connection_methods: &[],
     },
 ];

@@ -9,6 +9,7 @@
 //! [`FUNCTIONS`].
 
 mod api;
+mod authorizer;
 mod function;
 mod functions;
 mod logs;
@@ -20,6 +21,7 @@ mod stage_name;
 mod table;
 
 pub use api::{ConnectionMethod, WebSocketApi};
+pub use authorizer::{TOKEN_SECRET_OUTPUT, TokenSecret, add_token_authorizer};
 pub use function::{ASSETS_BUCKET_PARAMETER, CodeBucket, LambdaFunction};
 pub use functions::{FUNCTIONS, FunctionSpec, Trigger, is_code_key_parameter};
 pub use logs::FunctionLogs;
@@ -42,9 +44,33 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     let code = CodeBucket::add_to(&mut template)?;
     let table = ConnectionsTable::add_to(&mut template)?;
     let mut api = WebSocketApi::add_to(&mut template, stage)?;
+    let secret = if settings.authorization {
+        let secret = TokenSecret::add_to(&mut template)?;
+        let spec = FUNCTIONS
+            .iter()
+            .find(|spec| spec.trigger == Trigger::Authorizer)
+            .ok_or_else(|| TemplateError::Missing("the authorizer function".to_owned()))?;
+        let function = LambdaFunction::add_to(
+            &mut template,
+            spec,
+            &code,
+            |role| secret.grant_read(role),
+            secret.environment(),
+        )?;
+        add_token_authorizer(&mut template, &mut api, &function)?;
+        Some(secret)
+    } else {
+        None
+    };
     let mut notify = None;
     for spec in FUNCTIONS {
-        if spec.trigger == Trigger::Notify && !settings.has_notify() {
+        let present = match spec.trigger {
+            Trigger::WebSocketRoute(_) => true,
+            Trigger::Notify => settings.has_notify(),
+            // Added above, before the route it guards.
+            Trigger::Authorizer => false,
+        };
+        if !present {
             continue;
         }
         let grant = |role: &mut ExecutionRole| {
@@ -61,6 +87,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
                 api.add_route(&mut template, route_key, &function)?
             }
             Trigger::Notify => notify = Some(function),
+            Trigger::Authorizer => {}
         }
     }
     if let Some(function) = &notify {
@@ -72,5 +99,8 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     let stage = WebSocketStage::add_to(&mut template, api)?;
     stage.add_outputs(&mut template)?;
     table.add_output(&mut template)?;
+    if let Some(secret) = &secret {
+        secret.add_output(&mut template)?;
+    }
     Ok(template)
 }

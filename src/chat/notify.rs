@@ -60,6 +60,7 @@ impl NotifyEndpoint {
                 route_key: NOTIFY_ROUTE.to_owned(),
                 // SigV4: only principals allowed execute-api:Invoke on it.
                 authorization_type: Some(AuthorizationType::AwsIam),
+                authorizer_id: None,
                 target: Some(Expr::sub(["integrations/".into(), (&integration).into()])),
                 operation_name: Some("Notify".to_owned()),
             },

@@ -39,6 +39,7 @@ impl WebSocketStage {
             stage: name,
             routes,
             integrations,
+            connect_authorizer: _,
         } = api;
         template.add(
             "Stage",

@@ -61,10 +61,14 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// Stage settings for the tests: `notify` has the notify endpoint,
-/// `scheduled` a schedule (which brings the endpoint too).
+/// `authorized` requires tokens, `scheduled` has a schedule (which brings
+/// the endpoint too).
 pub const SETTINGS: &str = r#"
 [stages.notify]
 notify = true
+
+[stages.authorized]
+authorization = true
 
 [stages.scheduled.schedule]
 expression = "cron(0 9 ? * MON-FRI *)"

@@ -17,3 +17,15 @@ pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
 /// example `http://127.0.0.1:8080/dev` under `chatstack local`), instead of
 /// the one built from the event.
 pub const MANAGEMENT_ENDPOINT_VAR: &str = "CHATSTACK_MANAGEMENT_ENDPOINT";
+/// The ARN of the secret the stage's tokens are signed with, set on the
+/// authorizer (the only function that reads it).
+pub const TOKEN_SECRET_ARN_VAR: &str = "CHATSTACK_TOKEN_SECRET_ARN";
+/// The query-string parameter a client's token arrives in (browsers cannot
+/// set headers on a WebSocket).
+pub const TOKEN_QUERY_PARAMETER: &str = "token";
+/// The authorizer context key holding the user name; API Gateway passes
+/// the context on to every route of the connection.
+pub const USER_NAME_CONTEXT_KEY: &str = "userName";
+/// The connections table's attribute holding the user name, when the stage
+/// requires tokens.
+pub const USER_NAME: &str = "userName";

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chat_contract::{MANAGEMENT_ENDPOINT_VAR, TABLE_NAME_VAR};
+use chat_contract::{MANAGEMENT_ENDPOINT_VAR, TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR};
 
 use crate::fanout::FanoutConfig;
 
@@ -35,6 +35,11 @@ pub fn table_name(lookup: impl Fn(&str) -> Option<String>) -> Result<String, Con
 /// suffix and the API's own host are used, never a custom domain.
 pub fn management_endpoint(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     required(&lookup, MANAGEMENT_ENDPOINT_VAR)
+}
+
+/// The ARN of the secret tokens are signed with (the authorizer's only setting).
+pub fn token_secret_arn(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    required(&lookup, TOKEN_SECRET_ARN_VAR)
 }
 
 fn required(

@@ -9,8 +9,10 @@
 //! - [`fanout`]: one message to every connection, paginated and bounded;
 //! - [`notify`]: server push, to everyone or to chosen connections;
 //! - [`routes`]: what each route does, generic over store and poster;
+//! - [`authorize`]: the `$connect` authorizer of stages that require tokens;
 //! - [`config`] and [`runtime`]: what each `main` sets up once.
 
+pub mod authorize;
 pub mod config;
 pub mod fanout;
 pub mod message;

@@ -10,10 +10,11 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::encodings::Body;
 
 use crate::fanout::{FanoutConfig, broadcast};
-use crate::message::text_to_send;
+use crate::message::{MAX_MESSAGE_BYTES, MessageError, text_to_send};
 use crate::notify::{self, NotifyOutcome, NotifyRequest, RequestError};
 use crate::poster::Poster;
 use crate::store::{Connection, ConnectionStore};
+use chat_contract::USER_NAME_CONTEXT_KEY;
 
 /// The `$default` route's reply, before the caller's connection info.
 pub const USAGE: &str = "Use the sendmessage route to send a message. Your info: ";
@@ -42,6 +43,26 @@ fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> Option<&str> {
     event.request_context.connection_id.as_deref()
 }
 
+/// The user name the `$connect` authorizer gave the connection; API
+/// Gateway passes it on every route. `None` on stages without tokens.
+fn user_name(event: &ApiGatewayWebsocketProxyRequest) -> Option<&str> {
+    event
+        .request_context
+        .authorizer
+        .fields
+        .get(USER_NAME_CONTEXT_KEY)?
+        .as_str()
+}
+
+/// What recipients get: the text as sent on an open stage; on a stage
+/// that requires tokens, `{"from": "<user>", "text": "<text>"}`.
+pub fn delivered(sender: Option<&str>, text: String) -> String {
+    match sender {
+        Some(user) => serde_json::json!({ "from": user, "text": text }).to_string(),
+        None => text,
+    }
+}
+
 fn missing_connection_id() -> ApiGatewayProxyResponse {
     tracing::error!("event without requestContext.connectionId");
     response(400, "the event has no connection id")
@@ -57,7 +78,10 @@ pub async fn connect<S: ConnectionStore>(
     let Some(id) = connection_id(event) else {
         return missing_connection_id();
     };
-    match store.put(&Connection::opened(id, now)).await {
+    match store
+        .put(&Connection::opened(id, now).by(user_name(event)))
+        .await
+    {
         Ok(()) => response(200, "Connected."),
         Err(error) => {
             tracing::error!(connection_id = id, %error, "could not record the connection");
@@ -93,7 +117,16 @@ pub async fn send_message<S: ConnectionStore, P: Poster>(
     let Some(sender) = connection_id(event) else {
         return missing_connection_id();
     };
-    let text = match text_to_send(event.body.as_deref()) {
+    let text = match text_to_send(event.body.as_deref()).and_then(|text| {
+        let message = delivered(user_name(event), text);
+        if message.len() > MAX_MESSAGE_BYTES {
+            Err(MessageError::TooLarge {
+                size: message.len(),
+            })
+        } else {
+            Ok(message)
+        }
+    }) {
         Ok(text) => text,
         Err(refused) => {
             tracing::info!(connection_id = sender, reason = %refused, "message refused");

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chat_contract::{CONNECTION_ID, EXPIRES_AT};
+use chat_contract::{CONNECTION_ID, EXPIRES_AT, USER_NAME};
 
 /// When the connection was opened, epoch milliseconds. Only the functions
 /// read it, so it is not part of the contract with the template.
@@ -21,6 +21,8 @@ pub struct Connection {
     pub connection_id: String,
     pub connected_at_ms: u128,
     pub expires_at_s: u64,
+    /// Who connected, on stages that require tokens.
+    pub user_name: Option<String>,
 }
 
 impl Connection {
@@ -31,7 +33,14 @@ impl Connection {
             connection_id: connection_id.to_owned(),
             connected_at_ms: since_epoch.as_millis(),
             expires_at_s: (since_epoch + CONNECTION_LIFETIME).as_secs(),
+            user_name: None,
         }
+    }
+
+    /// The same connection, made by `user`.
+    pub fn by(mut self, user: Option<&str>) -> Self {
+        self.user_name = user.map(str::to_owned);
+        self
     }
 }
 
@@ -103,7 +112,8 @@ fn store_error(operation: &'static str, error: impl std::error::Error + 'static)
 
 impl ConnectionStore for DynamoStore {
     async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
-        self.client
+        let mut request = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item(
@@ -117,7 +127,11 @@ impl ConnectionStore for DynamoStore {
             .item(
                 EXPIRES_AT,
                 AttributeValue::N(connection.expires_at_s.to_string()),
-            )
+            );
+        if let Some(user) = &connection.user_name {
+            request = request.item(USER_NAME, AttributeValue::S(user.clone()));
+        }
+        request
             .send()
             .await
             .map_err(|e| store_error("PutItem", e))?;

@@ -48,6 +48,7 @@ impl FakeStore {
                     connection_id: id.clone(),
                     connected_at_ms: 0,
                     expires_at_s: 0,
+                    user_name: None,
                 };
                 (id, connection)
             })
