@@ -973,16 +973,18 @@ async fn diff_before_the_first_deploy_creates_nothing() {
     assert!(!executed(&cloud));
 }
 
-/// A stage whose settings add the notify function gets its zip and its
-/// code key parameter too.
+/// A stage whose settings add functions gets their zips and code key
+/// parameters too.
 #[tokio::test(start_paused = true)]
 async fn a_stage_with_notify_uploads_and_passes_the_notify_zip() {
     let dir = scratch_dir("deploy_fake_notify_assets");
     write_zips(&dir, "v1");
     let assets = prebuilt(&dir);
     let stage: StageName = "dev".parse().unwrap();
+    // Every function: notify and the authorizer.
     let settings = StageSettings {
         notify: true,
+        authorization: true,
         ..Default::default()
     };
     let cloud = cloud_with(absent(&["CREATE_COMPLETE"]), changes())

@@ -65,11 +65,12 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
     let moto = Moto::start();
     let zips = scratch_dir("deploy_moto_zips");
     write_zips(&zips, "v1");
-    // Every function: the stage's settings add notify and a schedule.
+    // Every function: the stage's settings add notify, a schedule and tokens.
     let config = zips.join("chatstack.toml");
     std::fs::write(
         &config,
-        "[stages.ci.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \"hourly\"\n",
+        "[stages.ci]\nauthorization = true\n\n\
+         [stages.ci.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \"hourly\"\n",
     )
     .unwrap();
     let deploy = [
