@@ -52,6 +52,20 @@ fn tls_connector() -> Result<Connector, ClientError> {
     Ok(Connector::Rustls(Arc::new(config)))
 }
 
+/// `url` with `token` as its `token` query parameter (browsers cannot
+/// send headers on a WebSocket, so API Gateway's authorizer reads it there).
+pub fn with_token(url: &str, token: Option<&str>) -> String {
+    let Some(token) = token else {
+        return url.to_owned();
+    };
+    let encoded: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!(
+        "{url}{separator}{}={encoded}",
+        chat_contract::TOKEN_QUERY_PARAMETER
+    )
+}
+
 /// What a typed line becomes: `{"action":"sendmessage","data":line}`, or
 /// the line itself with `raw`.
 pub fn outgoing(line: &str, raw: bool) -> String {
@@ -179,6 +193,19 @@ pub async fn run_chat(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_token_joins_the_url_as_its_query_parameter() {
+        assert_eq!(with_token("ws://h/dev", None), "ws://h/dev");
+        assert_eq!(
+            with_token("ws://h/dev", Some("v1.a.b")),
+            "ws://h/dev?token=v1.a.b"
+        );
+        assert_eq!(
+            with_token("ws://h/dev?x=1", Some("a b&c")),
+            "ws://h/dev?x=1&token=a+b%26c"
+        );
+    }
     use super::*;
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`handlers`]: building the Lambda workspace;
 //! - [`settings`]: what each stage adds (`chatstack.toml`);
 //! - [`sigv4`]: signing and checking notify requests;
+//! - [`tokens`]: connection tokens for stages that require them;
 //! - [`cli`]: the `chatstack` command.
 
 pub mod cfn;
@@ -22,3 +23,4 @@ pub mod local;
 pub mod notify;
 pub mod settings;
 pub mod sigv4;
+pub mod tokens;

@@ -83,19 +83,6 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// An error with its causes: reqwest's own text is terse ("error sending
-/// request"); the causes say what happened.
-fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// The stage's `NotifyUrl`, from its stack's outputs.
 pub async fn endpoint_of<C: Cloud>(cloud: &C, stage: &StageName) -> Result<String, NotifyError> {
     let stack_name = stage.stack_name()?;
@@ -172,7 +159,7 @@ pub async fn post(
         .user_agent(concat!("chatstack/", env!("CARGO_PKG_VERSION")))
         .timeout(REQUEST_TIMEOUT)
         .build()
-        .map_err(|e| unreachable(with_causes(&e)))?;
+        .map_err(|e| unreachable(crate::deploy::aws::error_chain(&e)))?;
     let mut request = client.post(url).header(content_type.0, content_type.1);
     for (name, value) in signature {
         request = request.header(name, value);
@@ -181,12 +168,12 @@ pub async fn post(
         .body(body)
         .send()
         .await
-        .map_err(|e| unreachable(with_causes(&e)))?;
+        .map_err(|e| unreachable(crate::deploy::aws::error_chain(&e)))?;
     let status = response.status();
     let text = response
         .text()
         .await
-        .map_err(|e| unreachable(with_causes(&e)))?;
+        .map_err(|e| unreachable(crate::deploy::aws::error_chain(&e)))?;
     if !status.is_success() {
         let message = serde_json::from_str::<serde_json::Value>(&text)
             .ok()

@@ -121,6 +121,8 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
         "{keys}"
     );
 
+    // The stage requires tokens: chatstack token reads the secret
+    // CloudFormation generated, through the stack's output.
     let again = chatstack(&moto, &deploy);
     assert!(again.status.success(), "{}", text(&again));
     assert!(
@@ -250,5 +252,42 @@ fn missing_region_or_credentials_is_one_line_saying_how_to_fix_it() {
     assert!(
         stderr.contains("no AWS credentials found") && stderr.contains("--profile"),
         "{stderr}"
+    );
+}
+
+/// `chatstack token --stage` through the real SDK: the secret's ARN from
+/// the stack's output, its value from Secrets Manager. (moto's
+/// CloudFormation creates no secrets, so both are made here directly.)
+#[test]
+fn token_reads_the_stage_secret_through_the_stack_output() {
+    let moto = Moto::start();
+    let secret = "generated-by-secrets-manager";
+    let made = moto.boto3(&format!(
+        "arn = boto3.client('secretsmanager', **kw).create_secret(Name='chatstack-tok-TokenSecret', SecretString='{secret}')['ARN']\n\
+         template = '{{\"Parameters\": {{\"Arn\": {{\"Type\": \"String\"}}}}, \"Resources\": {{\"Nothing\": {{\"Type\": \"AWS::SQS::Queue\"}}}}, \"Outputs\": {{\"TokenSecretArn\": {{\"Value\": {{\"Ref\": \"Arn\"}}}}}}}}'\n\
+         boto3.client('cloudformation', **kw).create_stack(StackName='chatstack-tok', TemplateBody=template, Parameters=[{{'ParameterKey': 'Arn', 'ParameterValue': arn}}])\n\
+         print(arn)"
+    ));
+    assert!(made.starts_with("arn:"), "{made}");
+    let minted = chatstack(
+        &moto,
+        &["token", "--stage", "tok", "--user", "alice", "--ttl", "30m"],
+    );
+    assert!(minted.status.success(), "{}", text(&minted));
+    let token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
+    let claims = chat_token::verify(secret.as_bytes(), &token, std::time::SystemTime::now())
+        .expect("signed with the stage's secret");
+    assert_eq!(claims.user.as_str(), "alice");
+    assert!(
+        !text(&minted).contains(secret),
+        "the secret is never printed"
+    );
+
+    let open = chatstack(&moto, &["token", "--stage", "nope", "--user", "alice"]);
+    assert!(!open.status.success());
+    assert!(
+        text(&open).contains("chatstack deploy --stage nope"),
+        "{}",
+        text(&open)
     );
 }

@@ -1167,3 +1167,93 @@ async fn a_configured_schedule_pushes_its_message_to_connected_clients() {
         "stand-up time"
     );
 }
+
+/// `chatstack token ARGS...`.
+fn mint_token(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .arg("token")
+        .args(args)
+        .output()
+        .expect("chatstack token runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_tokens_only_signed_users_connect_and_messages_carry_their_names() {
+    let config = settings_file("local_tokens", "[stages.dev]\nauthorization = true\n");
+    let local = Local::start_with(&["--config", &config]);
+    let secret_file = local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "--secret-file"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no token line: {:?}", local.lines()));
+    let token_for = |user: &str| {
+        let output = mint_token(&["--secret-file", &secret_file, "--user", user]);
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let with = |token: &str| format!("{}?token={token}", local.url);
+
+    let mut alice = connect(&with(&token_for("alice"))).await;
+    let mut bob = connect(&with(&token_for("bob"))).await;
+    local.await_ids(2).await;
+    send(
+        &mut alice,
+        r#"{"action":"sendmessage","data":"hi <b>bob</b>"}"#,
+    )
+    .await;
+    for client in [&mut alice, &mut bob] {
+        let received: serde_json::Value = serde_json::from_str(&receive(client).await).unwrap();
+        assert_eq!(
+            received,
+            serde_json::json!({"from": "alice", "text": "hi <b>bob</b>"})
+        );
+    }
+
+    // No token, a tampered one, one signed with another secret and an
+    // expired one: refused at the handshake, nobody else notices.
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    let alice_name: chat_token::UserName = "alice".parse().unwrap();
+    let expired = chat_token::mint(
+        secret.trim().as_bytes(),
+        &alice_name,
+        Duration::from_secs(60),
+        std::time::SystemTime::now() - Duration::from_secs(120),
+    )
+    .unwrap();
+    let foreign = chat_token::mint(
+        b"not the secret",
+        &alice_name,
+        Duration::from_secs(60),
+        std::time::SystemTime::now(),
+    )
+    .unwrap();
+    let mut tampered = token_for("alice");
+    tampered.insert(3, 'A');
+    for (what, url, status) in [
+        ("no token", local.url.clone(), "401"),
+        ("tampered", with(&tampered), "403"),
+        ("another secret", with(&foreign), "403"),
+        ("expired", with(&expired), "403"),
+    ] {
+        let refused = connect_result(url).await;
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains(status)),
+            "{what}: {refused:?}"
+        );
+    }
+    quiet(&mut alice).await;
+    quiet(&mut bob).await;
+    assert_eq!(
+        local.table_ids().await.len(),
+        2,
+        "no connection was recorded"
+    );
+
+    let bad_user = mint_token(&["--secret-file", &secret_file, "--user", "<script>"]);
+    assert!(!bad_user.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad_user.stderr).contains("invalid user name"),
+        "{bad_user:?}"
+    );
+}

@@ -13,13 +13,18 @@ pub struct ChatArgs {
     /// Send each line exactly as typed (for other routes or your own JSON).
     #[arg(long)]
     pub raw: bool,
+    /// Connection token for a stage that requires one (chatstack token);
+    /// added to the URL as ?token=...
+    #[arg(long, env = "CHATSTACK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl Execute for ChatArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         block_on(async {
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-            crate::client::run_chat(&self.url, self.raw, stdin, out).await?;
+            let url = crate::client::with_token(&self.url, self.token.as_deref());
+            crate::client::run_chat(&url, self.raw, stdin, out).await?;
             Ok(())
         })
     }

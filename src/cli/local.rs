@@ -46,6 +46,16 @@ pub struct LocalArgs {
     /// rate, to see a scheduled push without waiting for it.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub schedule_every: Option<u64>,
+    /// The token secret of a stage that requires tokens (default: random
+    /// for each run, written to a file only you can read, whose path local
+    /// prints for chatstack token --secret-file).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "CHATSTACK_LOCAL_TOKEN_SECRET",
+        hide_env_values = true
+    )]
+    pub token_secret: Option<String>,
     #[command(flatten)]
     pub settings: SettingsArgs,
 }
@@ -67,6 +77,7 @@ impl Execute for LocalArgs {
             },
             concurrency: usize::from(self.concurrency),
             schedule_every: self.schedule_every.map(Duration::from_secs),
+            token_secret: self.token_secret,
         };
         block_on(async {
             let shutdown = async {

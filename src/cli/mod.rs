@@ -12,6 +12,7 @@ mod local;
 mod notify;
 mod output;
 mod synth;
+mod token;
 
 use std::io::{self, Write};
 
@@ -24,6 +25,7 @@ pub use diff::DiffArgs;
 pub use local::LocalArgs;
 pub use notify::NotifyArgs;
 pub use synth::{Format, SynthArgs, render};
+pub use token::TokenArgs;
 
 use crate::cfn::TemplateError;
 use crate::deploy::DeployError;
@@ -86,6 +88,17 @@ pub enum Command {
     )]
     Notify(NotifyArgs),
 
+    /// Print a connection token for a stage that requires one
+    /// (`authorization = true`): clients add it to the URL as ?token=...
+    #[command(
+        after_help = "Examples:\n  chatstack token --stage prod --user alice\n  \
+        chatstack token --stage dev --user bob --ttl 30m\n  \
+        chatstack token --secret-file /tmp/chatstack-local-1234/token-secret --user carol\n\n\
+        Reading a stage's secret needs cloudformation:DescribeStacks and \
+        secretsmanager:GetSecretValue on the stack's TokenSecretArn output."
+    )]
+    Token(TokenArgs),
+
     /// A terminal chat client: each line you type is sent as
     /// {"action":"sendmessage","data":LINE}; what arrives is printed.
     #[command(after_help = "Examples:\n  chatstack chat ws://127.0.0.1:8080/dev\n  \
@@ -124,6 +137,10 @@ pub enum CliError {
     Settings(#[from] crate::settings::SettingsError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    #[error(transparent)]
+    Token(#[from] crate::tokens::TokenCommandError),
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// `--config`: where the stage settings are.
@@ -155,13 +172,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Local(args) => args.execute(out),
         Command::Chat(args) => args.execute(out),
         Command::Notify(args) => args.execute(out),
+        Command::Token(args) => args.execute(out),
     }
 }
 
 /// Runs an async command to completion on a runtime of its own.
-fn block_on<F: std::future::Future<Output = Result<(), CliError>>>(
+fn block_on<T, F: std::future::Future<Output = Result<T, CliError>>>(
     future: F,
-) -> Result<(), CliError> {
+) -> Result<T, CliError> {
     tokio::runtime::Runtime::new()
         .map_err(CliError::Runtime)?
         .block_on(future)

@@ -79,7 +79,7 @@ impl AwsCloud {
 }
 
 /// The endpoint a client of `service` calls, as the user would recognise it.
-fn endpoint_of(config: &SdkConfig, service: &str) -> String {
+pub(crate) fn endpoint_of(config: &SdkConfig, service: &str) -> String {
     match (config.endpoint_url(), config.region()) {
         (Some(url), _) => url.to_owned(),
         (None, Some(region)) => format!(
@@ -90,7 +90,7 @@ fn endpoint_of(config: &SdkConfig, service: &str) -> String {
     }
 }
 
-fn cloud_error<E, R>(error: SdkError<E, R>, endpoint: &str) -> CloudError
+pub(crate) fn cloud_error<E, R>(error: SdkError<E, R>, endpoint: &str) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
@@ -122,7 +122,7 @@ where
 
 /// An error with its causes: the SDK's own Display is terse ("dispatch
 /// failure"); the causes say what happened.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -56,6 +56,22 @@ pub struct LocalSchedule {
     pub event: Value,
 }
 
+/// The `REQUEST` authorizer of `$connect`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalAuthorizer {
+    /// Function logical id.
+    pub function: String,
+    /// The query-string parameter its identity source names.
+    pub query_parameter: String,
+}
+
+/// A Secrets Manager secret of the template, created locally under `name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalSecret {
+    pub logical_id: String,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalApp {
     /// The body field routes are selected by (`action` for `$request.body.action`).
@@ -65,6 +81,8 @@ pub struct LocalApp {
     /// HTTP API route keys (`POST /notify`).
     pub http_routes: BTreeMap<String, HttpRoute>,
     pub schedules: Vec<LocalSchedule>,
+    pub connect_authorizer: Option<LocalAuthorizer>,
+    pub secrets: Vec<LocalSecret>,
     pub functions: BTreeMap<String, LocalFunction>,
     pub tables: Vec<LocalTable>,
     /// The stage's default route throttling, when the template sets one.
@@ -105,7 +123,13 @@ impl LocalApp {
     /// Reads the app from a template; `table_prefix` names the local tables.
     pub fn from_template(template: &Value, table_prefix: &str) -> Result<Self, LocalError> {
         let tables = read_tables(template, table_prefix)?;
-        let functions = read_functions(template, &tables)?;
+        let secrets: Vec<LocalSecret> = resources_of(template, "AWS::SecretsManager::Secret")
+            .map(|(id, _)| LocalSecret {
+                logical_id: id.clone(),
+                name: format!("{table_prefix}-{id}"),
+            })
+            .collect();
+        let functions = read_functions(template, &tables, &secrets)?;
         let websocket_api = websocket_api(template)?;
         let mut routes = BTreeMap::new();
         let mut http_routes = BTreeMap::new();
@@ -121,6 +145,8 @@ impl LocalApp {
             routes,
             http_routes,
             schedules: read_schedules(template, &functions)?,
+            connect_authorizer: read_connect_authorizer(template, &websocket_api, &functions)?,
+            secrets,
             functions,
             tables,
             route_limits: read_route_limits(template),
@@ -160,6 +186,60 @@ fn referenced(value: &Value) -> Option<&str> {
         .get("Ref")
         .and_then(Value::as_str)
         .or_else(|| value.get("Fn::GetAtt")?.get(0)?.as_str())
+}
+
+/// The authorizer of the WebSocket API's `$connect`, if it has one.
+fn read_connect_authorizer(
+    template: &Value,
+    websocket_api: &str,
+    functions: &BTreeMap<String, LocalFunction>,
+) -> Result<Option<LocalAuthorizer>, LocalError> {
+    let connect = resources_of(template, "AWS::ApiGatewayV2::Route").find(|(_, route)| {
+        referenced(&route["Properties"]["ApiId"]) == Some(websocket_api)
+            && route["Properties"]["RouteKey"] == "$connect"
+    });
+    let Some((route_id, route)) = connect else {
+        return Ok(None);
+    };
+    let properties = &route["Properties"];
+    if properties["AuthorizationType"] != "CUSTOM" {
+        return Ok(None);
+    }
+    let authorizer_id = referenced(&properties["AuthorizerId"]).ok_or_else(|| {
+        invalid(format!(
+            "route {route_id}: CUSTOM without an AuthorizerId Ref"
+        ))
+    })?;
+    let authorizer = &template["Resources"][authorizer_id]["Properties"];
+    if authorizer["AuthorizerType"] != "REQUEST" {
+        return Err(invalid(format!(
+            "authorizer {authorizer_id}: local runs REQUEST authorizers only"
+        )));
+    }
+    let function = sub_references(&authorizer["AuthorizerUri"])
+        .into_iter()
+        .find(|reference| functions.contains_key(reference))
+        .ok_or_else(|| {
+            invalid(format!(
+                "authorizer {authorizer_id} invokes no function of the template"
+            ))
+        })?;
+    let query_parameter = match authorizer["IdentitySource"].as_array().map(Vec::as_slice) {
+        Some([source]) => source
+            .as_str()
+            .and_then(|s| s.strip_prefix("route.request.querystring."))
+            .map(str::to_owned),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        invalid(format!(
+            "authorizer {authorizer_id}: local supports one route.request.querystring.* identity source"
+        ))
+    })?;
+    Ok(Some(LocalAuthorizer {
+        function,
+        query_parameter,
+    }))
 }
 
 /// The schedules and the function each invokes with its input.
@@ -244,6 +324,7 @@ fn read_tables(template: &Value, table_prefix: &str) -> Result<Vec<LocalTable>, 
 fn read_functions(
     template: &Value,
     tables: &[LocalTable],
+    secrets: &[LocalSecret],
 ) -> Result<BTreeMap<String, LocalFunction>, LocalError> {
     resources_of(template, "AWS::Lambda::Function")
         .map(|(id, function)| {
@@ -262,7 +343,7 @@ fn read_functions(
             let local = LocalFunction {
                 logical_id: id.clone(),
                 binary: spec.name,
-                environment: read_environment(id, properties, tables)?,
+                environment: read_environment(id, properties, tables, secrets)?,
                 timeout: Duration::from_secs(properties["Timeout"].as_u64().unwrap_or(3)),
                 memory_mb: properties["MemorySize"].as_u64().unwrap_or(128) as u32,
                 log_format: properties["LoggingConfig"]["LogFormat"]
@@ -275,10 +356,13 @@ fn read_functions(
 }
 
 /// A function's variables, with `Ref`s to tables resolved to local names.
+/// A function's variables, `Ref`s to tables and secrets resolved to their
+/// local names (a secret's name serves as its id, as its ARN does in AWS).
 fn read_environment(
     id: &str,
     properties: &Value,
     tables: &[LocalTable],
+    secrets: &[LocalSecret],
 ) -> Result<BTreeMap<String, String>, LocalError> {
     properties["Environment"]["Variables"]
         .as_object()
@@ -296,6 +380,12 @@ fn read_environment(
                         .iter()
                         .find(|t| t.logical_id == reference)
                         .map(|t| t.name.clone())
+                        .or_else(|| {
+                            secrets
+                                .iter()
+                                .find(|s| s.logical_id == reference)
+                                .map(|s| s.name.clone())
+                        })
                         .ok_or_else(|| {
                             invalid(format!("function {id}: cannot resolve {name} = {other}"))
                         })?

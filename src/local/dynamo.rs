@@ -147,3 +147,29 @@ pub async fn create_table(
         ))),
     }
 }
+
+/// Creates the secret `name` holding `value` in the moto server at
+/// `endpoint` (`local` keeps a stage's token secret there, as Secrets
+/// Manager would).
+pub async fn create_secret(endpoint: &str, name: &str, value: &str) -> Result<(), LocalError> {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::deploy::aws::https_client())
+        .endpoint_url(endpoint)
+        .region(Region::new(super::LOCAL_REGION))
+        .credentials_provider(dummy_credentials())
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .map_err(|e| {
+            LocalError::Dynamo(format!(
+                "creating the secret {name} in moto: {}",
+                crate::deploy::aws::error_chain(&e)
+            ))
+        })?;
+    Ok(())
+}

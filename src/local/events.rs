@@ -23,6 +23,9 @@ pub struct ConnectionContext {
     pub domain_name: String,
     pub source_ip: String,
     pub user_agent: Option<String>,
+    /// What the `$connect` authorizer returned (`principalId` and its
+    /// context), which API Gateway passes on every route of the connection.
+    pub authorizer: Option<Map<String, Value>>,
 }
 
 impl ConnectionContext {
@@ -113,6 +116,7 @@ fn request_context(
 ) -> Map<String, Value> {
     let now = SystemTime::now();
     let identity = context.identity();
+    let context_of = context;
     let context = json!({
         "routeKey": route_key,
         "eventType": event_type,
@@ -128,8 +132,14 @@ fn request_context(
         "connectionId": context.connection_id,
         "apiId": context.api_id,
     });
+    let authorizer = context_of.authorizer.clone();
     match context {
-        Value::Object(map) => map,
+        Value::Object(mut map) => {
+            if let Some(authorizer) = authorizer {
+                map.insert("authorizer".into(), Value::Object(authorizer));
+            }
+            map
+        }
         _ => Map::new(),
     }
 }
@@ -170,6 +180,29 @@ pub fn connect(context: &ConnectionContext, request: &UpgradeRequest, request_id
         let (single, multi) = single_and_multi(&request.query);
         event["queryStringParameters"] = Value::Object(single);
         event["multiValueQueryStringParameters"] = Value::Object(multi);
+    }
+    event
+}
+
+/// The event of a `REQUEST` authorizer on `$connect`: the upgrade request
+/// as `$connect` gets it, with the ARN of the route being authorized.
+/// <https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-lambda-auth.html>
+pub fn authorizer_request(
+    context: &ConnectionContext,
+    request: &UpgradeRequest,
+    request_id: &str,
+) -> Value {
+    let mut event = connect(context, request, request_id);
+    event["type"] = json!("REQUEST");
+    event["methodArn"] = json!(format!(
+        "arn:aws:execute-api:{}:000000000000:{}/{}/$connect",
+        super::LOCAL_REGION,
+        context.api_id,
+        context.stage
+    ));
+    event["stageVariables"] = json!({});
+    if let Some(fields) = event.as_object_mut() {
+        fields.remove("isBase64Encoded");
     }
     event
 }
@@ -233,6 +266,7 @@ mod tests {
             domain_name: "127.0.0.1:8080".into(),
             source_ip: "127.0.0.1".into(),
             user_agent: Some("test".into()),
+            authorizer: None,
         }
     }
 

@@ -17,7 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::app::LocalApp;
+use super::app::{LocalApp, LocalAuthorizer};
 use super::events::{self, ConnectionContext};
 use super::runtime::{FunctionRuntime, InvokeError};
 use super::throttle::Throttle;
@@ -159,6 +159,66 @@ impl Gateway {
             runtime.name
         ));
         Some(result)
+    }
+
+    /// Runs the `$connect` authorizer as API Gateway does: 401 without the
+    /// identity source (the function is not invoked), 403 on a deny, 500
+    /// when it fails or answers something else; on an allow, what every
+    /// event of the connection carries as `requestContext.authorizer`.
+    async fn authorize(
+        &self,
+        authorizer: &LocalAuthorizer,
+        context: &ConnectionContext,
+        request: &events::UpgradeRequest,
+        request_id: &str,
+    ) -> Result<serde_json::Map<String, Value>, Response> {
+        let has_identity = request
+            .query
+            .iter()
+            .any(|(key, value)| *key == authorizer.query_parameter && !value.is_empty());
+        let log = |outcome: &str, started: Instant| {
+            let _ = self.log.send(format!(
+                "{:<12} {:<18} {outcome:<4} {:>5} ms  (authorizer)",
+                "$connect",
+                context.connection_id,
+                started.elapsed().as_millis()
+            ));
+        };
+        let started = Instant::now();
+        if !has_identity {
+            log("401 no token", started);
+            return Err((StatusCode::UNAUTHORIZED, "Unauthorized").into_response());
+        }
+        let runtime = self
+            .runtimes
+            .get(&authorizer.function)
+            .ok_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+        let event = events::authorizer_request(context, request, request_id);
+        let answer = runtime.invoke(event).await;
+        let effect = answer
+            .as_ref()
+            .ok()
+            .and_then(|answer| answer["policyDocument"]["Statement"][0]["Effect"].as_str());
+        match (effect, &answer) {
+            (Some("Allow"), Ok(answer)) => {
+                log("allow", started);
+                let mut granted = answer["context"].as_object().cloned().unwrap_or_default();
+                granted.insert("principalId".into(), answer["principalId"].clone());
+                Ok(granted)
+            }
+            (Some("Deny"), _) => {
+                log("403 deny", started);
+                Err((StatusCode::FORBIDDEN, "Forbidden").into_response())
+            }
+            (_, Err(error)) => {
+                log(&error.to_string(), started);
+                Err((StatusCode::INTERNAL_SERVER_ERROR, "Internal server error").into_response())
+            }
+            (_, Ok(_)) => {
+                log("malformed", started);
+                Err((StatusCode::INTERNAL_SERVER_ERROR, "Internal server error").into_response())
+            }
+        }
     }
 
     /// Whether the stage's throttling lets one more request to `route` through.
@@ -370,7 +430,7 @@ async fn upgrade(
             .into_response();
     }
     let request = upgrade_request(&headers, query.as_deref(), &gateway.domain_name);
-    let context = ConnectionContext {
+    let mut context = ConnectionContext {
         connection_id: new_connection_id(),
         connected_at: SystemTime::now(),
         api_id: gateway.api_id.clone(),
@@ -381,11 +441,21 @@ async fn upgrade(
             .get("user-agent")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        authorizer: None,
     };
     if !gateway.admit("$connect") {
         return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
     }
     let request_id = format!("{}-connect", context.connection_id);
+    if let Some(authorizer) = &gateway.app.connect_authorizer {
+        match gateway
+            .authorize(authorizer, &context, &request, &request_id)
+            .await
+        {
+            Ok(granted) => context.authorizer = Some(granted),
+            Err(refusal) => return refusal,
+        }
+    }
     let event = events::connect(&context, &request, &request_id);
     // No $connect route: API Gateway accepts every connection.
     let answer = gateway

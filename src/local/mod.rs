@@ -67,6 +67,9 @@ pub struct LocalOptions {
     pub settings: StageSettings,
     /// Fire rate schedules this often instead of at their rate.
     pub schedule_every: Option<std::time::Duration>,
+    /// The token secret of a stage that requires tokens; random per run
+    /// when `None`.
+    pub token_secret: Option<String>,
 }
 
 /// An id unique within this process and unlikely to repeat across runs:
@@ -105,6 +108,11 @@ pub async fn run_local(
     let binaries = handler_binaries(&options, &app, out)?;
     let mut dynamodb = LocalDynamo::start(options.dynamodb_endpoint.clone()).await?;
     dynamodb.create_tables(&app).await?;
+    let logs_dir = std::env::temp_dir().join(format!("chatstack-local-{}", std::process::id()));
+    std::fs::create_dir_all(&logs_dir)
+        .map_err(io_error(format!("creating {}", logs_dir.display())))?;
+    let secret_file =
+        create_secrets(&app, &dynamodb, options.token_secret.clone(), &logs_dir).await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
@@ -118,8 +126,15 @@ pub async fn run_local(
         management_endpoint: format!("http://{address}/{stage}"),
     };
     let (scale_up, scale_up_requests) = mpsc::unbounded_channel();
-    let (runtimes, mut pools) =
-        start_functions(&app, &binaries, &settings, options.concurrency, &scale_up).await?;
+    let (runtimes, mut pools) = start_functions(
+        &app,
+        &binaries,
+        &settings,
+        &logs_dir,
+        options.concurrency,
+        &scale_up,
+    )
+    .await?;
 
     let (log_sender, log_lines) = mpsc::unbounded_channel();
     let notify = serve_http_apis(&app, &runtimes, &log_sender).await?;
@@ -149,6 +164,12 @@ pub async fn run_local(
         .iter()
         .map(|n| n.described.clone())
         .chain(schedules.described.iter().cloned())
+        .chain(secret_file.iter().map(|path| {
+            format!(
+                "  Tokens:          chatstack token --secret-file {} --user NAME (then ?token=...)",
+                path.display()
+            )
+        }))
         .collect();
     say(
         out,
@@ -260,6 +281,62 @@ impl LocalDynamo {
     }
 }
 
+/// Creates the template's secrets (a stage's token secret) in moto, with
+/// `value` or a random one, and writes the value to a file only the user
+/// can read, for `chatstack token --secret-file`. Returns that file.
+async fn create_secrets(
+    app: &LocalApp,
+    dynamodb: &LocalDynamo,
+    value: Option<String>,
+    dir: &Path,
+) -> Result<Option<PathBuf>, LocalError> {
+    if app.secrets.is_empty() {
+        return Ok(None);
+    }
+    if dynamodb.moto.is_none() {
+        return Err(LocalError::Template(
+            "this stage requires tokens, and local keeps its token secret in moto's Secrets              Manager: drop --dynamodb-endpoint"
+                .to_owned(),
+        ));
+    }
+    let value = match value {
+        Some(value) => value,
+        None => random_secret()?,
+    };
+    for secret in &app.secrets {
+        dynamo::create_secret(&dynamodb.endpoint, &secret.name, &value).await?;
+    }
+    let path = dir.join("token-secret");
+    write_private(&path, &value)?;
+    Ok(Some(path))
+}
+
+/// 32 random bytes from the OS, in hex.
+fn random_secret() -> Result<String, LocalError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        LocalError::Io(
+            "generating a token secret".to_owned(),
+            io::Error::other(e.to_string()),
+        )
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `text` to a new file readable by its owner only.
+fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_error(format!("creating {}", path.display())))?;
+    file.write_all(text.as_bytes())
+        .map_err(io_error(format!("writing {}", path.display())))
+}
+
 /// What every function process is told about its surroundings.
 struct FunctionSettings<'a> {
     stage: &'a str,
@@ -299,6 +376,11 @@ impl FunctionSettings<'_> {
             set(name, value.clone());
         }
         set("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb.endpoint.clone());
+        // The token secret lives in moto too (see create_secrets).
+        set(
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            self.dynamodb.endpoint.clone(),
+        );
         set(MANAGEMENT_ENDPOINT_VAR, self.management_endpoint.clone());
         set("AWS_EC2_METADATA_DISABLED", "true".to_owned());
         environment
@@ -311,12 +393,10 @@ async fn start_functions(
     app: &LocalApp,
     binaries: &Path,
     settings: &FunctionSettings<'_>,
+    logs_dir: &Path,
     concurrency: usize,
     scale_up: &mpsc::UnboundedSender<String>,
 ) -> Result<(BTreeMap<String, Arc<FunctionRuntime>>, Vec<FunctionPool>), LocalError> {
-    let logs_dir = std::env::temp_dir().join(format!("chatstack-local-{}", std::process::id()));
-    std::fs::create_dir_all(&logs_dir)
-        .map_err(io_error(format!("creating {}", logs_dir.display())))?;
     let mut runtimes = BTreeMap::new();
     let mut pools = Vec::new();
     for (id, function) in &app.functions {

@@ -60,5 +60,8 @@ fn the_authorizer_needs_its_secret_and_says_so() {
     let output = start_binary(env!("CARGO_BIN_EXE_authorizer"), &[]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("CHATSTACK_TOKEN_SECRET_ARN is not set"), "{stderr}");
+    assert!(
+        stderr.contains("CHATSTACK_TOKEN_SECRET_ARN is not set"),
+        "{stderr}"
+    );
 }

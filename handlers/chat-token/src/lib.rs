@@ -36,9 +36,7 @@ pub enum TokenError {
     BadSignature,
     #[error("the token expired")]
     Expired,
-    #[error(
-        "invalid user name {0:?}: use 1 to {MAX_USER_BYTES} letters, digits, '.', '-' or '_'"
-    )]
+    #[error("invalid user name {0:?}: use 1 to {MAX_USER_BYTES} letters, digits, '.', '-' or '_'")]
     BadUser(String),
     #[error("a token may live at most 30 days")]
     TtlTooLong,
@@ -97,7 +95,9 @@ fn mac(secret: &[u8]) -> Result<Hmac<Sha256>, TokenError> {
 }
 
 fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// A token for `user`, valid for `ttl` from `now`, signed with `secret`.
@@ -199,11 +199,17 @@ mod tests {
         let (_, signature) = rest.split_once('.').unwrap();
         let mallory = URL_SAFE_NO_PAD.encode(format!("mallory:{}", 1_795_453_200 + 3600));
         let forged = format!("v1.{mallory}.{signature}");
-        assert_eq!(verify(SECRET, &forged, now()), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(SECRET, &forged, now()),
+            Err(TokenError::BadSignature)
+        );
         // A later expiry with the old signature.
         let longer = URL_SAFE_NO_PAD.encode(format!("alice:{}", u64::MAX));
         let extended = format!("v1.{longer}.{signature}");
-        assert_eq!(verify(SECRET, &extended, now()), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(SECRET, &extended, now()),
+            Err(TokenError::BadSignature)
+        );
         // One flipped character of the signature.
         let mut flipped = token.clone().into_bytes();
         let last = flipped.len() - 1;
@@ -217,8 +223,20 @@ mod tests {
 
     #[test]
     fn malformed_and_oversize_tokens_are_refused() {
-        for token in ["", "v1", "v1.", "v1..", "v2.YWxpY2U6MQ.x", "v1.!!!.abc", "not a token"] {
-            assert_eq!(verify(SECRET, token, now()), Err(TokenError::Malformed), "{token:?}");
+        for token in [
+            "",
+            "v1",
+            "v1.",
+            "v1..",
+            "v2.YWxpY2U6MQ.x",
+            "v1.!!!.abc",
+            "not a token",
+        ] {
+            assert_eq!(
+                verify(SECRET, token, now()),
+                Err(TokenError::Malformed),
+                "{token:?}"
+            );
         }
         let huge = "v1.".to_owned() + &"A".repeat(MAX_TOKEN_BYTES);
         assert_eq!(verify(SECRET, &huge, now()), Err(TokenError::Oversize));
@@ -236,7 +254,14 @@ mod tests {
 
     #[test]
     fn user_names_and_lifetimes_are_checked() {
-        for bad in ["", "a b", "ä", "<script>", &"x".repeat(MAX_USER_BYTES + 1), "a:b"] {
+        for bad in [
+            "",
+            "a b",
+            "ä",
+            "<script>",
+            &"x".repeat(MAX_USER_BYTES + 1),
+            "a:b",
+        ] {
             assert!(bad.parse::<UserName>().is_err(), "{bad:?}");
         }
         for good in ["a", "alice_01", "Bob.Smith-2", &"x".repeat(MAX_USER_BYTES)] {

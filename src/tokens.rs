@@ -1,0 +1,98 @@
+//! `chatstack token`: connection tokens for stages that require them,
+//! signed with the stage's secret (read from Secrets Manager through the
+//! stack's `TokenSecretArn` output) or with `chatstack local`'s.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use chat_token::UserName;
+
+use crate::chat::{StageName, TOKEN_SECRET_OUTPUT};
+use crate::deploy::cloud::{Cloud, CloudError};
+
+/// A token's lifetime when none is asked for.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenCommandError {
+    #[error("there is no stack {stack}: deploy the stage first (chatstack deploy --stage {stage})")]
+    NoStack { stack: String, stage: String },
+    #[error(
+        "stage {stage} does not require tokens: set `authorization = true` under [stages.{stage}] \
+         in chatstack.toml and deploy it"
+    )]
+    NotRequired { stage: String },
+    #[error("could not read the token secret {arn}: {reason}")]
+    SecretUnreadable { arn: String, reason: String },
+    #[error("could not read the secret file {path}: {reason}")]
+    SecretFile { path: String, reason: String },
+    #[error(transparent)]
+    Token(#[from] chat_token::TokenError),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error(transparent)]
+    StageName(#[from] crate::chat::StageNameError),
+}
+
+/// The ARN of `stage`'s token secret, from its stack's outputs.
+pub async fn secret_arn<C: Cloud>(
+    cloud: &C,
+    stage: &StageName,
+) -> Result<String, TokenCommandError> {
+    let stack_name = stage.stack_name()?;
+    let stack =
+        cloud
+            .describe_stack(&stack_name)
+            .await?
+            .ok_or_else(|| TokenCommandError::NoStack {
+                stack: stack_name,
+                stage: stage.to_string(),
+            })?;
+    stack
+        .outputs
+        .into_iter()
+        .find(|(key, _)| key == TOKEN_SECRET_OUTPUT)
+        .map(|(_, arn)| arn)
+        .ok_or_else(|| TokenCommandError::NotRequired {
+            stage: stage.to_string(),
+        })
+}
+
+/// The secret's value (`secretsmanager:GetSecretValue`).
+pub async fn read_secret(
+    config: &aws_config::SdkConfig,
+    arn: &str,
+) -> Result<Vec<u8>, TokenCommandError> {
+    let unreadable = |reason: String| TokenCommandError::SecretUnreadable {
+        arn: arn.to_owned(),
+        reason,
+    };
+    let output = aws_sdk_secretsmanager::Client::new(config)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            let endpoint = crate::deploy::aws::endpoint_of(config, "secretsmanager");
+            unreadable(crate::deploy::aws::cloud_error(e, &endpoint).to_string())
+        })?;
+    output
+        .secret_string()
+        .filter(|value| !value.is_empty())
+        .map(|value| value.as_bytes().to_vec())
+        .ok_or_else(|| unreadable("it has no string value".to_owned()))
+}
+
+/// The secret `chatstack local` wrote for this run.
+pub fn read_secret_file(path: &Path) -> Result<Vec<u8>, TokenCommandError> {
+    let value = std::fs::read(path).map_err(|e| TokenCommandError::SecretFile {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(value.trim_ascii().to_vec())
+}
+
+/// A token for `user`, valid for `ttl` from now.
+pub fn mint(secret: &[u8], user: &UserName, ttl: Duration) -> Result<String, TokenCommandError> {
+    Ok(chat_token::mint(secret, user, ttl, SystemTime::now())?)
+}
