@@ -11,6 +11,7 @@
 //! - [`settings`]: what each stage adds (`chatstack.toml`);
 //! - [`sigv4`]: signing and checking notify requests;
 //! - [`tokens`]: connection tokens for stages that require them;
+//! - [`web`]: the chat page;
 //! - [`cli`]: the `chatstack` command.
 
 pub mod cfn;
@@ -24,3 +25,4 @@ pub mod notify;
 pub mod settings;
 pub mod sigv4;
 pub mod tokens;
+pub mod web;

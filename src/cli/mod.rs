@@ -13,6 +13,7 @@ mod notify;
 mod output;
 mod synth;
 mod token;
+mod web;
 
 use std::io::{self, Write};
 
@@ -26,6 +27,7 @@ pub use local::LocalArgs;
 pub use notify::NotifyArgs;
 pub use synth::{Format, SynthArgs, render};
 pub use token::TokenArgs;
+pub use web::WebArgs;
 
 use crate::cfn::TemplateError;
 use crate::deploy::DeployError;
@@ -99,6 +101,15 @@ pub enum Command {
     )]
     Token(TokenArgs),
 
+    /// Serve the chat page on localhost for a deployed stage: chat from a
+    /// browser without hosting anything.
+    #[command(
+        after_help = "Examples:\n  chatstack web --stage prod\n  chatstack web --stage dev --port 9000\n\n\
+        The page also works with any stage through ?url=wss://...; chatstack local \
+        serves it for the local stage."
+    )]
+    Web(WebArgs),
+
     /// A terminal chat client: each line you type is sent as
     /// {"action":"sendmessage","data":LINE}; what arrives is printed.
     #[command(after_help = "Examples:\n  chatstack chat ws://127.0.0.1:8080/dev\n  \
@@ -141,6 +152,8 @@ pub enum CliError {
     Token(#[from] crate::tokens::TokenCommandError),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// `--config`: where the stage settings are.
@@ -173,6 +186,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Chat(args) => args.execute(out),
         Command::Notify(args) => args.execute(out),
         Command::Token(args) => args.execute(out),
+        Command::Web(args) => args.execute(out),
     }
 }
 

@@ -152,7 +152,11 @@ pub async fn run_local(
         runtimes,
         log_sender,
     );
-    let router = gateway.router();
+    let page = crate::web::PageConfig {
+        url: format!("ws://{address}/{stage}"),
+        token_required: gateway.app.connect_authorizer.is_some(),
+    };
+    let router = gateway.router().merge(crate::web::router(page));
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -519,6 +523,7 @@ fn banner(
     let tables: Vec<&str> = app.tables.iter().map(|t| t.name.as_str()).collect();
     let mut lines = vec![
         format!("chatstack local: stage {stage}"),
+        format!("  Chat page:       http://{address}/"),
         format!("  WebSocket URL:   ws://{address}/{stage}"),
         format!("  Management API:  http://{address}/{stage}/@connections/{{connectionId}}"),
     ];

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod fake_cloud;
+pub mod local;
 pub mod moto;
 
 use std::path::{Path, PathBuf};

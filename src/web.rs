@@ -1,0 +1,135 @@
+//! The chat page: one HTML file (`src/web/chat.html`, plain JavaScript, no
+//! build step, nothing fetched from elsewhere) embedded in the binary,
+//! served by `chatstack local` and `chatstack web` already pointed at a
+//! stage's WebSocket URL.
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+const PAGE: &str = include_str!("web/chat.html");
+const CONFIG_PLACEHOLDER: &str = "__CHATSTACK_CONFIG__";
+
+/// Where the page connects, and whether it asks for a token.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageConfig {
+    pub url: String,
+    pub token_required: bool,
+}
+
+/// The page with `config` in it. The JSON sits in a data block; `<` is
+/// escaped so no value can end the element.
+pub fn page(config: &PageConfig) -> String {
+    let json = serde_json::to_string(config)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .replace('<', "\\u003c");
+    PAGE.replacen(CONFIG_PLACEHOLDER, &json, 1)
+}
+
+/// The page's Content-Security-Policy: its own inline script and style
+/// (by hash and inline style), WebSocket connections, and nothing else.
+fn content_security_policy() -> String {
+    let script = PAGE
+        .rsplit_once("<script>")
+        .and_then(|(_, rest)| rest.split_once("</script>"))
+        .map_or("", |(script, _)| script);
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script));
+    format!(
+        "default-src 'none'; script-src 'sha256-{hash}'; style-src 'unsafe-inline'; \
+         connect-src ws: wss:; img-src 'none'; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// `GET /`: the page.
+pub fn router(config: PageConfig) -> Router {
+    let body = page(&config);
+    let policy = content_security_policy();
+    Router::new().route(
+        "/",
+        get(move || async move {
+            (
+                [
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+                    (header::CACHE_CONTROL, "no-store".to_owned()),
+                    (header::CONTENT_SECURITY_POLICY, policy),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+                ],
+                body,
+            )
+                .into_response()
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_is_embedded_and_cannot_close_its_element() {
+        let html = page(&PageConfig {
+            url: "ws://127.0.0.1:8080/dev</script><script>alert(1)".to_owned(),
+            token_required: true,
+        });
+        assert!(!html.contains(CONFIG_PLACEHOLDER));
+        assert!(html.contains(r#""tokenRequired":true"#));
+        assert!(!html.contains("</script><script>alert"));
+        assert_eq!(html.matches("</script>").count(), 2);
+    }
+
+    #[test]
+    fn the_policy_allows_exactly_the_pages_script() {
+        let policy = content_security_policy();
+        assert!(policy.starts_with("default-src 'none'; script-src 'sha256-"));
+        assert!(!policy.contains("script-src 'unsafe-inline'"));
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("there is no stack {stack}: deploy the stage first (chatstack deploy --stage {stage})")]
+    NoStack { stack: String, stage: String },
+    #[error("the stack {stack} has no WebSocketUrl output: is it a chatstack stage?")]
+    NoUrl { stack: String },
+    #[error(transparent)]
+    Cloud(#[from] crate::deploy::cloud::CloudError),
+    #[error(transparent)]
+    StageName(#[from] crate::chat::StageNameError),
+    #[error("could not serve the page on {address}: {source}")]
+    Serve {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// The page of a deployed stage: its `WebSocketUrl`, and a token field
+/// when the stage requires tokens (it has a `TokenSecretArn` output).
+pub async fn deployed_page<C: crate::deploy::cloud::Cloud>(
+    cloud: &C,
+    stage: &crate::chat::StageName,
+) -> Result<PageConfig, WebError> {
+    let stack_name = stage.stack_name()?;
+    let stack = cloud
+        .describe_stack(&stack_name)
+        .await?
+        .ok_or_else(|| WebError::NoStack {
+            stack: stack_name.clone(),
+            stage: stage.to_string(),
+        })?;
+    let output = |key: &str| {
+        stack
+            .outputs
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.clone())
+    };
+    Ok(PageConfig {
+        url: output("WebSocketUrl").ok_or(WebError::NoUrl { stack: stack_name })?,
+        token_required: output(crate::chat::TOKEN_SECRET_OUTPUT).is_some(),
+    })
+}

@@ -1,0 +1,187 @@
+//! `chatstack local` as a test drives it: the real binary, started on a
+//! free port and stopped with Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The connections table of stage dev.
+pub const TABLE: &str = "chatstack-dev-ConnectionsTable";
+
+/// A running `chatstack local`, stopped (Ctrl-C) when dropped.
+pub struct Local {
+    pub child: Child,
+    pub output: Arc<Mutex<Vec<String>>>,
+    pub url: String,
+    pub dynamodb: String,
+    pub pids: Vec<u32>,
+}
+
+pub fn field_after<'a>(line: &'a str, label: &str) -> Option<&'a str> {
+    line.split_once(label)
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or(""))
+}
+
+/// PATH with the test tools (moto_server) first.
+pub fn tools_path() -> String {
+    let bin = super::python_tool("moto_server");
+    format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+impl Local {
+    pub fn start() -> Local {
+        Local::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Local {
+        Local::start_in_env(extra, &[])
+    }
+
+    pub fn start_in_env(extra: &[&str], env: &[(&str, String)]) -> Local {
+        Local::start_at(0, extra, env)
+    }
+
+    /// `local` on `port` (0: a free one).
+    pub fn start_at(port: u16, extra: &[&str], env: &[(&str, String)]) -> Local {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatstack"));
+        command
+            .args(["local", "--port", &port.to_string(), "--handlers-dir"])
+            .arg(format!("{}/handlers", super::ROOT))
+            .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        Local::launch(command)
+    }
+
+    /// `local` running the fake handlers of `handlers_dir/target/local`.
+    pub fn start_with_fakes(handlers_dir: &std::path::Path, extra: &[&str]) -> Local {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatstack"));
+        command
+            .args(["local", "--port", "0", "--no-build", "--handlers-dir"])
+            .arg(handlers_dir)
+            .args(extra)
+            // Else local looks for the binaries in the shared target dir.
+            .env_remove("CARGO_TARGET_DIR");
+        Local::launch(command)
+    }
+
+    pub fn launch(mut command: Command) -> Local {
+        let mut child = command
+            .env("PATH", tools_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("chatstack local starts");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let lines = output.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        // The first start builds the handlers.
+        let deadline = Instant::now() + Duration::from_secs(900);
+        loop {
+            if output
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.starts_with("Press Ctrl-C"))
+            {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "chatstack local exited with {status}: {:?}",
+                    output.lock().unwrap()
+                );
+            }
+            assert!(Instant::now() < deadline, "chatstack local did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let lines = output.lock().unwrap().clone();
+        let find = |label: &str| {
+            lines
+                .iter()
+                .find_map(|l| field_after(l, label))
+                .unwrap_or_else(|| panic!("no {label} in {lines:?}"))
+                .to_owned()
+        };
+        let pids = lines
+            .iter()
+            .filter_map(|l| field_after(l, " pid ")?.parse().ok())
+            .collect();
+        Local {
+            url: find("WebSocket URL:"),
+            dynamodb: find("DynamoDB:"),
+            pids,
+            output: output.clone(),
+            child,
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Ctrl-C, then wait for the exit.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chatstack local did not stop on Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub async fn table_ids(&self) -> Vec<String> {
+        // moto accepts any credentials: the dummy ones fit both cases here.
+        let client = chatstack::local::dynamo::client(&self.dynamodb, true).await;
+        let output = client.scan().table_name(TABLE).send().await.expect("scan");
+        let mut ids: Vec<String> = output
+            .items()
+            .iter()
+            .filter_map(|i| i.get("connectionId")?.as_s().ok().cloned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Waits until the table holds exactly `count` ids.
+    pub async fn await_ids(&self, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ids = self.table_ids().await;
+            if ids.len() == count {
+                return ids;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "table has {ids:?}, expected {count} ids"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.interrupt();
+        }
+    }
+}
