@@ -157,7 +157,13 @@ fn main() {
     let me = std::env::current_exe().expect("the bench's own path");
     for (n, concurrency, gone, slow) in cases {
         let status = std::process::Command::new(&me)
-            .args(["--case", &n.to_string(), &concurrency.to_string(), &gone.to_string(), &slow.to_string()])
+            .args([
+                "--case",
+                &n.to_string(),
+                &concurrency.to_string(),
+                &gone.to_string(),
+                &slow.to_string(),
+            ])
             .status()
             .expect("the case runs");
         assert!(status.success(), "case {n} x {concurrency} failed");
