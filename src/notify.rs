@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::chat::StageName;
-use crate::deploy::cloud::{Cloud, CloudError};
+use crate::deploy::cloud::Cloud;
 use crate::sigv4::{self, Request};
 
 /// The output that names the endpoint.
@@ -20,8 +20,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(35);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    #[error("there is no stack {stack}: deploy the stage first (chatstack deploy --stage {stage})")]
-    NoStack { stack: String, stage: String },
     #[error(
         "stage {stage} has no notify endpoint: set `notify = true` under [stages.{stage}] in \
          chatstack.toml and deploy it"
@@ -30,9 +28,7 @@ pub enum NotifyError {
     #[error("name the stage (--stage) or the endpoint (--url)")]
     NoTarget,
     #[error(transparent)]
-    Cloud(#[from] CloudError),
-    #[error(transparent)]
-    StageName(#[from] crate::chat::StageNameError),
+    Outputs(#[from] crate::deploy::OutputsError),
     #[error("the text is {0} bytes; a message may have at most {MAX_TEXT_BYTES} (128 KB)")]
     TooLarge(usize),
     #[error(transparent)]
@@ -85,16 +81,8 @@ impl std::fmt::Display for Outcome {
 
 /// The stage's `NotifyUrl`, from its stack's outputs.
 pub async fn endpoint_of<C: Cloud>(cloud: &C, stage: &StageName) -> Result<String, NotifyError> {
-    let stack_name = stage.stack_name()?;
-    let stack = cloud
-        .describe_stack(&stack_name)
+    crate::deploy::stage_outputs(cloud, stage)
         .await?
-        .ok_or_else(|| NotifyError::NoStack {
-            stack: stack_name,
-            stage: stage.to_string(),
-        })?;
-    stack
-        .outputs
         .into_iter()
         .find(|(key, _)| key == NOTIFY_URL_OUTPUT)
         .map(|(_, url)| url)

@@ -8,15 +8,13 @@ use std::time::{Duration, SystemTime};
 use chat_token::UserName;
 
 use crate::chat::{StageName, TOKEN_SECRET_OUTPUT};
-use crate::deploy::cloud::{Cloud, CloudError};
+use crate::deploy::cloud::Cloud;
 
 /// A token's lifetime when none is asked for.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenCommandError {
-    #[error("there is no stack {stack}: deploy the stage first (chatstack deploy --stage {stage})")]
-    NoStack { stack: String, stage: String },
     #[error(
         "stage {stage} does not require tokens: set `authorization = true` under [stages.{stage}] \
          in chatstack.toml and deploy it"
@@ -29,9 +27,7 @@ pub enum TokenCommandError {
     #[error(transparent)]
     Token(#[from] chat_token::TokenError),
     #[error(transparent)]
-    Cloud(#[from] CloudError),
-    #[error(transparent)]
-    StageName(#[from] crate::chat::StageNameError),
+    Outputs(#[from] crate::deploy::OutputsError),
 }
 
 /// The ARN of `stage`'s token secret, from its stack's outputs.
@@ -39,17 +35,8 @@ pub async fn secret_arn<C: Cloud>(
     cloud: &C,
     stage: &StageName,
 ) -> Result<String, TokenCommandError> {
-    let stack_name = stage.stack_name()?;
-    let stack =
-        cloud
-            .describe_stack(&stack_name)
-            .await?
-            .ok_or_else(|| TokenCommandError::NoStack {
-                stack: stack_name,
-                stage: stage.to_string(),
-            })?;
-    stack
-        .outputs
+    crate::deploy::stage_outputs(cloud, stage)
+        .await?
         .into_iter()
         .find(|(key, _)| key == TOKEN_SECRET_OUTPUT)
         .map(|(_, arn)| arn)

@@ -92,14 +92,10 @@ mod tests {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    #[error("there is no stack {stack}: deploy the stage first (chatstack deploy --stage {stage})")]
-    NoStack { stack: String, stage: String },
-    #[error("the stack {stack} has no WebSocketUrl output: is it a chatstack stage?")]
-    NoUrl { stack: String },
+    #[error("the stack of stage {stage} has no WebSocketUrl output: is it a chatstack stage?")]
+    NoUrl { stage: String },
     #[error(transparent)]
-    Cloud(#[from] crate::deploy::cloud::CloudError),
-    #[error(transparent)]
-    StageName(#[from] crate::chat::StageNameError),
+    Outputs(#[from] crate::deploy::OutputsError),
     #[error("could not serve the page on {address}: {source}")]
     Serve {
         address: String,
@@ -113,23 +109,17 @@ pub async fn deployed_page<C: crate::deploy::cloud::Cloud>(
     cloud: &C,
     stage: &crate::chat::StageName,
 ) -> Result<PageConfig, WebError> {
-    let stack_name = stage.stack_name()?;
-    let stack = cloud
-        .describe_stack(&stack_name)
-        .await?
-        .ok_or_else(|| WebError::NoStack {
-            stack: stack_name.clone(),
-            stage: stage.to_string(),
-        })?;
+    let outputs = crate::deploy::stage_outputs(cloud, stage).await?;
     let output = |key: &str| {
-        stack
-            .outputs
+        outputs
             .iter()
             .find(|(name, _)| name == key)
             .map(|(_, value)| value.clone())
     };
     Ok(PageConfig {
-        url: output("WebSocketUrl").ok_or(WebError::NoUrl { stack: stack_name })?,
+        url: output("WebSocketUrl").ok_or_else(|| WebError::NoUrl {
+            stage: stage.to_string(),
+        })?,
         token_required: output(crate::chat::TOKEN_SECRET_OUTPUT).is_some(),
     })
 }

@@ -14,32 +14,26 @@ use axum::http::{HeaderMap, StatusCode};
 use chatstack::chat::StageName;
 use chatstack::notify::{self, NotifyError, Outcome};
 use chatstack::sigv4::{self, Request};
-use common::fake_cloud::{FakeCloud, FakeStack, statuses};
+use common::fake_cloud::{FakeCloud, deployed_with_outputs};
 
 fn credentials(secret: &str) -> Credentials {
     Credentials::new("AKIDFAKE", secret, None, None, "test")
-}
-
-fn stack(outputs: &[(&str, &str)]) -> FakeStack {
-    FakeStack {
-        statuses: statuses(&["UPDATE_COMPLETE"]).into(),
-        outputs: outputs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        ..FakeStack::default()
-    }
 }
 
 #[tokio::test]
 async fn the_endpoint_comes_from_the_stack_outputs_or_the_error_says_what_to_do() {
     let stage: StageName = "prod".parse().unwrap();
     let url = "https://a1.execute-api.eu-west-1.amazonaws.com/notify";
-    let with = FakeCloud::default().with_stack("chatstack-prod", stack(&[("NotifyUrl", url)]));
+    let with = FakeCloud::default().with_stack(
+        "chatstack-prod",
+        deployed_with_outputs(&[("NotifyUrl", url)]),
+    );
     assert_eq!(notify::endpoint_of(&with, &stage).await.unwrap(), url);
 
-    let without = FakeCloud::default()
-        .with_stack("chatstack-prod", stack(&[("WebSocketUrl", "wss://a/prod")]));
+    let without = FakeCloud::default().with_stack(
+        "chatstack-prod",
+        deployed_with_outputs(&[("WebSocketUrl", "wss://a/prod")]),
+    );
     let error = notify::endpoint_of(&without, &stage).await.unwrap_err();
     assert!(matches!(error, NotifyError::NoEndpoint { .. }));
     assert!(error.to_string().contains("notify = true"), "{error}");

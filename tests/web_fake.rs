@@ -6,24 +6,16 @@ mod common;
 
 use chatstack::chat::StageName;
 use chatstack::web::{self, WebError};
-use common::fake_cloud::{FakeCloud, FakeStack, statuses};
-
-fn stack(outputs: &[(&str, &str)]) -> FakeStack {
-    FakeStack {
-        statuses: statuses(&["CREATE_COMPLETE"]).into(),
-        outputs: outputs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        ..FakeStack::default()
-    }
-}
+use common::fake_cloud::{FakeCloud, deployed_with_outputs};
 
 #[tokio::test]
 async fn the_page_points_at_the_stage_and_asks_for_a_token_only_when_needed() {
     let stage: StageName = "prod".parse().unwrap();
     let url = "wss://a1.execute-api.eu-west-1.amazonaws.com/prod";
-    let open = FakeCloud::default().with_stack("chatstack-prod", stack(&[("WebSocketUrl", url)]));
+    let open = FakeCloud::default().with_stack(
+        "chatstack-prod",
+        deployed_with_outputs(&[("WebSocketUrl", url)]),
+    );
     let page = web::deployed_page(&open, &stage).await.unwrap();
     assert_eq!(page.url, url);
     assert!(!page.token_required);
@@ -35,7 +27,7 @@ async fn the_page_points_at_the_stage_and_asks_for_a_token_only_when_needed() {
 
     let guarded = FakeCloud::default().with_stack(
         "chatstack-prod",
-        stack(&[
+        deployed_with_outputs(&[
             ("WebSocketUrl", url),
             ("TokenSecretArn", "arn:aws:secretsmanager:x"),
         ]),
@@ -50,13 +42,13 @@ async fn the_page_points_at_the_stage_and_asks_for_a_token_only_when_needed() {
     let missing = web::deployed_page(&FakeCloud::default(), &stage)
         .await
         .unwrap_err();
-    assert!(matches!(missing, WebError::NoStack { .. }));
+    assert!(matches!(missing, WebError::Outputs(_)));
     assert!(
         missing
             .to_string()
             .contains("chatstack deploy --stage prod")
     );
-    let other = FakeCloud::default().with_stack("chatstack-prod", stack(&[]));
+    let other = FakeCloud::default().with_stack("chatstack-prod", deployed_with_outputs(&[]));
     assert!(matches!(
         web::deployed_page(&other, &stage).await.unwrap_err(),
         WebError::NoUrl { .. }

@@ -66,19 +66,9 @@ impl WebSocketApi {
         })
     }
 
-    /// `arn:<partition>:execute-api:<region>:<account>:<api>/<rest>`.
+    /// `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<rest>`.
     fn execute_api_arn(&self, rest: &str) -> Expr {
-        Expr::sub([
-            "arn:".into(),
-            Pseudo::Partition.into(),
-            ":execute-api:".into(),
-            Pseudo::Region.into(),
-            ":".into(),
-            Pseudo::AccountId.into(),
-            ":".into(),
-            (&self.id).into(),
-            SubPart::Text(format!("/{}/{rest}", self.stage)),
-        ])
+        execute_api_arn(&self.id, [SubPart::Text(format!("/{}/{rest}", self.stage))])
     }
 
     /// The variables that tell a function where to post: the management
@@ -121,15 +111,7 @@ impl WebSocketApi {
             Integration {
                 api_id: (&self.id).into(),
                 integration_type: IntegrationType::AwsProxy,
-                integration_uri: Some(Expr::sub([
-                    "arn:".into(),
-                    Pseudo::Partition.into(),
-                    ":apigateway:".into(),
-                    Pseudo::Region.into(),
-                    ":lambda:path/2015-03-31/functions/".into(),
-                    SubPart::GetAtt(function.id().clone(), "Arn".to_owned()),
-                    "/invocations".into(),
-                ])),
+                integration_uri: Some(lambda_invocation_uri(function)),
                 description: Some(format!("{route_key} to the {name} function")),
                 timeout_in_millis: None,
                 payload_format_version: None,
@@ -169,6 +151,39 @@ impl WebSocketApi {
         self.integrations.push(integration);
         Ok(())
     }
+}
+
+/// `arn:<partition>:execute-api:<region>:<account>:<api>` and `rest`:
+/// what API Gateway's permissions and IAM policies name.
+pub(super) fn execute_api_arn(api: &LogicalId, rest: impl IntoIterator<Item = SubPart>) -> Expr {
+    Expr::sub(
+        [
+            "arn:".into(),
+            Pseudo::Partition.into(),
+            ":execute-api:".into(),
+            Pseudo::Region.into(),
+            ":".into(),
+            Pseudo::AccountId.into(),
+            ":".into(),
+            api.into(),
+        ]
+        .into_iter()
+        .chain(rest),
+    )
+}
+
+/// The URI through which API Gateway invokes `function` (an integration's
+/// or an authorizer's).
+pub(super) fn lambda_invocation_uri(function: &LambdaFunction) -> Expr {
+    Expr::sub([
+        "arn:".into(),
+        Pseudo::Partition.into(),
+        ":apigateway:".into(),
+        Pseudo::Region.into(),
+        ":lambda:path/2015-03-31/functions/".into(),
+        SubPart::GetAtt(function.id().clone(), "Arn".to_owned()),
+        "/invocations".into(),
+    ])
 }
 
 /// `<scheme>://<api>.execute-api.<region>.<suffix>/<stage>`: the API's own

@@ -10,9 +10,10 @@ use crate::cfn::apigatewayv2::{Authorizer, AuthorizerType};
 use crate::cfn::lambda::Permission;
 use crate::cfn::secretsmanager::{GenerateSecretString, Secret};
 use crate::cfn::{
-    Expr, LogicalId, Output, Pseudo, Resource, RetentionPolicy, SubPart, Template, TemplateError,
+    Expr, LogicalId, Output, Pseudo, Resource, RetentionPolicy, Template, TemplateError,
 };
 
+use super::api::{execute_api_arn, lambda_invocation_uri};
 use super::{ExecutionRole, LambdaFunction, WebSocketApi};
 
 /// The output naming the secret, for `chatstack token`.
@@ -89,15 +90,7 @@ pub fn add_token_authorizer(
             api_id: (&api.id).into(),
             authorizer_type: AuthorizerType::Request,
             name: "token".to_owned(),
-            authorizer_uri: Some(Expr::sub([
-                "arn:".into(),
-                Pseudo::Partition.into(),
-                ":apigateway:".into(),
-                Pseudo::Region.into(),
-                ":lambda:path/2015-03-31/functions/".into(),
-                SubPart::GetAtt(function.id().clone(), "Arn".to_owned()),
-                "/invocations".into(),
-            ])),
+            authorizer_uri: Some(lambda_invocation_uri(function)),
             identity_source: vec![format!("route.request.querystring.{TOKEN_QUERY_PARAMETER}")],
         },
     )?;
@@ -107,18 +100,10 @@ pub fn add_token_authorizer(
             action: "lambda:InvokeFunction".to_owned(),
             function_name: Expr::arn_of(function.id()),
             principal: "apigateway.amazonaws.com".to_owned(),
-            source_arn: Some(Expr::sub([
-                "arn:".into(),
-                Pseudo::Partition.into(),
-                ":execute-api:".into(),
-                Pseudo::Region.into(),
-                ":".into(),
-                Pseudo::AccountId.into(),
-                ":".into(),
-                (&api.id).into(),
-                "/authorizers/".into(),
-                (&authorizer).into(),
-            ])),
+            source_arn: Some(execute_api_arn(
+                &api.id,
+                ["/authorizers/".into(), (&authorizer).into()],
+            )),
             source_account: Some(Expr::Pseudo(Pseudo::AccountId)),
         },
     )?;

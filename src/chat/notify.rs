@@ -8,6 +8,7 @@ use crate::cfn::lambda::Permission;
 use crate::cfn::{Expr, LogicalId, Output, Pseudo, Resource, SubPart, Template, TemplateError};
 
 use super::LambdaFunction;
+use super::api::execute_api_arn;
 
 /// The route callers sign requests for.
 pub const NOTIFY_ROUTE: &str = "POST /notify";
@@ -102,17 +103,13 @@ impl NotifyEndpoint {
     /// `arn:<partition>:execute-api:<region>:<account>:<api>/*/POST/notify`:
     /// the route on any stage (the API has one), as IAM policies name it.
     fn route_arn(&self) -> Expr {
-        Expr::sub([
-            "arn:".into(),
-            Pseudo::Partition.into(),
-            ":execute-api:".into(),
-            Pseudo::Region.into(),
-            ":".into(),
-            Pseudo::AccountId.into(),
-            ":".into(),
-            (&self.api).into(),
-            SubPart::Text(format!("/*/{}", NOTIFY_ROUTE.replace(' ', ""))),
-        ])
+        execute_api_arn(
+            &self.api,
+            [SubPart::Text(format!(
+                "/*/{}",
+                NOTIFY_ROUTE.replace(' ', "")
+            ))],
+        )
     }
 
     /// `NotifyUrl`, where to POST, and `NotifyRouteArn`, what a caller's

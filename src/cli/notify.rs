@@ -57,10 +57,10 @@ impl Execute for NotifyArgs {
             let credentials = config
                 .credentials_provider()
                 .ok_or(CloudError::NoCredentials)
-                .map_err(NotifyError::from)?
+                .map_err(DeployError::from)?
                 .provide_credentials()
                 .await
-                .map_err(|_| NotifyError::from(CloudError::NoCredentials))?;
+                .map_err(|_| DeployError::from(CloudError::NoCredentials))?;
             let fallback = config.region().map_or("us-east-1", |r| r.as_ref());
             let region = notify::region_of(&url, fallback);
             let outcome = notify::post(&url, &region, &credentials, body).await?;

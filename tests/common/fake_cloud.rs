@@ -278,3 +278,15 @@ impl Cloud for FakeCloud {
         Ok(())
     }
 }
+
+/// A stack that exists, with `outputs`.
+pub fn deployed_with_outputs(outputs: &[(&str, &str)]) -> FakeStack {
+    FakeStack {
+        statuses: statuses(&["UPDATE_COMPLETE"]).into(),
+        outputs: outputs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..FakeStack::default()
+    }
+}

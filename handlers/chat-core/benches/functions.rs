@@ -23,21 +23,8 @@ fn exec_to_first_poll(binary: &str) -> Duration {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
     let address = listener.local_addr().expect("an address");
     let started = Instant::now();
-    let mut child = Command::new(binary)
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("TABLE_NAME", "bench")
-        .env("CHATSTACK_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/dev")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the function starts");
+    // Nothing answers at port 9: no AWS call happens before the first poll.
+    let mut child = start(binary, &address.to_string(), "127.0.0.1:9");
     let (mut stream, _) = listener.accept().expect("the function polls");
     let mut request_line = String::new();
     BufReader::new(&stream)
