@@ -76,6 +76,11 @@ fn main() {
             yaml.as_secs_f64() * 1e6
         );
     }
+    print_command_figures();
+}
+
+/// `chatstack synth` from exec to exit, 20 times, and the peak RSS.
+fn print_command_figures() {
     let binary = env!("CARGO_BIN_EXE_chatstack");
     let mut times = Vec::new();
     for _ in 0..20 {

@@ -45,20 +45,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     let table = ConnectionsTable::add_to(&mut template)?;
     let mut api = WebSocketApi::add_to(&mut template, stage)?;
     let secret = if settings.authorization {
-        let secret = TokenSecret::add_to(&mut template)?;
-        let spec = FUNCTIONS
-            .iter()
-            .find(|spec| spec.trigger == Trigger::Authorizer)
-            .ok_or_else(|| TemplateError::Missing("the authorizer function".to_owned()))?;
-        let function = LambdaFunction::add_to(
-            &mut template,
-            spec,
-            &code,
-            |role| secret.grant_read(role),
-            secret.environment(),
-        )?;
-        add_token_authorizer(&mut template, &mut api, &function)?;
-        Some(secret)
+        Some(add_token_authorization(&mut template, &mut api, &code)?)
     } else {
         None
     };
@@ -103,4 +90,27 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         secret.add_output(&mut template)?;
     }
     Ok(template)
+}
+
+/// Connecting takes a token: the secret, the authorizer function that may
+/// read it, and the authorizer on `$connect`, added before the route.
+fn add_token_authorization(
+    template: &mut Template,
+    api: &mut WebSocketApi,
+    code: &CodeBucket,
+) -> Result<TokenSecret, TemplateError> {
+    let secret = TokenSecret::add_to(template)?;
+    let spec = FUNCTIONS
+        .iter()
+        .find(|spec| spec.trigger == Trigger::Authorizer)
+        .ok_or_else(|| TemplateError::Missing("the authorizer function".to_owned()))?;
+    let function = LambdaFunction::add_to(
+        template,
+        spec,
+        code,
+        |role| secret.grant_read(role),
+        secret.environment(),
+    )?;
+    add_token_authorizer(template, api, &function)?;
+    Ok(secret)
 }

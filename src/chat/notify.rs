@@ -66,26 +66,7 @@ impl NotifyEndpoint {
                 operation_name: Some("Notify".to_owned()),
             },
         )?;
-        template.add(
-            "NotifyStage",
-            Resource::new(Stage {
-                api_id: (&api).into(),
-                stage_name: "$default".to_owned(),
-                deployment_id: None,
-                auto_deploy: Some(true),
-                default_route_settings: Some(RouteSettings {
-                    throttling_burst_limit: Some(BURST_LIMIT),
-                    throttling_rate_limit: Some(RATE_LIMIT),
-                    detailed_metrics_enabled: Some(false),
-                }),
-                description: Some("chatstack notify endpoint".to_owned()),
-            })
-            .depends_on([route, integration])
-            .skip_checkov(
-                "CKV_AWS_95",
-                "access logs need the account-wide API Gateway CloudWatch role, which is the account owner's to set",
-            ),
-        )?;
+        add_stage(template, &api, [route, integration])?;
         let endpoint = NotifyEndpoint { api };
         template.add(
             "NotifyPermission",
@@ -140,4 +121,34 @@ impl NotifyEndpoint {
             },
         )
     }
+}
+
+/// The `$default` stage, deploying itself after the route and its
+/// integration, throttled: an operator's tool, not a public API.
+fn add_stage(
+    template: &mut Template,
+    api: &LogicalId,
+    wired: [LogicalId; 2],
+) -> Result<(), TemplateError> {
+    template.add(
+        "NotifyStage",
+        Resource::new(Stage {
+            api_id: api.into(),
+            stage_name: "$default".to_owned(),
+            deployment_id: None,
+            auto_deploy: Some(true),
+            default_route_settings: Some(RouteSettings {
+                throttling_burst_limit: Some(BURST_LIMIT),
+                throttling_rate_limit: Some(RATE_LIMIT),
+                detailed_metrics_enabled: Some(false),
+            }),
+            description: Some("chatstack notify endpoint".to_owned()),
+        })
+        .depends_on(wired)
+        .skip_checkov(
+            "CKV_AWS_95",
+            "access logs need the account-wide API Gateway CloudWatch role, which is the account owner's to set",
+        ),
+    )?;
+    Ok(())
 }

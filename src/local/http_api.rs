@@ -68,21 +68,17 @@ async fn serve(
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
         .collect();
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
-    if route.signed_only {
-        let request = Request {
-            method: method.as_str(),
-            uri: path_and_query,
-            headers: &header_pairs,
-            body: &body,
-        };
-        if let Err(refusal) =
-            sigv4::check_request(request, api.credentials.as_ref(), SystemTime::now())
-        {
-            let _ = api
-                .log
-                .send(format!("{route_key:<12} refused 403: {refusal}"));
-            return message(StatusCode::FORBIDDEN, &refusal.to_string());
-        }
+    if route.signed_only
+        && let Some(refused) = refuse_unsigned(
+            &api,
+            &route_key,
+            &method,
+            path_and_query,
+            &header_pairs,
+            &body,
+        )
+    {
+        return refused;
     }
     let Some(runtime) = api.runtimes.get(&route.function) else {
         return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
@@ -114,6 +110,30 @@ async fn serve(
         runtime.name
     ));
     response
+}
+
+/// API Gateway's 403 for a request an `AWS_IAM` route does not take:
+/// unsigned, or not signed by the credentials `local` runs with.
+fn refuse_unsigned(
+    api: &HttpApi,
+    route_key: &str,
+    method: &Method,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Response> {
+    let request = Request {
+        method: method.as_str(),
+        uri: path_and_query,
+        headers,
+        body,
+    };
+    let refusal =
+        sigv4::check_request(request, api.credentials.as_ref(), SystemTime::now()).err()?;
+    let _ = api
+        .log
+        .send(format!("{route_key:<12} refused 403: {refusal}"));
+    Some(message(StatusCode::FORBIDDEN, &refusal.to_string()))
 }
 
 /// The payload 2.0 event of one request.

@@ -100,11 +100,7 @@ pub async fn run_local(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), LocalError> {
     let stage = options.stage.as_str();
-    let app = LocalApp::from_template(
-        &serde_json::to_value(chat::template(&options.stage, &options.settings)?)
-            .map_err(|e| LocalError::Template(e.to_string()))?,
-        &format!("chatstack-{stage}"),
-    )?;
+    let app = local_app(&options)?;
     let binaries = handler_binaries(&options, &app, out)?;
     let mut dynamodb = LocalDynamo::start(options.dynamodb_endpoint.clone()).await?;
     dynamodb.create_tables(&app).await?;
@@ -152,29 +148,8 @@ pub async fn run_local(
         runtimes,
         log_sender,
     );
-    let page = crate::web::PageConfig {
-        url: format!("ws://{address}/{stage}"),
-        token_required: gateway.app.connect_authorizer.is_some(),
-    };
-    let router = gateway.router().merge(crate::web::router(page));
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
-    let push: Vec<String> = notify
-        .iter()
-        .map(|n| n.described.clone())
-        .chain(schedules.described.iter().cloned())
-        .chain(secret_file.iter().map(|path| {
-            format!(
-                "  Tokens:          chatstack token --secret-file {} --user NAME (then ?token=...)",
-                path.display()
-            )
-        }))
-        .collect();
+    let server = serve_gateway(listener, &gateway, address, stage);
+    let push = push_lines(notify.as_ref(), &schedules, secret_file.as_deref());
     say(
         out,
         banner(stage, address, &dynamodb, &gateway.app, &pools, &push),
@@ -197,6 +172,54 @@ pub async fn run_local(
     stopped += usize::from(dynamodb.stop().await);
     supervised?;
     say(out, format!("Stopped {stopped} processes."))
+}
+
+/// The app the stage's template describes.
+fn local_app(options: &LocalOptions) -> Result<LocalApp, LocalError> {
+    let template = serde_json::to_value(chat::template(&options.stage, &options.settings)?)
+        .map_err(|e| LocalError::Template(e.to_string()))?;
+    LocalApp::from_template(&template, &format!("chatstack-{}", options.stage))
+}
+
+/// Serves the WebSocket gateway, the management API and the chat page on
+/// `listener` until aborted.
+fn serve_gateway(
+    listener: tokio::net::TcpListener,
+    gateway: &Arc<Gateway>,
+    address: SocketAddr,
+    stage: &str,
+) -> tokio::task::JoinHandle<io::Result<()>> {
+    let page = crate::web::PageConfig {
+        url: format!("ws://{address}/{stage}"),
+        token_required: gateway.app.connect_authorizer.is_some(),
+    };
+    let router = gateway.router().merge(crate::web::router(page));
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    })
+}
+
+/// The banner's lines for what the stage's settings add.
+fn push_lines(
+    notify: Option<&HttpApiServer>,
+    schedules: &schedules::Schedules,
+    secret_file: Option<&Path>,
+) -> Vec<String> {
+    notify
+        .map(|n| n.described.clone())
+        .into_iter()
+        .chain(schedules.described.iter().cloned())
+        .chain(secret_file.map(|path| {
+            format!(
+                "  Tokens:          chatstack token --secret-file {} --user NAME (then ?token=...)",
+                path.display()
+            )
+        }))
+        .collect()
 }
 
 fn say(out: &mut dyn Write, text: String) -> Result<(), LocalError> {
