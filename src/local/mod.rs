@@ -165,13 +165,18 @@ pub async fn run_local(
         notify.server.abort();
     }
     drop(schedules);
-    let mut stopped = 0;
-    for pool in &mut pools {
-        stopped += pool.stop().await;
-    }
-    stopped += usize::from(dynamodb.stop().await);
+    let stopped = stop_processes(&mut pools, &mut dynamodb).await;
     supervised?;
     say(out, format!("Stopped {stopped} processes."))
+}
+
+/// Stops every handler process and moto (if local started it); how many.
+async fn stop_processes(pools: &mut [FunctionPool], dynamodb: &mut LocalDynamo) -> usize {
+    let mut stopped = 0;
+    for pool in pools {
+        stopped += pool.stop().await;
+    }
+    stopped + usize::from(dynamodb.stop().await)
 }
 
 /// The app the stage's template describes.
