@@ -9,6 +9,10 @@
 //! [stages.prod.schedule]          # a message pushed on a schedule
 //! expression = "rate(1 hour)"     # or "cron(0 9 ? * MON-FRI *)"
 //! message = "Stand-up in 10 minutes"
+//!
+//! [stages.prod.broadcast]         # large audiences (defaults shown)
+//! direct_limit = 2000             # more recipients: split across workers
+//! workers = 10                    # segments, and fanout workers at once
 //! ```
 //!
 //! No file, or no table for a stage, gives that stage the app of AWS's
@@ -81,6 +85,83 @@ pub struct StageSettings {
     /// to connect, and messages carry the sender's name.
     #[serde(default)]
     pub authorization: bool,
+    /// When a broadcast is split across `fanout` workers, and how widely.
+    #[serde(default)]
+    pub broadcast: Broadcast,
+}
+
+/// How broadcasts reach large audiences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Broadcast {
+    /// A broadcast to more connections than this is split across workers;
+    /// to this many or fewer, the receiving function posts it itself.
+    #[serde(default = "Broadcast::default_direct_limit")]
+    pub direct_limit: DirectLimit,
+    /// Segments of a split broadcast, and so the most `fanout` workers at
+    /// once (the queue's maximum concurrency).
+    #[serde(default = "Broadcast::default_workers")]
+    pub workers: Workers,
+}
+
+impl Broadcast {
+    fn default_direct_limit() -> DirectLimit {
+        DirectLimit(2_000)
+    }
+
+    fn default_workers() -> Workers {
+        Workers(10)
+    }
+}
+
+impl Default for Broadcast {
+    fn default() -> Self {
+        Broadcast {
+            direct_limit: Broadcast::default_direct_limit(),
+            workers: Broadcast::default_workers(),
+        }
+    }
+}
+
+/// Recipients one invocation posts to itself: 1 to 20,000 (at 32 posts in
+/// flight and 20 ms each, 20,000 take about 13 s of the 29 s API Gateway
+/// waits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct DirectLimit(pub u32);
+
+impl TryFrom<u32> for DirectLimit {
+    type Error = String;
+
+    fn try_from(limit: u32) -> Result<Self, String> {
+        if (1..=20_000).contains(&limit) {
+            Ok(DirectLimit(limit))
+        } else {
+            Err(format!(
+                "direct_limit is {limit}: use 1 to 20000 (one invocation must post that many well inside API Gateway's 29 s)"
+            ))
+        }
+    }
+}
+
+/// Workers at once: 2 to 1,000, the range of an SQS event source's
+/// maximum concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct Workers(pub u32);
+
+impl TryFrom<u32> for Workers {
+    type Error = String;
+
+    fn try_from(workers: u32) -> Result<Self, String> {
+        if (2..=1_000).contains(&workers) {
+            Ok(Workers(workers))
+        } else {
+            Err(format!(
+                "workers is {workers}: use 2 to 1000 (the range of an SQS event source's maximum concurrency)"
+            ))
+        }
+    }
 }
 
 impl StageSettings {
@@ -314,6 +395,35 @@ mod tests {
         assert!(!dev.notify);
         assert!(dev.has_notify());
         assert_eq!(dev.schedule.unwrap().expression.rate(), None);
+    }
+
+    #[test]
+    fn broadcast_settings_have_defaults_and_limits() {
+        let dev = parse("[stages.dev]\nnotify = true\n")
+            .unwrap()
+            .stage(&stage("dev"));
+        assert_eq!(dev.broadcast, Broadcast::default());
+        assert_eq!(
+            (dev.broadcast.direct_limit.0, dev.broadcast.workers.0),
+            (2_000, 10)
+        );
+        let set = parse("[stages.dev.broadcast]\ndirect_limit = 100\nworkers = 4\n")
+            .unwrap()
+            .stage(&stage("dev"));
+        assert_eq!(
+            (set.broadcast.direct_limit.0, set.broadcast.workers.0),
+            (100, 4)
+        );
+        for (text, rule) in [
+            ("workers = 1", "use 2 to 1000"),
+            ("workers = 1001", "use 2 to 1000"),
+            ("direct_limit = 0", "use 1 to 20000"),
+            ("direct_limit = 20001", "use 1 to 20000"),
+            ("segments = 3", "unknown field"),
+        ] {
+            let error = parse(&format!("[stages.dev.broadcast]\n{text}\n")).unwrap_err();
+            assert!(error.contains(rule), "{text}: {error}");
+        }
     }
 
     /// Each mistake is refused with the file, the key's line and the rule.

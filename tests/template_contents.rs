@@ -133,6 +133,21 @@ fn each_function_gets_only_what_its_spec_declares() {
         if spec.trigger == chat::Trigger::Authorizer {
             expected.insert("secretsmanager:GetSecretValue".to_owned());
         }
+        match spec.fanout {
+            chat::FanoutPart::None => {}
+            chat::FanoutPart::Splits => {
+                expected.insert("sqs:SendMessage".to_owned());
+            }
+            chat::FanoutPart::Works => expected.extend(
+                [
+                    "sqs:SendMessage",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                ]
+                .map(str::to_owned),
+            ),
+        }
         assert_eq!(actions, expected, "{role}");
         let methods: Vec<Value> = spec
             .connection_methods
@@ -565,5 +580,95 @@ fn with_authorization_connect_takes_a_token_checked_against_a_generated_secret()
     assert_eq!(
         open["Resources"]["ConnectRoute"]["Properties"]["AuthorizationType"],
         "NONE"
+    );
+}
+
+#[test]
+fn large_broadcasts_go_through_a_fifo_queue_to_a_bounded_worker_with_dead_letters() {
+    let template = template_with(
+        "dev",
+        "[stages.dev]\nnotify = true\n[stages.dev.broadcast]\ndirect_limit = 500\nworkers = 25\n",
+    );
+    let resources = &template["Resources"];
+    let queue = &resources["FanoutQueue"]["Properties"];
+    assert_eq!(queue["FifoQueue"], true);
+    assert_eq!(queue["SqsManagedSseEnabled"], true);
+    assert_eq!(
+        queue["RedrivePolicy"],
+        json!({"deadLetterTargetArn": {"Fn::GetAtt": ["FanoutDeadLetterQueue", "Arn"]}, "maxReceiveCount": 3})
+    );
+    let worker_timeout = resources["FanoutFunction"]["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * worker_timeout,
+        "a job stays hidden while its worker may still run"
+    );
+    assert_eq!(
+        resources["FanoutDeadLetterQueue"]["Properties"]["FifoQueue"],
+        true
+    );
+
+    let sources = resources_of_type(&template, "AWS::Lambda::EventSourceMapping");
+    assert_eq!(sources.len(), 1);
+    let source = &sources[0].1["Properties"];
+    assert_eq!(source["FunctionName"], json!({"Ref": "FanoutFunction"}));
+    assert_eq!(
+        source["EventSourceArn"],
+        json!({"Fn::GetAtt": ["FanoutQueue", "Arn"]})
+    );
+    assert_eq!(source["BatchSize"], 1);
+    assert_eq!(source["ScalingConfig"]["MaximumConcurrency"], 25);
+    assert_eq!(
+        source["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+
+    // Only the worker, which queues its segment's next page, may loop.
+    for (id, function) in resources_of_type(&template, "AWS::Lambda::Function") {
+        let expected = (id == "FanoutFunction").then(|| json!("Allow"));
+        assert_eq!(
+            function["Properties"].get("RecursiveLoop").cloned(),
+            expected,
+            "{id}"
+        );
+    }
+    // The functions that broadcast, and only they, know the queue and the rule.
+    for spec in FUNCTIONS {
+        let variables = &resources[format!("{}Function", spec.logical_prefix)]["Properties"]["Environment"]
+            ["Variables"];
+        let knows = spec.fanout != chat::FanoutPart::None;
+        assert_eq!(
+            variables.get("CHATSTACK_FANOUT_QUEUE_URL").is_some(),
+            knows,
+            "{}",
+            spec.name
+        );
+        if knows {
+            assert_eq!(
+                variables["CHATSTACK_FANOUT_QUEUE_URL"],
+                json!({"Ref": "FanoutQueue"})
+            );
+            assert_eq!(variables["CHATSTACK_DIRECT_LIMIT"], "500");
+            assert_eq!(variables["CHATSTACK_FANOUT_SEGMENTS"], "25");
+        }
+    }
+    // Every queue grant names this queue alone.
+    for (role, statement) in statements(&template) {
+        let actions = statement["Action"].as_array().unwrap();
+        if actions
+            .iter()
+            .any(|a| a.as_str().unwrap().starts_with("sqs:"))
+        {
+            assert_eq!(
+                statement["Resource"],
+                json!([{"Fn::GetAtt": ["FanoutQueue", "Arn"]}]),
+                "{role}"
+            );
+        }
+    }
+    assert_eq!(
+        template["Outputs"]["FanoutDeadLetterQueueUrl"]["Value"],
+        json!({"Ref": "FanoutDeadLetterQueue"})
     );
 }

@@ -1,4 +1,5 @@
-//! `AWS::Lambda::Function` and `AWS::Lambda::Permission`.
+//! `AWS::Lambda::Function`, `AWS::Lambda::Permission` and
+//! `AWS::Lambda::EventSourceMapping`.
 
 use std::collections::BTreeMap;
 
@@ -73,6 +74,16 @@ pub struct Function {
     pub environment: Option<Environment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logging_config: Option<LoggingConfig>,
+    /// Lambda stops a function found in a loop through SQS, SNS or S3
+    /// (`Terminate`, the default) unless this is `Allow`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recursive_loop: Option<RecursiveLoop>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RecursiveLoop {
+    Allow,
+    Terminate,
 }
 
 impl ResourceProperties for Function {
@@ -99,4 +110,39 @@ pub struct Permission {
 
 impl ResourceProperties for Permission {
     const TYPE: &'static str = "AWS::Lambda::Permission";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FunctionResponseType {
+    ReportBatchItemFailures,
+}
+
+/// How many invocations an SQS event source may run at once.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScalingConfig {
+    /// 2 to 1,000.
+    pub maximum_concurrency: u32,
+}
+
+/// Lambda polling a queue (or stream) and invoking a function with batches.
+///
+/// Changing `EventSourceArn` replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-lambda-eventsourcemapping.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventSourceMapping {
+    pub event_source_arn: Expr,
+    /// Name or ARN of the function.
+    pub function_name: Expr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub function_response_types: Vec<FunctionResponseType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling_config: Option<ScalingConfig>,
+}
+
+impl ResourceProperties for EventSourceMapping {
+    const TYPE: &'static str = "AWS::Lambda::EventSourceMapping";
 }

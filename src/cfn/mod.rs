@@ -13,6 +13,7 @@ pub mod logs;
 pub mod s3;
 pub mod scheduler;
 pub mod secretsmanager;
+pub mod sqs;
 mod template;
 
 pub use expr::{Expr, Pseudo, SubPart};

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::cfn::lambda::{Architecture, Code, Environment, Function, LogFormat, LoggingConfig};
+use crate::cfn::lambda::{
+    Architecture, Code, Environment, Function, LogFormat, LoggingConfig, RecursiveLoop,
+};
 use crate::cfn::{Expr, LogicalId, Parameter, Resource, Template, TemplateError};
 
 use super::{ExecutionRole, FunctionLogs, FunctionSpec, Trigger};
@@ -44,6 +46,21 @@ fn no_dead_letter_queue_reason(trigger: Trigger) -> &'static str {
         Trigger::Authorizer => {
             "API Gateway invokes authorizers synchronously; a dead-letter queue only serves async invocations"
         }
+        Trigger::FanoutQueue => {
+            "invoked by an SQS event source: a job that keeps failing moves to the queue's own dead-letter queue (redrive policy)"
+        }
+    }
+}
+
+/// Why no reserved concurrency (CKV_AWS_115), by what invokes the function.
+fn no_reserved_concurrency_reason(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::FanoutQueue => {
+            "the event source's maximum concurrency bounds the workers without taking concurrency from the rest of the account"
+        }
+        _ => {
+            "the stage's route throttling bounds invocations; reserved concurrency fails on accounts at the default quota"
+        }
     }
 }
 
@@ -55,17 +72,9 @@ fn plain_environment_reason(trigger: Trigger) -> &'static str {
     }
 }
 
-/// The other checkov checks that do not fit these functions, with the reason.
-const CHECKOV_SKIPS: [(&str, &str); 2] = [
-    (
-        "CKV_AWS_117",
-        "reaches only AWS APIs; a VPC would add NAT cost and cold-start time for nothing",
-    ),
-    (
-        "CKV_AWS_115",
-        "the stage's route throttling bounds invocations; reserved concurrency fails on accounts at the default quota",
-    ),
-];
+/// Why no VPC (CKV_AWS_117).
+const NO_VPC_REASON: &str =
+    "reaches only AWS APIs; a VPC would add NAT cost and cold-start time for nothing";
 
 /// A Rust function on `provided.al2023` (arm64) as the CDK would make it:
 /// its zip's S3 key parameter, its own log group, an execution role holding
@@ -125,14 +134,15 @@ impl LambdaFunction {
                 log_format: Some(LogFormat::Json),
                 log_group: Some(logs.id().into()),
             }),
+            // A worker queues its segment's next page on the queue that
+            // invokes it: a loop by design, ended by the scan's last page,
+            // which Lambda would otherwise stop after 16 rounds.
+            recursive_loop: (spec.trigger == Trigger::FanoutQueue).then_some(RecursiveLoop::Allow),
         };
-        let resource = CHECKOV_SKIPS
-            .iter()
-            .fold(
-                Resource::new(function)
-                    .skip_checkov("CKV_AWS_116", no_dead_letter_queue_reason(spec.trigger)),
-                |resource, (check, reason)| resource.skip_checkov(check, reason),
-            )
+        let resource = Resource::new(function)
+            .skip_checkov("CKV_AWS_116", no_dead_letter_queue_reason(spec.trigger))
+            .skip_checkov("CKV_AWS_117", NO_VPC_REASON)
+            .skip_checkov("CKV_AWS_115", no_reserved_concurrency_reason(spec.trigger))
             .skip_checkov("CKV_AWS_173", plain_environment_reason(spec.trigger));
         let id = template.add(&format!("{}Function", spec.logical_prefix), resource)?;
         Ok(LambdaFunction { id, spec })

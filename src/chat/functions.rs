@@ -24,6 +24,18 @@ pub struct FunctionSpec {
     pub table_actions: &'static [TableAction],
     /// Which `@connections` management API methods it may call.
     pub connection_methods: &'static [ConnectionMethod],
+    /// Its part in broadcasts too large for one invocation.
+    pub fanout: FanoutPart,
+}
+
+/// A function's part in split broadcasts (see [`super::FanoutQueue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FanoutPart {
+    None,
+    /// Broadcasts, and splits large broadcasts: may queue jobs.
+    Splits,
+    /// Runs the jobs: receives them, and queues each segment's next job.
+    Works,
 }
 
 /// What invokes a function.
@@ -36,6 +48,8 @@ pub enum Trigger {
     Notify,
     /// The `$connect` authorizer, present only in stages that require tokens.
     Authorizer,
+    /// The fan-out queue's event source.
+    FanoutQueue,
 }
 
 /// Ends the name of every parameter that holds a zip's S3 key.
@@ -51,7 +65,7 @@ impl FunctionSpec {
     pub fn route_key(&self) -> Option<&'static str> {
         match self.trigger {
             Trigger::WebSocketRoute(key) => Some(key),
-            Trigger::Notify | Trigger::Authorizer => None,
+            Trigger::Notify | Trigger::Authorizer | Trigger::FanoutQueue => None,
         }
     }
 }
@@ -72,6 +86,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         timeout_seconds: 10,
         table_actions: &[TableAction::PutItem],
         connection_methods: &[],
+        fanout: FanoutPart::None,
     },
     FunctionSpec {
         name: "disconnect",
@@ -82,6 +97,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         timeout_seconds: 10,
         table_actions: &[TableAction::DeleteItem],
         connection_methods: &[],
+        fanout: FanoutPart::None,
     },
     FunctionSpec {
         name: "sendmessage",
@@ -95,6 +111,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         // Scan for recipients, DeleteItem for the ones that are gone.
         table_actions: &[TableAction::Scan, TableAction::DeleteItem],
         connection_methods: &[ConnectionMethod::Post],
+        fanout: FanoutPart::Splits,
     },
     FunctionSpec {
         name: "default",
@@ -106,6 +123,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         table_actions: &[],
         // GetConnection for the caller's info, PostToConnection for the reply.
         connection_methods: &[ConnectionMethod::Get, ConnectionMethod::Post],
+        fanout: FanoutPart::None,
     },
     FunctionSpec {
         name: "notify",
@@ -122,6 +140,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
             TableAction::DeleteItem,
         ],
         connection_methods: &[ConnectionMethod::Post],
+        fanout: FanoutPart::Splits,
     },
     FunctionSpec {
         name: "authorizer",
@@ -133,5 +152,18 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         // It reads the token secret (granted by the secret), nothing else.
         table_actions: &[],
         connection_methods: &[],
+        fanout: FanoutPart::None,
+    },
+    FunctionSpec {
+        name: "fanout",
+        logical_prefix: "Fanout",
+        trigger: Trigger::FanoutQueue,
+        description: "chatstack fanout: posts one page of a large broadcast per queued job",
+        memory_mb: 512,
+        timeout_seconds: super::fanout::WORKER_TIMEOUT_SECONDS,
+        // Scan its segment, DeleteItem for the ones that are gone.
+        table_actions: &[TableAction::Scan, TableAction::DeleteItem],
+        connection_methods: &[ConnectionMethod::Post],
+        fanout: FanoutPart::Works,
     },
 ];

@@ -10,6 +10,7 @@
 
 mod api;
 mod authorizer;
+mod fanout;
 mod function;
 mod functions;
 mod logs;
@@ -22,8 +23,9 @@ mod table;
 
 pub use api::{ConnectionMethod, WebSocketApi};
 pub use authorizer::{TOKEN_SECRET_OUTPUT, TokenSecret, add_token_authorizer};
+pub use fanout::FanoutQueue;
 pub use function::{ASSETS_BUCKET_PARAMETER, CodeBucket, LambdaFunction};
-pub use functions::{FUNCTIONS, FunctionSpec, Trigger, is_code_key_parameter};
+pub use functions::{FUNCTIONS, FanoutPart, FunctionSpec, Trigger, is_code_key_parameter};
 pub use logs::FunctionLogs;
 pub use notify::{NOTIFY_PATH, NOTIFY_ROUTE, NotifyEndpoint};
 pub use role::ExecutionRole;
@@ -44,6 +46,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     let code = CodeBucket::add_to(&mut template)?;
     let table = ConnectionsTable::add_to(&mut template)?;
     let mut api = WebSocketApi::add_to(&mut template, stage)?;
+    let fanout = FanoutQueue::add_to(&mut template, settings.broadcast)?;
     let secret = if settings.authorization {
         Some(add_token_authorization(&mut template, &mut api, &code)?)
     } else {
@@ -52,7 +55,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     let mut notify = None;
     for spec in FUNCTIONS {
         let present = match spec.trigger {
-            Trigger::WebSocketRoute(_) => true,
+            Trigger::WebSocketRoute(_) | Trigger::FanoutQueue => true,
             Trigger::Notify => settings.has_notify(),
             // Added above, before the route it guards.
             Trigger::Authorizer => false,
@@ -63,10 +66,14 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         let grant = |role: &mut ExecutionRole| {
             table.grant(role, spec.table_actions);
             api.grant_manage_connections(role, spec.connection_methods);
+            fanout.grant(role, spec.fanout);
         };
         let mut environment = table.environment();
         if !spec.connection_methods.is_empty() {
             environment.extend(api.management_environment());
+        }
+        if spec.fanout != FanoutPart::None {
+            environment.extend(fanout.environment());
         }
         let function = LambdaFunction::add_to(&mut template, spec, &code, grant, environment)?;
         match spec.trigger {
@@ -74,6 +81,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
                 api.add_route(&mut template, route_key, &function)?
             }
             Trigger::Notify => notify = Some(function),
+            Trigger::FanoutQueue => fanout.add_worker(&mut template, &function)?,
             Trigger::Authorizer => {}
         }
     }
@@ -86,6 +94,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     let stage = WebSocketStage::add_to(&mut template, api)?;
     stage.add_outputs(&mut template)?;
     table.add_output(&mut template)?;
+    fanout.add_output(&mut template)?;
     if let Some(secret) = &secret {
         secret.add_output(&mut template)?;
     }

@@ -111,6 +111,7 @@ mod tests {
                 timeout_seconds: 3,
                 table_actions: &[],
                 connection_methods: &[],
+                fanout: crate::chat::FanoutPart::None,
             }));
             let function =
                 LambdaFunction::add_to(&mut template, spec, &code, |_| {}, BTreeMap::new())

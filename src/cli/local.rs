@@ -20,8 +20,9 @@ pub struct LocalArgs {
     /// Port of the WebSocket gateway and management API (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// Use this DynamoDB endpoint (DynamoDB Local, AWS) instead of starting
-    /// moto_server (which must then be on PATH: pip install 'moto[server]').
+    /// Use this DynamoDB endpoint (DynamoDB Local, AWS) for the table
+    /// instead of moto (which local still runs for the fan-out queue and the
+    /// token secret: pip install 'moto[server]').
     #[arg(long, value_name = "URL")]
     pub dynamodb_endpoint: Option<String>,
     /// Use the handler binaries already built instead of running cargo build.
@@ -56,6 +57,15 @@ pub struct LocalArgs {
         hide_env_values = true
     )]
     pub token_secret: Option<String>,
+    /// Posts per second the management API takes before it answers 429
+    /// (API Gateway's default account limit: 10000); lower it to watch
+    /// broadcasts back off.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub management_rate: u32,
+    /// Hand a failed fan-out job out again after SECONDS instead of the
+    /// queue's visibility timeout (120), to see a retry without waiting.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_retry_after: Option<u64>,
     #[command(flatten)]
     pub settings: SettingsArgs,
 }
@@ -73,11 +83,13 @@ impl Execute for LocalArgs {
             limits: Limits {
                 idle_timeout: Duration::from_secs(self.idle_timeout),
                 max_lifetime: Duration::from_secs(self.max_lifetime),
+                management_rate: self.management_rate,
                 ..Default::default()
             },
             concurrency: usize::from(self.concurrency),
             schedule_every: self.schedule_every.map(Duration::from_secs),
             token_secret: self.token_secret,
+            queue_retry_after: self.queue_retry_after.map(Duration::from_secs),
         };
         block_on(async {
             let shutdown = async {

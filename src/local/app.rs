@@ -72,6 +72,34 @@ pub struct LocalSecret {
     pub name: String,
 }
 
+/// An SQS queue of the template, created locally under `name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalQueue {
+    pub logical_id: String,
+    /// Ends in `.fifo` for a FIFO queue, as SQS requires.
+    pub name: String,
+    pub fifo: bool,
+    pub visibility_timeout: Option<u32>,
+    pub message_retention: Option<u32>,
+    /// The dead-letter queue's logical id and the receives before a
+    /// message moves there.
+    pub dead_letters: Option<(String, u32)>,
+}
+
+/// Lambda polling a queue and invoking a function with its messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalEventSource {
+    /// Queue logical id.
+    pub queue: String,
+    /// Function logical id.
+    pub function: String,
+    pub batch_size: u32,
+    /// Invocations at once (the mapping's `ScalingConfig.MaximumConcurrency`).
+    pub max_concurrency: u32,
+    /// Whether the function reports failed messages (`batchItemFailures`).
+    pub reports_item_failures: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalApp {
     /// The body field routes are selected by (`action` for `$request.body.action`).
@@ -83,6 +111,8 @@ pub struct LocalApp {
     pub schedules: Vec<LocalSchedule>,
     pub connect_authorizer: Option<LocalAuthorizer>,
     pub secrets: Vec<LocalSecret>,
+    pub queues: Vec<LocalQueue>,
+    pub event_sources: Vec<LocalEventSource>,
     pub functions: BTreeMap<String, LocalFunction>,
     pub tables: Vec<LocalTable>,
     /// The stage's default route throttling, when the template sets one.
@@ -129,7 +159,8 @@ impl LocalApp {
                 name: format!("{table_prefix}-{id}"),
             })
             .collect();
-        let functions = read_functions(template, &tables, &secrets)?;
+        let queues = read_queues(template, table_prefix)?;
+        let functions = read_functions(template, &tables, &secrets, &queues)?;
         let websocket_api = websocket_api(template)?;
         let mut routes = BTreeMap::new();
         let mut http_routes = BTreeMap::new();
@@ -147,6 +178,8 @@ impl LocalApp {
             schedules: read_schedules(template, &functions)?,
             connect_authorizer: read_connect_authorizer(template, &websocket_api, &functions)?,
             secrets,
+            event_sources: read_event_sources(template, &queues, &functions)?,
+            queues,
             functions,
             tables,
             route_limits: read_route_limits(template),
@@ -271,6 +304,79 @@ fn read_schedules(
         .collect()
 }
 
+/// The SQS queues, each with its redrive policy's dead-letter queue.
+fn read_queues(template: &Value, name_prefix: &str) -> Result<Vec<LocalQueue>, LocalError> {
+    resources_of(template, "AWS::SQS::Queue")
+        .map(|(id, queue)| {
+            let properties = &queue["Properties"];
+            let fifo = properties["FifoQueue"] == true;
+            let as_u32 = |value: &Value| value.as_u64().and_then(|n| u32::try_from(n).ok());
+            let redrive = &properties["RedrivePolicy"];
+            let dead_letters = if redrive.is_null() {
+                None
+            } else {
+                let target = referenced(&redrive["deadLetterTargetArn"]).ok_or_else(|| {
+                    invalid(format!("queue {id}: deadLetterTargetArn is not a GetAtt"))
+                })?;
+                let receives = as_u32(&redrive["maxReceiveCount"]).ok_or_else(|| {
+                    invalid(format!("queue {id}: RedrivePolicy has no maxReceiveCount"))
+                })?;
+                Some((target.to_owned(), receives))
+            };
+            Ok(LocalQueue {
+                logical_id: id.clone(),
+                name: format!("{name_prefix}-{id}{}", if fifo { ".fifo" } else { "" }),
+                fifo,
+                visibility_timeout: as_u32(&properties["VisibilityTimeout"]),
+                message_retention: as_u32(&properties["MessageRetentionPeriod"]),
+                dead_letters,
+            })
+        })
+        .collect()
+}
+
+/// The event source mappings from the template's queues to its functions.
+fn read_event_sources(
+    template: &Value,
+    queues: &[LocalQueue],
+    functions: &BTreeMap<String, LocalFunction>,
+) -> Result<Vec<LocalEventSource>, LocalError> {
+    resources_of(template, "AWS::Lambda::EventSourceMapping")
+        .map(|(id, mapping)| {
+            let properties = &mapping["Properties"];
+            let queue = referenced(&properties["EventSourceArn"])
+                .filter(|queue| queues.iter().any(|q| q.logical_id == *queue))
+                .ok_or_else(|| {
+                    invalid(format!("event source {id} reads no queue of the template"))
+                })?;
+            let function = referenced(&properties["FunctionName"])
+                .filter(|function| functions.contains_key(*function))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "event source {id} invokes no function of the template"
+                    ))
+                })?;
+            let number = |value: &Value, default: u32| {
+                value
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(default)
+            };
+            Ok(LocalEventSource {
+                queue: queue.to_owned(),
+                function: function.to_owned(),
+                // Lambda's defaults for SQS: batches of 10; scaling to
+                // local's own concurrency limit stands in for the account's.
+                batch_size: number(&properties["BatchSize"], 10),
+                max_concurrency: number(&properties["ScalingConfig"]["MaximumConcurrency"], 1_000),
+                reports_item_failures: properties["FunctionResponseTypes"]
+                    .as_array()
+                    .is_some_and(|types| types.iter().any(|t| t == "ReportBatchItemFailures")),
+            })
+        })
+        .collect()
+}
+
 /// The body field of `RouteSelectionExpression: $request.body.<field>`.
 fn read_selection_field(template: &Value) -> Result<String, LocalError> {
     let (_, api) = websocket_api_entry(template)?;
@@ -325,6 +431,7 @@ fn read_functions(
     template: &Value,
     tables: &[LocalTable],
     secrets: &[LocalSecret],
+    queues: &[LocalQueue],
 ) -> Result<BTreeMap<String, LocalFunction>, LocalError> {
     resources_of(template, "AWS::Lambda::Function")
         .map(|(id, function)| {
@@ -343,7 +450,7 @@ fn read_functions(
             let local = LocalFunction {
                 logical_id: id.clone(),
                 binary: spec.name,
-                environment: read_environment(id, properties, tables, secrets)?,
+                environment: read_environment(id, properties, tables, secrets, queues)?,
                 timeout: Duration::from_secs(properties["Timeout"].as_u64().unwrap_or(3)),
                 memory_mb: properties["MemorySize"].as_u64().unwrap_or(128) as u32,
                 log_format: properties["LoggingConfig"]["LogFormat"]
@@ -355,14 +462,15 @@ fn read_functions(
         .collect()
 }
 
-/// A function's variables, with `Ref`s to tables resolved to local names.
-/// A function's variables, `Ref`s to tables and secrets resolved to their
-/// local names (a secret's name serves as its id, as its ARN does in AWS).
+/// A function's variables, `Ref`s to tables, secrets and queues resolved
+/// to their local names (a secret's name serves as its id, as its ARN does
+/// in AWS; a queue's name is replaced by its URL once it exists).
 fn read_environment(
     id: &str,
     properties: &Value,
     tables: &[LocalTable],
     secrets: &[LocalSecret],
+    queues: &[LocalQueue],
 ) -> Result<BTreeMap<String, String>, LocalError> {
     properties["Environment"]["Variables"]
         .as_object()
@@ -385,6 +493,12 @@ fn read_environment(
                                 .iter()
                                 .find(|s| s.logical_id == reference)
                                 .map(|s| s.name.clone())
+                        })
+                        .or_else(|| {
+                            queues
+                                .iter()
+                                .find(|q| q.logical_id == reference)
+                                .map(|q| q.name.clone())
                         })
                         .ok_or_else(|| {
                             invalid(format!("function {id}: cannot resolve {name} = {other}"))
@@ -517,6 +631,37 @@ mod tests {
 
     fn app_limits() -> Option<RouteLimits> {
         app().route_limits
+    }
+
+    #[test]
+    fn reads_the_fanout_queue_its_dead_letters_and_its_worker() {
+        let app = app();
+        let queue = app
+            .queues
+            .iter()
+            .find(|q| q.logical_id == "FanoutQueue")
+            .unwrap();
+        assert_eq!(queue.name, "chatstack-dev-FanoutQueue.fifo");
+        assert!(queue.fifo);
+        assert_eq!(queue.visibility_timeout, Some(120));
+        assert_eq!(
+            queue.dead_letters,
+            Some(("FanoutDeadLetterQueue".to_owned(), 3))
+        );
+        assert_eq!(
+            app.event_sources,
+            vec![LocalEventSource {
+                queue: "FanoutQueue".to_owned(),
+                function: "FanoutFunction".to_owned(),
+                batch_size: 1,
+                max_concurrency: 10,
+                reports_item_failures: true,
+            }]
+        );
+        assert_eq!(
+            app.functions["SendMessageFunction"].environment[chat_contract::FANOUT_QUEUE_URL_VAR],
+            "chatstack-dev-FanoutQueue.fifo"
+        );
     }
 
     #[test]

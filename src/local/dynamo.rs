@@ -148,17 +148,28 @@ pub async fn create_table(
     }
 }
 
+/// AWS configuration for moto at `endpoint` in `region` (moto keeps each
+/// region's resources apart, so it must be the handlers' region).
+pub async fn moto_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::deploy::aws::https_client())
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(dummy_credentials())
+        .load()
+        .await
+}
+
 /// Creates the secret `name` holding `value` in the moto server at
 /// `endpoint` (`local` keeps a stage's token secret there, as Secrets
 /// Manager would).
-pub async fn create_secret(endpoint: &str, name: &str, value: &str) -> Result<(), LocalError> {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(crate::deploy::aws::https_client())
-        .endpoint_url(endpoint)
-        .region(Region::new(super::LOCAL_REGION))
-        .credentials_provider(dummy_credentials())
-        .load()
-        .await;
+pub async fn create_secret(
+    endpoint: &str,
+    region: &str,
+    name: &str,
+    value: &str,
+) -> Result<(), LocalError> {
+    let config = moto_config(endpoint, region).await;
     aws_sdk_secretsmanager::Client::new(&config)
         .create_secret()
         .name(name)

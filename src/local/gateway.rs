@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use super::app::{LocalApp, LocalAuthorizer};
 use super::events::{self, ConnectionContext};
 use super::runtime::{FunctionRuntime, InvokeError};
-use super::throttle::Throttle;
+use super::throttle::{RouteLimits, Throttle};
 
 /// API Gateway's quotas, configurable for tests and long sessions.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +34,9 @@ pub struct Limits {
     /// Largest frame accepted (API Gateway: 32 KB); a larger message must
     /// come in several frames.
     pub max_frame_bytes: usize,
+    /// Management API requests a second before it answers 429 (API
+    /// Gateway's default account-wide limit: 10,000).
+    pub management_rate: u32,
 }
 
 impl Default for Limits {
@@ -43,6 +46,7 @@ impl Default for Limits {
             max_lifetime: Duration::from_secs(2 * 60 * 60),
             max_message_bytes: 128 * 1024,
             max_frame_bytes: 32 * 1024,
+            management_rate: 10_000,
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct Gateway {
     connections: Mutex<HashMap<String, Arc<Connection>>>,
     /// The stage's route throttling; `None` when the template sets none.
     throttle: Option<Throttle>,
+    /// The management API's request rate (one bucket, a second's worth).
+    management_throttle: Throttle,
 }
 
 /// Like API Gateway's ids: short, opaque, ending in '='.
@@ -115,6 +121,10 @@ impl Gateway {
     ) -> Arc<Self> {
         Arc::new(Gateway {
             throttle: app.route_limits.map(Throttle::new),
+            management_throttle: Throttle::new(RouteLimits {
+                rate: f64::from(limits.management_rate),
+                burst: limits.management_rate,
+            }),
             app,
             stage: stage.to_owned(),
             api_id: "local".to_owned(),
@@ -506,6 +516,17 @@ async fn post_to_connection(
     Path((stage, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
+    if !gateway.management_throttle.admit("@connections") {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("x-amzn-errortype", "LimitExceededException"),
+                ("content-type", "application/json"),
+            ],
+            r#"{"message":"Too Many Requests"}"#,
+        )
+            .into_response();
+    }
     let connection = match open_connection(&gateway, &stage, &id) {
         Ok(connection) => connection,
         Err(response) => return *response,

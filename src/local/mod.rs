@@ -9,6 +9,7 @@ pub mod events;
 pub mod gateway;
 mod http_api;
 mod process;
+mod queues;
 pub mod runtime;
 mod schedules;
 pub mod throttle;
@@ -38,8 +39,9 @@ pub enum LocalError {
     #[error("could not build the template: {0}")]
     Synth(#[from] crate::cfn::TemplateError),
     #[error(
-        "moto_server is not on PATH: install it with `pip install 'moto[server]'`, \
-         or pass --dynamodb-endpoint URL (DynamoDB Local, or AWS)"
+        "moto_server is not on PATH: install it with `pip install 'moto[server]'` \
+         (local runs the fan-out queue and the token secret in it, and DynamoDB \
+         unless --dynamodb-endpoint names another)"
     )]
     MotoMissing,
     #[error("DynamoDB: {0}")]
@@ -70,6 +72,9 @@ pub struct LocalOptions {
     /// The token secret of a stage that requires tokens; random per run
     /// when `None`.
     pub token_secret: Option<String>,
+    /// Hand a failed queue message out again after this long instead of
+    /// the queue's visibility timeout.
+    pub queue_retry_after: Option<std::time::Duration>,
 }
 
 /// An id unique within this process and unlikely to repeat across runs:
@@ -109,6 +114,7 @@ pub async fn run_local(
         .map_err(io_error(format!("creating {}", logs_dir.display())))?;
     let secret_file =
         create_secrets(&app, &dynamodb, options.token_secret.clone(), &logs_dir).await?;
+    let (sqs, queue_urls) = create_queues(&app, &dynamodb).await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
@@ -120,6 +126,7 @@ pub async fn run_local(
         stage,
         dynamodb: &dynamodb,
         management_endpoint: format!("http://{address}/{stage}"),
+        queue_urls: &queue_urls,
     };
     let (scale_up, scale_up_requests) = mpsc::unbounded_channel();
     let (runtimes, mut pools) = start_functions(
@@ -140,6 +147,15 @@ pub async fn run_local(
         &log_sender,
         options.schedule_every,
     );
+    let event_sources = queues::start(
+        &sqs,
+        &app.event_sources,
+        &app.queues,
+        &queue_urls,
+        &runtimes,
+        &log_sender,
+        (dynamodb.region(), options.queue_retry_after),
+    );
     let gateway = Gateway::new(
         app,
         stage,
@@ -149,7 +165,12 @@ pub async fn run_local(
         log_sender,
     );
     let server = serve_gateway(listener, &gateway, address, stage);
-    let push = push_lines(notify.as_ref(), &schedules, secret_file.as_deref());
+    let push = push_lines(
+        notify.as_ref(),
+        &schedules,
+        &event_sources,
+        secret_file.as_deref(),
+    );
     say(
         out,
         banner(stage, address, &dynamodb, &gateway.app, &pools, &push),
@@ -165,6 +186,7 @@ pub async fn run_local(
         notify.server.abort();
     }
     drop(schedules);
+    drop(event_sources);
     let stopped = stop_processes(&mut pools, &mut dynamodb).await;
     supervised?;
     say(out, format!("Stopped {stopped} processes."))
@@ -212,12 +234,14 @@ fn serve_gateway(
 fn push_lines(
     notify: Option<&HttpApiServer>,
     schedules: &schedules::Schedules,
+    event_sources: &queues::EventSources,
     secret_file: Option<&Path>,
 ) -> Vec<String> {
     notify
         .map(|n| n.described.clone())
         .into_iter()
         .chain(schedules.described.iter().cloned())
+        .chain(event_sources.described.iter().cloned())
         .chain(secret_file.map(|path| {
             format!(
                 "  Tokens:          chatstack token --secret-file {} --user NAME (then ?token=...)",
@@ -261,11 +285,15 @@ fn handler_binaries(
     Ok(binaries)
 }
 
-/// DynamoDB for the run: a moto server chatstack started, or the user's.
+/// moto, which local starts for SQS and Secrets Manager, and DynamoDB:
+/// moto's, or the endpoint the user named.
 struct LocalDynamo {
+    /// DynamoDB's endpoint.
     endpoint: String,
-    /// `None` when the user named the endpoint.
-    moto: Option<Child>,
+    /// Whether the user named DynamoDB's endpoint.
+    named: bool,
+    moto: Child,
+    moto_endpoint: String,
     client: aws_sdk_dynamodb::Client,
     /// Region and credentials for the handler processes.
     handler_access: Vec<(&'static str, String)>,
@@ -273,17 +301,15 @@ struct LocalDynamo {
 
 impl LocalDynamo {
     async fn start(endpoint: Option<String>) -> Result<Self, LocalError> {
-        let (moto, endpoint) = match endpoint {
-            Some(endpoint) => (None, endpoint),
-            None => {
-                let (child, endpoint) = dynamo::start_moto().await?;
-                (Some(child), endpoint)
-            }
-        };
-        let (client, handler_access) = dynamo::connect(&endpoint, moto.is_some()).await;
+        let (moto, moto_endpoint) = dynamo::start_moto().await?;
+        let named = endpoint.is_some();
+        let endpoint = endpoint.unwrap_or_else(|| moto_endpoint.clone());
+        let (client, handler_access) = dynamo::connect(&endpoint, !named).await;
         Ok(LocalDynamo {
             endpoint,
+            named,
             moto,
+            moto_endpoint,
             client,
             handler_access,
         })
@@ -296,20 +322,25 @@ impl LocalDynamo {
         Ok(())
     }
 
+    /// The handlers' region: moto keeps queues and secrets per region.
+    fn region(&self) -> &str {
+        self.handler_access
+            .iter()
+            .find(|(name, _)| *name == "AWS_REGION")
+            .map_or(LOCAL_REGION, |(_, region)| region.as_str())
+    }
+
     fn describe(&self) -> &'static str {
-        if self.moto.is_some() {
-            "moto, started by chatstack"
-        } else {
+        if self.named {
             "--dynamodb-endpoint"
+        } else {
+            "moto, started by chatstack"
         }
     }
 
-    /// Stops moto if chatstack started it; whether it did.
+    /// Stops moto; whether it did.
     async fn stop(&mut self) -> bool {
-        match &mut self.moto {
-            Some(moto) => moto.kill().await.is_ok(),
-            None => false,
-        }
+        self.moto.kill().await.is_ok()
     }
 }
 
@@ -325,22 +356,32 @@ async fn create_secrets(
     if app.secrets.is_empty() {
         return Ok(None);
     }
-    if dynamodb.moto.is_none() {
-        return Err(LocalError::Template(
-            "this stage requires tokens, and local keeps its token secret in moto's Secrets              Manager: drop --dynamodb-endpoint"
-                .to_owned(),
-        ));
-    }
     let value = match value {
         Some(value) => value,
         None => random_secret()?,
     };
     for secret in &app.secrets {
-        dynamo::create_secret(&dynamodb.endpoint, &secret.name, &value).await?;
+        dynamo::create_secret(
+            &dynamodb.moto_endpoint,
+            dynamodb.region(),
+            &secret.name,
+            &value,
+        )
+        .await?;
     }
     let path = dir.join("token-secret");
     write_private(&path, &value)?;
     Ok(Some(path))
+}
+
+/// Creates the template's queues in moto; the client and their URLs by name.
+async fn create_queues(
+    app: &LocalApp,
+    dynamodb: &LocalDynamo,
+) -> Result<(aws_sdk_sqs::Client, BTreeMap<String, String>), LocalError> {
+    let sqs = queues::client(&dynamodb.moto_endpoint, dynamodb.region()).await;
+    let urls = queues::create(&sqs, &app.queues).await?;
+    Ok((sqs, urls))
 }
 
 /// 32 random bytes from the OS, in hex.
@@ -374,6 +415,9 @@ struct FunctionSettings<'a> {
     stage: &'a str,
     dynamodb: &'a LocalDynamo,
     management_endpoint: String,
+    /// Queue URLs by queue name (variables name a queue by its name until
+    /// it exists).
+    queue_urls: &'a BTreeMap<String, String>,
 }
 
 impl FunctionSettings<'_> {
@@ -386,7 +430,7 @@ impl FunctionSettings<'_> {
         let mut environment: Vec<(String, String)> = function
             .environment
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), self.queue_urls.get(v).unwrap_or(v).clone()))
             .collect();
         let mut set = |name: &str, value: String| environment.push((name.to_owned(), value));
         set("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"));
@@ -408,11 +452,12 @@ impl FunctionSettings<'_> {
             set(name, value.clone());
         }
         set("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb.endpoint.clone());
-        // The token secret lives in moto too (see create_secrets).
+        // The token secret and the queues live in moto (see create_secrets).
         set(
             "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-            self.dynamodb.endpoint.clone(),
+            self.dynamodb.moto_endpoint.clone(),
         );
+        set("AWS_ENDPOINT_URL_SQS", self.dynamodb.moto_endpoint.clone());
         set(MANAGEMENT_ENDPOINT_VAR, self.management_endpoint.clone());
         set("AWS_EC2_METADATA_DISABLED", "true".to_owned());
         environment

@@ -29,3 +29,14 @@ pub const USER_NAME_CONTEXT_KEY: &str = "userName";
 /// The connections table's attribute holding the user name, when the stage
 /// requires tokens.
 pub const USER_NAME: &str = "userName";
+
+/// The URL of the FIFO queue a large broadcast is split into, set on the
+/// functions that broadcast (which send a job per segment) and on the
+/// `fanout` worker (which sends each segment's next page).
+pub const FANOUT_QUEUE_URL_VAR: &str = "CHATSTACK_FANOUT_QUEUE_URL";
+/// A broadcast to more connections than this is split across `fanout`
+/// workers; one to this many or fewer is posted by the function itself.
+pub const DIRECT_LIMIT_VAR: &str = "CHATSTACK_DIRECT_LIMIT";
+/// How many segments (DynamoDB parallel-scan segments, one worker chain
+/// each) a split broadcast has.
+pub const FANOUT_SEGMENTS_VAR: &str = "CHATSTACK_FANOUT_SEGMENTS";

@@ -1,18 +1,30 @@
-//! The broadcast's fan-out, measured: `broadcast` against a management-API
-//! stub that takes a set latency per post, over a store of N connections,
-//! at several concurrencies, beside the ideal (N x latency / concurrency)
-//! and the guides' sequential loop (N x latency). Each case runs in a child
-//! process of this binary, so its peak RSS is its own.
+//! The broadcast's fan-out, measured, against a management-API stub that
+//! takes a set latency per post, over a store of N connections:
 //!
-//! `cargo bench --bench fanout` (in handlers/); `-- --quick` for the small
-//! cases only.
+//! - the direct path (one invocation posts to everyone) at several
+//!   concurrencies, beside the ideal (N x latency / concurrency) and the
+//!   guides' sequential loop (N x latency);
+//! - the split path: S workers taking page-sized jobs from an in-memory
+//!   FIFO queue (one group per segment, with a hand-off delay standing in
+//!   for SQS and the event source), against a stub that also enforces the
+//!   management API's account rate limit (429 past it), beside the bound
+//!   N / rate.
+//!
+//! Each case runs in a child process of this binary, so its peak RSS is
+//! its own. `cargo bench --bench fanout` (in handlers/); `-- --quick` for
+//! the small cases only.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chat_core::fanout::{FanoutConfig, broadcast};
+use chat_core::fanout::{Fanout, FanoutConfig};
 use chat_core::poster::{ConnectionInfo, PostError, Poster};
-use chat_core::store::{Connection, ConnectionStore, ScanPage, StoreError};
+use chat_core::segments::{
+    Delivery, JobQueue, QueueError, SegmentJob, SplitConfig, broadcast_or_split, run_job,
+};
+use chat_core::store::{Connection, ConnectionStore, ScanPage, Segment, StoreError};
 use tokio::time::Instant;
 
 /// DynamoDB returns at most 1 MB a page: about 10,000 ids of this size.
@@ -42,6 +54,108 @@ impl ConnectionStore for MemoryStore {
             next_start: (to < self.ids.len()).then(|| to.to_string()),
         })
     }
+    /// Segment `index` holds every id whose position is `index` modulo the
+    /// total; the start key is the last id's position.
+    async fn scan_segment(
+        &self,
+        segment: Segment,
+        start: Option<String>,
+        limit: u32,
+    ) -> Result<ScanPage, StoreError> {
+        let total = segment.total as usize;
+        let first = match start.and_then(|s| s.parse::<usize>().ok()) {
+            Some(last) => last + total,
+            None => segment.index as usize,
+        };
+        let positions: Vec<usize> = (first..self.ids.len())
+            .step_by(total)
+            .take(limit as usize)
+            .collect();
+        let next_start = positions
+            .last()
+            .filter(|last| *last + total < self.ids.len())
+            .map(|last| last.to_string());
+        Ok(ScanPage {
+            connection_ids: positions.iter().map(|&i| self.ids[i].clone()).collect(),
+            next_start,
+        })
+    }
+}
+
+/// Never used by the direct path, which a limit of N keeps from splitting.
+struct NoQueue;
+
+impl JobQueue for NoQueue {
+    async fn send(&self, _: &[SegmentJob]) -> Result<(), QueueError> {
+        Err(QueueError {
+            operation: "SendMessageBatch",
+            message: "the direct path queues nothing".into(),
+        })
+    }
+}
+
+/// A FIFO queue in memory: a job is handed out only when no other job of
+/// its group (segment) is out, as SQS FIFO does; copies are dropped by
+/// deduplication id.
+#[derive(Default)]
+struct MemoryQueue {
+    jobs: Mutex<VecDeque<SegmentJob>>,
+    out: Mutex<HashSet<String>>,
+    seen: Mutex<HashSet<String>>,
+}
+
+impl JobQueue for MemoryQueue {
+    async fn send(&self, jobs: &[SegmentJob]) -> Result<(), QueueError> {
+        for job in jobs {
+            if self.seen.lock().unwrap().insert(job.deduplication_id()) {
+                self.jobs.lock().unwrap().push_back(job.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MemoryQueue {
+    fn take(&self) -> Option<SegmentJob> {
+        let mut jobs = self.jobs.lock().unwrap();
+        let mut out = self.out.lock().unwrap();
+        let position = jobs.iter().position(|job| !out.contains(&job.group_id()))?;
+        let job = jobs.remove(position)?;
+        out.insert(job.group_id());
+        Some(job)
+    }
+
+    fn done(&self, job: &SegmentJob) {
+        self.out.lock().unwrap().remove(&job.group_id());
+    }
+}
+
+/// The management API's account-wide rate limit: a token bucket.
+struct RateLimit {
+    per_second: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl RateLimit {
+    fn new(per_second: f64, burst: f64) -> Self {
+        RateLimit {
+            per_second,
+            burst,
+            state: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    fn admit(&self) -> bool {
+        let mut state = self.state.lock().unwrap();
+        let now = Instant::now();
+        let (tokens, at) = *state;
+        let tokens =
+            (tokens + now.duration_since(at).as_secs_f64() * self.per_second).min(self.burst);
+        let admitted = tokens >= 1.0;
+        *state = (if admitted { tokens - 1.0 } else { tokens }, now);
+        admitted
+    }
 }
 
 /// Answers every post after `LATENCY`; the `gone` ids with 410, the
@@ -49,6 +163,8 @@ impl ConnectionStore for MemoryStore {
 struct StubApi {
     gone: HashSet<String>,
     slow: HashSet<String>,
+    rate_limit: Option<RateLimit>,
+    throttled: AtomicUsize,
 }
 
 impl Poster for StubApi {
@@ -57,6 +173,10 @@ impl Poster for StubApi {
             tokio::time::sleep(Duration::from_secs(60)).await;
         }
         tokio::time::sleep(LATENCY).await;
+        if self.rate_limit.as_ref().is_some_and(|limit| !limit.admit()) {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+            return Err(PostError::Throttled);
+        }
         if self.gone.contains(id) {
             return Err(PostError::Gone);
         }
@@ -99,17 +219,28 @@ fn run_case(n: usize, concurrency: usize, gone_pct: usize, slow_pct: usize) {
     let api = StubApi {
         gone: every(gone_pct),
         slow: every(slow_pct),
+        rate_limit: None,
+        throttled: AtomicUsize::new(0),
     };
     let store = MemoryStore { ids: ids.clone() };
-    let config = FanoutConfig {
-        concurrency,
-        post_timeout: Duration::from_secs(3),
+    let fanout = Fanout {
+        config: FanoutConfig {
+            concurrency,
+            post_timeout: Duration::from_secs(3),
+        },
+        split: SplitConfig {
+            direct_limit: n,
+            ..SplitConfig::default()
+        },
+        queue: NoQueue,
     };
-    let summary = runtime.block_on(async {
+    let delivery = runtime.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(3600);
-        broadcast(&store, &api, b"a message of some length", config, deadline).await
+        broadcast_or_split(&store, &api, &fanout, "a message of some length", deadline).await
     });
-    let summary = summary.expect("the memory store never fails");
+    let Ok(Delivery::Direct(summary)) = delivery else {
+        panic!("the direct path: {delivery:?}")
+    };
     let wall = summary.duration.as_secs_f64();
     let ideal = n as f64 * LATENCY.as_secs_f64() / concurrency as f64;
     let sequential = n as f64 * LATENCY.as_secs_f64();
@@ -124,6 +255,97 @@ fn run_case(n: usize, concurrency: usize, gone_pct: usize, slow_pct: usize) {
     );
 }
 
+/// Between one job's end and the next job of its segment starting: SQS
+/// and the event source's polling, a guess from their documented latency.
+const HANDOFF: Duration = Duration::from_millis(20);
+/// The management API's default account limits: 10,000 a second, bursts
+/// of 5,000.
+const ACCOUNT_RATE: f64 = 10_000.0;
+const ACCOUNT_BURST: f64 = 5_000.0;
+
+/// One split broadcast to `n` through `workers` workers: prints a row.
+fn run_split_case(n: usize, workers: u32) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let store = MemoryStore {
+        ids: (0..n).map(|i| format!("conn-{i:08}=")).collect(),
+    };
+    let api = StubApi {
+        gone: HashSet::new(),
+        slow: HashSet::new(),
+        rate_limit: Some(RateLimit::new(ACCOUNT_RATE, ACCOUNT_BURST)),
+        throttled: AtomicUsize::new(0),
+    };
+    let fanout = Fanout {
+        config: FanoutConfig::default(),
+        split: SplitConfig {
+            segments: workers,
+            ..SplitConfig::default()
+        },
+        queue: MemoryQueue::default(),
+    };
+    let (wall, jobs, sent) = runtime.block_on(async {
+        let started = Instant::now();
+        let delivery = broadcast_or_split(
+            &store,
+            &api,
+            &fanout,
+            "a message",
+            started + Duration::from_secs(29),
+        )
+        .await
+        .expect("the split is queued");
+        assert!(matches!(delivery, Delivery::Split { .. }), "{delivery:?}");
+        let (jobs, sent, segments_done) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        let worker = || async {
+            while segments_done.load(Ordering::Relaxed) < workers as usize {
+                let Some(job) = fanout.queue.take() else {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                };
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let outcome = run_job(
+                    &store,
+                    &api,
+                    &fanout.queue,
+                    job.clone(),
+                    fanout.config,
+                    fanout.split.page_size,
+                    deadline,
+                )
+                .await
+                .expect("the memory store and queue never fail");
+                jobs.fetch_add(1, Ordering::Relaxed);
+                sent.fetch_add(outcome.summary.sent, Ordering::Relaxed);
+                if outcome.next.is_none() {
+                    segments_done.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(HANDOFF).await;
+                fanout.queue.done(&job);
+            }
+        };
+        futures::future::join_all((0..workers).map(|_| worker())).await;
+        (
+            started.elapsed().as_secs_f64(),
+            jobs.into_inner(),
+            sent.into_inner(),
+        )
+    });
+    let bound = n as f64 / ACCOUNT_RATE;
+    println!(
+        "| {n:>7} | {workers:>3} | {jobs:>5} | {wall:>7.2} s | {bound:>6.2} s | {:>5.2}x | {:>8} | {:>6.1} MB | sent {sent} |",
+        wall / bound,
+        api.throttled.load(Ordering::Relaxed),
+        peak_rss_mb(),
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let [_, flag, n, c, gone, slow, ..] = args.as_slice()
@@ -131,6 +353,15 @@ fn main() {
     {
         let parse = |s: &String| s.parse::<usize>().expect("a number");
         run_case(parse(n), parse(c), parse(gone), parse(slow));
+        return;
+    }
+    if let [_, flag, n, workers, ..] = args.as_slice()
+        && flag == "--split-case"
+    {
+        run_split_case(
+            n.parse().expect("a number"),
+            workers.parse().expect("a number"),
+        );
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
@@ -167,5 +398,27 @@ fn main() {
             .status()
             .expect("the case runs");
         assert!(status.success(), "case {n} x {concurrency} failed");
+    }
+    println!(
+        "\nsplit path: N connections through S workers, jobs of {} posts, {} ms hand-off between a segment's jobs, \
+         the stub limited to {ACCOUNT_RATE} posts/s (bursts of {ACCOUNT_BURST}) with 429 past it; bound = N / rate",
+        SplitConfig::default().page_size,
+        HANDOFF.as_millis()
+    );
+    println!(
+        "|       N |   S |  jobs | wall      | bound    | ratio  | 429s     | peak RSS  | outcome |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let split_cases: &[(usize, u32)] = if quick {
+        &[(20_000, 10)]
+    } else {
+        &[(100_000, 10), (100_000, 20), (100_000, 40)]
+    };
+    for (n, workers) in split_cases {
+        let status = std::process::Command::new(&me)
+            .args(["--split-case", &n.to_string(), &workers.to_string()])
+            .status()
+            .expect("the case runs");
+        assert!(status.success(), "split case {n} x {workers} failed");
     }
 }

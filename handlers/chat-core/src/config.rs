@@ -2,14 +2,20 @@
 
 use std::time::Duration;
 
-use chat_contract::{MANAGEMENT_ENDPOINT_VAR, TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR};
+use chat_contract::{
+    DIRECT_LIMIT_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR, MANAGEMENT_ENDPOINT_VAR,
+    TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR,
+};
 
 use crate::fanout::FanoutConfig;
+use crate::segments::SplitConfig;
 
 /// Posts in flight at once during a broadcast (default 32).
 pub const CONCURRENCY_VAR: &str = "SEND_CONCURRENCY";
 /// Milliseconds one post may take (default 3000).
 pub const POST_TIMEOUT_VAR: &str = "POST_TIMEOUT_MS";
+/// Connections a `fanout` worker posts to per job (default 100).
+pub const PAGE_SIZE_VAR: &str = "FANOUT_PAGE_SIZE";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -35,6 +41,26 @@ pub fn table_name(lookup: impl Fn(&str) -> Option<String>) -> Result<String, Con
 /// suffix and the API's own host are used, never a custom domain.
 pub fn management_endpoint(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     required(&lookup, MANAGEMENT_ENDPOINT_VAR)
+}
+
+/// The fan-out queue's URL, set on the functions that broadcast.
+pub fn fanout_queue_url(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    required(&lookup, FANOUT_QUEUE_URL_VAR)
+}
+
+/// When and how broadcasts are split, defaults overridden by the environment.
+pub fn split_config(lookup: impl Fn(&str) -> Option<String>) -> Result<SplitConfig, ConfigError> {
+    let defaults = SplitConfig::default();
+    let whole = "a whole number above 0";
+    let direct_limit = positive(&lookup, DIRECT_LIMIT_VAR, whole)?;
+    let segments = positive(&lookup, FANOUT_SEGMENTS_VAR, whole)?;
+    let page_size = positive(&lookup, PAGE_SIZE_VAR, whole)?;
+    let to_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(SplitConfig {
+        direct_limit: direct_limit.map_or(defaults.direct_limit, |n| n as usize),
+        segments: segments.map_or(defaults.segments, to_u32),
+        page_size: page_size.map_or(defaults.page_size, to_u32),
+    })
 }
 
 /// The ARN of the secret tokens are signed with (the authorizer's only setting).
@@ -124,6 +150,33 @@ mod tests {
         .unwrap();
         assert_eq!(config.concurrency, 4);
         assert_eq!(config.post_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn split_defaults_and_overrides() {
+        assert_eq!(split_config(env(&[])).unwrap(), SplitConfig::default());
+        let config = split_config(env(&[
+            ("CHATSTACK_DIRECT_LIMIT", "50"),
+            ("CHATSTACK_FANOUT_SEGMENTS", "4"),
+            ("FANOUT_PAGE_SIZE", "25"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config,
+            SplitConfig {
+                direct_limit: 50,
+                segments: 4,
+                page_size: 25
+            }
+        );
+        assert!(matches!(
+            split_config(env(&[("CHATSTACK_FANOUT_SEGMENTS", "0")])),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert_eq!(
+            fanout_queue_url(env(&[])),
+            Err(ConfigError::Missing("CHATSTACK_FANOUT_QUEUE_URL"))
+        );
     }
 
     #[test]

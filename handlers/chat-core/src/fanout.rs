@@ -1,6 +1,5 @@
 //! Posting one message to every connection.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -8,7 +7,16 @@ use futures::stream;
 use tokio::time::Instant;
 
 use crate::poster::{PostError, Poster};
-use crate::store::{ConnectionStore, StoreError};
+use crate::store::ConnectionStore;
+
+/// Everything a function that broadcasts needs besides the store and the
+/// poster: the pacing, when to split, and the queue split broadcasts go to.
+#[derive(Debug, Clone)]
+pub struct Fanout<Q> {
+    pub config: FanoutConfig,
+    pub split: crate::segments::SplitConfig,
+    pub queue: Q,
+}
 
 /// How a broadcast is paced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +45,9 @@ pub struct Summary {
     /// Connections that answered 410 and were removed from the table.
     pub gone: usize,
     pub failed: usize,
-    /// Connections read but not posted to: the invocation's deadline was near.
+    /// Connections read but not posted to: the invocation's deadline was
+    /// near, or the management API throttled them until then.
     pub unreached: usize,
-    /// Pages of connections left unread for the same reason.
-    pub stopped_early: bool,
     pub duration: Duration,
 }
 
@@ -52,55 +59,13 @@ enum Outcome {
     Sent,
     Gone,
     Failed,
+    Unreached,
 }
 
-/// Posts `data` to every connection in `store`, page by page, at most
-/// `config.concurrency` posts at a time.
-///
-/// A connection that is gone (410) is deleted from the store; any other
-/// failure for one recipient is logged and counted, and never stops the
-/// others. Only a failed scan ends the broadcast early, or the `deadline`
-/// of the invocation: no post starts that could outlast it, and the
-/// summary counts who was not reached.
-pub async fn broadcast<S: ConnectionStore, P: Poster>(
-    store: &S,
-    poster: &P,
-    data: &[u8],
-    config: FanoutConfig,
-    deadline: Instant,
-) -> Result<Summary, StoreError> {
-    let started = Instant::now();
-    let last_start = latest_post_start(deadline, config, started);
-    let mut summary = Summary::default();
-    let mut start = None;
-    loop {
-        let page = store.scan_page(start).await?;
-        post_all(
-            store,
-            poster,
-            page.connection_ids,
-            data,
-            config,
-            last_start,
-            &mut summary,
-        )
-        .await;
-        start = page.next_start;
-        if start.is_none() {
-            break;
-        }
-        if Instant::now() >= last_start {
-            summary.stopped_early = true;
-            break;
-        }
-    }
-    summary.duration = started.elapsed();
-    Ok(summary)
-}
-
-/// Posts `data` to exactly `connection_ids` (known to be in the store),
-/// as [`broadcast`] posts to each page: bounded, deadline-aware, gone ids
-/// deleted.
+/// Posts `data` to exactly `connection_ids` (known to be in the store):
+/// at most `config.concurrency` at a time, no post starting that could
+/// outlast the `deadline`, gone (410) ids deleted, any other failure for
+/// one recipient logged and counted, never stopping the others.
 pub async fn send_to<S: ConnectionStore, P: Poster>(
     store: &S,
     poster: &P,
@@ -112,7 +77,7 @@ pub async fn send_to<S: ConnectionStore, P: Poster>(
     let started = Instant::now();
     let last_start = latest_post_start(deadline, config, started);
     let mut summary = Summary::default();
-    post_all(
+    let _unreached = post_all(
         store,
         poster,
         connection_ids,
@@ -127,7 +92,7 @@ pub async fn send_to<S: ConnectionStore, P: Poster>(
 }
 
 /// The last moment a post may start and still end before `deadline`.
-fn latest_post_start(deadline: Instant, config: FanoutConfig, now: Instant) -> Instant {
+pub(crate) fn latest_post_start(deadline: Instant, config: FanoutConfig, now: Instant) -> Instant {
     deadline
         .checked_sub(config.post_timeout + FINISH_MARGIN)
         .unwrap_or(now)
@@ -135,7 +100,9 @@ fn latest_post_start(deadline: Instant, config: FanoutConfig, now: Instant) -> I
 
 /// Posts to `connection_ids`, at most `config.concurrency` at a time and
 /// none starting after `last_start`, adding the outcomes to `summary`.
-async fn post_all<S: ConnectionStore, P: Poster>(
+/// Returns the ids not reached: their post would have started too late, or
+/// the management API kept throttling until then.
+pub(crate) async fn post_all<S: ConnectionStore, P: Poster>(
     store: &S,
     poster: &P,
     connection_ids: Vec<String>,
@@ -143,44 +110,86 @@ async fn post_all<S: ConnectionStore, P: Poster>(
     config: FanoutConfig,
     last_start: Instant,
     summary: &mut Summary,
-) {
-    let read = connection_ids.len();
-    let begun = AtomicUsize::new(0);
+) -> Vec<String> {
     let mut posts = stream::iter(connection_ids)
-        // Checked as each post is about to start, not when the ids are read.
-        .take_while(|_| std::future::ready(Instant::now() < last_start))
-        .inspect(|_| {
-            begun.fetch_add(1, Ordering::Relaxed);
+        // A post's future first runs as it takes a slot, so the deadline is
+        // checked as each post is about to start, not when the ids are read.
+        .map(|connection_id| async move {
+            let outcome = if Instant::now() < last_start {
+                post_one(store, poster, &connection_id, data, config, last_start).await
+            } else {
+                Outcome::Unreached
+            };
+            (connection_id, outcome)
         })
-        .map(|connection_id| post_one(store, poster, connection_id, data, config.post_timeout))
         .buffer_unordered(config.concurrency.max(1));
-    while let Some(outcome) = posts.next().await {
+    let mut unreached = Vec::new();
+    while let Some((connection_id, outcome)) = posts.next().await {
         match outcome {
             Outcome::Sent => summary.sent += 1,
             Outcome::Gone => summary.gone += 1,
             Outcome::Failed => summary.failed += 1,
+            Outcome::Unreached => unreached.push(connection_id),
         }
     }
-    drop(posts);
-    summary.unreached += read - begun.into_inner();
+    summary.unreached += unreached.len();
+    unreached
 }
 
+/// First pause after a 429; each further one doubles, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How long to wait before retry number `attempt` (0-based) of a throttled
+/// post: exponential, capped, with full jitter so that posts throttled
+/// together do not all come back together.
+pub fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let ceiling = FIRST_BACKOFF
+        .saturating_mul(1 << attempt.min(16))
+        .min(MAX_BACKOFF);
+    // RandomState is seeded randomly per instance: jitter without a crate.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let fraction = (random % 1_000) as u32 + 1;
+    ceiling * fraction / 1_000
+}
+
+/// Posts once, retrying 429s with [`backoff`] while a retry could still
+/// start by `last_start`; a post still throttled then is unreached, not
+/// failed, so a worker passes it on.
 async fn post_one<S: ConnectionStore, P: Poster>(
     store: &S,
     poster: &P,
-    connection_id: String,
+    connection_id: &str,
     data: &[u8],
-    timeout: Duration,
+    config: FanoutConfig,
+    last_start: Instant,
 ) -> Outcome {
-    let result = match tokio::time::timeout(timeout, poster.post(&connection_id, data)).await {
-        Ok(result) => result,
-        Err(_elapsed) => Err(PostError::TimedOut),
+    let mut attempt = 0;
+    let result = loop {
+        let result =
+            match tokio::time::timeout(config.post_timeout, poster.post(connection_id, data)).await
+            {
+                Ok(result) => result,
+                Err(_elapsed) => Err(PostError::TimedOut),
+            };
+        if result != Err(PostError::Throttled) {
+            break result;
+        }
+        let pause = backoff(attempt);
+        if Instant::now() + pause >= last_start {
+            return Outcome::Unreached;
+        }
+        tokio::time::sleep(pause).await;
+        attempt += 1;
     };
     match result {
         Ok(()) => Outcome::Sent,
         Err(PostError::Gone) => {
             // Remove exactly the id that answered 410, never the sender's.
-            if let Err(error) = store.delete(&connection_id).await {
+            if let Err(error) = store.delete(connection_id).await {
                 tracing::warn!(%connection_id, %error, "could not delete a gone connection");
             }
             Outcome::Gone

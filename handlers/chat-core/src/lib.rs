@@ -6,7 +6,10 @@
 //! - [`message`]: the `sendmessage` payload and its limits;
 //! - [`store`]: the connections table ([`store::ConnectionStore`], DynamoDB);
 //! - [`poster`]: posting to connections ([`poster::Poster`], the management API);
-//! - [`fanout`]: one message to every connection, paginated and bounded;
+//! - [`fanout`]: posting one message to many connections, bounded, with
+//!   backoff on throttling;
+//! - [`segments`]: broadcasts too large for one invocation, split across
+//!   `fanout` workers through a FIFO queue;
 //! - [`notify`]: server push, to everyone or to chosen connections;
 //! - [`routes`]: what each route does, generic over store and poster;
 //! - [`authorize`]: the `$connect` authorizer of stages that require tokens;
@@ -20,6 +23,7 @@ pub mod notify;
 pub mod poster;
 pub mod routes;
 pub mod runtime;
+pub mod segments;
 pub mod store;
 
 /// An error with its chain of causes: the SDK's own Display is terse

@@ -8,10 +8,11 @@
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::fanout::{FanoutConfig, Summary, broadcast, send_to};
+use crate::fanout::{Fanout, Summary, send_to};
 use crate::message::MAX_MESSAGE_BYTES;
 use crate::poster::Poster;
-use crate::store::{ConnectionStore, StoreError};
+use crate::segments::{BroadcastError, Delivery, JobQueue, broadcast_or_split};
+use crate::store::ConnectionStore;
 
 /// The most connection ids one request may name: a targeted push is for a
 /// few clients; everyone is a push without ids.
@@ -96,6 +97,16 @@ pub struct NotifyOutcome {
     pub unreached: usize,
     /// Named ids the table does not hold: never connected, or long gone.
     pub unknown: Vec<String>,
+    /// A push to everyone past the direct limit: the broadcast handed to
+    /// this many workers, whose totals are in the fanout function's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u32>,
+    #[serde(
+        default,
+        rename = "broadcastId",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub broadcast_id: Option<String>,
 }
 
 impl NotifyOutcome {
@@ -106,27 +117,38 @@ impl NotifyOutcome {
             failed: summary.failed,
             unreached: summary.unreached,
             unknown,
+            ..NotifyOutcome::default()
         }
     }
 }
 
 /// Sends the request's text to everyone, or to the named connections the
 /// table holds (the others are reported as unknown, each id once).
-pub async fn notify<S: ConnectionStore, P: Poster>(
+pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
     store: &S,
     poster: &P,
     request: NotifyRequest,
-    config: FanoutConfig,
+    fanout: &Fanout<Q>,
     deadline: tokio::time::Instant,
-) -> Result<NotifyOutcome, StoreError> {
+) -> Result<NotifyOutcome, BroadcastError> {
+    let config = fanout.config;
     let data = request.text.as_bytes();
     let Some(mut ids) = request.connection_ids else {
-        let summary = broadcast(store, poster, data, config, deadline).await?;
-        return Ok(NotifyOutcome::from_summary(&summary, Vec::new()));
+        return match broadcast_or_split(store, poster, fanout, &request.text, deadline).await? {
+            Delivery::Direct(summary) => Ok(NotifyOutcome::from_summary(&summary, Vec::new())),
+            Delivery::Split {
+                broadcast_id,
+                segments,
+            } => Ok(NotifyOutcome {
+                segments: Some(segments),
+                broadcast_id: Some(broadcast_id),
+                ..NotifyOutcome::default()
+            }),
+        };
     };
     ids.sort();
     ids.dedup();
-    let checked: Vec<(String, Result<bool, StoreError>)> = futures::stream::iter(ids)
+    let checked: Vec<(String, Result<bool, crate::store::StoreError>)> = futures::stream::iter(ids)
         .map(|id| async move {
             let held = store.contains(&id).await;
             (id, held)

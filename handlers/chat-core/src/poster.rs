@@ -11,6 +11,10 @@ pub enum PostError {
     /// 410: the client went away; its id should be forgotten.
     #[error("connection is gone (410)")]
     Gone,
+    /// 429: the management API's request rate was exceeded; worth
+    /// retrying after a pause, and never a sign the client is gone.
+    #[error("throttled (429)")]
+    Throttled,
     #[error("timed out")]
     TimedOut,
     #[error("{0}")]
@@ -74,6 +78,13 @@ fn post_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     let gone = error.code() == Some("GoneException") || status == Some(410);
     if gone {
         return PostError::Gone;
+    }
+    let throttled = matches!(
+        error.code(),
+        Some("LimitExceededException" | "TooManyRequestsException" | "ThrottlingException")
+    ) || status == Some(429);
+    if throttled {
+        return PostError::Throttled;
     }
     let detail = match error.as_service_error() {
         Some(service) => format!(

@@ -8,11 +8,15 @@ use aws_lambda_events::apigw::{
     ApiGatewayWebsocketProxyRequest,
 };
 use aws_lambda_events::encodings::Body;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use crate::fanout::{FanoutConfig, broadcast};
+use crate::fanout::Fanout;
 use crate::message::{MAX_MESSAGE_BYTES, MessageError, text_to_send};
 use crate::notify::{self, NotifyOutcome, NotifyRequest, RequestError};
 use crate::poster::Poster;
+use crate::segments::{
+    BroadcastError, Delivery, JobQueue, SegmentJob, broadcast_or_split, run_job,
+};
 use crate::store::{Connection, ConnectionStore};
 use chat_contract::USER_NAME_CONTEXT_KEY;
 
@@ -23,6 +27,9 @@ pub const USAGE_WITHOUT_INFO: &str = "Use the sendmessage route to send a messag
 /// What the sender hears when the connections could not be read: the route
 /// has no route response, so a 500 body would never reach the client.
 pub const NOT_DELIVERED: &str = "Your message may not have reached everyone: the list of connections could not be read. Please try again.";
+/// What the sender hears when a large broadcast could not be queued for
+/// the workers.
+pub const NOT_QUEUED: &str = "Your message may not have reached everyone: it could not be handed to the workers that reach large audiences. Please try again.";
 
 fn response(status_code: i64, body: &str) -> ApiGatewayProxyResponse {
     let mut response = ApiGatewayProxyResponse::default();
@@ -105,13 +112,14 @@ pub async fn disconnect<S: ConnectionStore>(
     response(200, "Disconnected.")
 }
 
-/// `sendmessage`: posts the text to every connection. Bad input gets an
-/// explanation sent to the sender alone, and nothing is broadcast.
-pub async fn send_message<S: ConnectionStore, P: Poster>(
+/// `sendmessage`: posts the text to every connection, itself or through
+/// the workers (see [`crate::segments`]). Bad input gets an explanation
+/// sent to the sender alone, and nothing is broadcast.
+pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
     store: &S,
     poster: &P,
     event: &ApiGatewayWebsocketProxyRequest,
-    config: FanoutConfig,
+    fanout: &Fanout<Q>,
     deadline: tokio::time::Instant,
 ) -> ApiGatewayProxyResponse {
     let Some(sender) = connection_id(event) else {
@@ -134,31 +142,101 @@ pub async fn send_message<S: ConnectionStore, P: Poster>(
             return response(400, &refused.to_string());
         }
     };
-    match broadcast(store, poster, text.as_bytes(), config, deadline).await {
-        Ok(summary) => {
-            let complete = summary.unreached == 0 && !summary.stopped_early;
-            tracing::info!(
-                sent = summary.sent,
-                gone = summary.gone,
-                failed = summary.failed,
-                unreached = summary.unreached,
-                stopped_early = summary.stopped_early,
-                duration_ms = summary.duration.as_millis() as u64,
-                "{}",
-                if complete {
-                    "broadcast done"
-                } else {
-                    "broadcast stopped before the invocation deadline"
-                }
-            );
+    match broadcast_or_split(store, poster, fanout, &text, deadline).await {
+        Ok(delivery) => {
+            log_delivery(&delivery, "sendmessage");
             response(200, "Message sent.")
         }
         Err(error) => {
-            tracing::error!(%error, "broadcast stopped: could not read the connections");
-            tell(poster, sender, NOT_DELIVERED).await;
+            tracing::error!(%error, "broadcast stopped");
+            let reply = match error {
+                BroadcastError::Store(_) => NOT_DELIVERED,
+                BroadcastError::Queue(_) => NOT_QUEUED,
+            };
+            tell(poster, sender, reply).await;
             response(500, "Failed to send the message.")
         }
     }
+}
+
+/// The one line every broadcast leaves: its totals, or where it went.
+fn log_delivery(delivery: &Delivery, source: &str) {
+    match delivery {
+        Delivery::Direct(summary) => tracing::info!(
+            source,
+            sent = summary.sent,
+            gone = summary.gone,
+            failed = summary.failed,
+            unreached = summary.unreached,
+            duration_ms = summary.duration.as_millis() as u64,
+            "{}",
+            if summary.unreached == 0 {
+                "broadcast done"
+            } else {
+                "broadcast stopped before the invocation deadline"
+            }
+        ),
+        Delivery::Split {
+            broadcast_id,
+            segments,
+        } => tracing::info!(
+            source,
+            %broadcast_id,
+            segments,
+            "broadcast split: each segment's totals follow in the fanout function's log"
+        ),
+    }
+}
+
+/// `fanout`: runs each queued job of a split broadcast (the queue hands
+/// one at a time). A job that fails is reported back, so SQS hands it out
+/// again later; in a FIFO batch the jobs after it are reported too, as
+/// they must not overtake it.
+pub async fn fanout_jobs<S: ConnectionStore, P: Poster, Q: JobQueue>(
+    store: &S,
+    poster: &P,
+    fanout: &Fanout<Q>,
+    event: SqsEvent,
+    deadline: tokio::time::Instant,
+) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    let mut failed = false;
+    for record in event.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        if !failed {
+            let job = serde_json::from_str::<SegmentJob>(record.body.as_deref().unwrap_or(""));
+            failed = match job {
+                Ok(job) => {
+                    let outcome = run_job(
+                        store,
+                        poster,
+                        &fanout.queue,
+                        job,
+                        fanout.config,
+                        fanout.split.page_size,
+                        deadline,
+                    )
+                    .await;
+                    if let Err(error) = &outcome {
+                        tracing::error!(%message_id, %error, "fan-out job failed; SQS will hand it out again");
+                    }
+                    outcome.is_err()
+                }
+                Err(error) => {
+                    // Retrying cannot mend it; the queue's redrive policy
+                    // moves it to the dead-letter queue after a few tries.
+                    tracing::error!(%message_id, %error, "not a fan-out job");
+                    true
+                }
+            };
+        }
+        if failed {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
 }
 
 /// `$default`: tells the caller how to use the API, with its connection info.
@@ -192,19 +270,19 @@ pub async fn default_route<P: Poster>(
 /// with the request; from a schedule (the request itself as the event),
 /// returns the outcome, and fails the invocation only when the connections
 /// could not be read (a retry may then succeed; a bad request never will).
-pub async fn notify<S: ConnectionStore, P: Poster>(
+pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
     store: &S,
     poster: &P,
     event: serde_json::Value,
-    config: FanoutConfig,
+    fanout: &Fanout<Q>,
     deadline: tokio::time::Instant,
-) -> Result<serde_json::Value, crate::store::StoreError> {
+) -> Result<serde_json::Value, BroadcastError> {
     let from_endpoint = event
         .get("requestContext")
         .is_some_and(|context| context.get("http").is_some());
     if from_endpoint {
         let response = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
-            Ok(request) => notify_endpoint(store, poster, &request, config, deadline).await,
+            Ok(request) => notify_endpoint(store, poster, &request, fanout, deadline).await,
             Err(error) => {
                 tracing::error!(%error, "not an HTTP API event");
                 http_response(400, &serde_json::json!({"message": "malformed event"}))
@@ -217,7 +295,7 @@ pub async fn notify<S: ConnectionStore, P: Poster>(
         .and_then(|request| request.check().map(|()| request));
     match request {
         Ok(request) => {
-            let outcome = push(store, poster, request, config, deadline, "schedule").await?;
+            let outcome = push(store, poster, request, fanout, deadline, "schedule").await?;
             Ok(serde_json::to_value(outcome).unwrap_or_default())
         }
         Err(refused) => {
@@ -227,11 +305,11 @@ pub async fn notify<S: ConnectionStore, P: Poster>(
     }
 }
 
-async fn notify_endpoint<S: ConnectionStore, P: Poster>(
+async fn notify_endpoint<S: ConnectionStore, P: Poster, Q: JobQueue>(
     store: &S,
     poster: &P,
     request: &ApiGatewayV2httpRequest,
-    config: FanoutConfig,
+    fanout: &Fanout<Q>,
     deadline: tokio::time::Instant,
 ) -> ApiGatewayV2httpResponse {
     let parsed = request_body(request).and_then(|body| NotifyRequest::parse(&body));
@@ -242,11 +320,15 @@ async fn notify_endpoint<S: ConnectionStore, P: Poster>(
             return http_response(400, &serde_json::json!({ "message": refused.to_string() }));
         }
     };
-    match push(store, poster, push_request, config, deadline, "endpoint").await {
+    match push(store, poster, push_request, fanout, deadline, "endpoint").await {
         Ok(outcome) => http_response(200, &outcome),
-        Err(_) => http_response(
+        Err(BroadcastError::Store(_)) => http_response(
             500,
             &serde_json::json!({"message": "the connections could not be read; nothing was sent"}),
+        ),
+        Err(BroadcastError::Queue(_)) => http_response(
+            500,
+            &serde_json::json!({"message": "the broadcast could not be handed to the workers; some or all segments were not queued"}),
         ),
     }
 }
@@ -265,18 +347,18 @@ fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, RequestErr
 }
 
 /// Runs one push and logs its totals.
-async fn push<S: ConnectionStore, P: Poster>(
+async fn push<S: ConnectionStore, P: Poster, Q: JobQueue>(
     store: &S,
     poster: &P,
     request: NotifyRequest,
-    config: FanoutConfig,
+    fanout: &Fanout<Q>,
     deadline: tokio::time::Instant,
     source: &str,
-) -> Result<NotifyOutcome, crate::store::StoreError> {
+) -> Result<NotifyOutcome, BroadcastError> {
     let targeted = request.connection_ids.as_ref().map_or(0, Vec::len);
     // Boxed: the fan-out's state machine nested in the runtime's is deeper
     // than the compiler lays out by default.
-    match Box::pin(notify::notify(store, poster, request, config, deadline)).await {
+    match Box::pin(notify::notify(store, poster, request, fanout, deadline)).await {
         Ok(outcome) => {
             tracing::info!(
                 source,
@@ -286,12 +368,19 @@ async fn push<S: ConnectionStore, P: Poster>(
                 failed = outcome.failed,
                 unreached = outcome.unreached,
                 unknown = outcome.unknown.len(),
-                "notify done"
+                segments = outcome.segments,
+                broadcast_id = outcome.broadcast_id,
+                "{}",
+                if outcome.segments.is_some() {
+                    "notify split: each segment's totals follow in the fanout function's log"
+                } else {
+                    "notify done"
+                }
             );
             Ok(outcome)
         }
         Err(error) => {
-            tracing::error!(source, %error, "notify stopped: could not read the connections");
+            tracing::error!(source, %error, "notify stopped");
             Err(error)
         }
     }

@@ -56,26 +56,33 @@ pub fn dynamo_store(sdk_config: &SdkConfig, table: &str) -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk_config), table)
 }
 
-/// What the functions that fan out (`sendmessage`, `notify`) set up once:
-/// the table, the management API of their stage and the broadcast pacing.
+/// What the functions that fan out (`sendmessage`, `notify`, `fanout`)
+/// set up once: the table, the management API of their stage, and the
+/// broadcast's pacing, split rule and queue.
 pub struct FanoutClients {
     pub store: DynamoStore,
     pub poster: crate::poster::ManagementApi,
-    pub fanout: crate::fanout::FanoutConfig,
+    pub fanout: crate::fanout::Fanout<crate::segments::SqsJobQueue>,
 }
 
 /// Reads the configuration (exiting with a clear message when some is
 /// missing) and builds the clients.
 pub async fn fanout_clients() -> FanoutClients {
     let table = or_exit(crate::config::table_name(env));
-    let fanout = or_exit(crate::config::fanout_config(env));
+    let config = or_exit(crate::config::fanout_config(env));
+    let split = or_exit(crate::config::split_config(env));
     let sdk_config = sdk_config().await;
     let store = dynamo_store(&sdk_config, &table);
     let endpoint = or_exit(crate::config::management_endpoint(env));
+    let queue_url = or_exit(crate::config::fanout_queue_url(env));
     FanoutClients {
         store,
         poster: crate::poster::ManagementApi::new(&sdk_config, &endpoint),
-        fanout,
+        fanout: crate::fanout::Fanout {
+            config,
+            split,
+            queue: crate::segments::SqsJobQueue::new(&sdk_config, &queue_url),
+        },
     }
 }
 

@@ -52,6 +52,13 @@ pub struct ScanPage {
     pub next_start: Option<String>,
 }
 
+/// One segment of a DynamoDB parallel scan: `index` of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub index: u32,
+    pub total: u32,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("connection table {operation} failed: {message}")]
 pub struct StoreError {
@@ -76,6 +83,15 @@ pub trait ConnectionStore: Send + Sync {
     fn scan_page(
         &self,
         start: Option<String>,
+    ) -> impl Future<Output = Result<ScanPage, StoreError>> + Send;
+
+    /// At most `limit` ids of `segment`, after `start` (from the segment's
+    /// start when `None`). The segments together hold every id once.
+    fn scan_segment(
+        &self,
+        segment: Segment,
+        start: Option<String>,
+        limit: u32,
     ) -> impl Future<Output = Result<ScanPage, StoreError>> + Send;
 }
 
@@ -164,6 +180,28 @@ impl ConnectionStore for DynamoStore {
     }
 
     async fn scan_page(&self, start: Option<String>) -> Result<ScanPage, StoreError> {
+        self.scan(None, start, self.page_limit).await
+    }
+
+    async fn scan_segment(
+        &self,
+        segment: Segment,
+        start: Option<String>,
+        limit: u32,
+    ) -> Result<ScanPage, StoreError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        self.scan(Some(segment), start, Some(limit)).await
+    }
+}
+
+impl DynamoStore {
+    async fn scan(
+        &self,
+        segment: Option<Segment>,
+        start: Option<String>,
+        limit: Option<i32>,
+    ) -> Result<ScanPage, StoreError> {
+        let to_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         let output = self
             .client
             .scan()
@@ -174,7 +212,9 @@ impl ConnectionStore for DynamoStore {
             .set_exclusive_start_key(
                 start.map(|id| HashMap::from([(CONNECTION_ID.to_owned(), AttributeValue::S(id))])),
             )
-            .set_limit(self.page_limit)
+            .set_segment(segment.map(|s| to_i32(s.index)))
+            .set_total_segments(segment.map(|s| to_i32(s.total)))
+            .set_limit(limit)
             .send()
             .await
             .map_err(|e| store_error("Scan", e))?;

@@ -11,7 +11,7 @@ use chat_core::fanout::FanoutConfig;
 use chat_core::routes;
 use serde_json::json;
 use support::moto::Moto;
-use support::{FakePoster, FakeStore, event, ids};
+use support::{FakePoster, FakeStore, event, fanout, ids};
 
 const SECRET: &str = "the stage's secret";
 
@@ -106,7 +106,14 @@ async fn connect_stores_the_user_name_and_messages_carry_it() {
     let mut message = as_user(event("sendmessage"), "alice");
     message.body = Some(r#"{"action":"sendmessage","data":"<b>hi</b>"}"#.to_owned());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    routes::send_message(&store, &poster, &message, FanoutConfig::default(), deadline).await;
+    routes::send_message(
+        &store,
+        &poster,
+        &message,
+        &fanout(FanoutConfig::default()),
+        deadline,
+    )
+    .await;
     for received in poster.received().values() {
         let received: serde_json::Value = serde_json::from_str(&received[0]).unwrap();
         assert_eq!(received, json!({"from": "alice", "text": "<b>hi</b>"}));
@@ -116,7 +123,14 @@ async fn connect_stores_the_user_name_and_messages_carry_it() {
     let poster = FakePoster::default();
     let mut open = event("sendmessage");
     open.body = Some(r#"{"action":"sendmessage","data":"plain"}"#.to_owned());
-    routes::send_message(&store, &poster, &open, FanoutConfig::default(), deadline).await;
+    routes::send_message(
+        &store,
+        &poster,
+        &open,
+        &fanout(FanoutConfig::default()),
+        deadline,
+    )
+    .await;
     assert!(poster.received().values().all(|texts| texts == &["plain"]));
 }
 

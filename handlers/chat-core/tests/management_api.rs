@@ -43,11 +43,19 @@ async fn fake_gateway() -> (String, Arc<Mutex<Vec<String>>>) {
                         "x-amzn-ErrorType: GoneException\r\n",
                         r#"{"message":"connection is gone"}"#.to_owned(),
                     )
+                } else if path.contains("throttled-bare") {
+                    ("429 Too Many Requests", "", String::new())
                 } else if path.contains("throttled") {
                     (
-                        "400 Bad Request",
+                        "429 Too Many Requests",
                         "x-amzn-ErrorType: LimitExceededException\r\n",
                         r#"{"message":"slow down"}"#.to_owned(),
+                    )
+                } else if path.contains("forbidden") {
+                    (
+                        "403 Forbidden",
+                        "x-amzn-ErrorType: ForbiddenException\r\n",
+                        r#"{"message":"not allowed"}"#.to_owned(),
                     )
                 } else if method == "GET" {
                     (
@@ -89,12 +97,23 @@ async fn gone_is_recognised_by_code_and_by_status() {
 }
 
 #[tokio::test]
+async fn throttling_is_recognised_by_code_and_by_status() {
+    let (endpoint, _) = fake_gateway().await;
+    let api = ManagementApi::new(&sdk_config(&endpoint).await, &endpoint);
+    assert_eq!(api.post("throttled", b"x").await, Err(PostError::Throttled));
+    assert_eq!(
+        api.post("throttled-bare", b"x").await,
+        Err(PostError::Throttled)
+    );
+}
+
+#[tokio::test]
 async fn other_errors_are_failures_with_their_code() {
     let (endpoint, _) = fake_gateway().await;
     let api = ManagementApi::new(&sdk_config(&endpoint).await, &endpoint);
-    match api.post("throttled", b"x").await {
+    match api.post("forbidden", b"x").await {
         Err(PostError::Failed(detail)) => {
-            assert!(detail.contains("LimitExceededException"), "{detail}")
+            assert!(detail.contains("ForbiddenException"), "{detail}")
         }
         other => panic!("expected a failure, got {other:?}"),
     }

@@ -7,9 +7,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::encodings::Body;
-use chat_core::fanout::{FanoutConfig, broadcast};
+use chat_core::fanout::FanoutConfig;
 use chat_core::routes::{self, USAGE};
-use support::{FakePoster, FakeStore, event, ids, message_from};
+use chat_core::segments::{Delivery, broadcast_or_split};
+use support::{FakePoster, FakeStore, event, fanout, ids, message_from};
 
 /// A deadline no test reaches.
 fn later() -> tokio::time::Instant {
@@ -130,7 +131,7 @@ async fn sendmessage_reaches_every_connection_once_across_pages_in_both_formats(
             &store,
             &poster,
             &message_from("c007", Some(body)),
-            FanoutConfig::default(),
+            &fanout(FanoutConfig::default()),
             later(),
         )
         .await;
@@ -161,7 +162,7 @@ async fn gone_recipients_are_deleted_and_only_they() {
         &store,
         &poster,
         &message_from("c005", Some(body)),
-        FanoutConfig::default(),
+        &fanout(FanoutConfig::default()),
         later(),
     )
     .await;
@@ -186,7 +187,7 @@ async fn a_failing_recipient_does_not_stop_the_others() {
         &store,
         &poster,
         &message_from("c001", Some(body)),
-        FanoutConfig::default(),
+        &fanout(FanoutConfig::default()),
         later(),
     )
     .await;
@@ -217,7 +218,7 @@ async fn a_slow_recipient_times_out_without_holding_up_the_others() {
         &store,
         &poster,
         &message_from("c000", Some(body)),
-        config,
+        &fanout(config),
         later(),
     )
     .await;
@@ -250,7 +251,7 @@ async fn concurrency_bound_holds_and_is_used() {
         &store,
         &poster,
         &message_from("c000", Some(body)),
-        config,
+        &fanout(config),
         later(),
     )
     .await;
@@ -276,12 +277,14 @@ async fn a_broadcast_stops_starting_posts_before_the_deadline_and_counts_who_it_
     // Posts may start until 10 - 3 (post timeout) - 1 (margin) = 6 s: at 0..=5.
     let started = tokio::time::Instant::now();
     let deadline = started + Duration::from_secs(10);
-    let summary = broadcast(&store, &poster, b"hi", config, deadline)
-        .await
-        .unwrap();
+    let direct = |delivery| match delivery {
+        Ok(Delivery::Direct(summary)) => summary,
+        other => panic!("expected a direct broadcast: {other:?}"),
+    };
+    let summary =
+        direct(broadcast_or_split(&store, &poster, &fanout(config), "hi", deadline).await);
     assert_eq!(summary.sent, 6);
-    assert_eq!(summary.unreached, 2, "the rest of the second page");
-    assert!(summary.stopped_early, "the third page was never read");
+    assert_eq!(summary.unreached, 6, "every page is read before posting");
     assert_eq!(poster.received().len(), 6);
     assert!(
         tokio::time::Instant::now() <= deadline,
@@ -290,11 +293,8 @@ async fn a_broadcast_stops_starting_posts_before_the_deadline_and_counts_who_it_
 
     // With time to spare, everyone is reached and nothing is reported missing.
     let poster = FakePoster::default();
-    let summary = broadcast(&store, &poster, b"hi", config, later())
-        .await
-        .unwrap();
+    let summary = direct(broadcast_or_split(&store, &poster, &fanout(config), "hi", later()).await);
     assert_eq!((summary.sent, summary.unreached), (12, 0));
-    assert!(!summary.stopped_early);
 }
 
 #[tokio::test]
@@ -320,7 +320,7 @@ async fn bad_input_is_answered_to_the_sender_only_and_nothing_is_broadcast() {
             &store,
             &poster,
             &message_from("c003", body),
-            FanoutConfig::default(),
+            &fanout(FanoutConfig::default()),
             later(),
         )
         .await;
@@ -353,7 +353,7 @@ async fn a_failed_scan_answers_500_stops_and_tells_the_sender() {
         &store,
         &poster,
         &message_from("c000", Some(body)),
-        FanoutConfig::default(),
+        &fanout(FanoutConfig::default()),
         later(),
     )
     .await;
@@ -412,9 +412,15 @@ async fn notify(
     poster: &FakePoster,
     event: serde_json::Value,
 ) -> serde_json::Value {
-    routes::notify(store, poster, event, FanoutConfig::default(), later())
-        .await
-        .unwrap()
+    routes::notify(
+        store,
+        poster,
+        event,
+        &fanout(FanoutConfig::default()),
+        later(),
+    )
+    .await
+    .unwrap()
 }
 
 /// The status and the JSON body of an HTTP API response.
@@ -515,7 +521,7 @@ async fn a_scheduled_notify_reaches_everyone_and_a_failed_scan_fails_the_invocat
         &failing,
         &poster,
         serde_json::json!({"text": "on schedule"}),
-        FanoutConfig::default(),
+        &fanout(FanoutConfig::default()),
         later(),
     )
     .await;

@@ -56,6 +56,28 @@ fn functions_that_post_need_the_management_endpoint_and_say_so() {
 }
 
 #[test]
+fn functions_that_broadcast_need_the_fanout_queue_and_say_so() {
+    let env = [
+        ("TABLE_NAME", "t"),
+        ("CHATSTACK_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/dev"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    for binary in [
+        env!("CARGO_BIN_EXE_sendmessage"),
+        env!("CARGO_BIN_EXE_notify"),
+        env!("CARGO_BIN_EXE_fanout"),
+    ] {
+        let output = start_binary(binary, &env);
+        assert_eq!(output.status.code(), Some(1), "{binary}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("CHATSTACK_FANOUT_QUEUE_URL is not set"),
+            "{binary}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn the_authorizer_needs_its_secret_and_says_so() {
     let output = start_binary(env!("CARGO_BIN_EXE_authorizer"), &[]);
     assert_eq!(output.status.code(), Some(1));

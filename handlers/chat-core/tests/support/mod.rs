@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use chat_core::fanout::{Fanout, FanoutConfig};
 use chat_core::poster::{ConnectionInfo, PostError, Poster};
-use chat_core::store::{Connection, ConnectionStore, ScanPage, StoreError};
+use chat_core::segments::{JobQueue, QueueError, SegmentJob, SplitConfig};
+use chat_core::store::{Connection, ConnectionStore, ScanPage, Segment, StoreError};
 
 /// A real API Gateway WebSocket event from `tests/events/<name>.json`.
 pub fn event(name: &str) -> ApiGatewayWebsocketProxyRequest {
@@ -121,6 +123,84 @@ impl ConnectionStore for FakeStore {
             next_start,
         })
     }
+
+    async fn scan_segment(
+        &self,
+        segment: Segment,
+        start: Option<String>,
+        limit: u32,
+    ) -> Result<ScanPage, StoreError> {
+        let items = self.items.lock().unwrap();
+        let after: Vec<String> = items
+            .keys()
+            .filter(|id| segment_of(id, segment.total) == segment.index)
+            .filter(|id| start.as_ref().is_none_or(|s| *id > s))
+            .cloned()
+            .collect();
+        let limit = limit as usize;
+        let connection_ids: Vec<String> = after.iter().take(limit).cloned().collect();
+        // DynamoDB may end a page exactly at the segment's end and still
+        // give a LastEvaluatedKey; the fake does the same when it is full.
+        let next_start = (connection_ids.len() == limit)
+            .then(|| connection_ids.last().cloned())
+            .flatten();
+        Ok(ScanPage {
+            connection_ids,
+            next_start,
+        })
+    }
+}
+
+/// Which of `total` segments an id falls in (DynamoDB hashes the key).
+pub fn segment_of(id: &str, total: u32) -> u32 {
+    id.bytes().map(u32::from).sum::<u32>() % total.max(1)
+}
+
+/// The fan-out queue: what was sent, deduplicated by id as SQS FIFO does.
+#[derive(Debug, Default)]
+pub struct FakeQueue {
+    pub sent: Mutex<Vec<SegmentJob>>,
+    pub seen_ids: Mutex<BTreeSet<String>>,
+    /// Copies SQS dropped as duplicates.
+    pub deduplicated: AtomicUsize,
+    pub fail: bool,
+}
+
+impl FakeQueue {
+    /// Takes the oldest job, as a worker would receive it.
+    pub fn take(&self) -> Option<SegmentJob> {
+        let mut sent = self.sent.lock().unwrap();
+        (!sent.is_empty()).then(|| sent.remove(0))
+    }
+}
+
+impl JobQueue for FakeQueue {
+    async fn send(&self, jobs: &[SegmentJob]) -> Result<(), QueueError> {
+        if self.fail {
+            return Err(QueueError {
+                operation: "SendMessageBatch",
+                message: "injected failure".into(),
+            });
+        }
+        for job in jobs {
+            if self.seen_ids.lock().unwrap().insert(job.deduplication_id()) {
+                self.sent.lock().unwrap().push(job.clone());
+            } else {
+                self.deduplicated.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fan-out settings of most tests: `config`, the default split rule,
+/// a fake queue.
+pub fn fanout(config: FanoutConfig) -> Fanout<FakeQueue> {
+    Fanout {
+        config,
+        split: SplitConfig::default(),
+        queue: FakeQueue::default(),
+    }
 }
 
 /// Records what is posted; some recipients are gone, failing or slow.
@@ -132,6 +212,9 @@ pub struct FakePoster {
     /// How long every post takes (to observe concurrency).
     pub latency: Duration,
     pub fail_info: bool,
+    /// Answer 429 to this many posts to each id before taking one.
+    pub throttle_first: usize,
+    pub throttled: Mutex<BTreeMap<String, usize>>,
     pub delivered: Mutex<Vec<(String, String)>>,
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
@@ -172,6 +255,14 @@ impl Poster for FakePoster {
         }
         if self.gone.contains(connection_id) {
             return Err(PostError::Gone);
+        }
+        {
+            let mut throttled = self.throttled.lock().unwrap();
+            let count = throttled.entry(connection_id.to_owned()).or_default();
+            if *count < self.throttle_first {
+                *count += 1;
+                return Err(PostError::Throttled);
+            }
         }
         if self.failing.contains(connection_id) {
             return Err(PostError::Failed("injected failure".into()));

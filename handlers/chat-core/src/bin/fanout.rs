@@ -1,0 +1,16 @@
+//! `fanout`: the worker of broadcasts too large for one invocation; takes
+//! one job at a time from the fan-out queue (see `chat_core::segments`).
+
+use aws_lambda_events::sqs::SqsEvent;
+use chat_core::{routes, runtime};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    runtime::init_logging();
+    let clients = runtime::fanout_clients().await;
+    let (store, poster, fanout) = (&clients.store, &clients.poster, &clients.fanout);
+    runtime::serve(|event: SqsEvent, deadline| async move {
+        Ok(routes::fanout_jobs(store, poster, fanout, event, deadline).await)
+    })
+    .await
+}

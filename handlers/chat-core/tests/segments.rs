@@ -1,0 +1,447 @@
+//! Broadcasts split across `fanout` workers, with fakes of the table, the
+//! management API and the FIFO queue (which deduplicates as SQS does).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use chat_core::fanout::{Fanout, FanoutConfig, backoff};
+use chat_core::routes::{self, NOT_QUEUED};
+use chat_core::segments::{
+    Delivery, ScanPosition, SegmentJob, SplitConfig, broadcast_or_split, run_job,
+};
+use support::{FakePoster, FakeQueue, FakeStore, fanout, ids, message_from, segment_of};
+use tokio::time::Instant;
+
+fn later() -> Instant {
+    Instant::now() + Duration::from_secs(600)
+}
+
+fn split(direct_limit: usize, segments: u32, page_size: u32) -> Fanout<FakeQueue> {
+    Fanout {
+        split: SplitConfig {
+            direct_limit,
+            segments,
+            page_size,
+        },
+        ..fanout(FanoutConfig::default())
+    }
+}
+
+/// Runs queued jobs one at a time, as the workers would, until none is left;
+/// how many ran.
+async fn drain(store: &FakeStore, poster: &FakePoster, fanout: &Fanout<FakeQueue>) -> usize {
+    let mut jobs = 0;
+    while let Some(job) = fanout.queue.take() {
+        run_job(
+            store,
+            poster,
+            &fanout.queue,
+            job,
+            fanout.config,
+            fanout.split.page_size,
+            later(),
+        )
+        .await
+        .unwrap();
+        jobs += 1;
+    }
+    jobs
+}
+
+/// How many times each id heard `text`.
+fn counts(poster: &FakePoster) -> BTreeMap<String, usize> {
+    poster
+        .received()
+        .into_iter()
+        .map(|(id, texts)| (id, texts.len()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_broadcast_over_the_direct_limit_is_queued_one_job_per_segment_and_nothing_is_posted() {
+    let store = FakeStore::with_ids(ids(50));
+    let poster = FakePoster::default();
+    let fanout = split(49, 4, 10);
+    let delivery = broadcast_or_split(&store, &poster, &fanout, "hi", later())
+        .await
+        .unwrap();
+    let Delivery::Split {
+        broadcast_id,
+        segments,
+    } = delivery
+    else {
+        panic!("expected a split: {delivery:?}");
+    };
+    assert_eq!(segments, 4);
+    assert!(
+        poster.received().is_empty(),
+        "the workers post, not the splitter"
+    );
+    let jobs = fanout.queue.sent.lock().unwrap().clone();
+    assert_eq!(jobs.len(), 4);
+    for (n, job) in jobs.iter().enumerate() {
+        assert_eq!(job.broadcast_id, broadcast_id);
+        assert_eq!((job.segment, job.total_segments, job.hop), (n as u32, 4, 0));
+        assert_eq!(job.scan, ScanPosition::Beginning);
+        assert_eq!(job.text, "hi");
+    }
+    let groups: BTreeSet<String> = jobs.iter().map(SegmentJob::group_id).collect();
+    assert_eq!(groups.len(), 4, "one message group per segment");
+
+    // At the limit exactly, the function posts itself and queues nothing.
+    let fanout = split(50, 4, 10);
+    let delivery = broadcast_or_split(&store, &poster, &fanout, "hi", later()).await;
+    assert!(
+        matches!(delivery, Ok(Delivery::Direct(ref s)) if s.sent == 50),
+        "{delivery:?}"
+    );
+    assert!(fanout.queue.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn workers_reach_every_connection_exactly_once_page_by_page() {
+    let all = ids(1_000);
+    let store = FakeStore::with_ids(all.clone());
+    let poster = FakePoster {
+        gone: BTreeSet::from(["c010".to_owned()]),
+        ..FakePoster::default()
+    };
+    let fanout = split(100, 4, 30);
+    broadcast_or_split(&store, &poster, &fanout, "to all", later())
+        .await
+        .unwrap();
+    let jobs = drain(&store, &poster, &fanout).await;
+    let counts = counts(&poster);
+    assert_eq!(counts.len(), 999, "everyone but the gone one");
+    assert!(counts.values().all(|n| *n == 1), "nobody twice");
+    assert!(!store.ids().contains("c010"), "the gone id is removed");
+    // Each segment takes ceil(size / 30) jobs, plus one that finds the end.
+    let expected: usize = (0..4)
+        .map(|segment| {
+            let size = all.iter().filter(|id| segment_of(id, 4) == segment).count();
+            size / 30 + 1
+        })
+        .sum();
+    assert_eq!(jobs, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_cut_off_mid_page_is_retried_and_repeats_only_what_it_had_posted_of_its_page() {
+    let store = FakeStore::with_ids(ids(400));
+    let poster = FakePoster {
+        latency: Duration::from_millis(10),
+        ..FakePoster::default()
+    };
+    let fanout = Fanout {
+        config: FanoutConfig {
+            concurrency: 4,
+            ..FanoutConfig::default()
+        },
+        ..split(100, 2, 50)
+    };
+    broadcast_or_split(&store, &poster, &fanout, "hi", later())
+        .await
+        .unwrap();
+    // Run one job of segment 0 to completion, then cut the next one off
+    // after 20 of its posts, as a worker killed mid-page.
+    let first = fanout.queue.take().unwrap();
+    run_job(
+        &store,
+        &poster,
+        &fanout.queue,
+        first,
+        fanout.config,
+        50,
+        later(),
+    )
+    .await
+    .unwrap();
+    let cut = fanout.queue.take().unwrap();
+    let before = poster.delivered.lock().unwrap().len();
+    let run = run_job(
+        &store,
+        &poster,
+        &fanout.queue,
+        cut.clone(),
+        fanout.config,
+        50,
+        later(),
+    );
+    let killed = async {
+        while poster.delivered.lock().unwrap().len() < before + 20 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::select! {
+        result = run => panic!("the job finished before it was cut off: {result:?}"),
+        () = killed => {}
+    }
+    // SQS hands the same job out again after the visibility timeout.
+    let reached_before_the_kill: BTreeSet<String> = poster.delivered.lock().unwrap()[before..]
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    run_job(
+        &store,
+        &poster,
+        &fanout.queue,
+        cut,
+        fanout.config,
+        50,
+        later(),
+    )
+    .await
+    .unwrap();
+    drain(&store, &poster, &fanout).await;
+
+    let counts = counts(&poster);
+    assert_eq!(counts.len(), 400, "nobody is skipped");
+    let twice: BTreeSet<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(counts.values().all(|n| *n <= 2));
+    assert!(twice.len() <= 50, "at most one page: {}", twice.len());
+    assert!(
+        twice.is_subset(&reached_before_the_kill),
+        "only those the killed job had reached hear it twice"
+    );
+    assert!(!twice.is_empty(), "the retry did repeat the cut-off page");
+}
+
+#[tokio::test]
+async fn a_job_retried_after_it_queued_its_successor_does_not_repeat_the_rest_of_the_segment() {
+    let store = FakeStore::with_ids(ids(300));
+    let poster = FakePoster::default();
+    let fanout = split(100, 1, 40);
+    broadcast_or_split(&store, &poster, &fanout, "hi", later())
+        .await
+        .unwrap();
+    let job = fanout.queue.take().unwrap();
+    // The worker queued the next job and died before SQS deleted this one.
+    for _ in 0..2 {
+        run_job(
+            &store,
+            &poster,
+            &fanout.queue,
+            job.clone(),
+            fanout.config,
+            40,
+            later(),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        fanout
+            .queue
+            .deduplicated
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the second copy of the next job is dropped"
+    );
+    drain(&store, &poster, &fanout).await;
+    let counts = counts(&poster);
+    assert_eq!(counts.len(), 300);
+    let twice = counts.values().filter(|n| **n == 2).count();
+    assert_eq!(twice, 40, "exactly the retried page");
+    assert!(counts.values().all(|n| *n <= 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_posts_are_retried_with_backoff_and_never_counted_as_gone() {
+    let store = FakeStore::with_ids(ids(5));
+    let poster = FakePoster {
+        throttle_first: 3,
+        ..FakePoster::default()
+    };
+    let started = Instant::now();
+    let delivery = broadcast_or_split(
+        &store,
+        &poster,
+        &fanout(FanoutConfig::default()),
+        "hi",
+        later(),
+    )
+    .await
+    .unwrap();
+    let Delivery::Direct(summary) = delivery else {
+        panic!("{delivery:?}")
+    };
+    assert_eq!((summary.sent, summary.gone, summary.failed), (5, 0, 0));
+    assert_eq!(store.ids().len(), 5, "nobody deleted");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1),
+        "it waited before retrying"
+    );
+    assert!(poster.throttled.lock().unwrap().values().all(|n| *n == 3));
+
+    for attempt in 0..20 {
+        let pause = backoff(attempt);
+        assert!(
+            pause > Duration::ZERO && pause <= Duration::from_secs(2),
+            "{pause:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ids_throttled_until_the_deadline_are_passed_to_the_next_job() {
+    let store = FakeStore::with_ids(ids(30));
+    let poster = FakePoster {
+        throttle_first: usize::MAX,
+        ..FakePoster::default()
+    };
+    let fanout = split(10, 1, 20);
+    let job = SegmentJob {
+        broadcast_id: "b1".into(),
+        segment: 0,
+        total_segments: 1,
+        hop: 0,
+        scan: ScanPosition::Beginning,
+        pending: Vec::new(),
+        text: "hi".into(),
+        totals: Default::default(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let outcome = run_job(
+        &store,
+        &poster,
+        &fanout.queue,
+        job,
+        fanout.config,
+        20,
+        deadline,
+    )
+    .await
+    .unwrap();
+    assert!(Instant::now() <= deadline);
+    let next = outcome.next.expect("the segment goes on");
+    assert_eq!(next.hop, 1);
+    assert_eq!(next.pending.len(), 20, "the whole page, none lost");
+    assert_eq!(next.scan, ScanPosition::After("c019".into()));
+    assert_eq!(outcome.summary.unreached, 20);
+    assert_eq!(
+        fanout.queue.sent.lock().unwrap().as_slice(),
+        &[next.clone()]
+    );
+
+    // A job with pending ids posts only those, so no job posts more than a
+    // page; the next one reads on.
+    let poster = FakePoster::default();
+    let outcome = run_job(
+        &store,
+        &poster,
+        &fanout.queue,
+        next,
+        fanout.config,
+        20,
+        later(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.summary.sent, 20);
+    let next = outcome.next.unwrap();
+    assert_eq!(
+        (next.scan.clone(), next.pending.len()),
+        (ScanPosition::After("c019".into()), 0)
+    );
+    let outcome = run_job(
+        &store,
+        &poster,
+        &fanout.queue,
+        next,
+        fanout.config,
+        20,
+        later(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.summary.sent, 10);
+    assert_eq!(outcome.next, None, "the segment is done");
+    assert_eq!(poster.received().len(), 30);
+}
+
+fn sqs_event(bodies: &[&str]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for (n, body) in bodies.iter().enumerate() {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(format!("m{n}"));
+        message.body = Some((*body).to_owned());
+        event.records.push(message);
+    }
+    event
+}
+
+#[tokio::test]
+async fn the_worker_reports_a_failed_job_and_every_one_after_it() {
+    let store = FakeStore::with_ids(ids(3));
+    let poster = FakePoster::default();
+    let fanout = split(1, 1, 10);
+    let job = SegmentJob {
+        broadcast_id: "b2".into(),
+        segment: 0,
+        total_segments: 1,
+        hop: 0,
+        scan: ScanPosition::Beginning,
+        pending: Vec::new(),
+        text: "hi".into(),
+        totals: Default::default(),
+    };
+    let good = serde_json::to_string(&job).unwrap();
+
+    let response =
+        routes::fanout_jobs(&store, &poster, &fanout, sqs_event(&[&good]), later()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(poster.received().len(), 3);
+
+    let response = routes::fanout_jobs(
+        &store,
+        &poster,
+        &fanout,
+        sqs_event(&["not a job", &good]),
+        later(),
+    )
+    .await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["m0", "m1"],
+        "the second must not overtake the first"
+    );
+}
+
+#[tokio::test]
+async fn a_split_that_cannot_be_queued_tells_the_sender() {
+    let store = FakeStore::with_ids(ids(20));
+    let poster = FakePoster::default();
+    let fanout = Fanout {
+        queue: FakeQueue {
+            fail: true,
+            ..FakeQueue::default()
+        },
+        ..split(5, 2, 10)
+    };
+    let body = r#"{"action":"sendmessage","data":"hi"}"#;
+    let response = routes::send_message(
+        &store,
+        &poster,
+        &message_from("c003", Some(body)),
+        &fanout,
+        later(),
+    )
+    .await;
+    assert_eq!(response.status_code, 500);
+    assert_eq!(
+        poster.received(),
+        BTreeMap::from([("c003".to_owned(), vec![NOT_QUEUED.to_owned()])])
+    );
+}

@@ -1,0 +1,159 @@
+//! The fan-out queue of broadcasts too large for one invocation: a FIFO
+//! queue of segment jobs (one message group per segment), its dead-letter
+//! queue, and the `fanout` worker's event source. How the jobs flow is
+//! described in the handlers' `chat_core::segments`.
+
+use std::collections::BTreeMap;
+
+use chat_contract::{DIRECT_LIMIT_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR};
+
+use crate::cfn::lambda::{EventSourceMapping, FunctionResponseType, ScalingConfig};
+use crate::cfn::sqs::{Queue, RedrivePolicy};
+use crate::cfn::{Expr, LogicalId, Output, Resource, RetentionPolicy, Template, TemplateError};
+use crate::settings::Broadcast;
+
+use super::{ExecutionRole, FanoutPart, LambdaFunction};
+
+/// The worker's timeout; the queue hides a job for six times as long
+/// (AWS's advice for SQS event sources), so a retry comes two minutes on.
+pub const WORKER_TIMEOUT_SECONDS: u32 = 20;
+/// Receives of a job before it moves to the dead-letter queue. Three
+/// visibility timeouts (6 min) stay near SQS FIFO's 5-minute deduplication
+/// window, which keeps a retried job from queuing its successor twice.
+const MAX_RECEIVES: u32 = 3;
+/// A job older than this is stale chat: SQS drops it.
+const JOB_RETENTION_SECONDS: u32 = 60 * 60;
+/// Failed jobs are kept as long as SQS allows, for inspection or redrive.
+const DEAD_LETTER_RETENTION_SECONDS: u32 = 14 * 24 * 60 * 60;
+
+const SSE_REASON: &str = "encrypted at rest with SQS-managed keys; the jobs hold chat text that every recipient gets anyway";
+
+/// The queue, its dead letters, and the stage's broadcast settings.
+#[derive(Debug)]
+pub struct FanoutQueue {
+    queue: LogicalId,
+    dead_letters: LogicalId,
+    broadcast: Broadcast,
+}
+
+impl FanoutQueue {
+    pub fn add_to(template: &mut Template, broadcast: Broadcast) -> Result<Self, TemplateError> {
+        let dead_letters = template.add(
+            "FanoutDeadLetterQueue",
+            Resource::new(Queue {
+                fifo_queue: Some(true),
+                message_retention_period: Some(DEAD_LETTER_RETENTION_SECONDS),
+                sqs_managed_sse_enabled: Some(true),
+                ..Queue::default()
+            })
+            // Failed chat broadcasts are not worth outliving the stack.
+            .retention(RetentionPolicy::Delete)
+            .skip_checkov("CKV_AWS_27", SSE_REASON),
+        )?;
+        let queue = template.add(
+            "FanoutQueue",
+            Resource::new(Queue {
+                fifo_queue: Some(true),
+                visibility_timeout: Some(6 * WORKER_TIMEOUT_SECONDS),
+                message_retention_period: Some(JOB_RETENTION_SECONDS),
+                sqs_managed_sse_enabled: Some(true),
+                redrive_policy: Some(RedrivePolicy {
+                    dead_letter_target_arn: Expr::arn_of(&dead_letters),
+                    max_receive_count: MAX_RECEIVES,
+                }),
+            })
+            .retention(RetentionPolicy::Delete)
+            .skip_checkov("CKV_AWS_27", SSE_REASON),
+        )?;
+        Ok(FanoutQueue {
+            queue,
+            dead_letters,
+            broadcast,
+        })
+    }
+
+    /// The variables of the functions that broadcast or work: the queue's
+    /// URL and the split rule.
+    pub fn environment(&self) -> BTreeMap<String, Expr> {
+        BTreeMap::from([
+            (FANOUT_QUEUE_URL_VAR.to_owned(), (&self.queue).into()),
+            (
+                DIRECT_LIMIT_VAR.to_owned(),
+                self.broadcast.direct_limit.0.to_string().into(),
+            ),
+            (
+                FANOUT_SEGMENTS_VAR.to_owned(),
+                self.broadcast.workers.0.to_string().into(),
+            ),
+        ])
+    }
+
+    /// Gives `role` what `part` needs of the queue, and nothing else.
+    pub fn grant(&self, role: &mut ExecutionRole, part: FanoutPart) {
+        match part {
+            FanoutPart::None => {}
+            FanoutPart::Splits => self.grant_send(role),
+            FanoutPart::Works => {
+                self.grant_send(role);
+                self.grant_consume(role);
+            }
+        }
+    }
+
+    /// Lets `role` queue jobs.
+    fn grant_send(&self, role: &mut ExecutionRole) {
+        role.allow(
+            "QueueFanoutJobs",
+            &["sqs:SendMessage"],
+            vec![Expr::arn_of(&self.queue)],
+        );
+    }
+
+    /// What Lambda's event source needs of the worker's role: receive and
+    /// delete jobs, read the queue's attributes.
+    fn grant_consume(&self, role: &mut ExecutionRole) {
+        role.allow(
+            "ReceiveFanoutJobs",
+            &[
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            ],
+            vec![Expr::arn_of(&self.queue)],
+        );
+    }
+
+    /// Feeds the queue's jobs to `worker` one at a time, at most `workers`
+    /// invocations at once (a FIFO queue also never runs two jobs of one
+    /// segment at once).
+    pub fn add_worker(
+        &self,
+        template: &mut Template,
+        worker: &LambdaFunction,
+    ) -> Result<(), TemplateError> {
+        template.add(
+            "FanoutEventSource",
+            EventSourceMapping {
+                event_source_arn: Expr::arn_of(&self.queue),
+                function_name: worker.id().into(),
+                batch_size: Some(1),
+                function_response_types: vec![FunctionResponseType::ReportBatchItemFailures],
+                scaling_config: Some(ScalingConfig {
+                    maximum_concurrency: self.broadcast.workers.0,
+                }),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Outputs the dead-letter queue's URL, where failed jobs wait.
+    pub fn add_output(&self, template: &mut Template) -> Result<(), TemplateError> {
+        template.add_output(
+            "FanoutDeadLetterQueueUrl",
+            Output {
+                description: "Broadcast jobs that failed three times (SQS FIFO)".to_owned(),
+                value: (&self.dead_letters).into(),
+            },
+        )
+    }
+}
