@@ -849,7 +849,7 @@ async fn first_deploy_creates_the_bootstrap_stack_and_uploads_each_zip_once() {
     );
     assert!(output.contains("Creating chatstack-bootstrap"), "{output}");
     // The stage's functions: without settings, not notify.
-    let all = FUNCTIONS.iter().filter(|f| f.route_key().is_some()).count();
+    let all = FUNCTIONS.iter().filter(|f| f.in_every_stage()).count();
     assert!(
         output.contains(&format!("Uploaded {all} of {all} zips")),
         "{output}"

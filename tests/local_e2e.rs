@@ -21,8 +21,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How many functions a stage without settings has.
-fn websocket_functions() -> usize {
-    FUNCTIONS.iter().filter(|f| f.route_key().is_some()).count()
+fn functions_without_settings() -> usize {
+    FUNCTIONS.iter().filter(|f| f.in_every_stage()).count()
 }
 
 async fn connect(url: &str) -> Client {
@@ -62,7 +62,7 @@ async fn the_chat_app_works_end_to_end_on_localhost() {
     let local = Local::start();
     assert_eq!(
         local.pids.len(),
-        websocket_functions(),
+        functions_without_settings(),
         "one process per function: {:?}",
         local.lines()
     );
@@ -793,7 +793,7 @@ async fn a_given_dynamodb_endpoint_is_used_instead_of_starting_moto() {
 
     // Each function gets Lambda's environment, not the user's shell: the
     // user's credentials only as resolved and handed over, nothing else.
-    assert_eq!(local.pids.len(), websocket_functions());
+    assert_eq!(local.pids.len(), functions_without_settings());
     for pid in &local.pids {
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
         let variables: Vec<String> = environ

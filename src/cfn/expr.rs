@@ -23,6 +23,8 @@ pub enum Pseudo {
     Region,
     AccountId,
     StackName,
+    /// The stack's ARN, which ends in a UUID unique to this stack.
+    StackId,
     /// `amazonaws.com` (or `amazonaws.com.cn`): keeps endpoint URLs partition-safe.
     UrlSuffix,
 }
@@ -35,6 +37,7 @@ impl Pseudo {
             Pseudo::Region => "AWS::Region",
             Pseudo::AccountId => "AWS::AccountId",
             Pseudo::StackName => "AWS::StackName",
+            Pseudo::StackId => "AWS::StackId",
             Pseudo::UrlSuffix => "AWS::URLSuffix",
         }
     }
@@ -178,6 +181,19 @@ pub enum Expr {
     /// );
     /// ```
     Join(String, Vec<Expr>),
+    /// `Fn::Select` of the item at an index of a list value.
+    ///
+    /// ```
+    /// # use chatstack::cfn::{Expr, Pseudo};
+    /// let id = Expr::Split("/".into(), Box::new(Expr::Pseudo(Pseudo::StackId)));
+    /// assert_eq!(
+    ///     serde_json::to_value(Expr::Select(2, Box::new(id))).unwrap(),
+    ///     serde_json::json!({"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]})
+    /// );
+    /// ```
+    Select(u32, Box<Expr>),
+    /// `Fn::Split` of a value at a delimiter, into a list.
+    Split(String, Box<Expr>),
 }
 
 impl Expr {
@@ -261,6 +277,12 @@ impl Serialize for Expr {
             Expr::Join(delimiter, values) => {
                 single_key(serializer, "Fn::Join", &Pair(delimiter, values))
             }
+            Expr::Select(index, list) => {
+                single_key(serializer, "Fn::Select", &Pair(index, list.as_ref()))
+            }
+            Expr::Split(delimiter, value) => {
+                single_key(serializer, "Fn::Split", &Pair(delimiter, value.as_ref()))
+            }
         }
     }
 }
@@ -286,6 +308,7 @@ mod tests {
             Pseudo::Region,
             Pseudo::AccountId,
             Pseudo::StackName,
+            Pseudo::StackId,
             Pseudo::UrlSuffix,
         ]
         .into_iter()
@@ -298,6 +321,7 @@ mod tests {
                 "AWS::Region",
                 "AWS::AccountId",
                 "AWS::StackName",
+                "AWS::StackId",
                 "AWS::URLSuffix"
             ]
         );

@@ -18,6 +18,9 @@ pub struct RedrivePolicy {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Queue {
+    /// A FIFO queue's name must end in `.fifo`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_name: Option<Expr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fifo_queue: Option<bool>,
     /// Seconds a received message stays hidden from other receivers.

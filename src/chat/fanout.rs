@@ -9,7 +9,9 @@ use chat_contract::{DIRECT_LIMIT_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR}
 
 use crate::cfn::lambda::{EventSourceMapping, FunctionResponseType, ScalingConfig};
 use crate::cfn::sqs::{Queue, RedrivePolicy};
-use crate::cfn::{Expr, LogicalId, Output, Resource, RetentionPolicy, Template, TemplateError};
+use crate::cfn::{
+    Expr, LogicalId, Output, Pseudo, Resource, RetentionPolicy, Template, TemplateError,
+};
 use crate::settings::Broadcast;
 
 use super::{ExecutionRole, FanoutPart, LambdaFunction};
@@ -28,6 +30,28 @@ const DEAD_LETTER_RETENTION_SECONDS: u32 = 14 * 24 * 60 * 60;
 
 const SSE_REASON: &str = "encrypted at rest with SQS-managed keys; the jobs hold chat text that every recipient gets anyway";
 
+/// A FIFO queue's name, which must end in `.fifo` and so cannot be left to
+/// CloudFormation: `chatstack-<purpose>-<the stack id's UUID>.fifo`, unique
+/// to the stack (SQS refuses a name deleted less than 60 s ago, so a stage
+/// destroyed and deployed again must not reuse it) and short (SQS allows 80).
+fn fifo_queue_name(purpose: &str) -> Expr {
+    let stack_uuid = Expr::Select(
+        2,
+        Box::new(Expr::Split(
+            "/".into(),
+            Box::new(Expr::Pseudo(Pseudo::StackId)),
+        )),
+    );
+    Expr::Join(
+        String::new(),
+        vec![
+            format!("chatstack-{purpose}-").into(),
+            stack_uuid,
+            ".fifo".into(),
+        ],
+    )
+}
+
 /// The queue, its dead letters, and the stage's broadcast settings.
 #[derive(Debug)]
 pub struct FanoutQueue {
@@ -41,6 +65,7 @@ impl FanoutQueue {
         let dead_letters = template.add(
             "FanoutDeadLetterQueue",
             Resource::new(Queue {
+                queue_name: Some(fifo_queue_name("fanout-dlq")),
                 fifo_queue: Some(true),
                 message_retention_period: Some(DEAD_LETTER_RETENTION_SECONDS),
                 sqs_managed_sse_enabled: Some(true),
@@ -53,6 +78,7 @@ impl FanoutQueue {
         let queue = template.add(
             "FanoutQueue",
             Resource::new(Queue {
+                queue_name: Some(fifo_queue_name("fanout")),
                 fifo_queue: Some(true),
                 visibility_timeout: Some(6 * WORKER_TIMEOUT_SECONDS),
                 message_retention_period: Some(JOB_RETENTION_SECONDS),

@@ -61,6 +61,14 @@ impl FunctionSpec {
         format!("{}{CODE_KEY_SUFFIX}", self.logical_prefix)
     }
 
+    /// Whether every stage has it; the others come with a stage's settings.
+    pub fn in_every_stage(&self) -> bool {
+        matches!(
+            self.trigger,
+            Trigger::WebSocketRoute(_) | Trigger::FanoutQueue
+        )
+    }
+
     /// The WebSocket route it serves, if it serves one.
     pub fn route_key(&self) -> Option<&'static str> {
         match self.trigger {

@@ -54,12 +54,9 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     };
     let mut notify = None;
     for spec in FUNCTIONS {
-        let present = match spec.trigger {
-            Trigger::WebSocketRoute(_) | Trigger::FanoutQueue => true,
-            Trigger::Notify => settings.has_notify(),
-            // Added above, before the route it guards.
-            Trigger::Authorizer => false,
-        };
+        // The authorizer is added above, before the route it guards.
+        let present =
+            spec.in_every_stage() || (spec.trigger == Trigger::Notify && settings.has_notify());
         if !present {
             continue;
         }
