@@ -43,17 +43,16 @@ fn raise_file_limit() {
     );
 }
 
-/// Opens `CLIENTS` connections, waiting out the stage's throttling (429),
-/// each with a reader recording what it hears. Returns the first client's
-/// writer, to send with.
-async fn connect_all(
-    url: &str,
-    heard: &Heard,
-) -> futures_util::stream::SplitSink<
+type Writer = futures_util::stream::SplitSink<
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     Message,
-> {
-    let mut first = None;
+>;
+
+/// Opens `CLIENTS` connections, waiting out the stage's throttling (429),
+/// each with a reader recording what it hears. Returns their writers (the
+/// connections stay open while they live).
+async fn connect_all(url: &str, heard: &Heard) -> Vec<Writer> {
+    let mut writers = Vec::with_capacity(CLIENTS);
     for n in 0..CLIENTS {
         let client = loop {
             match tokio_tungstenite::connect_async(url).await {
@@ -80,14 +79,9 @@ async fn connect_all(
                 }
             }
         });
-        if n == 0 {
-            first = Some(writer);
-        } else {
-            // Kept open for the test's life.
-            std::mem::forget(writer);
-        }
+        writers.push(writer);
     }
-    first.unwrap()
+    writers
 }
 
 /// How many times each client heard `text`.
@@ -173,7 +167,8 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
         .to_owned();
 
     let heard: Heard = Arc::default();
-    let mut sender = connect_all(&local.url, &heard).await;
+    let mut writers = connect_all(&local.url, &heard).await;
+    let sender = &mut writers[0];
     assert_eq!(local.table_ids().await.len(), CLIENTS);
 
     // Over the direct limit: sendmessage splits, four workers post.

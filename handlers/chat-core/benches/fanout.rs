@@ -310,17 +310,9 @@ fn run_split_case(n: usize, workers: u32) {
                     continue;
                 };
                 let deadline = Instant::now() + Duration::from_secs(20);
-                let outcome = run_job(
-                    &store,
-                    &api,
-                    &fanout.queue,
-                    job.clone(),
-                    fanout.config,
-                    fanout.split.page_size,
-                    deadline,
-                )
-                .await
-                .expect("the memory store and queue never fail");
+                let outcome = run_job(&store, &api, &fanout, job.clone(), deadline)
+                    .await
+                    .expect("the memory store and queue never fail");
                 jobs.fetch_add(1, Ordering::Relaxed);
                 sent.fetch_add(outcome.summary.sent, Ordering::Relaxed);
                 if outcome.next.is_none() {

@@ -207,16 +207,7 @@ pub async fn fanout_jobs<S: ConnectionStore, P: Poster, Q: JobQueue>(
             let job = serde_json::from_str::<SegmentJob>(record.body.as_deref().unwrap_or(""));
             failed = match job {
                 Ok(job) => {
-                    let outcome = run_job(
-                        store,
-                        poster,
-                        &fanout.queue,
-                        job,
-                        fanout.config,
-                        fanout.split.page_size,
-                        deadline,
-                    )
-                    .await;
+                    let outcome = run_job(store, poster, fanout, job, deadline).await;
                     if let Err(error) = &outcome {
                         tracing::error!(%message_id, %error, "fan-out job failed; SQS will hand it out again");
                     }

@@ -17,7 +17,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::fanout::{Fanout, FanoutConfig, Summary, latest_post_start, post_all};
+use crate::fanout::{Fanout, Summary, latest_post_start, post_all};
 use crate::poster::Poster;
 use crate::store::{ConnectionStore, Segment, StoreError};
 
@@ -53,6 +53,18 @@ pub enum ScanPosition {
     After(String),
     /// Every page of the segment has been read.
     Done,
+}
+
+impl ScanPosition {
+    /// Where the next page starts (`Some(None)`: at the segment's start);
+    /// `None` when there is no next page.
+    fn start(&self) -> Option<Option<String>> {
+        match self {
+            ScanPosition::Beginning => Some(None),
+            ScanPosition::After(key) => Some(Some(key.clone())),
+            ScanPosition::Done => None,
+        }
+    }
 }
 
 /// Running totals of a segment, carried from job to job.
@@ -306,12 +318,11 @@ pub struct JobOutcome {
 pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue>(
     store: &S,
     poster: &P,
-    queue: &Q,
+    fanout: &Fanout<Q>,
     job: SegmentJob,
-    config: FanoutConfig,
-    page_size: u32,
     deadline: Instant,
 ) -> Result<JobOutcome, BroadcastError> {
+    let (config, page_size, queue) = (fanout.config, fanout.split.page_size, &fanout.queue);
     let started = Instant::now();
     let last_start = latest_post_start(deadline, config, started);
     let data = job.text.as_bytes();
@@ -327,13 +338,11 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue>(
     )
     .await;
     let mut scan = job.scan.clone();
-    let start = match &scan {
-        ScanPosition::Beginning => Some(None),
-        ScanPosition::After(key) => Some(Some(key.clone())),
-        ScanPosition::Done => None,
-    };
     // A job with pending ids posts only those: at most one page per job.
-    if let Some(start) = start.filter(|_| job.pending.is_empty() && Instant::now() < last_start) {
+    if let Some(start) = scan
+        .start()
+        .filter(|_| job.pending.is_empty() && Instant::now() < last_start)
+    {
         let page = store.scan_segment(job.segment(), start, page_size).await?;
         scan = match page.next_start {
             Some(key) => ScanPosition::After(key),
@@ -357,16 +366,7 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue>(
         failed: job.totals.failed + summary.failed,
     };
     if scan == ScanPosition::Done && unreached.is_empty() {
-        tracing::info!(
-            broadcast_id = %job.broadcast_id,
-            segment = job.segment,
-            total_segments = job.total_segments,
-            jobs = job.hop + 1,
-            sent = totals.sent,
-            gone = totals.gone,
-            failed = totals.failed,
-            "broadcast segment done"
-        );
+        log_segment_done(&job, totals);
         return Ok(JobOutcome {
             summary,
             next: None,
@@ -384,4 +384,18 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue>(
         summary,
         next: Some(next),
     })
+}
+
+/// The line each segment ends with: its totals, under the broadcast's id.
+fn log_segment_done(job: &SegmentJob, totals: Totals) {
+    tracing::info!(
+        broadcast_id = %job.broadcast_id,
+        segment = job.segment,
+        total_segments = job.total_segments,
+        jobs = job.hop + 1,
+        sent = totals.sent,
+        gone = totals.gone,
+        failed = totals.failed,
+        "broadcast segment done"
+    );
 }

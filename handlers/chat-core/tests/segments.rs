@@ -35,17 +35,7 @@ fn split(direct_limit: usize, segments: u32, page_size: u32) -> Fanout<FakeQueue
 async fn drain(store: &FakeStore, poster: &FakePoster, fanout: &Fanout<FakeQueue>) -> usize {
     let mut jobs = 0;
     while let Some(job) = fanout.queue.take() {
-        run_job(
-            store,
-            poster,
-            &fanout.queue,
-            job,
-            fanout.config,
-            fanout.split.page_size,
-            later(),
-        )
-        .await
-        .unwrap();
+        run_job(store, poster, &fanout, job, later()).await.unwrap();
         jobs += 1;
     }
     jobs
@@ -148,28 +138,12 @@ async fn a_job_cut_off_mid_page_is_retried_and_repeats_only_what_it_had_posted_o
     // Run one job of segment 0 to completion, then cut the next one off
     // after 20 of its posts, as a worker killed mid-page.
     let first = fanout.queue.take().unwrap();
-    run_job(
-        &store,
-        &poster,
-        &fanout.queue,
-        first,
-        fanout.config,
-        50,
-        later(),
-    )
-    .await
-    .unwrap();
+    run_job(&store, &poster, &fanout, first, later())
+        .await
+        .unwrap();
     let cut = fanout.queue.take().unwrap();
     let before = poster.delivered.lock().unwrap().len();
-    let run = run_job(
-        &store,
-        &poster,
-        &fanout.queue,
-        cut.clone(),
-        fanout.config,
-        50,
-        later(),
-    );
+    let run = run_job(&store, &poster, &fanout, cut.clone(), later());
     let killed = async {
         while poster.delivered.lock().unwrap().len() < before + 20 {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -184,17 +158,9 @@ async fn a_job_cut_off_mid_page_is_retried_and_repeats_only_what_it_had_posted_o
         .iter()
         .map(|(id, _)| id.clone())
         .collect();
-    run_job(
-        &store,
-        &poster,
-        &fanout.queue,
-        cut,
-        fanout.config,
-        50,
-        later(),
-    )
-    .await
-    .unwrap();
+    run_job(&store, &poster, &fanout, cut, later())
+        .await
+        .unwrap();
     drain(&store, &poster, &fanout).await;
 
     let counts = counts(&poster);
@@ -224,17 +190,9 @@ async fn a_job_retried_after_it_queued_its_successor_does_not_repeat_the_rest_of
     let job = fanout.queue.take().unwrap();
     // The worker queued the next job and died before SQS deleted this one.
     for _ in 0..2 {
-        run_job(
-            &store,
-            &poster,
-            &fanout.queue,
-            job.clone(),
-            fanout.config,
-            40,
-            later(),
-        )
-        .await
-        .unwrap();
+        run_job(&store, &poster, &fanout, job.clone(), later())
+            .await
+            .unwrap();
     }
     assert_eq!(
         fanout
@@ -308,17 +266,9 @@ async fn ids_throttled_until_the_deadline_are_passed_to_the_next_job() {
         totals: Default::default(),
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    let outcome = run_job(
-        &store,
-        &poster,
-        &fanout.queue,
-        job,
-        fanout.config,
-        20,
-        deadline,
-    )
-    .await
-    .unwrap();
+    let outcome = run_job(&store, &poster, &fanout, job, deadline)
+        .await
+        .unwrap();
     assert!(Instant::now() <= deadline);
     let next = outcome.next.expect("the segment goes on");
     assert_eq!(next.hop, 1);
@@ -333,34 +283,18 @@ async fn ids_throttled_until_the_deadline_are_passed_to_the_next_job() {
     // A job with pending ids posts only those, so no job posts more than a
     // page; the next one reads on.
     let poster = FakePoster::default();
-    let outcome = run_job(
-        &store,
-        &poster,
-        &fanout.queue,
-        next,
-        fanout.config,
-        20,
-        later(),
-    )
-    .await
-    .unwrap();
+    let outcome = run_job(&store, &poster, &fanout, next, later())
+        .await
+        .unwrap();
     assert_eq!(outcome.summary.sent, 20);
     let next = outcome.next.unwrap();
     assert_eq!(
         (next.scan.clone(), next.pending.len()),
         (ScanPosition::After("c019".into()), 0)
     );
-    let outcome = run_job(
-        &store,
-        &poster,
-        &fanout.queue,
-        next,
-        fanout.config,
-        20,
-        later(),
-    )
-    .await
-    .unwrap();
+    let outcome = run_job(&store, &poster, &fanout, next, later())
+        .await
+        .unwrap();
     assert_eq!(outcome.summary.sent, 10);
     assert_eq!(outcome.next, None, "the segment is done");
     assert_eq!(poster.received().len(), 30);
