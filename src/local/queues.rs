@@ -218,9 +218,23 @@ impl Poller {
 
     /// Invokes the function with one batch; deletes what it handled.
     async fn invoke(&self, messages: Vec<aws_sdk_sqs::types::Message>) {
-        // SQS never hands out a message a receiver still holds; moto's
-        // server can, when receives race. Such a copy is left alone.
-        let messages: Vec<_> = messages
+        let messages = self.not_in_flight(messages);
+        if messages.is_empty() {
+            return;
+        }
+        let failed = self.run_batch(&messages).await;
+        for message in &messages {
+            self.settle(message, &failed).await;
+        }
+    }
+
+    /// SQS never hands out a message a receiver still holds; moto's server
+    /// can, when receives race. Such a copy is left alone.
+    fn not_in_flight(
+        &self,
+        messages: Vec<aws_sdk_sqs::types::Message>,
+    ) -> Vec<aws_sdk_sqs::types::Message> {
+        messages
             .into_iter()
             .filter(|m| {
                 let id = m.message_id().unwrap_or_default();
@@ -233,19 +247,33 @@ impl Poller {
                 }
                 fresh
             })
-            .collect();
-        if messages.is_empty() {
-            return;
-        }
+            .collect()
+    }
+
+    /// Invokes the function with the batch; the ids of the messages that
+    /// failed (every one when the invocation did).
+    async fn run_batch(&self, messages: &[aws_sdk_sqs::types::Message]) -> HashSet<String> {
         let event =
             json!({ "Records": messages.iter().map(|m| self.record(m)).collect::<Vec<_>>() });
-        let failed: HashSet<String> = match self.runtime.invoke(event).await {
-            Ok(answer) if self.source.reports_item_failures => answer["batchItemFailures"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|failure| failure["itemIdentifier"].as_str().map(str::to_owned))
-                .collect(),
+        match self.runtime.invoke(event).await {
+            Ok(answer) if self.source.reports_item_failures => {
+                let failed: HashSet<String> = answer["batchItemFailures"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|failure| failure["itemIdentifier"].as_str().map(str::to_owned))
+                    .collect();
+                if !failed.is_empty() {
+                    let _ = self.log.send(format!(
+                        "queue        {}: {} reported {} of {} messages failed; they go back to the queue",
+                        self.source.queue,
+                        self.source.function,
+                        failed.len(),
+                        messages.len()
+                    ));
+                }
+                failed
+            }
             Ok(_) => HashSet::new(),
             Err(error) => {
                 let _ = self.log.send(format!(
@@ -257,38 +285,32 @@ impl Poller {
                     .filter_map(|m| m.message_id().map(str::to_owned))
                     .collect()
             }
-        };
-        if !failed.is_empty() {
-            let _ = self.log.send(format!(
-                "queue        {}: {} reported {} of {} messages failed; they go back to the queue",
-                self.source.queue,
-                self.source.function,
-                failed.len(),
-                messages.len()
-            ));
         }
-        for message in &messages {
-            let id = message.message_id().unwrap_or_default();
-            let receipt = message.receipt_handle().unwrap_or_default();
-            let outcome = if failed.contains(id) {
-                self.retry_later(receipt).await
-            } else {
-                self.client
-                    .delete_message()
-                    .queue_url(&self.url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| crate::deploy::aws::error_chain(&e))
-            };
-            lock(&self.in_flight).remove(id);
-            if let Err(error) = outcome {
-                let _ = self.log.send(format!(
-                    "queue        {}: settling message {id} failed: {error}",
-                    self.source.queue
-                ));
-            }
+    }
+
+    /// Deletes a handled message; leaves a failed one for SQS to hand out
+    /// again.
+    async fn settle(&self, message: &aws_sdk_sqs::types::Message, failed: &HashSet<String>) {
+        let id = message.message_id().unwrap_or_default();
+        let receipt = message.receipt_handle().unwrap_or_default();
+        let outcome = if failed.contains(id) {
+            self.retry_later(receipt).await
+        } else {
+            self.client
+                .delete_message()
+                .queue_url(&self.url)
+                .receipt_handle(receipt)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::deploy::aws::error_chain(&e))
+        };
+        lock(&self.in_flight).remove(id);
+        if let Err(error) = outcome {
+            let _ = self.log.send(format!(
+                "queue        {}: settling message {id} failed: {error}",
+                self.source.queue
+            ));
         }
     }
 
