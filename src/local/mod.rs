@@ -107,7 +107,7 @@ pub async fn run_local(
     let stage = options.stage.as_str();
     let app = local_app(&options)?;
     let binaries = handler_binaries(&options, &app, out)?;
-    let mut dynamodb = LocalDynamo::start(options.dynamodb_endpoint.clone()).await?;
+    let mut dynamodb = LocalServices::start(options.dynamodb_endpoint.clone()).await?;
     dynamodb.create_tables(&app).await?;
     let logs_dir = std::env::temp_dir().join(format!("chatstack-local-{}", std::process::id()));
     std::fs::create_dir_all(&logs_dir)
@@ -193,7 +193,7 @@ pub async fn run_local(
 }
 
 /// Stops every handler process and moto (if local started it); how many.
-async fn stop_processes(pools: &mut [FunctionPool], dynamodb: &mut LocalDynamo) -> usize {
+async fn stop_processes(pools: &mut [FunctionPool], dynamodb: &mut LocalServices) -> usize {
     let mut stopped = 0;
     for pool in pools {
         stopped += pool.stop().await;
@@ -287,7 +287,7 @@ fn handler_binaries(
 
 /// moto, which local starts for SQS and Secrets Manager, and DynamoDB:
 /// moto's, or the endpoint the user named.
-struct LocalDynamo {
+struct LocalServices {
     /// DynamoDB's endpoint.
     endpoint: String,
     /// Whether the user named DynamoDB's endpoint.
@@ -299,13 +299,13 @@ struct LocalDynamo {
     handler_access: Vec<(&'static str, String)>,
 }
 
-impl LocalDynamo {
+impl LocalServices {
     async fn start(endpoint: Option<String>) -> Result<Self, LocalError> {
         let (moto, moto_endpoint) = dynamo::start_moto().await?;
         let named = endpoint.is_some();
         let endpoint = endpoint.unwrap_or_else(|| moto_endpoint.clone());
         let (client, handler_access) = dynamo::connect(&endpoint, !named).await;
-        Ok(LocalDynamo {
+        Ok(LocalServices {
             endpoint,
             named,
             moto,
@@ -349,7 +349,7 @@ impl LocalDynamo {
 /// can read, for `chatstack token --secret-file`. Returns that file.
 async fn create_secrets(
     app: &LocalApp,
-    dynamodb: &LocalDynamo,
+    dynamodb: &LocalServices,
     value: Option<String>,
     dir: &Path,
 ) -> Result<Option<PathBuf>, LocalError> {
@@ -377,7 +377,7 @@ async fn create_secrets(
 /// Creates the template's queues in moto; the client and their URLs by name.
 async fn create_queues(
     app: &LocalApp,
-    dynamodb: &LocalDynamo,
+    dynamodb: &LocalServices,
 ) -> Result<(aws_sdk_sqs::Client, BTreeMap<String, String>), LocalError> {
     let sqs = queues::client(&dynamodb.moto_endpoint, dynamodb.region()).await;
     let urls = queues::create(&sqs, &app.queues).await?;
@@ -413,7 +413,7 @@ fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
 /// What every function process is told about its surroundings.
 struct FunctionSettings<'a> {
     stage: &'a str,
-    dynamodb: &'a LocalDynamo,
+    dynamodb: &'a LocalServices,
     management_endpoint: String,
     /// Queue URLs by queue name (variables name a queue by its name until
     /// it exists).
@@ -588,7 +588,7 @@ async fn signing_credentials() -> Option<aws_credential_types::Credentials> {
 fn banner(
     stage: &str,
     address: SocketAddr,
-    dynamodb: &LocalDynamo,
+    dynamodb: &LocalServices,
     app: &LocalApp,
     pools: &[FunctionPool],
     push: &[String],

@@ -17,7 +17,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::fanout::{Fanout, Summary, latest_post_start, post_all};
+use crate::fanout::{Fanout, Summary, latest_post_start, post_all, send_to};
 use crate::poster::Poster;
 use crate::store::{ConnectionStore, Segment, StoreError};
 
@@ -95,6 +95,21 @@ pub struct SegmentJob {
 }
 
 impl SegmentJob {
+    /// The first job of `segment` (of `total_segments`): from the
+    /// segment's start, nothing pending, nothing counted yet.
+    pub fn first(broadcast_id: &str, segment: u32, total_segments: u32, text: &str) -> Self {
+        SegmentJob {
+            broadcast_id: broadcast_id.to_owned(),
+            segment,
+            total_segments,
+            hop: 0,
+            scan: ScanPosition::Beginning,
+            pending: Vec::new(),
+            text: text.to_owned(),
+            totals: Totals::default(),
+        }
+    }
+
     /// The FIFO message group: one per segment, so a segment's jobs run
     /// one after another and segments run side by side.
     pub fn group_id(&self) -> String {
@@ -157,9 +172,13 @@ impl JobQueue for SqsJobQueue {
                 .iter()
                 .enumerate()
                 .map(|(n, job)| {
+                    let body = serde_json::to_string(job).map_err(|e| QueueError {
+                        operation: "SendMessageBatch",
+                        message: e.to_string(),
+                    })?;
                     SendMessageBatchRequestEntry::builder()
                         .id(n.to_string())
-                        .message_body(serde_json::to_string(job).unwrap_or_default())
+                        .message_body(body)
                         .message_group_id(job.group_id())
                         .message_deduplication_id(job.deduplication_id())
                         .build()
@@ -262,22 +281,14 @@ pub async fn broadcast_or_split<S: ConnectionStore, P: Poster, Q: JobQueue>(
         recipients.extend(page.connection_ids);
         if recipients.len() > split.direct_limit {
             let broadcast_id = new_broadcast_id();
-            let jobs: Vec<SegmentJob> = (0..split.segments.max(1))
-                .map(|segment| SegmentJob {
-                    broadcast_id: broadcast_id.clone(),
-                    segment,
-                    total_segments: split.segments.max(1),
-                    hop: 0,
-                    scan: ScanPosition::Beginning,
-                    pending: Vec::new(),
-                    text: text.to_owned(),
-                    totals: Totals::default(),
-                })
+            let segments = split.segments.max(1);
+            let jobs: Vec<SegmentJob> = (0..segments)
+                .map(|segment| SegmentJob::first(&broadcast_id, segment, segments, text))
                 .collect();
             queue.send(&jobs).await?;
             return Ok(Delivery::Split {
                 broadcast_id,
-                segments: split.segments.max(1),
+                segments,
             });
         }
         start = page.next_start;
@@ -285,18 +296,8 @@ pub async fn broadcast_or_split<S: ConnectionStore, P: Poster, Q: JobQueue>(
             break;
         }
     }
-    let mut summary = Summary::default();
-    let last_start = latest_post_start(deadline, config, started);
-    let _unreached = post_all(
-        store,
-        poster,
-        recipients,
-        text.as_bytes(),
-        config,
-        last_start,
-        &mut summary,
-    )
-    .await;
+    let mut summary = send_to(store, poster, recipients, text.as_bytes(), config, deadline).await;
+    // The broadcast's time includes reading the ids.
     summary.duration = started.elapsed();
     Ok(Delivery::Direct(summary))
 }

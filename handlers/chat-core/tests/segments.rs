@@ -255,16 +255,7 @@ async fn ids_throttled_until_the_deadline_are_passed_to_the_next_job() {
         ..FakePoster::default()
     };
     let fanout = split(10, 1, 20);
-    let job = SegmentJob {
-        broadcast_id: "b1".into(),
-        segment: 0,
-        total_segments: 1,
-        hop: 0,
-        scan: ScanPosition::Beginning,
-        pending: Vec::new(),
-        text: "hi".into(),
-        totals: Default::default(),
-    };
+    let job = SegmentJob::first("b1", 0, 1, "hi");
     let deadline = Instant::now() + Duration::from_secs(10);
     let outcome = run_job(&store, &poster, &fanout, job, deadline)
         .await
@@ -316,16 +307,7 @@ async fn the_worker_reports_a_failed_job_and_every_one_after_it() {
     let store = FakeStore::with_ids(ids(3));
     let poster = FakePoster::default();
     let fanout = split(1, 1, 10);
-    let job = SegmentJob {
-        broadcast_id: "b2".into(),
-        segment: 0,
-        total_segments: 1,
-        hop: 0,
-        scan: ScanPosition::Beginning,
-        pending: Vec::new(),
-        text: "hi".into(),
-        totals: Default::default(),
-    };
+    let job = SegmentJob::first("b2", 0, 1, "hi");
     let good = serde_json::to_string(&job).unwrap();
 
     let response =
