@@ -89,7 +89,10 @@ pub async fn connect<S: ConnectionStore>(
         .put(&Connection::opened(id, now).by(user_name(event)))
         .await
     {
-        Ok(()) => response(200, "Connected."),
+        Ok(()) => {
+            tracing::info!(connection_id = id, "connected");
+            response(200, "Connected.")
+        }
         Err(error) => {
             tracing::error!(connection_id = id, %error, "could not record the connection");
             response(500, "Failed to connect.")
@@ -106,8 +109,11 @@ pub async fn disconnect<S: ConnectionStore>(
     let Some(id) = connection_id(event) else {
         return missing_connection_id();
     };
-    if let Err(error) = store.delete(id).await {
-        tracing::error!(connection_id = id, %error, "could not forget the connection");
+    match store.delete(id).await {
+        Ok(()) => tracing::info!(connection_id = id, "disconnected"),
+        Err(error) => {
+            tracing::error!(connection_id = id, %error, "could not forget the connection")
+        }
     }
     response(200, "Disconnected.")
 }
@@ -144,7 +150,7 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
     };
     match broadcast_or_split(store, poster, fanout, &text, deadline).await {
         Ok(delivery) => {
-            log_delivery(&delivery, "sendmessage");
+            log_delivery(&delivery, sender);
             response(200, "Message sent.")
         }
         Err(error) => {
@@ -159,11 +165,14 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
     }
 }
 
-/// The one line every broadcast leaves: its totals, or where it went.
-fn log_delivery(delivery: &Delivery, source: &str) {
+/// The one line every message's broadcast leaves: who sent it, and its
+/// totals or where it went.
+fn log_delivery(delivery: &Delivery, sender: &str) {
+    let source = "sendmessage";
     match delivery {
         Delivery::Direct(summary) => tracing::info!(
             source,
+            connection_id = sender,
             sent = summary.sent,
             gone = summary.gone,
             failed = summary.failed,
@@ -181,6 +190,7 @@ fn log_delivery(delivery: &Delivery, source: &str) {
             segments,
         } => tracing::info!(
             source,
+            connection_id = sender,
             %broadcast_id,
             segments,
             "broadcast split: each segment's totals follow in the fanout function's log"

@@ -35,7 +35,7 @@ fn split(direct_limit: usize, segments: u32, page_size: u32) -> Fanout<FakeQueue
 async fn drain(store: &FakeStore, poster: &FakePoster, fanout: &Fanout<FakeQueue>) -> usize {
     let mut jobs = 0;
     while let Some(job) = fanout.queue.take() {
-        run_job(store, poster, &fanout, job, later()).await.unwrap();
+        run_job(store, poster, fanout, job, later()).await.unwrap();
         jobs += 1;
     }
     jobs
@@ -268,7 +268,7 @@ async fn ids_throttled_until_the_deadline_are_passed_to_the_next_job() {
     assert_eq!(outcome.summary.unreached, 20);
     assert_eq!(
         fanout.queue.sent.lock().unwrap().as_slice(),
-        &[next.clone()]
+        std::slice::from_ref(&next)
     );
 
     // A job with pending ids posts only those, so no job posts more than a
