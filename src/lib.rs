@@ -5,6 +5,7 @@
 //! - [`chat`]: the chat app composed from it;
 //! - [`deploy`]: deploy, diff and destroy through CloudFormation;
 //! - [`local`]: the whole app on localhost;
+//! - [`logs`]: the functions' logs, deployed or local;
 //! - [`client`]: a terminal chat client;
 //! - [`notify`]: server push through a stage's notify endpoint;
 //! - [`handlers`]: building the Lambda workspace;
@@ -21,6 +22,7 @@ pub mod client;
 pub mod deploy;
 pub mod handlers;
 pub mod local;
+pub mod logs;
 pub mod notify;
 pub mod settings;
 pub mod sigv4;

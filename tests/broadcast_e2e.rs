@@ -175,10 +175,10 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
     let body = r#"{"action":"sendmessage","data":"to everyone"}"#;
     sender.send(Message::Text(body.into())).await.unwrap();
     let counts = await_everyone(&heard, "to everyone", &local).await;
-    let log = std::fs::read_to_string(&fanout_log).unwrap();
+    let log = common::local::logged_json(&fanout_log);
     assert!(
         counts.iter().all(|n| *n == 1),
-        "{} heard it twice; local: {:?}; fanout log: {log}",
+        "{} heard it twice; local: {:?}; fanout log: {log:?}",
         counts.iter().filter(|n| **n > 1).count(),
         local
             .lines()
@@ -186,25 +186,50 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
             .filter(|l| l.contains("queue") || l.contains("fanout"))
             .collect::<Vec<_>>()
     );
-    let segments: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("broadcast segment done"))
+    let segments: Vec<&serde_json::Value> = log
+        .iter()
+        .filter(|l| l["fields"]["message"] == "broadcast segment done")
         .collect();
     assert_eq!(segments.len(), 4, "one line per segment: {segments:?}");
     let sent: u64 = segments
         .iter()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["fields"]["sent"]
-                .as_u64()
-                .unwrap()
-        })
+        .map(|l| l["fields"]["sent"].as_u64().unwrap())
         .sum();
     assert_eq!(sent, CLIENTS as u64, "the segments' totals add up");
     let sendmessage_log =
-        std::fs::read_to_string(fanout_log.replace("fanout.log", "sendmessage.log")).unwrap();
+        common::local::logged_json(&fanout_log.replace("fanout.log", "sendmessage.log"));
     assert!(
-        sendmessage_log.contains("broadcast split"),
-        "{sendmessage_log}"
+        sendmessage_log.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("broadcast split"))),
+        "{sendmessage_log:?}"
+    );
+
+    // `chatstack logs` adds the segments up.
+    let run_dir = std::path::Path::new(&fanout_log).parent().unwrap();
+    let logs = Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(["logs", "--local"])
+        .arg(run_dir)
+        .args([
+            "--since",
+            "5m",
+            "--function",
+            "sendmessage",
+            "--function",
+            "fanout",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&logs.stdout);
+    let split = text
+        .lines()
+        .find(|l| l.contains("broadcast split"))
+        .unwrap_or_else(|| panic!("no split line:\n{text}"));
+    let id = field_after(split, "broadcast_id=").unwrap();
+    let total = format!("TOTAL  broadcast {id} done, 4 segments: sent={CLIENTS} gone=0 failed=0");
+    assert!(
+        text.lines().any(|l| l.ends_with(&total)),
+        "no {total:?} in:\n{text}"
     );
 
     // Again, killing a worker in the middle of its page: SQS hands the job
@@ -218,13 +243,13 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
             .iter()
             .filter(|n| **n > 0)
             .count();
-        if started > 0 {
-            if let Some(pid) = worker_pids().first() {
-                Command::new("kill")
-                    .args(["-9", &pid.to_string()])
-                    .status()
-                    .unwrap();
-            }
+        if started > 0
+            && let Some(pid) = worker_pids().first()
+        {
+            Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .unwrap();
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

@@ -824,17 +824,16 @@ async fn a_given_dynamodb_endpoint_is_used_instead_of_starting_moto() {
         .expect("the banner names sendmessage's log");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let logged = text.lines().any(|line| {
-            line.contains("broadcast done")
-                && serde_json::from_str::<serde_json::Value>(line).is_ok()
-        });
-        if logged {
+        let lines = common::local::logged_json(&log);
+        if lines
+            .iter()
+            .any(|line| line["fields"]["message"] == "broadcast done")
+        {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "no JSON broadcast line in {log}:\n{text}"
+            "no JSON broadcast line in {log}: {lines:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

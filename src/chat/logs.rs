@@ -18,6 +18,12 @@ pub struct FunctionLogs {
 }
 
 impl FunctionLogs {
+    /// The logical id of `spec`'s log group (`chatstack logs` finds the
+    /// groups of a stage by it).
+    pub fn logical_id(spec: &FunctionSpec) -> String {
+        format!("{}LogGroup", spec.logical_prefix)
+    }
+
     pub fn add_to(template: &mut Template, spec: &FunctionSpec) -> Result<Self, TemplateError> {
         let group = LogGroup {
             log_group_name: Some(Expr::sub([
@@ -28,7 +34,7 @@ impl FunctionLogs {
             retention_in_days: Some(RETENTION_DAYS),
         };
         let id = template.add(
-            &format!("{}LogGroup", spec.logical_prefix),
+            &Self::logical_id(spec),
             Resource::new(group)
                 .retention(RetentionPolicy::Delete)
                 .skip_checkov(

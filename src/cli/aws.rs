@@ -23,13 +23,17 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
-    pub async fn cloud(&self) -> Result<AwsCloud, CliError> {
+    /// The SDK configuration: these flags, the environment, the config files.
+    pub async fn config(&self) -> Result<aws_config::SdkConfig, CliError> {
         let options = AwsOptions {
             region: self.region.clone(),
             profile: self.profile.clone(),
         };
-        let config = load_config(&options).await.map_err(DeployError::from)?;
-        Ok(AwsCloud::new(&config))
+        Ok(load_config(&options).await.map_err(DeployError::from)?)
+    }
+
+    pub async fn cloud(&self) -> Result<AwsCloud, CliError> {
+        Ok(AwsCloud::new(&self.config().await?))
     }
 }
 

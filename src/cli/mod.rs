@@ -9,6 +9,7 @@ mod deploy;
 mod destroy;
 mod diff;
 mod local;
+mod logs;
 mod notify;
 mod output;
 mod synth;
@@ -24,6 +25,7 @@ pub use deploy::{DeployArgs, outputs_json};
 pub use destroy::DestroyArgs;
 pub use diff::DiffArgs;
 pub use local::LocalArgs;
+pub use logs::LogsArgs;
 pub use notify::NotifyArgs;
 pub use synth::{Format, SynthArgs, render};
 pub use token::TokenArgs;
@@ -77,6 +79,17 @@ pub enum Command {
         chatstack local --port 9000 --dynamodb-endpoint http://localhost:8000\n\n\
         Then, in other terminals: chatstack chat ws://127.0.0.1:8080/dev")]
     Local(LocalArgs),
+
+    /// Show a stage's function logs (or a local run's): every function's
+    /// events merged in time order, one readable line each.
+    #[command(after_help = "Examples:\n  chatstack logs --stage dev\n  \
+        chatstack logs --stage prod --function sendmessage --since 1h --filter ERROR\n  \
+        chatstack logs --stage dev --follow\n  \
+        chatstack logs --stage dev --start 2026-11-23T21:00:00Z --end 2026-11-23T21:15:00Z --json\n  \
+        chatstack logs --local --since 1m\n\n\
+        Reading a stage's logs needs cloudformation:ListStackResources on its stack and \
+        logs:FilterLogEvents on its log groups (/aws/lambda/chatstack-<stage>-*). Times are UTC.")]
+    Logs(LogsArgs),
 
     /// Push a message to a stage's connected clients (all, or those named
     /// with --to) through its notify endpoint, signed with your AWS
@@ -154,6 +167,8 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
+    #[error(transparent)]
+    Logs(#[from] crate::logs::LogsError),
 }
 
 /// `--config`: where the stage settings are.
@@ -183,6 +198,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Diff(args) => args.execute(out),
         Command::Destroy(args) => args.execute(out),
         Command::Local(args) => args.execute(out),
+        Command::Logs(args) => args.execute(out),
         Command::Chat(args) => args.execute(out),
         Command::Notify(args) => args.execute(out),
         Command::Token(args) => args.execute(out),

@@ -7,8 +7,6 @@ use clap::Args;
 use super::aws::AwsArgs;
 use super::{CliError, Execute, block_on};
 use crate::chat::StageName;
-use crate::deploy::DeployError;
-use crate::deploy::aws::{AwsCloud, AwsOptions, load_config};
 use crate::web::{self, WebError};
 
 #[derive(Debug, Args)]
@@ -26,12 +24,7 @@ pub struct WebArgs {
 impl Execute for WebArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         block_on(async {
-            let options = AwsOptions {
-                region: self.aws.region.clone(),
-                profile: self.aws.profile.clone(),
-            };
-            let config = load_config(&options).await.map_err(DeployError::from)?;
-            let page = web::deployed_page(&AwsCloud::new(&config), &self.stage).await?;
+            let page = web::deployed_page(&self.aws.cloud().await?, &self.stage).await?;
             let address = format!("127.0.0.1:{}", self.port);
             let serve_error = |source| WebError::Serve {
                 address: address.clone(),

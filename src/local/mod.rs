@@ -6,6 +6,7 @@
 pub mod app;
 pub mod dynamo;
 pub mod events;
+mod function_log;
 pub mod gateway;
 mod http_api;
 mod process;
@@ -26,8 +27,10 @@ use tokio::sync::mpsc;
 
 use crate::chat::{self, StageName};
 use crate::handlers::HandlersWorkspace;
+use crate::logs::local::{LOG_EXTENSION, latest_run_link};
 use crate::settings::StageSettings;
 use app::{LocalApp, LocalFunction};
+use function_log::FunctionLogFile;
 use gateway::{Gateway, Limits};
 use process::FunctionPool;
 use runtime::FunctionRuntime;
@@ -112,6 +115,7 @@ pub async fn run_local(
     let logs_dir = std::env::temp_dir().join(format!("chatstack-local-{}", std::process::id()));
     std::fs::create_dir_all(&logs_dir)
         .map_err(io_error(format!("creating {}", logs_dir.display())))?;
+    link_latest_run(&logs_dir)?;
     let secret_file =
         create_secrets(&app, &dynamodb, options.token_secret.clone(), &logs_dir).await?;
     let (sqs, queue_urls) = create_queues(&app, &dynamodb).await?;
@@ -464,6 +468,20 @@ impl FunctionSettings<'_> {
     }
 }
 
+/// Points `chatstack logs --local` at this run: replaces the link to the
+/// latest run's directory (atomically, as other runs may read it).
+fn link_latest_run(logs_dir: &Path) -> Result<(), LocalError> {
+    let link = latest_run_link();
+    let staged = link.with_extension(format!("{}.new", std::process::id()));
+    let _ = std::fs::remove_file(&staged);
+    std::os::unix::fs::symlink(logs_dir, &staged)
+        .and_then(|()| std::fs::rename(&staged, &link))
+        .map_err(io_error(format!(
+            "linking {} to this run's logs",
+            link.display()
+        )))
+}
+
 /// Starts each function with one environment; each may run
 /// `concurrency` at once, asking for more on `scale_up`.
 async fn start_functions(
@@ -477,18 +495,20 @@ async fn start_functions(
     let mut runtimes = BTreeMap::new();
     let mut pools = Vec::new();
     for (id, function) in &app.functions {
+        let log_path = logs_dir.join(format!("{}.{LOG_EXTENSION}", function.binary));
         let runtime = FunctionRuntime::new(
             function.binary,
             function.timeout,
             concurrency,
             scale_up.clone(),
+            Arc::new(FunctionLogFile::create(&log_path, function.memory_mb)?),
         );
         pools.push(
             FunctionPool::start(
                 function.binary,
                 binaries.join(function.binary),
                 settings.environment(id, function),
-                logs_dir.join(format!("{}.log", function.binary)),
+                log_path,
                 runtime.clone(),
             )
             .await?,
@@ -613,6 +633,12 @@ fn banner(
             pool.name,
             pool.pids().join(","),
             pool.log.display()
+        ));
+    }
+    if let Some(dir) = pools.first().and_then(|pool| pool.log.parent()) {
+        lines.push(format!(
+            "Read the logs with: chatstack logs --local {} --follow",
+            dir.display()
         ));
     }
     lines.push(format!(

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+use super::function_log::FunctionLogFile;
 use super::runtime::FunctionRuntime;
 use super::{LocalError, io_error};
 
@@ -123,23 +124,25 @@ impl FunctionPool {
         let address = listener
             .local_addr()
             .map_err(io_error("reading an address"))?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .map_err(io_error(format!("opening {}", self.log.display())))?;
-        let log_err = log.try_clone().map_err(io_error("opening a log file"))?;
-        let process = Command::new(&self.binary)
+        let mut process = Command::new(&self.binary)
             .env_clear()
             .envs(self.environment.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
             .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(io_error(format!("starting {}", self.binary.display())))?;
-        let router = self.runtime.router(id);
+        // Each environment is a stream of the function's log, as in Lambda.
+        let stream = FunctionLogFile::new_stream();
+        if let Some(stdout) = process.stdout.take() {
+            self.runtime.log.clone().pump(stream.clone(), stdout);
+        }
+        if let Some(stderr) = process.stderr.take() {
+            self.runtime.log.clone().pump(stream.clone(), stderr);
+        }
+        let router = self.runtime.router(id, stream, process.id());
         let runtime_api = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

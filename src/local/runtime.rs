@@ -3,8 +3,9 @@
 //! <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex as StdMutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::function_log::{FunctionLogFile, InvocationReport};
 
 /// How an invocation ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +54,8 @@ struct Invocation {
 struct Handout {
     environment: u32,
     reply: oneshot::Sender<Result<Value, InvokeError>>,
+    /// What its `platform.report` will say.
+    report: InvocationReport,
 }
 
 /// How API Gateway waits for an integration: an invocation that no
@@ -89,6 +94,8 @@ pub struct FunctionRuntime {
     timed_out: StdMutex<Vec<u32>>,
     /// Where to ask for another environment (this function's name).
     scale_up: mpsc::UnboundedSender<String>,
+    /// The function's log, where the runtime adds Lambda's own events.
+    pub log: Arc<FunctionLogFile>,
 }
 
 fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -103,6 +110,7 @@ impl FunctionRuntime {
         timeout: Duration,
         concurrency_limit: usize,
         scale_up: mpsc::UnboundedSender<String>,
+        log: Arc<FunctionLogFile>,
     ) -> Arc<Self> {
         let (queue, next) = mpsc::unbounded_channel();
         Arc::new(FunctionRuntime {
@@ -116,6 +124,7 @@ impl FunctionRuntime {
             polled: StdMutex::new(HashSet::new()),
             timed_out: StdMutex::new(Vec::new()),
             scale_up,
+            log,
         })
     }
 
@@ -140,6 +149,7 @@ impl FunctionRuntime {
         };
         lock(&self.capacity).busy -= held.len();
         for handout in held {
+            self.log.platform_report(&handout.report, "error");
             let _ = handout.reply.send(Err(InvokeError::Exited));
         }
         if !lock(&self.polled).remove(&environment) {
@@ -211,14 +221,16 @@ impl FunctionRuntime {
                 if let Some(handout) = lock(&self.pending).remove(&request_id) {
                     lock(&self.capacity).busy -= 1;
                     lock(&self.timed_out).push(handout.environment);
+                    self.log.platform_report(&handout.report, "timeout");
                 }
                 Err(InvokeError::TimedOut(self.timeout))
             }
         }
     }
 
-    /// The Runtime API of one execution environment.
-    pub fn router(self: &Arc<Self>, environment: u32) -> Router {
+    /// The Runtime API of one execution environment, whose process
+    /// (`pid`, just started) logs to `stream`.
+    pub fn router(self: &Arc<Self>, environment: u32, stream: String, pid: Option<u32>) -> Router {
         Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route(
@@ -230,6 +242,11 @@ impl FunctionRuntime {
             .with_state(Environment {
                 runtime: self.clone(),
                 id: environment,
+                stream,
+                pid,
+                spawned: Instant::now(),
+                init_ms: Arc::new(OnceLock::new()),
+                cold: Arc::new(AtomicBool::new(true)),
             })
     }
 
@@ -252,21 +269,51 @@ impl FunctionRuntime {
 struct Environment {
     runtime: Arc<FunctionRuntime>,
     id: u32,
+    stream: String,
+    pid: Option<u32>,
+    spawned: Instant,
+    /// How long the process took to ask for its first invocation.
+    init_ms: Arc<OnceLock<f64>>,
+    /// Until its first invocation, whose report includes the start-up.
+    cold: Arc<AtomicBool>,
+}
+
+impl Environment {
+    /// Logs the invocation's start; what its report will need.
+    fn start_report(&self, request_id: &str) -> InvocationReport {
+        self.runtime.log.platform_start(&self.stream, request_id);
+        InvocationReport {
+            request_id: request_id.to_owned(),
+            stream: self.stream.clone(),
+            pid: self.pid,
+            started: Instant::now(),
+            init_ms: self
+                .cold
+                .swap(false, Ordering::Relaxed)
+                .then(|| self.init_ms.get().copied())
+                .flatten(),
+        }
+    }
 }
 
 async fn next(State(environment): State<Environment>) -> Response {
     let runtime = &environment.runtime;
+    environment
+        .init_ms
+        .get_or_init(|| environment.spawned.elapsed().as_secs_f64() * 1000.0);
     let Some(invocation) = runtime.take(environment.id).await else {
         return StatusCode::GONE.into_response();
     };
     // No await from here on: a process that hangs up cannot lose the
     // invocation between the queue and the pending map.
     let deadline = SystemTime::now() + runtime.timeout;
+    let report = environment.start_report(&invocation.request_id);
     lock(&runtime.pending).insert(
         invocation.request_id.clone(),
         Handout {
             environment: environment.id,
             reply: invocation.reply,
+            report,
         },
     );
     lock(&runtime.capacity).busy += 1;
@@ -303,6 +350,8 @@ fn settle(runtime: &FunctionRuntime, id: &str, result: Result<Value, InvokeError
         return StatusCode::BAD_REQUEST;
     };
     lock(&runtime.capacity).busy -= 1;
+    let status = if result.is_ok() { "success" } else { "error" };
+    runtime.log.platform_report(&handout.report, status);
     let _ = handout.reply.send(result);
     StatusCode::ACCEPTED
 }

@@ -23,6 +23,19 @@ pub fn field_after<'a>(line: &'a str, label: &str) -> Option<&'a str> {
         .map(|(_, rest)| rest.split_whitespace().next().unwrap_or(""))
 }
 
+/// The JSON lines a function of a local run logged (the messages of its
+/// log file's events, as CloudWatch would hold them), Lambda's included.
+pub fn logged_json(path: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let event: chatstack::logs::local::StoredEvent = serde_json::from_str(line).ok()?;
+            serde_json::from_str(&event.message).ok()
+        })
+        .collect()
+}
+
 /// PATH with the test tools (moto_server) first.
 pub fn tools_path() -> String {
     let bin = super::python_tool("moto_server");

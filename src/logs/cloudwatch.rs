@@ -1,0 +1,176 @@
+//! [`LogSource`] over CloudWatch Logs: the stage's log groups are the
+//! stack's `AWS::Logs::LogGroup` resources (ListStackResources), their
+//! events come from FilterLogEvents.
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+
+use super::{EventPage, EventQuery, FunctionLog, LogEvent, LogSource, LogsError, ReadError};
+use crate::chat::{FUNCTIONS, FunctionLogs, StageName};
+use crate::deploy::aws::{cloud_error, endpoint_of};
+
+const LOG_GROUP_TYPE: &str = "AWS::Logs::LogGroup";
+
+/// The log groups of one stage's stack.
+#[derive(Debug, Clone)]
+pub struct StackLogs {
+    cloudformation: aws_sdk_cloudformation::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    stage: StageName,
+    stack: String,
+    cloudformation_endpoint: String,
+    logs_endpoint: String,
+}
+
+impl StackLogs {
+    pub fn new(config: &SdkConfig, stage: &StageName) -> Result<Self, LogsError> {
+        Ok(StackLogs {
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            stage: stage.clone(),
+            stack: stage.stack_name()?,
+            cloudformation_endpoint: endpoint_of(config, "cloudformation"),
+            logs_endpoint: endpoint_of(config, "logs"),
+        })
+    }
+}
+
+/// Each function's log group among a stack's resources (logical id,
+/// physical id, type), in the order of [`FUNCTIONS`].
+pub fn function_logs_of(resources: &[(String, String, String)]) -> Vec<FunctionLog> {
+    FUNCTIONS
+        .iter()
+        .filter_map(|spec| {
+            let logical_id = FunctionLogs::logical_id(spec);
+            let (_, group, _) = resources
+                .iter()
+                .find(|(id, _, kind)| *id == logical_id && kind == LOG_GROUP_TYPE)?;
+            Some(FunctionLog {
+                function: spec.name.to_owned(),
+                group: group.clone(),
+            })
+        })
+        .collect()
+}
+
+impl LogSource for StackLogs {
+    async fn function_logs(&self) -> Result<Vec<FunctionLog>, LogsError> {
+        let mut pages = self
+            .cloudformation
+            .list_stack_resources()
+            .stack_name(&self.stack)
+            .into_paginator()
+            .send();
+        let mut resources = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(error)
+                    if error.code() == Some("ValidationError")
+                        && error
+                            .message()
+                            .is_some_and(|m| m.contains("does not exist")) =>
+                {
+                    return Err(LogsError::NoStack {
+                        stack: self.stack.clone(),
+                        stage: self.stage.to_string(),
+                    });
+                }
+                Err(error) => return Err(cloud_error(error, &self.cloudformation_endpoint).into()),
+            };
+            resources.extend(page.stack_resource_summaries().iter().map(|r| {
+                (
+                    r.logical_resource_id().unwrap_or_default().to_owned(),
+                    r.physical_resource_id().unwrap_or_default().to_owned(),
+                    r.resource_type().unwrap_or_default().to_owned(),
+                )
+            }));
+        }
+        Ok(function_logs_of(&resources))
+    }
+
+    async fn filter_events(&self, query: &EventQuery<'_>) -> Result<EventPage, ReadError> {
+        let result = self
+            .logs
+            .filter_log_events()
+            .log_group_name(query.group)
+            .start_time(query.start_ms)
+            .set_end_time(query.end_ms)
+            .set_filter_pattern(query.filter.map(str::to_owned))
+            .set_next_token(query.next_token.map(str::to_owned))
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(error) => {
+                let message = error.message().unwrap_or_default().to_owned();
+                return Err(match error.code() {
+                    Some("ResourceNotFoundException") => ReadError::NoGroup,
+                    Some("AccessDeniedException") => ReadError::AccessDenied(message),
+                    Some("ThrottlingException") => ReadError::Throttled(message),
+                    _ => ReadError::Failed(cloud_error(error, &self.logs_endpoint)),
+                });
+            }
+        };
+        Ok(EventPage {
+            events: output
+                .events()
+                .iter()
+                .map(|e| LogEvent {
+                    timestamp_ms: e.timestamp().unwrap_or_default(),
+                    event_id: e.event_id().unwrap_or_default().to_owned(),
+                    stream: e.log_stream_name().unwrap_or_default().to_owned(),
+                    message: e.message().unwrap_or_default().to_owned(),
+                })
+                .collect(),
+            next_token: output.next_token().map(str::to_owned),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_groups_are_the_functions_log_group_resources() {
+        let resource = |id: &str, physical: &str, kind: &str| {
+            (id.to_owned(), physical.to_owned(), kind.to_owned())
+        };
+        let resources = [
+            resource(
+                "SendMessageLogGroup",
+                "/aws/lambda/chatstack-dev-sendmessage",
+                LOG_GROUP_TYPE,
+            ),
+            resource(
+                "ConnectLogGroup",
+                "/aws/lambda/chatstack-dev-connect",
+                LOG_GROUP_TYPE,
+            ),
+            resource(
+                "ConnectFunction",
+                "chatstack-dev-connect",
+                "AWS::Lambda::Function",
+            ),
+            resource("SomethingLogGroup", "/other", LOG_GROUP_TYPE),
+        ];
+        let functions: Vec<(String, String)> = function_logs_of(&resources)
+            .into_iter()
+            .map(|log| (log.function, log.group))
+            .collect();
+        assert_eq!(
+            functions,
+            [
+                (
+                    "connect".to_owned(),
+                    "/aws/lambda/chatstack-dev-connect".to_owned()
+                ),
+                (
+                    "sendmessage".to_owned(),
+                    "/aws/lambda/chatstack-dev-sendmessage".to_owned()
+                ),
+            ]
+        );
+    }
+}
