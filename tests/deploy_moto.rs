@@ -4,23 +4,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use chatstack::chat::FUNCTIONS;
 use common::moto::Moto;
 use common::scratch_dir;
-
-fn chatstack(moto: &Moto, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chatstack"))
-        .args(args)
-        .envs(moto.env())
-        // No AWS config files of the machine's user.
-        .env("HOME", &moto.home)
-        .stdin(Stdio::null())
-        .output()
-        .expect("chatstack runs")
-}
 
 fn text(output: &Output) -> String {
     format!(
@@ -28,17 +16,6 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-fn write_zips(dir: &Path, version: &str) {
-    for name in FUNCTIONS.iter().map(|spec| spec.name) {
-        std::fs::create_dir_all(dir.join(name)).unwrap();
-        std::fs::write(
-            dir.join(name).join("bootstrap.zip"),
-            format!("{name} {version}"),
-        )
-        .unwrap();
-    }
 }
 
 /// The S3 key each function's code came from, by function name prefix.
@@ -64,7 +41,7 @@ fn superseded_zips(moto: &Moto) -> String {
 fn deploy_creates_updates_and_destroy_removes_the_stage() {
     let moto = Moto::start();
     let zips = scratch_dir("deploy_moto_zips");
-    write_zips(&zips, "v1");
+    Moto::write_zips(&zips, "v1");
     // Every function: the stage's settings add notify, a schedule and tokens.
     let config = zips.join("chatstack.toml");
     std::fs::write(
@@ -85,7 +62,7 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
         config.to_str().unwrap(),
     ];
 
-    let first = chatstack(&moto, &deploy);
+    let first = moto.chatstack(&deploy);
     assert!(first.status.success(), "{}", text(&first));
     let out = text(&first);
     assert!(out.contains("Creating chatstack-bootstrap"), "{out}");
@@ -123,7 +100,7 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
 
     // The stage requires tokens: chatstack token reads the secret
     // CloudFormation generated, through the stack's output.
-    let again = chatstack(&moto, &deploy);
+    let again = moto.chatstack(&deploy);
     assert!(again.status.success(), "{}", text(&again));
     assert!(
         text(&again).contains("No changes: chatstack-ci is up to date."),
@@ -133,7 +110,7 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
     assert!(text(&again).contains("Zips unchanged"));
 
     std::fs::write(zips.join(changed.name).join("bootstrap.zip"), "v2").unwrap();
-    let update = chatstack(&moto, &deploy);
+    let update = moto.chatstack(&deploy);
     assert!(update.status.success(), "{}", text(&update));
     assert!(
         text(&update).contains(&format!("Uploaded 1 of {all} zips")),
@@ -163,7 +140,7 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
     let old_zip = changed_key(&keys).split_once(' ').unwrap().1.to_owned();
     assert_eq!(superseded_zips(&moto), format!("['{old_zip}']"));
 
-    let unconfirmed = chatstack(&moto, &["destroy", "--stage", "ci"]);
+    let unconfirmed = moto.chatstack(&["destroy", "--stage", "ci"]);
     assert!(!unconfirmed.status.success());
     assert!(
         text(&unconfirmed).contains("--yes"),
@@ -171,7 +148,7 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
         text(&unconfirmed)
     );
 
-    let destroy = chatstack(&moto, &["destroy", "--stage", "ci", "--yes"]);
+    let destroy = moto.chatstack(&["destroy", "--stage", "ci", "--yes"]);
     assert!(destroy.status.success(), "{}", text(&destroy));
     let left = moto.boto3(
         "print(boto3.client('dynamodb', **kw).list_tables()['TableNames'], \
@@ -191,7 +168,7 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
         "the destroyed stage's zips are all marked for removal"
     );
 
-    let twice = chatstack(&moto, &["destroy", "--stage", "ci", "--yes"]);
+    let twice = moto.chatstack(&["destroy", "--stage", "ci", "--yes"]);
     assert!(twice.status.success(), "{}", text(&twice));
     assert!(text(&twice).contains("does not exist"));
 }
@@ -200,18 +177,15 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
 fn deploy_without_a_terminal_or_yes_changes_nothing() {
     let moto = Moto::start();
     let zips = scratch_dir("deploy_moto_unconfirmed");
-    write_zips(&zips, "v1");
-    let output = chatstack(
-        &moto,
-        &[
-            "deploy",
-            "--stage",
-            "ci",
-            "--no-build",
-            "--assets-dir",
-            zips.to_str().unwrap(),
-        ],
-    );
+    Moto::write_zips(&zips, "v1");
+    let output = moto.chatstack(&[
+        "deploy",
+        "--stage",
+        "ci",
+        "--no-build",
+        "--assets-dir",
+        zips.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output).contains("pass --yes"), "{}", text(&output));
     let stacks = moto.boto3(
@@ -269,10 +243,7 @@ fn token_reads_the_stage_secret_through_the_stack_output() {
          print(arn)"
     ));
     assert!(made.starts_with("arn:"), "{made}");
-    let minted = chatstack(
-        &moto,
-        &["token", "--stage", "tok", "--user", "alice", "--ttl", "30m"],
-    );
+    let minted = moto.chatstack(&["token", "--stage", "tok", "--user", "alice", "--ttl", "30m"]);
     assert!(minted.status.success(), "{}", text(&minted));
     let token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
     let claims = chat_token::verify(secret.as_bytes(), &token, std::time::SystemTime::now())
@@ -283,7 +254,7 @@ fn token_reads_the_stage_secret_through_the_stack_output() {
         "the secret is never printed"
     );
 
-    let open = chatstack(&moto, &["token", "--stage", "nope", "--user", "alice"]);
+    let open = moto.chatstack(&["token", "--stage", "nope", "--user", "alice"]);
     assert!(!open.status.success());
     assert!(
         text(&open).contains("chatstack deploy --stage nope"),

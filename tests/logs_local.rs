@@ -57,6 +57,8 @@ fn read_until(lines: &mpsc::Receiver<String>, wanted: &str, seen: &mut Vec<Strin
 async fn a_message_sent_on_local_shows_in_its_logs_with_totals() {
     let local = Local::start();
     let dir = logs_dir(&local);
+    let hint = format!("Read the logs with: chatstack logs --local {dir} --follow");
+    assert!(local.lines().contains(&hint), "{:?}", local.lines());
     let (mut alice, _) = tokio_tungstenite::connect_async(&local.url).await.unwrap();
     let (_bob, _) = tokio_tungstenite::connect_async(&local.url).await.unwrap();
     let ids = local.await_ids(2).await;

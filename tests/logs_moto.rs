@@ -5,39 +5,21 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-use chatstack::chat::FUNCTIONS;
 use common::moto::Moto;
 use common::scratch_dir;
 
-fn chatstack(moto: &Moto, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chatstack"))
-        .args(args)
-        .envs(moto.env())
-        .env("HOME", &moto.home)
-        .stdin(Stdio::null())
-        .output()
-        .expect("chatstack runs")
-}
-
 fn deploy(moto: &Moto, dir: &Path) {
-    for name in FUNCTIONS.iter().map(|spec| spec.name) {
-        std::fs::create_dir_all(dir.join(name)).unwrap();
-        std::fs::write(dir.join(name).join("bootstrap.zip"), name).unwrap();
-    }
-    let output = chatstack(
-        moto,
-        &[
-            "deploy",
-            "--stage",
-            "ci",
-            "--yes",
-            "--no-build",
-            "--assets-dir",
-            dir.to_str().unwrap(),
-        ],
-    );
+    Moto::write_zips(dir, "v1");
+    let output = moto.chatstack(&[
+        "deploy",
+        "--stage",
+        "ci",
+        "--yes",
+        "--no-build",
+        "--assets-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert!(output.status.success(), "{output:?}");
 }
 
@@ -74,20 +56,17 @@ fn logs_reads_the_stacks_log_groups_through_the_sdk() {
     deploy(&moto, &scratch_dir("logs_moto_zips"));
     write_events(&moto);
 
-    let merged = chatstack(
-        &moto,
-        &[
-            "logs",
-            "--stage",
-            "ci",
-            "--since",
-            "1h",
-            "--function",
-            "connect",
-            "--function",
-            "sendmessage",
-        ],
-    );
+    let merged = moto.chatstack(&[
+        "logs",
+        "--stage",
+        "ci",
+        "--since",
+        "1h",
+        "--function",
+        "connect",
+        "--function",
+        "sendmessage",
+    ]);
     assert!(merged.status.success(), "{merged:?}");
     let text = String::from_utf8_lossy(&merged.stdout);
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("---")).collect();
@@ -118,19 +97,16 @@ fn logs_reads_the_stacks_log_groups_through_the_sdk() {
     assert!(lines[3].contains("memory 21 of 512 MB"), "{text}");
 
     // More than one page: every event, through nextToken.
-    let paged = chatstack(
-        &moto,
-        &[
-            "logs",
-            "--stage",
-            "ci",
-            "--since",
-            "1h",
-            "--function",
-            "fanout",
-            "--json",
-        ],
-    );
+    let paged = moto.chatstack(&[
+        "logs",
+        "--stage",
+        "ci",
+        "--since",
+        "1h",
+        "--function",
+        "fanout",
+        "--json",
+    ]);
     assert!(
         paged.status.success(),
         "{:?}",
@@ -150,18 +126,15 @@ fn logs_reads_the_stacks_log_groups_through_the_sdk() {
         "in order, each once"
     );
 
-    let filtered = chatstack(
-        &moto,
-        &[
-            "logs",
-            "--stage",
-            "ci",
-            "--since",
-            "1h",
-            "--filter",
-            "broadcast",
-        ],
-    );
+    let filtered = moto.chatstack(&[
+        "logs",
+        "--stage",
+        "ci",
+        "--since",
+        "1h",
+        "--filter",
+        "broadcast",
+    ]);
     let text = String::from_utf8_lossy(&filtered.stdout);
     assert_eq!(
         text.lines().filter(|l| !l.starts_with("---")).count(),
@@ -169,7 +142,7 @@ fn logs_reads_the_stacks_log_groups_through_the_sdk() {
         "{text}"
     );
 
-    let wrong = chatstack(&moto, &["logs", "--stage", "ci", "--function", "notify"]);
+    let wrong = moto.chatstack(&["logs", "--stage", "ci", "--function", "notify"]);
     assert_eq!(wrong.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&wrong.stderr).trim(),
@@ -177,18 +150,15 @@ fn logs_reads_the_stacks_log_groups_through_the_sdk() {
          its functions are: connect, disconnect, sendmessage, default, fanout"
     );
 
-    let quiet = chatstack(
-        &moto,
-        &[
-            "logs",
-            "--stage",
-            "ci",
-            "--since",
-            "1h",
-            "--function",
-            "disconnect",
-        ],
-    );
+    let quiet = moto.chatstack(&[
+        "logs",
+        "--stage",
+        "ci",
+        "--since",
+        "1h",
+        "--function",
+        "disconnect",
+    ]);
     assert!(quiet.status.success());
     assert!(quiet.stdout.is_empty());
     assert!(
@@ -200,7 +170,7 @@ fn logs_reads_the_stacks_log_groups_through_the_sdk() {
 #[test]
 fn logs_of_a_stage_never_deployed_says_to_deploy_it() {
     let moto = Moto::start();
-    let output = chatstack(&moto, &["logs", "--stage", "nope"]);
+    let output = moto.chatstack(&["logs", "--stage", "nope"]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr).trim(),

@@ -60,7 +60,7 @@ pub struct LogsArgs {
     #[arg(long = "function", value_name = "NAME")]
     pub functions: Vec<String>,
     /// Start this long ago: 30s, 10m, 2h, 1d [default: 10m].
-    #[arg(long, value_parser = humantime::parse_duration, conflicts_with_all = ["start", "end"])]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with_all = ["start", "end"])]
     pub since: Option<Duration>,
     /// Start of the window: a UTC time (2026-11-23T21:00:00Z) or how long ago (2h).
     #[arg(long, value_parser = parse_moment, value_name = "TIME")]

@@ -55,6 +55,31 @@ impl Moto {
         ]
     }
 
+    /// Runs the `chatstack` binary against this server, with no AWS config
+    /// files of the machine's user.
+    pub fn chatstack(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_chatstack"))
+            .args(args)
+            .envs(self.env())
+            .env("HOME", &self.home)
+            .stdin(Stdio::null())
+            .output()
+            .expect("chatstack runs")
+    }
+
+    /// Writes a stand-in zip of every function under `dir`, its content
+    /// naming the function and `version` (deploy uploads them unopened).
+    pub fn write_zips(dir: &std::path::Path, version: &str) {
+        for name in chatstack::chat::FUNCTIONS.iter().map(|spec| spec.name) {
+            std::fs::create_dir_all(dir.join(name)).unwrap();
+            std::fs::write(
+                dir.join(name).join("bootstrap.zip"),
+                format!("{name} {version}"),
+            )
+            .unwrap();
+        }
+    }
+
     /// Runs a boto3 snippet against this server (boto3 comes with moto) and
     /// returns what it prints.
     pub fn boto3(&self, script: &str) -> String {
