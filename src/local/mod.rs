@@ -112,10 +112,7 @@ pub async fn run_local(
     let binaries = handler_binaries(&options, &app, out)?;
     let mut dynamodb = LocalServices::start(options.dynamodb_endpoint.clone()).await?;
     dynamodb.create_tables(&app).await?;
-    let logs_dir = std::env::temp_dir().join(format!("chatstack-local-{}", std::process::id()));
-    std::fs::create_dir_all(&logs_dir)
-        .map_err(io_error(format!("creating {}", logs_dir.display())))?;
-    link_latest_run(&logs_dir)?;
+    let logs_dir = create_run_dir()?;
     let secret_file =
         create_secrets(&app, &dynamodb, options.token_secret.clone(), &logs_dir).await?;
     let (sqs, queue_urls) = create_queues(&app, &dynamodb).await?;
@@ -468,18 +465,22 @@ impl FunctionSettings<'_> {
     }
 }
 
-/// Points `chatstack logs --local` at this run: replaces the link to the
-/// latest run's directory (atomically, as other runs may read it).
-fn link_latest_run(logs_dir: &Path) -> Result<(), LocalError> {
+/// This run's directory (the functions' logs, the token secret), which
+/// `chatstack logs --local` reads: the link to the latest run's directory
+/// is replaced (atomically, as other runs may read it).
+fn create_run_dir() -> Result<PathBuf, LocalError> {
+    let dir = std::env::temp_dir().join(format!("chatstack-local-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
     let link = latest_run_link();
     let staged = link.with_extension(format!("{}.new", std::process::id()));
     let _ = std::fs::remove_file(&staged);
-    std::os::unix::fs::symlink(logs_dir, &staged)
+    std::os::unix::fs::symlink(&dir, &staged)
         .and_then(|()| std::fs::rename(&staged, &link))
         .map_err(io_error(format!(
             "linking {} to this run's logs",
             link.display()
-        )))
+        )))?;
+    Ok(dir)
 }
 
 /// Starts each function with one environment; each may run

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{EventPage, EventQuery, FunctionLog, LogEvent, LogSource, LogsError, ReadError};
 use crate::chat::FUNCTIONS;
+use crate::deploy::cloud::CloudError;
 
 /// One line of a local log file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,14 +92,12 @@ impl LogSource for LocalLogs {
 
     async fn filter_events(&self, query: &EventQuery<'_>) -> Result<EventPage, ReadError> {
         let pattern = TermPattern::parse(query.filter.unwrap_or_default())
-            .map_err(|e| ReadError::Failed(crate::deploy::cloud::CloudError::Other(e)))?;
+            .map_err(|e| ReadError::Failed(CloudError::Other(e)))?;
         let text = match std::fs::read_to_string(query.group) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::NoGroup),
             Err(e) => {
-                return Err(ReadError::Failed(crate::deploy::cloud::CloudError::Other(
-                    e.to_string(),
-                )));
+                return Err(ReadError::Failed(CloudError::Other(e.to_string())));
             }
         };
         // The token is the line the next page starts at.

@@ -347,46 +347,47 @@ impl<S: LogSource> Reader<'_, S> {
     /// One page; a throttled read is tried again after a pause that
     /// doubles, up to [`Pace::tries`] reads.
     async fn read_page(&mut self, query: &EventQuery<'_>) -> Result<EventPage, LogsError> {
+        let group = || query.group.to_owned();
         let mut pause = self.pace.first_backoff;
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.source.filter_events(query).await {
+            let message = match self.source.filter_events(query).await {
                 Ok(page) => return Ok(page),
-                Err(ReadError::Throttled(message)) if tries < self.pace.tries => {
-                    if !self.throttled {
-                        self.throttled = true;
-                        writeln!(
-                            self.notes,
-                            "CloudWatch Logs is throttling the reads ({message}); backing off."
-                        )
-                        .map_err(LogsError::Output)?;
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(self.pace.max_backoff);
-                }
+                Err(ReadError::Throttled(message)) => message,
                 // Lambda creates a function's group on its first line,
                 // and someone may have deleted it: nothing logged.
                 Err(ReadError::NoGroup) => return Ok(EventPage::default()),
-                Err(error) => return Err(read_failure(query.group, error, tries)),
+                Err(ReadError::AccessDenied(message)) => {
+                    return Err(LogsError::AccessDenied {
+                        group: group(),
+                        message,
+                    });
+                }
+                Err(ReadError::Failed(error)) => {
+                    return Err(LogsError::Read {
+                        group: group(),
+                        error,
+                    });
+                }
+            };
+            if tries >= self.pace.tries {
+                return Err(LogsError::Throttled {
+                    group: group(),
+                    message,
+                    tries,
+                });
             }
+            if !self.throttled {
+                self.throttled = true;
+                writeln!(
+                    self.notes,
+                    "CloudWatch Logs is throttling the reads ({message}); backing off."
+                )
+                .map_err(LogsError::Output)?;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.pace.max_backoff);
         }
-    }
-}
-
-fn read_failure(group: &str, error: ReadError, tries: u32) -> LogsError {
-    let group = group.to_owned();
-    match error {
-        ReadError::Throttled(message) => LogsError::Throttled {
-            group,
-            message,
-            tries,
-        },
-        ReadError::AccessDenied(message) => LogsError::AccessDenied { group, message },
-        ReadError::Failed(error) => LogsError::Read { group, error },
-        ReadError::NoGroup => LogsError::Read {
-            group,
-            error: CloudError::Other("the log group does not exist".to_owned()),
-        },
     }
 }
