@@ -22,7 +22,8 @@ type Call = (String, i64, Option<i64>, Option<String>, Option<String>);
 /// A stage's log groups with events the test adds as it goes.
 #[derive(Default)]
 struct FakeLogs {
-    functions: Vec<&'static str>,
+    /// None: the stage has no stack.
+    functions: Option<Vec<&'static str>>,
     /// Events by group, in time order.
     events: RefCell<BTreeMap<String, Vec<LogEvent>>>,
     /// Errors each group answers with before its events, in turn.
@@ -40,7 +41,7 @@ fn group(function: &str) -> String {
 impl FakeLogs {
     fn new(functions: &[&'static str]) -> Rc<Self> {
         Rc::new(FakeLogs {
-            functions: functions.to_vec(),
+            functions: Some(functions.to_vec()),
             ..FakeLogs::default()
         })
     }
@@ -76,8 +77,13 @@ impl FakeLogs {
 
 impl LogSource for FakeLogs {
     async fn function_logs(&self) -> Result<Vec<FunctionLog>, LogsError> {
-        Ok(self
-            .functions
+        let Some(functions) = &self.functions else {
+            return Err(LogsError::NoStack {
+                stack: "chatstack-dev".to_owned(),
+                stage: "dev".to_owned(),
+            });
+        };
+        Ok(functions
             .iter()
             .map(|f| FunctionLog {
                 function: (*f).to_owned(),
@@ -253,6 +259,20 @@ async fn a_wrong_function_name_lists_the_real_ones() {
         "{error}"
     );
     assert!(logs.calls.borrow().is_empty(), "nothing read");
+}
+
+#[tokio::test]
+async fn a_stage_without_a_stack_says_to_deploy_it_and_reads_nothing() {
+    let logs = Rc::new(FakeLogs::default());
+    let mut request = request(&[]);
+    request.follow = true;
+    let shown = show(&logs, &request).await;
+    assert_eq!(
+        shown.result.unwrap_err().to_string(),
+        "there is no stack chatstack-dev: deploy the stage first (chatstack deploy --stage dev)"
+    );
+    assert!(logs.calls.borrow().is_empty());
+    assert_eq!(shown.events, "");
 }
 
 #[tokio::test]
