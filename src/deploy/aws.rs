@@ -120,6 +120,14 @@ where
     }
 }
 
+/// Whether CloudFormation answered that the stack named does not exist.
+pub(crate) fn is_missing_stack(error: &impl ProvideErrorMetadata) -> bool {
+    error.code() == Some("ValidationError")
+        && error
+            .message()
+            .is_some_and(|m| m.contains("does not exist"))
+}
+
 /// An error with its causes: the SDK's own Display is terse ("dispatch
 /// failure"); the causes say what happened.
 pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -147,14 +155,7 @@ impl Cloud for AwsCloud {
             .await;
         let output = match result {
             Ok(output) => output,
-            Err(error)
-                if error.code() == Some("ValidationError")
-                    && error
-                        .message()
-                        .is_some_and(|m| m.contains("does not exist")) =>
-            {
-                return Ok(None);
-            }
+            Err(error) if is_missing_stack(&error) => return Ok(None),
             Err(error) => return Err(cloud_error(error, &self.cloudformation_endpoint)),
         };
         Ok(output.stacks().first().map(|s| Stack {

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, OnceLock};
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -245,7 +245,6 @@ impl FunctionRuntime {
                 stream,
                 pid,
                 spawned: Instant::now(),
-                init_ms: Arc::new(OnceLock::new()),
                 cold: Arc::new(AtomicBool::new(true)),
             })
     }
@@ -272,42 +271,40 @@ struct Environment {
     stream: String,
     pid: Option<u32>,
     spawned: Instant,
-    /// How long the process took to ask for its first invocation.
-    init_ms: Arc<OnceLock<f64>>,
-    /// Until its first invocation, whose report includes the start-up.
+    /// Until the process first asks for an invocation: the one that call
+    /// returns is the first, whose report includes the start-up.
     cold: Arc<AtomicBool>,
 }
 
 impl Environment {
     /// Logs the invocation's start; what its report will need.
-    fn start_report(&self, request_id: &str) -> InvocationReport {
+    fn start_report(&self, request_id: &str, init_ms: Option<f64>) -> InvocationReport {
         self.runtime.log.platform_start(&self.stream, request_id);
         InvocationReport {
             request_id: request_id.to_owned(),
             stream: self.stream.clone(),
             pid: self.pid,
             started: Instant::now(),
-            init_ms: self
-                .cold
-                .swap(false, Ordering::Relaxed)
-                .then(|| self.init_ms.get().copied())
-                .flatten(),
+            init_ms,
         }
     }
 }
 
 async fn next(State(environment): State<Environment>) -> Response {
     let runtime = &environment.runtime;
-    environment
-        .init_ms
-        .get_or_init(|| environment.spawned.elapsed().as_secs_f64() * 1000.0);
+    // A process asks for the next invocation only once it has answered
+    // the last, so its first ask returns its first invocation.
+    let init_ms = environment
+        .cold
+        .swap(false, Ordering::Relaxed)
+        .then(|| environment.spawned.elapsed().as_secs_f64() * 1000.0);
     let Some(invocation) = runtime.take(environment.id).await else {
         return StatusCode::GONE.into_response();
     };
     // No await from here on: a process that hangs up cannot lose the
     // invocation between the queue and the pending map.
     let deadline = SystemTime::now() + runtime.timeout;
-    let report = environment.start_report(&invocation.request_id);
+    let report = environment.start_report(&invocation.request_id, init_ms);
     lock(&runtime.pending).insert(
         invocation.request_id.clone(),
         Handout {

@@ -7,7 +7,7 @@ use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
 use super::{EventPage, EventQuery, FunctionLog, LogEvent, LogSource, LogsError, ReadError};
 use crate::chat::{FUNCTIONS, FunctionLogs, StageName};
-use crate::deploy::aws::{cloud_error, endpoint_of};
+use crate::deploy::aws::{cloud_error, endpoint_of, is_missing_stack};
 
 const LOG_GROUP_TYPE: &str = "AWS::Logs::LogGroup";
 
@@ -65,12 +65,7 @@ impl LogSource for StackLogs {
         while let Some(page) = pages.next().await {
             let page = match page {
                 Ok(page) => page,
-                Err(error)
-                    if error.code() == Some("ValidationError")
-                        && error
-                            .message()
-                            .is_some_and(|m| m.contains("does not exist")) =>
-                {
+                Err(error) if is_missing_stack(&error) => {
                     return Err(LogsError::NoStack {
                         stack: self.stack.clone(),
                         stage: self.stage.to_string(),

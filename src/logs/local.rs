@@ -29,9 +29,6 @@ pub fn latest_run_link() -> PathBuf {
     std::env::temp_dir().join("chatstack-local-latest")
 }
 
-/// Events a page holds, as FilterLogEvents returns at most 10,000.
-const PAGE_EVENTS: usize = 1_000;
-
 /// The log files of one local run.
 #[derive(Debug, Clone)]
 pub struct LocalLogs {
@@ -100,33 +97,24 @@ impl LogSource for LocalLogs {
                 return Err(ReadError::Failed(CloudError::Other(e.to_string())));
             }
         };
-        // The token is the line the next page starts at.
-        let first_line: usize = query.next_token.and_then(|t| t.parse().ok()).unwrap_or(0);
-        let mut events = Vec::new();
-        for (number, line) in text.lines().enumerate().skip(first_line) {
-            if events.len() == PAGE_EVENTS {
-                return Ok(EventPage {
-                    events,
-                    next_token: Some(number.to_string()),
-                });
-            }
+        // The file is read once: every match is one page.
+        let events = text
+            .lines()
             // A line being written as we read is not whole yet; the next
             // round reads it.
-            let Ok(stored) = serde_json::from_str::<StoredEvent>(line) else {
-                continue;
-            };
-            if stored.timestamp >= query.start_ms
-                && query.end_ms.is_none_or(|end| stored.timestamp <= end)
-                && pattern.matches(&stored.message)
-            {
-                events.push(LogEvent {
-                    timestamp_ms: stored.timestamp,
-                    event_id: stored.event_id,
-                    stream: stored.log_stream_name,
-                    message: stored.message,
-                });
-            }
-        }
+            .filter_map(|line| serde_json::from_str::<StoredEvent>(line).ok())
+            .filter(|stored| {
+                stored.timestamp >= query.start_ms
+                    && query.end_ms.is_none_or(|end| stored.timestamp <= end)
+                    && pattern.matches(&stored.message)
+            })
+            .map(|stored| LogEvent {
+                timestamp_ms: stored.timestamp,
+                event_id: stored.event_id,
+                stream: stored.log_stream_name,
+                message: stored.message,
+            })
+            .collect();
         Ok(EventPage {
             events,
             next_token: None,
