@@ -177,6 +177,36 @@ impl StageSettings {
 pub struct Schedule {
     pub expression: ScheduleExpression,
     pub message: ScheduledMessage,
+    /// The time zone a cron expression is read in, so 09:00 stays 09:00
+    /// local time across daylight saving (Scheduler's
+    /// `ScheduleExpressionTimezone`); none: UTC.
+    pub timezone: Option<Timezone>,
+}
+
+/// An IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`),
+/// as EventBridge Scheduler takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Timezone(String);
+
+impl Timezone {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Timezone {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.parse::<chrono_tz::Tz>() {
+            Ok(_) => Ok(Timezone(name)),
+            Err(_) => Err(format!(
+                "{name:?} is not an IANA time zone name: use one such as \"Europe/Berlin\", \
+                 \"America/New_York\" or \"UTC\" (names are case-sensitive)"
+            )),
+        }
+    }
 }
 
 /// An EventBridge Scheduler expression: `rate(N unit)` or a six-field
@@ -476,6 +506,16 @@ mod tests {
                 "[stages.dev.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \" \"\n",
                 "message",
                 "empty",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"cron(0 9 ? * MON-FRI *)\"\nmessage = \"m\"\ntimezone = \"Europe/Berlín\"\n",
+                "timezone",
+                "not an IANA time zone name",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"cron(0 9 ? * MON-FRI *)\"\nmessage = \"m\"\ntimezone = \"europe/berlin\"\n",
+                "timezone",
+                "case-sensitive",
             ),
         ];
         for (text, key, rule) in cases {

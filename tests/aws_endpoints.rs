@@ -36,16 +36,17 @@ fn nothing_listening() -> String {
 }
 
 #[tokio::test]
-async fn head_object_forbidden_means_not_there_and_the_upload_decides() {
+async fn object_tags_forbidden_means_not_there_and_the_upload_decides() {
     for status in [StatusCode::FORBIDDEN, StatusCode::NOT_FOUND] {
         let cloud = cloud_at(&answering(status).await).await;
-        assert!(
-            !cloud.object_exists("bucket", "key.zip").await.unwrap(),
+        assert_eq!(
+            cloud.object_tags("bucket", "key.zip").await.unwrap(),
+            None,
             "{status}"
         );
     }
     let cloud = cloud_at(&answering(StatusCode::BAD_REQUEST).await).await;
-    assert!(cloud.object_exists("bucket", "key.zip").await.is_err());
+    assert!(cloud.object_tags("bucket", "key.zip").await.is_err());
 }
 
 #[tokio::test]
@@ -57,7 +58,7 @@ async fn an_endpoint_that_does_not_answer_is_named_with_what_to_check() {
         matches!(&error, CloudError::Unreachable { endpoint: e, .. } if *e == endpoint),
         "{error:?}"
     );
-    let error = cloud.object_exists("bucket", "key").await.unwrap_err();
+    let error = cloud.object_tags("bucket", "key").await.unwrap_err();
     assert!(matches!(error, CloudError::Unreachable { .. }), "{error:?}");
 }
 

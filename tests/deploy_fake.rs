@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chatstack::chat::{FUNCTIONS, StageName};
 use chatstack::deploy::bootstrap;
-use chatstack::deploy::cloud::{Change, ChangeSet, ChangeSetKind, CloudError};
+use chatstack::deploy::cloud::{Change, ChangeSet, ChangeSetKind, CloudError, TemplateSource};
 use chatstack::deploy::ui::{Approval, Interrupts, Ui};
 use chatstack::deploy::{
     Assets, DeployError, Deployed, Deployer, Poll, deploy_stage, destroy_stage, diff_stage,
@@ -44,6 +44,13 @@ fn changes() -> ChangeSet {
                 replacement: None,
             },
         ],
+    }
+}
+
+fn inline(body: &str) -> TemplateSource {
+    TemplateSource {
+        body: body.to_owned(),
+        url: None,
     }
 }
 
@@ -91,7 +98,7 @@ async fn deploy_with(
     interrupts: Interrupts,
 ) -> (Result<Deployed, DeployError>, String) {
     with_deployer(cloud, approval, interrupts, async |d| {
-        d.deploy(STACK, "template", &[("P".into(), "v".into())])
+        d.deploy(STACK, &inline("template"), &[("P".into(), "v".into())])
             .await
     })
     .await
@@ -345,7 +352,7 @@ async fn throttling_and_passing_errors_while_polling_do_not_fail_a_deploy() {
     }
     let started = tokio::time::Instant::now();
     let (result, output) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
-        d.deploy(STACK, "template", &[]).await
+        d.deploy(STACK, &inline("template"), &[]).await
     })
     .await;
     assert!(result.is_ok(), "{output}");
@@ -631,7 +638,7 @@ async fn diff_shows_and_deletes_the_change_set_executing_nothing() {
         &cloud,
         Approval::NoTerminal,
         Interrupts::none(),
-        async |d| d.diff(STACK, "template", &[]).await,
+        async |d| d.diff(STACK, &inline("template"), &[]).await,
     )
     .await;
     result.unwrap();
@@ -698,7 +705,7 @@ async fn the_bootstrap_stack_is_updated_when_its_template_changed_and_only_then(
         assert_eq!(output.contains("Updating chatstack-bootstrap"), updated);
         if updated {
             assert_eq!(
-                bootstrap_requests[0].template_body,
+                bootstrap_requests[0].template.body,
                 bootstrap::template().unwrap().to_yaml().unwrap()
             );
         }
@@ -1007,5 +1014,213 @@ async fn a_stage_with_notify_uploads_and_passes_the_notify_zip() {
             .any(|(k, v)| k == "NotifyCodeKey" && v.starts_with("chatstack/dev/notify/")),
         "{:?}",
         chat.parameters
+    );
+}
+
+/// The keys the stack's parameters point at that carry the removal tag.
+fn marked_keys_in_use(cloud: &FakeCloud) -> Vec<String> {
+    let state = cloud.state.borrow();
+    let stack = &state.stacks[STACK];
+    stack
+        .parameters
+        .iter()
+        .filter(|(name, key)| {
+            chatstack::chat::is_code_key_parameter(name) && state.tags.contains_key(key)
+        })
+        .map(|(_, key)| key.clone())
+        .collect()
+}
+
+async fn deploy_default(cloud: &FakeCloud, assets: &Assets) -> String {
+    let stage: StageName = "dev".parse().unwrap();
+    let (result, output) = with_deployer(cloud, Approval::Yes, Interrupts::none(), async |d| {
+        deploy_stage(d, &stage, &StageSettings::default(), assets).await
+    })
+    .await;
+    result.unwrap();
+    output
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revert_or_a_deploy_after_destroy_leaves_no_zip_in_use_marked_for_removal() {
+    let dir = scratch_dir("deploy_fake_revert");
+    let assets = prebuilt(&dir);
+    let updatable = || {
+        existing(
+            "UPDATE_COMPLETE",
+            &["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"],
+        )
+    };
+    let cloud = cloud_with(updatable(), changes())
+        .with_stack("chatstack-bootstrap", bootstrap_as_deployed());
+    let changed = &FUNCTIONS[0];
+    let zip = dir.join(changed.name).join("bootstrap.zip");
+    write_zips(&dir, "A");
+    deploy_default(&cloud, &assets).await;
+    let key_a = cloud.state.borrow().stacks[STACK].parameters.clone();
+
+    std::fs::write(&zip, "B").unwrap();
+    deploy_default(&cloud, &assets).await;
+    assert_eq!(cloud.state.borrow().tags.len(), 1, "A's zip is superseded");
+
+    // Back to A: its zip is in the bucket, tagged; deploy uploads it again.
+    write_zips(&dir, "A");
+    let output = deploy_default(&cloud, &assets).await;
+    assert!(
+        output.contains("(1 again: they were marked for removal)"),
+        "{output}"
+    );
+    assert_eq!(cloud.state.borrow().stacks[STACK].parameters, key_a);
+    assert_eq!(marked_keys_in_use(&cloud), Vec::<String>::new());
+    assert_eq!(cloud.state.borrow().tags.len(), 1, "B's zip is superseded");
+
+    // Destroy marks every zip; the same build deployed again renews them.
+    let stage: StageName = "dev".parse().unwrap();
+    let (result, _) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        destroy_stage(d, &stage).await
+    })
+    .await;
+    result.unwrap();
+    let every_stage_zip = FUNCTIONS.iter().filter(|f| f.in_every_stage()).count();
+    assert_eq!(cloud.state.borrow().tags.len(), every_stage_zip + 1);
+    cloud.state.borrow_mut().stacks.insert(
+        STACK.into(),
+        absent(&["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]),
+    );
+    let output = deploy_default(&cloud, &assets).await;
+    assert!(
+        output.contains(&format!(
+            "Uploaded {every_stage_zip} of {every_stage_zip} zips to s3://chatstack-bootstrap-assetsbucket-physical ({every_stage_zip} again"
+        )),
+        "{output}"
+    );
+    assert_eq!(cloud.state.borrow().stacks[STACK].parameters, key_a);
+    assert_eq!(marked_keys_in_use(&cloud), Vec::<String>::new());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_template_over_the_inline_limit_goes_through_the_bucket() {
+    use chatstack::deploy::{TEMPLATE_BODY_LIMIT, template_source};
+    let dir = scratch_dir("deploy_fake_template_url");
+    write_zips(&dir, "v1");
+    let assets = prebuilt(&dir);
+    let stage: StageName = "dev".parse().unwrap();
+    // Today's templates fit: deploy passes them inline.
+    let cloud = cloud_with(absent(&["CREATE_COMPLETE"]), changes())
+        .with_stack("chatstack-bootstrap", bootstrap_as_deployed());
+    deploy_default(&cloud, &assets).await;
+    let inline = cloud
+        .state
+        .borrow()
+        .requests
+        .last()
+        .unwrap()
+        .template
+        .clone();
+    assert!(inline.body.len() <= TEMPLATE_BODY_LIMIT);
+    assert_eq!(inline.url, None);
+
+    // One byte over: uploaded under the stage's prefix, tagged to expire.
+    let body = format!(
+        "{}#{}\n",
+        inline.body,
+        "x".repeat(TEMPLATE_BODY_LIMIT - inline.body.len())
+    );
+    assert_eq!(body.len(), TEMPLATE_BODY_LIMIT + 2);
+    let bucket = "chatstack-bootstrap-assetsbucket-physical";
+    let (source, output) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        template_source(d, bucket, &stage, body.clone()).await
+    })
+    .await;
+    let source = source.unwrap();
+    let key = format!(
+        "chatstack/dev/templates/{}.yaml",
+        sha256_hex(body.as_bytes())
+    );
+    assert_eq!(source.body, body);
+    assert_eq!(
+        source.url.as_deref(),
+        Some(format!("https://{bucket}.s3.fake-region.amazonaws.com/{key}").as_str())
+    );
+    let state = cloud.state.borrow();
+    assert_eq!(state.bodies[&key], body.as_bytes(), "uploaded as it is");
+    assert_eq!(
+        state.tags.get(&key),
+        Some(&superseded()),
+        "expires a day on"
+    );
+    assert!(
+        output.contains("over CloudFormation's 51200-byte inline limit"),
+        "{output}"
+    );
+    drop(state);
+
+    // Before the bucket exists (diff ahead of the first deploy): says so.
+    let (result, _) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        template_source(
+            d,
+            chatstack::deploy::BUCKET_NOT_YET_CREATED,
+            &stage,
+            body.clone(),
+        )
+        .await
+    })
+    .await;
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("run deploy once"), "{message}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test(start_paused = true)]
+async fn deploy_warns_when_the_accounts_lambda_concurrency_is_small() {
+    use chatstack::deploy::cloud::AccountConcurrency;
+    let dir = scratch_dir("deploy_fake_concurrency");
+    write_zips(&dir, "v1");
+    let assets = prebuilt(&dir);
+    let run = async |concurrency: Result<AccountConcurrency, CloudError>| {
+        let cloud = cloud_with(absent(&["CREATE_COMPLETE"]), changes())
+            .with_stack("chatstack-bootstrap", bootstrap_as_deployed());
+        cloud.state.borrow_mut().concurrency = Some(concurrency);
+        deploy_default(&cloud, &assets).await
+    };
+    // A new account's 10: ten workers and four other functions do not fit.
+    let output = run(Ok(AccountConcurrency {
+        total: 10,
+        unreserved: 10,
+    }))
+    .await;
+    assert!(
+        output.contains("may run 10 Lambda invocations at once")
+            && output.contains("up to 10 fanout workers beside its 4 other functions")
+            && output.contains("[stages.dev.broadcast] workers"),
+        "{output}"
+    );
+    assert!(
+        output.contains("Deployed chatstack-dev."),
+        "advice only: {output}"
+    );
+    // One to spare beside ten workers and four others is quiet; none is not.
+    let quiet = run(Ok(AccountConcurrency {
+        total: 1000,
+        unreserved: 15,
+    }))
+    .await;
+    assert!(!quiet.contains("warning"), "{quiet}");
+    let tight = run(Ok(AccountConcurrency {
+        total: 1000,
+        unreserved: 14,
+    }))
+    .await;
+    assert!(tight.contains("may run 14 Lambda invocations"), "{tight}");
+    // Not allowed to ask: a note, and the deploy goes on.
+    let denied = run(Err(CloudError::Other("AccessDeniedException: no".into()))).await;
+    assert!(
+        denied.contains("could not read the account's Lambda concurrency (lambda:GetAccountSettings: AccessDeniedException: no)")
+            && denied.contains("Deployed chatstack-dev."),
+        "{denied}"
     );
 }

@@ -262,3 +262,174 @@ fn token_reads_the_stage_secret_through_the_stack_output() {
         text(&open)
     );
 }
+
+/// Runs `deploy` of stage `ci` with the zips in `zips`; its output.
+fn deploy_ci(moto: &Moto, zips: &std::path::Path) -> String {
+    let output = moto.chatstack(&[
+        "deploy",
+        "--stage",
+        "ci",
+        "--yes",
+        "--no-build",
+        "--assets-dir",
+        zips.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    text(&output)
+}
+
+/// Which of the code keys in `keys` (lines of [`code_keys`]) are tagged
+/// for removal.
+fn marked_for_removal(moto: &Moto, keys: &str) -> Vec<String> {
+    let marked = superseded_zips(moto);
+    keys.lines()
+        .filter_map(|line| line.split_once(' ').map(|(_, key)| key.to_owned()))
+        .filter(|key| marked.contains(&format!("'{key}'")))
+        .collect()
+}
+
+#[test]
+fn a_revert_or_a_deploy_after_destroy_leaves_no_zip_in_use_marked_for_removal() {
+    let moto = Moto::start();
+    let zips = scratch_dir("deploy_moto_revert");
+    let changed = FUNCTIONS[0].name;
+    Moto::write_zips(&zips, "A");
+    deploy_ci(&moto, &zips);
+    let keys_a = code_keys(&moto);
+    std::fs::write(zips.join(changed).join("bootstrap.zip"), "B").unwrap();
+    deploy_ci(&moto, &zips);
+    assert_ne!(code_keys(&moto), keys_a);
+    assert_eq!(
+        marked_for_removal(&moto, &keys_a).len(),
+        1,
+        "A's zip of {changed}"
+    );
+
+    // A, B, then A again: A's zip, marked when B replaced it, is uploaded
+    // again before the change set points at it. (moto never updates a
+    // stack's parameters when it runs a change set, so it calls this
+    // update "no changes"; CloudFormation would run it and mark B's zip.)
+    Moto::write_zips(&zips, "A");
+    let out = deploy_ci(&moto, &zips);
+    assert!(
+        out.contains("(1 again: they were marked for removal)"),
+        "{out}"
+    );
+    assert_eq!(marked_for_removal(&moto, &keys_a), Vec::<String>::new());
+
+    // destroy marks every zip; deploy --no-build of build A renews those of
+    // its zips that are marked (under moto the stack ran B's zip of
+    // `changed` to the end, so that one of A's is not).
+    let running = code_keys(&moto);
+    let destroy = moto.chatstack(&["destroy", "--stage", "ci", "--yes"]);
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    assert_eq!(
+        marked_for_removal(&moto, &running).len(),
+        running.lines().count()
+    );
+    let marked = marked_for_removal(&moto, &keys_a).len();
+    assert!(marked >= keys_a.lines().count() - 1, "{marked}");
+    let out = deploy_ci(&moto, &zips);
+    assert!(
+        out.contains(&format!("({marked} again: they were marked for removal)")),
+        "{out}"
+    );
+    assert_eq!(code_keys(&moto), keys_a, "the new stack runs build A");
+    assert_eq!(marked_for_removal(&moto, &keys_a), Vec::<String>::new());
+}
+
+/// Past CloudFormation's 51,200-byte `TemplateBody`, deploy uploads the
+/// template and passes `TemplateURL`: moto reads it from its S3, as
+/// CloudFormation would. Today's templates are under the limit, so the
+/// stage's real template is padded with a YAML comment.
+#[tokio::test]
+async fn a_template_over_the_inline_limit_deploys_through_template_url() {
+    use chatstack::deploy::aws::AwsCloud;
+    use chatstack::deploy::ui::{Approval, Interrupts, Ui};
+    use chatstack::deploy::{Deployed, Deployer, Poll, TEMPLATE_BODY_LIMIT, template_source};
+    let moto = Moto::start();
+    let zips = scratch_dir("deploy_moto_template_url");
+    Moto::write_zips(&zips, "v1");
+    deploy_ci(&moto, &zips);
+    let parameters: Vec<(String, String)> = serde_json::from_str(&moto.boto3(
+        "cf = boto3.client('cloudformation', **kw)\n\
+         s = cf.describe_stacks(StackName='chatstack-ci')['Stacks'][0]\n\
+         print(json.dumps([[p['ParameterKey'], p['ParameterValue']] for p in s['Parameters']]))",
+    ))
+    .unwrap();
+    let bucket = parameters
+        .iter()
+        .find(|(k, _)| k == "AssetsBucket")
+        .unwrap()
+        .1
+        .clone();
+
+    let stage: chatstack::chat::StageName = "big".parse().unwrap();
+    let template = chatstack::chat::template(&stage, &Default::default())
+        .unwrap()
+        .to_yaml()
+        .unwrap();
+    let body = format!(
+        "{template}# {}\n",
+        "padding ".repeat(TEMPLATE_BODY_LIMIT / 8)
+    );
+    assert!(body.len() > TEMPLATE_BODY_LIMIT);
+
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(chatstack::deploy::aws::https_client())
+        .endpoint_url(&moto.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    let cloud = AwsCloud::new(&config);
+    let mut out = Vec::new();
+    let mut deployer = Deployer {
+        cloud: &cloud,
+        ui: Ui {
+            out: &mut out,
+            approval: Approval::Yes,
+            live: false,
+        },
+        interrupts: Interrupts::none(),
+        poll: Poll {
+            interval: std::time::Duration::from_millis(200),
+            max_interval: std::time::Duration::from_secs(2),
+            max_errors: 5,
+        },
+    };
+    let source = template_source(&mut deployer, &bucket, &stage, body.clone())
+        .await
+        .unwrap();
+    assert!(source.url.is_some());
+    let deployed = deployer
+        .deploy("chatstack-big", &source, &parameters)
+        .await
+        .unwrap();
+    assert!(matches!(deployed, Deployed::Changed { .. }), "{deployed:?}");
+    drop(deployer);
+
+    let key = source
+        .url
+        .as_deref()
+        .unwrap()
+        .split_once(".com/")
+        .unwrap()
+        .1;
+    let check = moto.boto3(&format!(
+        "cf = boto3.client('cloudformation', **kw)\n\
+         s3 = boto3.client('s3', **kw)\n\
+         print(cf.describe_stacks(StackName='chatstack-big')['Stacks'][0]['StackStatus'])\n\
+         print('padding padding' in cf.get_template(StackName='chatstack-big')['TemplateBody'])\n\
+         print(any(t.startswith('chatstack-big-ConnectionsTable') for t in boto3.client('dynamodb', **kw).list_tables()['TableNames']))\n\
+         print(s3.get_object_tagging(Bucket={bucket:?}, Key={key:?})['TagSet'])"
+    ));
+    assert_eq!(
+        check,
+        "CREATE_COMPLETE\nTrue\nTrue\n[{'Key': 'chatstack:superseded', 'Value': 'true'}]",
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}

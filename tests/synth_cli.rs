@@ -142,3 +142,45 @@ fn a_settings_file_adds_to_its_stage_only_and_mistakes_are_refused_by_key() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("missing.toml"));
 }
+
+#[test]
+fn synth_notes_a_template_over_cloudformations_inline_limit() {
+    let dir = scratch_dir("synth_inline_limit");
+    let config = dir.join("chatstack.toml");
+    std::fs::write(
+        &config,
+        "[stages.big]\nnotify = true\nauthorization = true\n\n\
+         [stages.big.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \"hourly\"\n",
+    )
+    .unwrap();
+    let run = |format: &str| {
+        let output = chatstack(&[
+            "synth",
+            "--stage",
+            "big",
+            "--format",
+            format,
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        (
+            output.stdout.len(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let limit = chatstack::deploy::TEMPLATE_BODY_LIMIT;
+    for format in ["json", "yaml"] {
+        let (bytes, stderr) = run(format);
+        // Every setting as JSON is over the limit; as YAML, under it.
+        assert_eq!(
+            stderr.contains(&format!("this template is {bytes} bytes, over CloudFormation's {limit}-byte TemplateBody limit")),
+            bytes > limit,
+            "{format}: {bytes} bytes: {stderr}"
+        );
+    }
+    assert!(
+        run("json").0 > limit,
+        "the JSON form of every setting is over the limit"
+    );
+}

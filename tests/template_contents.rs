@@ -679,3 +679,43 @@ fn large_broadcasts_go_through_a_fifo_queue_to_a_bounded_worker_with_dead_letter
         json!({"Ref": "FanoutDeadLetterQueue"})
     );
 }
+
+#[test]
+fn scheduled_pushes_start_at_most_five_minutes_late_and_never_run_twice() {
+    let template = template("dev");
+    let resources = &template["Resources"];
+    let retry = &resources["PushSchedule"]["Properties"]["Target"]["RetryPolicy"];
+    let invoke = &resources["NotifyAsyncInvokeConfig"];
+    assert_eq!(invoke["Type"], "AWS::Lambda::EventInvokeConfig");
+    let invoke = &invoke["Properties"];
+    assert_eq!(invoke["FunctionName"], json!({"Ref": "NotifyFunction"}));
+    assert_eq!(invoke["Qualifier"], "$LATEST");
+    // Scheduler's queue, then Lambda's: five minutes between them.
+    let waited = retry["MaximumEventAgeInSeconds"].as_u64().unwrap()
+        + invoke["MaximumEventAgeInSeconds"].as_u64().unwrap();
+    assert_eq!(waited, 300);
+    assert_eq!(
+        invoke["MaximumRetryAttempts"], 0,
+        "a partial push is not run again"
+    );
+    // Only a stage with a schedule invokes notify asynchronously.
+    assert!(
+        template_with("prod", EVERYTHING)["Resources"]
+            .get("NotifyAsyncInvokeConfig")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_schedule_timezone_is_passed_to_scheduler() {
+    let settings = "[stages.dev.schedule]\nexpression = \"cron(0 9 ? * MON-FRI *)\"\n\
+                    message = \"Stand-up\"\ntimezone = \"Europe/Berlin\"\n";
+    let schedule = &template_with("dev", settings)["Resources"]["PushSchedule"]["Properties"];
+    assert_eq!(schedule["ScheduleExpressionTimezone"], "Europe/Berlin");
+    assert!(
+        template("dev")["Resources"]["PushSchedule"]["Properties"]
+            .get("ScheduleExpressionTimezone")
+            .is_none(),
+        "none given: Scheduler's default, UTC"
+    );
+}

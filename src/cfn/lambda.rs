@@ -1,5 +1,5 @@
-//! `AWS::Lambda::Function`, `AWS::Lambda::Permission` and
-//! `AWS::Lambda::EventSourceMapping`.
+//! `AWS::Lambda::Function`, `AWS::Lambda::Permission`,
+//! `AWS::Lambda::EventSourceMapping` and `AWS::Lambda::EventInvokeConfig`.
 
 use std::collections::BTreeMap;
 
@@ -145,4 +145,25 @@ pub struct EventSourceMapping {
 
 impl ResourceProperties for EventSourceMapping {
     const TYPE: &'static str = "AWS::Lambda::EventSourceMapping";
+}
+
+/// How Lambda handles a function's asynchronous invocations (by default it
+/// retries a failed one twice and keeps an event up to six hours).
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-lambda-eventinvokeconfig.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventInvokeConfig {
+    pub function_name: Expr,
+    /// `$LATEST`, a version or an alias.
+    pub qualifier: String,
+    /// 60 to 21,600: older events are dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_event_age_in_seconds: Option<u32>,
+    /// 0 to 2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_retry_attempts: Option<u32>,
+}
+
+impl ResourceProperties for EventInvokeConfig {
+    const TYPE: &'static str = "AWS::Lambda::EventInvokeConfig";
 }

@@ -53,6 +53,9 @@ pub struct Target {
 pub struct Schedule {
     /// `rate(...)`, `cron(...)` or `at(...)`.
     pub schedule_expression: String,
+    /// The IANA time zone a cron expression is read in (default UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_expression_timezone: Option<String>,
     pub flexible_time_window: FlexibleTimeWindow,
     pub target: Target,
     #[serde(skip_serializing_if = "Option::is_none")]

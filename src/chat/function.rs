@@ -41,7 +41,7 @@ fn no_dead_letter_queue_reason(trigger: Trigger) -> &'static str {
             "API Gateway invokes synchronously; a dead-letter queue only serves async invocations"
         }
         Trigger::Notify => {
-            "the endpoint invokes synchronously; a scheduled notice is stale long before anyone reads a dead-letter queue, and the schedule's retry policy bounds its retries"
+            "the endpoint invokes synchronously; a schedule's pushes are asynchronous, bounded by the function's event invoke config (no retries, events dropped after four minutes): a dead-letter queue would only collect stale notices"
         }
         Trigger::Authorizer => {
             "API Gateway invokes authorizers synchronously; a dead-letter queue only serves async invocations"

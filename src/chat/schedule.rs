@@ -3,6 +3,7 @@
 //! function and nothing else.
 
 use crate::cfn::iam::{Effect, InlinePolicy, PolicyDocument, Role, Statement};
+use crate::cfn::lambda::EventInvokeConfig;
 use crate::cfn::scheduler::{
     FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, Schedule, Target,
 };
@@ -11,9 +12,17 @@ use crate::settings;
 
 use super::LambdaFunction;
 
-/// A notice more than five minutes late is stale: Scheduler stops retrying.
-const MAXIMUM_EVENT_AGE_SECONDS: u32 = 300;
-const MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
+/// A notice more than five minutes late is stale. Two queues can hold it:
+/// Scheduler's, while Lambda refuses the invoke (its shortest bound, one
+/// minute), then Lambda's own queue of asynchronous events, which by
+/// default keeps them six hours and retries twice. Together: at most five
+/// minutes before the push starts.
+const SCHEDULER_EVENT_AGE_SECONDS: u32 = 60;
+const SCHEDULER_RETRY_ATTEMPTS: u32 = 2;
+const LAMBDA_EVENT_AGE_SECONDS: u32 = 240;
+/// A push that failed may have reached some clients: Lambda does not run it
+/// again, so nobody gets it twice.
+const LAMBDA_RETRY_ATTEMPTS: u32 = 0;
 
 /// The event the notify function receives from the schedule.
 pub fn scheduled_event(message: &str) -> serde_json::Value {
@@ -62,12 +71,26 @@ pub fn add_push_schedule(
                 role_arn: Expr::arn_of(&role),
                 input: Some(scheduled_event(schedule.message.as_str()).to_string()),
                 retry_policy: Some(RetryPolicy {
-                    maximum_event_age_in_seconds: MAXIMUM_EVENT_AGE_SECONDS,
-                    maximum_retry_attempts: MAXIMUM_RETRY_ATTEMPTS,
+                    maximum_event_age_in_seconds: SCHEDULER_EVENT_AGE_SECONDS,
+                    maximum_retry_attempts: SCHEDULER_RETRY_ATTEMPTS,
                 }),
             },
+            schedule_expression_timezone: schedule
+                .timezone
+                .as_ref()
+                .map(|tz| tz.as_str().to_owned()),
             description: Some("chatstack: pushes the stage's scheduled message".to_owned()),
             state: Some("ENABLED".to_owned()),
+        },
+    )?;
+    // Scheduler invokes asynchronously: bound what Lambda does after.
+    template.add(
+        "NotifyAsyncInvokeConfig",
+        EventInvokeConfig {
+            function_name: notify.id().into(),
+            qualifier: "$LATEST".to_owned(),
+            maximum_event_age_in_seconds: Some(LAMBDA_EVENT_AGE_SECONDS),
+            maximum_retry_attempts: Some(LAMBDA_RETRY_ATTEMPTS),
         },
     )?;
     Ok(())

@@ -58,6 +58,15 @@ impl Execute for SynthArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         let settings = self.settings.stage(&self.stage)?;
         let text = render(&self.stage, &settings, self.format)?;
+        if text.len() > crate::deploy::TEMPLATE_BODY_LIMIT {
+            // Standard error: the template itself may be on standard output.
+            eprintln!(
+                "note: this template is {} bytes, over CloudFormation's {}-byte TemplateBody limit: \
+                 pass it to CloudFormation as a TemplateURL in S3 (chatstack deploy does, through the assets bucket)",
+                text.len(),
+                crate::deploy::TEMPLATE_BODY_LIMIT
+            );
+        }
         match &self.output {
             Some(path) => write_replacing(path, &text),
             None => out

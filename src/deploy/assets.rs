@@ -33,6 +33,16 @@ impl Asset {
     }
 }
 
+/// Where a template too large to pass inline goes: content-hashed, like
+/// the zips, under the stage's prefix.
+pub fn template_key(stage: &StageName, body: &str) -> String {
+    format!(
+        "{}templates/{:x}.yaml",
+        stage_prefix(stage),
+        Sha256::digest(body.as_bytes())
+    )
+}
+
 /// Where a stage's zips are in the bucket.
 fn stage_prefix(stage: &StageName) -> String {
     format!("chatstack/{stage}/")
@@ -71,23 +81,49 @@ pub fn read_assets(dir: &Path) -> Result<Vec<Asset>, DeployError> {
         .collect()
 }
 
-/// Uploads the assets the bucket lacks; returns how many were uploaded.
-pub async fn upload_missing<C: Cloud>(
+/// What [`upload_for_deploy`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uploads {
+    /// Zips the bucket lacked.
+    pub new: usize,
+    /// Zips it held marked for removal (a destroyed stage deployed again, a
+    /// revert to an earlier build), uploaded again.
+    pub renewed: usize,
+}
+
+/// Makes every asset present and unmarked before a stack points at it:
+/// uploads those the bucket lacks, and again those tagged
+/// [`super::bootstrap::SUPERSEDED_TAG`]. Uploading again rather than
+/// removing the tag, since S3 counts a lifecycle expiry from the object's
+/// creation: the new object starts its own count, and no removal already
+/// due for the old one can take it.
+pub async fn upload_for_deploy<C: Cloud>(
     cloud: &C,
     bucket: &str,
     assets: &[Asset],
     stage: &StageName,
-) -> Result<usize, DeployError> {
-    let mut uploaded = 0;
+) -> Result<Uploads, DeployError> {
+    let mut uploads = Uploads::default();
     for asset in assets {
         let key = asset.key(stage);
-        if cloud.object_exists(bucket, &key).await? {
-            continue;
+        match cloud.object_tags(bucket, &key).await? {
+            Some(tags) if !is_superseded(&tags) => continue,
+            Some(_) => uploads.renewed += 1,
+            None => uploads.new += 1,
         }
-        cloud.put_object(bucket, &key, asset.bytes.clone()).await?;
-        uploaded += 1;
+        cloud
+            .put_object(bucket, &key, asset.bytes.clone(), ZIP_CONTENT_TYPE)
+            .await?;
     }
-    Ok(uploaded)
+    Ok(uploads)
+}
+
+const ZIP_CONTENT_TYPE: &str = "application/zip";
+
+/// Whether an object's tags mark it for removal.
+pub fn is_superseded(tags: &[(String, String)]) -> bool {
+    let (key, value) = super::bootstrap::SUPERSEDED_TAG;
+    tags.iter().any(|(k, v)| k == key && v == value)
 }
 
 /// The chat template's parameters for these assets.

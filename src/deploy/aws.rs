@@ -7,7 +7,8 @@ use aws_sdk_s3::types::{Tag, Tagging};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use super::cloud::{
-    Change, ChangeSet, ChangeSetKind, ChangeSetRequest, Cloud, CloudError, Stack, StackEvent,
+    AccountConcurrency, Change, ChangeSet, ChangeSetKind, ChangeSetRequest, Cloud, CloudError,
+    Stack, StackEvent,
 };
 
 /// The HTTP client of every AWS call: rustls with ring.
@@ -53,14 +54,18 @@ pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, CloudError> 
     Ok(config)
 }
 
-/// CloudFormation and S3 clients for one account and region.
+/// CloudFormation, S3 and Lambda clients for one account and region.
 #[derive(Debug, Clone)]
 pub struct AwsCloud {
     cloudformation: aws_sdk_cloudformation::Client,
     s3: aws_sdk_s3::Client,
+    lambda: aws_sdk_lambda::Client,
     /// Where each client sends its requests, for errors that reach nothing.
     cloudformation_endpoint: String,
     s3_endpoint: String,
+    lambda_endpoint: String,
+    /// The region's S3 host suffix, for object URLs.
+    s3_host: String,
 }
 
 impl AwsCloud {
@@ -72,10 +77,24 @@ impl AwsCloud {
         AwsCloud {
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
+            lambda: aws_sdk_lambda::Client::new(config),
             cloudformation_endpoint: endpoint_of(config, "cloudformation"),
             s3_endpoint: endpoint_of(config, "s3"),
+            lambda_endpoint: endpoint_of(config, "lambda"),
+            s3_host: s3_host(config),
         }
     }
+}
+
+/// `s3.<region>.<the partition's domain>`: China's regions have their own.
+fn s3_host(config: &SdkConfig) -> String {
+    let region = config.region().map_or("us-east-1", |r| r.as_ref());
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("s3.{region}.{domain}")
 }
 
 /// The endpoint a client of `service` calls, as the user would recognise it.
@@ -203,7 +222,11 @@ impl Cloud for AwsCloud {
                 ChangeSetKind::Create => ChangeSetType::Create,
                 ChangeSetKind::Update => ChangeSetType::Update,
             })
-            .template_body(&request.template_body)
+            .set_template_body(match &request.template.url {
+                None => Some(request.template.body.clone()),
+                Some(_) => None,
+            })
+            .set_template_url(request.template.url.clone())
             .set_parameters(Some(parameters))
             // The chat stack creates roles (without fixed names).
             .capabilities(Capability::CapabilityIam)
@@ -339,9 +362,26 @@ impl Cloud for AwsCloud {
             .collect())
     }
 
-    async fn object_exists(&self, bucket: &str, key: &str) -> Result<bool, CloudError> {
-        match self.s3.head_object().bucket(bucket).key(key).send().await {
-            Ok(_) => Ok(true),
+    async fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Vec<(String, String)>>, CloudError> {
+        match self
+            .s3
+            .get_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(Some(
+                output
+                    .tag_set()
+                    .iter()
+                    .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+                    .collect(),
+            )),
             // 403 is what S3 answers for a missing key to a caller without
             // s3:ListBucket: the upload that follows decides.
             Err(error)
@@ -349,23 +389,46 @@ impl Cloud for AwsCloud {
                     .raw_response()
                     .is_some_and(|r| matches!(r.status().as_u16(), 403 | 404)) =>
             {
-                Ok(false)
+                Ok(None)
             }
             Err(error) => Err(cloud_error(error, &self.s3_endpoint)),
         }
     }
 
-    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CloudError> {
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), CloudError> {
         self.s3
             .put_object()
             .bucket(bucket)
             .key(key)
             .body(body.into())
-            .content_type("application/zip")
+            .content_type(content_type)
             .send()
             .await
             .map_err(|e| cloud_error(e, &self.s3_endpoint))?;
         Ok(())
+    }
+
+    async fn account_concurrency(&self) -> Result<AccountConcurrency, CloudError> {
+        let output = self
+            .lambda
+            .get_account_settings()
+            .send()
+            .await
+            .map_err(|e| cloud_error(e, &self.lambda_endpoint))?;
+        let limit = output.account_limit().ok_or_else(|| {
+            CloudError::Other("GetAccountSettings returned no AccountLimit".to_owned())
+        })?;
+        let count = |n: i32| u32::try_from(n).unwrap_or(0);
+        Ok(AccountConcurrency {
+            total: count(limit.concurrent_executions()),
+            unreserved: limit.unreserved_concurrent_executions().map_or(0, count),
+        })
     }
 
     async fn template_body(&self, stack: &str) -> Result<Option<String>, CloudError> {
@@ -378,6 +441,10 @@ impl Cloud for AwsCloud {
             .await
             .map_err(|e| cloud_error(e, &self.cloudformation_endpoint))?;
         Ok(output.template_body().map(str::to_owned))
+    }
+
+    fn object_url(&self, bucket: &str, key: &str) -> String {
+        format!("https://{bucket}.{}/{key}", self.s3_host)
     }
 
     async fn tag_object(

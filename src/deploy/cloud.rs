@@ -37,9 +37,28 @@ pub struct ChangeSetRequest {
     pub stack: String,
     pub name: String,
     pub kind: ChangeSetKind,
-    pub template_body: String,
+    pub template: TemplateSource,
     /// Parameter key and value.
     pub parameters: Vec<(String, String)>,
+}
+
+/// A template as a change set takes it: inline, or (past CloudFormation's
+/// 51,200-byte `TemplateBody` limit) from an S3 object deploy uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateSource {
+    /// The template itself, as deployed.
+    pub body: String,
+    /// Where CloudFormation reads it instead of `body`, when set.
+    pub url: Option<String>,
+}
+
+/// The account's Lambda concurrency in one region (GetAccountSettings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountConcurrency {
+    /// Concurrent executions the account may have.
+    pub total: u32,
+    /// What is left of them once every reserved concurrency is taken.
+    pub unreserved: u32,
 }
 
 /// One resource change of a change set.
@@ -101,10 +120,26 @@ pub trait Cloud {
     ) -> Result<Option<String>, CloudError>;
     /// The most recent events, newest first.
     async fn stack_events(&self, stack: &str) -> Result<Vec<StackEvent>, CloudError>;
-    async fn object_exists(&self, bucket: &str, key: &str) -> Result<bool, CloudError>;
-    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CloudError>;
+    /// The object's tags (key and value), or `None` when it does not exist.
+    async fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Vec<(String, String)>>, CloudError>;
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), CloudError>;
     /// The template a stack was last deployed with, as it was sent.
     async fn template_body(&self, stack: &str) -> Result<Option<String>, CloudError>;
+    /// The account's Lambda concurrency in the region deployed to.
+    async fn account_concurrency(&self) -> Result<AccountConcurrency, CloudError>;
+    /// The `https://` URL of an object, as CloudFormation's `TemplateURL`
+    /// takes it.
+    fn object_url(&self, bucket: &str, key: &str) -> String;
     /// Sets the object's tags to the one `tag` (key and value).
     async fn tag_object(
         &self,

@@ -71,6 +71,11 @@ pub enum DeployError {
          check it with `aws cloudformation describe-stacks --stack-name {stack}`"
     )]
     LostContact { stack: String, error: CloudError },
+    #[error(
+        "the template is {bytes} bytes, over CloudFormation's 51,200-byte inline limit, so it goes through \
+         the assets bucket, which does not exist yet: run deploy once (it creates the bucket), then diff"
+    )]
+    TemplateNeedsBucket { bytes: usize },
     #[error("the bootstrap stack {0} has no {1} resource; delete it and deploy again")]
     Bootstrap(&'static str, &'static str),
 }
@@ -138,7 +143,8 @@ async fn assets_bucket<C: cloud::Cloud>(
         writeln!(deployer.ui.out, "{action}").map_err(DeployError::Output)?;
         // Part of the deploy the user is running: no separate question.
         let approval = std::mem::replace(&mut deployer.ui.approval, Approval::Yes);
-        let result = deployer.deploy(stack, &body, &[]).await;
+        let template = cloud::TemplateSource { body, url: None };
+        let result = deployer.deploy(stack, &template, &[]).await;
         deployer.ui.approval = approval;
         result?;
     }
@@ -159,12 +165,12 @@ fn same_template(deployed: Option<String>, ours: &str) -> bool {
 }
 
 /// Stands in for the bucket in `diff` before the first deploy made it.
-const BUCKET_NOT_YET_CREATED: &str = "chatstack-assets-not-created-yet";
+pub const BUCKET_NOT_YET_CREATED: &str = "chatstack-assets-not-created-yet";
 
 /// What a deploy of a stage sends: the template, its parameters and the
 /// bucket they point into.
 struct StageDeployment {
-    template_body: String,
+    template: cloud::TemplateSource,
     parameters: Vec<(String, String)>,
     bucket: String,
 }
@@ -199,17 +205,65 @@ async fn prepare_stage<C: cloud::Cloud>(
         }
     };
     if upload {
-        let uploaded = assets::upload_missing(deployer.cloud, &bucket, &zips, stage).await?;
-        let text = match uploaded {
-            0 => format!("Zips unchanged (s3://{bucket})."),
-            n => format!("Uploaded {n} of {} zips to s3://{bucket}.", zips.len()),
+        let uploads = assets::upload_for_deploy(deployer.cloud, &bucket, &zips, stage).await?;
+        let text = match uploads {
+            assets::Uploads { new: 0, renewed: 0 } => format!("Zips unchanged (s3://{bucket})."),
+            assets::Uploads { new, renewed: 0 } => {
+                format!("Uploaded {new} of {} zips to s3://{bucket}.", zips.len())
+            }
+            assets::Uploads { new, renewed } => format!(
+                "Uploaded {} of {} zips to s3://{bucket} ({renewed} again: they were marked for removal).",
+                new + renewed,
+                zips.len()
+            ),
         };
         writeln!(deployer.ui.out, "{text}").map_err(DeployError::Output)?;
     }
+    let template = template_source(deployer, &bucket, stage, template.to_yaml()?).await?;
     Ok(StageDeployment {
-        template_body: template.to_yaml()?,
+        template,
         parameters: assets::parameters(&bucket, &zips, stage),
         bucket,
+    })
+}
+
+/// The most CloudFormation takes inline as `TemplateBody`, in bytes.
+pub const TEMPLATE_BODY_LIMIT: usize = 51_200;
+
+/// The template inline, or, past [`TEMPLATE_BODY_LIMIT`], uploaded to the
+/// assets bucket (`chatstack/<stage>/templates/<sha256>.yaml`) for
+/// `TemplateURL`. CloudFormation reads it once, when the change set is
+/// made, and keeps its own copy: it is marked for removal at once, which
+/// leaves it a day (the lifecycle rule's grace).
+pub async fn template_source<C: cloud::Cloud>(
+    deployer: &mut Deployer<'_, C>,
+    bucket: &str,
+    stage: &StageName,
+    body: String,
+) -> Result<cloud::TemplateSource, DeployError> {
+    if body.len() <= TEMPLATE_BODY_LIMIT {
+        return Ok(cloud::TemplateSource { body, url: None });
+    }
+    if bucket == BUCKET_NOT_YET_CREATED {
+        return Err(DeployError::TemplateNeedsBucket { bytes: body.len() });
+    }
+    let key = assets::template_key(stage, &body);
+    let cloud = deployer.cloud;
+    cloud
+        .put_object(bucket, &key, body.clone().into_bytes(), "text/yaml")
+        .await?;
+    cloud
+        .tag_object(bucket, &key, bootstrap::SUPERSEDED_TAG)
+        .await?;
+    writeln!(
+        deployer.ui.out,
+        "The template is {} bytes, over CloudFormation's {TEMPLATE_BODY_LIMIT}-byte inline limit: passing it as s3://{bucket}/{key}.",
+        body.len()
+    )
+    .map_err(DeployError::Output)?;
+    Ok(cloud::TemplateSource {
+        url: Some(cloud.object_url(bucket, &key)),
+        body,
     })
 }
 
@@ -252,6 +306,44 @@ async fn supersede<C: cloud::Cloud>(
     writeln!(deployer.ui.out, "{text}").map_err(DeployError::Output)
 }
 
+/// Warns when the account's unreserved Lambda concurrency in the region is
+/// no more than one split broadcast's workers plus one invocation of each
+/// other function: new accounts may get as little as 10, and the workers
+/// of one large broadcast could then throttle `$connect`, `sendmessage` and
+/// the authorizer. Reading it is advice, never a reason to fail the deploy.
+async fn warn_on_small_concurrency<C: cloud::Cloud>(
+    deployer: &mut Deployer<'_, C>,
+    stage: &StageName,
+    settings: &StageSettings,
+    functions: usize,
+) -> Result<(), DeployError> {
+    let workers = settings.broadcast.workers.0 as usize;
+    let text = match deployer.cloud.account_concurrency().await {
+        Ok(concurrency) => {
+            let needed = workers + functions.saturating_sub(1);
+            if (concurrency.unreserved as usize) > needed {
+                return Ok(());
+            }
+            format!(
+                "warning: this account may run {unreserved} Lambda invocations at once in this region \
+                 ({total} in all, less what functions reserve), and one split broadcast of stage {stage} \
+                 runs up to {workers} fanout workers beside its {others} other functions: a large \
+                 broadcast can take every slot and throttle $connect and sendmessage. Ask AWS for more \
+                 (Service Quotas: AWS Lambda, Concurrent executions), or lower \
+                 [stages.{stage}.broadcast] workers.",
+                unreserved = concurrency.unreserved,
+                total = concurrency.total,
+                others = functions.saturating_sub(1),
+            )
+        }
+        Err(error) => format!(
+            "note: could not read the account's Lambda concurrency (lambda:GetAccountSettings: {error}); \
+             a new account's may be as low as 10, which one split broadcast's {workers} workers can use up."
+        ),
+    };
+    writeln!(deployer.ui.out, "{text}").map_err(DeployError::Output)
+}
+
 /// `chatstack deploy`: zips, bootstrap, then the stage's stack; afterwards
 /// the zips the stage no longer uses are marked for removal.
 pub async fn deploy_stage<C: cloud::Cloud>(
@@ -263,8 +355,14 @@ pub async fn deploy_stage<C: cloud::Cloud>(
     let stack = stage.stack_name()?;
     let before = deployed_zips(deployer, stage).await?;
     let prepared = prepare_stage(deployer, stage, settings, assets, true).await?;
+    let functions = prepared
+        .parameters
+        .iter()
+        .filter(|(name, _)| chat::is_code_key_parameter(name))
+        .count();
+    warn_on_small_concurrency(deployer, stage, settings, functions).await?;
     let deployed = deployer
-        .deploy(&stack, &prepared.template_body, &prepared.parameters)
+        .deploy(&stack, &prepared.template, &prepared.parameters)
         .await?;
     if let Deployed::Changed { .. } = deployed {
         let now = assets::stage_zips(&prepared.parameters, stage);
@@ -285,7 +383,7 @@ pub async fn diff_stage<C: cloud::Cloud>(
     let stack = stage.stack_name()?;
     let prepared = prepare_stage(deployer, stage, settings, assets, false).await?;
     deployer
-        .diff(&stack, &prepared.template_body, &prepared.parameters)
+        .diff(&stack, &prepared.template, &prepared.parameters)
         .await
 }
 

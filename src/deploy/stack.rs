@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::DeployError;
 use super::cloud::{
     ChangeSet, ChangeSetKind, ChangeSetRequest, Cloud, CloudError, Stack, StackEvent,
+    TemplateSource,
 };
 use super::status::{Existing, classify, is_settled, is_success, remedy};
 use super::ui::{Approval, Interrupts, Progress, Ui, write_changes};
@@ -294,11 +295,11 @@ impl<C: Cloud> Deployer<'_, C> {
         Ok(())
     }
 
-    /// Creates or updates `stack` from `template_body` through a change set.
+    /// Creates or updates `stack` from `template` through a change set.
     pub async fn deploy(
         &mut self,
         stack: &str,
-        template_body: &str,
+        template: &TemplateSource,
         parameters: &[(String, String)],
     ) -> Result<Deployed, DeployError> {
         let kind = self.prepare(stack).await?;
@@ -306,7 +307,7 @@ impl<C: Cloud> Deployer<'_, C> {
             stack: stack.to_owned(),
             name: format!("chatstack-{}", now_ms()),
             kind,
-            template_body: template_body.to_owned(),
+            template: template.clone(),
             parameters: parameters.to_vec(),
         };
         let Some((id, change_set)) = self.change_set(&request).await? else {
@@ -352,7 +353,7 @@ impl<C: Cloud> Deployer<'_, C> {
     pub async fn diff(
         &mut self,
         stack: &str,
-        template_body: &str,
+        template: &TemplateSource,
         parameters: &[(String, String)],
     ) -> Result<(), DeployError> {
         let kind = match self.next_step(stack).await? {
@@ -368,7 +369,7 @@ impl<C: Cloud> Deployer<'_, C> {
             stack: stack.to_owned(),
             name: format!("chatstack-diff-{}", now_ms()),
             kind,
-            template_body: template_body.to_owned(),
+            template: template.clone(),
             parameters: parameters.to_vec(),
         };
         match self.change_set(&request).await? {

@@ -4,7 +4,9 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use chatstack::deploy::cloud::{ChangeSet, ChangeSetRequest, Cloud, CloudError, Stack, StackEvent};
+use chatstack::deploy::cloud::{
+    AccountConcurrency, ChangeSet, ChangeSetRequest, Cloud, CloudError, Stack, StackEvent,
+};
 
 /// A status meaning "the stack no longer exists".
 pub const GONE: &str = "GONE";
@@ -50,6 +52,10 @@ pub struct State {
     pub cancel_error: Option<CloudError>,
     /// Every mutating call, in order.
     pub calls: Vec<String>,
+    /// What GetAccountSettings answers (default: AWS's usual 1,000).
+    pub concurrency: Option<Result<AccountConcurrency, CloudError>>,
+    /// The body of each object put, by key.
+    pub bodies: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -177,7 +183,7 @@ impl Cloud for FakeCloud {
             .get_mut(&stack_name)
             .expect("change set's stack");
         stack.parameters = request.parameters;
-        stack.template_body = Some(request.template_body);
+        stack.template_body = Some(request.template.body);
         let script = stack.after_execute.clone();
         FakeCloud::play(stack, script);
         Ok(())
@@ -241,19 +247,47 @@ impl Cloud for FakeCloud {
         Ok(events)
     }
 
-    async fn object_exists(&self, bucket: &str, key: &str) -> Result<bool, CloudError> {
-        Ok(self
-            .state
-            .borrow()
-            .objects
-            .contains(&(bucket.to_owned(), key.to_owned())))
+    async fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Vec<(String, String)>>, CloudError> {
+        let state = self.state.borrow();
+        if !state.objects.contains(&(bucket.to_owned(), key.to_owned())) {
+            return Ok(None);
+        }
+        Ok(Some(state.tags.get(key).cloned().into_iter().collect()))
     }
 
-    async fn put_object(&self, bucket: &str, key: &str, _body: Vec<u8>) -> Result<(), CloudError> {
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<(), CloudError> {
         let mut state = self.state.borrow_mut();
         state.calls.push(format!("put_object {key}"));
         state.objects.insert((bucket.to_owned(), key.to_owned()));
+        // A new object, as in S3: no tags unless the put sets them.
+        state.tags.remove(key);
+        state.bodies.insert(key.to_owned(), body);
         Ok(())
+    }
+
+    async fn account_concurrency(&self) -> Result<AccountConcurrency, CloudError> {
+        self.state
+            .borrow()
+            .concurrency
+            .clone()
+            .unwrap_or(Ok(AccountConcurrency {
+                total: 1000,
+                unreserved: 1000,
+            }))
+    }
+
+    fn object_url(&self, bucket: &str, key: &str) -> String {
+        format!("https://{bucket}.s3.fake-region.amazonaws.com/{key}")
     }
 
     async fn template_body(&self, stack: &str) -> Result<Option<String>, CloudError> {

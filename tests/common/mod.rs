@@ -74,6 +74,7 @@ authorization = true
 [stages.scheduled.schedule]
 expression = "cron(0 9 ? * MON-FRI *)"
 message = "Stand-up in 10 minutes"
+timezone = "Europe/Berlin"
 "#;
 
 /// The settings of `stage` in [`SETTINGS`].
