@@ -48,12 +48,12 @@ type Writer = futures_util::stream::SplitSink<
     Message,
 >;
 
-/// Opens `CLIENTS` connections, waiting out the stage's throttling (429),
+/// Opens `clients` connections, waiting out the stage's throttling (429),
 /// each with a reader recording what it hears. Returns their writers (the
 /// connections stay open while they live).
-async fn connect_all(url: &str, heard: &Heard) -> Vec<Writer> {
-    let mut writers = Vec::with_capacity(CLIENTS);
-    for n in 0..CLIENTS {
+async fn connect_all(url: &str, heard: &Heard, clients: usize) -> Vec<Writer> {
+    let mut writers = Vec::with_capacity(clients);
+    for n in 0..clients {
         let client = loop {
             match tokio_tungstenite::connect_async(url).await {
                 Ok((client, _)) => break client,
@@ -84,10 +84,10 @@ async fn connect_all(url: &str, heard: &Heard) -> Vec<Writer> {
     writers
 }
 
-/// How many times each client heard `text`.
-fn times_heard(heard: &Heard, text: &str) -> Vec<usize> {
+/// How many times each of `clients` heard `text`.
+fn times_heard(heard: &Heard, text: &str, clients: usize) -> Vec<usize> {
     let heard = heard.lock().unwrap();
-    (0..CLIENTS)
+    (0..clients)
         .map(|n| {
             heard
                 .get(&n)
@@ -98,18 +98,19 @@ fn times_heard(heard: &Heard, text: &str) -> Vec<usize> {
 
 /// Waits until every client heard `text` at least once, then a little
 /// longer for any repeat.
-async fn await_everyone(heard: &Heard, text: &str, local: &Local) -> Vec<usize> {
+async fn await_everyone(heard: &Heard, text: &str, local: &Local, clients: usize) -> Vec<usize> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let counts = times_heard(heard, text);
+        let counts = times_heard(heard, text, clients);
         if counts.iter().all(|n| *n >= 1) {
             tokio::time::sleep(Duration::from_secs(3)).await;
-            return times_heard(heard, text);
+            return times_heard(heard, text, clients);
         }
         assert!(
             Instant::now() < deadline,
-            "{} of {CLIENTS} never heard {text:?}; local said {:?}",
+            "{} of {clients} never heard {:?}; local said {:?}",
             counts.iter().filter(|n| **n == 0).count(),
+            text.chars().take(40).collect::<String>(),
             local.lines().iter().rev().take(20).collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -167,14 +168,14 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
         .to_owned();
 
     let heard: Heard = Arc::default();
-    let mut writers = connect_all(&local.url, &heard).await;
+    let mut writers = connect_all(&local.url, &heard, CLIENTS).await;
     let sender = &mut writers[0];
     assert_eq!(local.table_ids().await.len(), CLIENTS);
 
     // Over the direct limit: sendmessage splits, four workers post.
     let body = r#"{"action":"sendmessage","data":"to everyone"}"#;
     sender.send(Message::Text(body.into())).await.unwrap();
-    let counts = await_everyone(&heard, "to everyone", &local).await;
+    let counts = await_everyone(&heard, "to everyone", &local, CLIENTS).await;
     let log = common::local::logged_json(&fanout_log);
     assert!(
         counts.iter().all(|n| *n == 1),
@@ -239,7 +240,7 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
     let deadline = Instant::now() + Duration::from_secs(30);
     while failed_jobs(&local) == 0 {
         assert!(Instant::now() < deadline, "no busy worker was killed");
-        let started = times_heard(&heard, "once more")
+        let started = times_heard(&heard, "once more", CLIENTS)
             .iter()
             .filter(|n| **n > 0)
             .count();
@@ -253,7 +254,7 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let counts = await_everyone(&heard, "once more", &local).await;
+    let counts = await_everyone(&heard, "once more", &local, CLIENTS).await;
     let failed = failed_jobs(&local);
     let twice = counts.iter().filter(|n| **n == 2).count();
     assert!(
@@ -277,4 +278,59 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
         "{:?}",
         local.lines()
     );
+}
+
+/// A message near API Gateway's 128 KB limit, split into more segments
+/// than a `SendMessageBatch` holds: the jobs go out in batches that fit
+/// SQS's limit on a batch's total size (moto enforces it), and every
+/// connection gets the text once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_120_kb_broadcast_through_twelve_segments_reaches_everyone_once() {
+    const LISTENERS: usize = 150;
+    const SEGMENTS: usize = 12;
+    raise_file_limit();
+    let dir =
+        std::env::temp_dir().join(format!("chatstack-broadcast-large-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let settings = dir.join("chatstack.toml");
+    std::fs::write(
+        &settings,
+        format!("[stages.dev.broadcast]\ndirect_limit = 20\nworkers = {SEGMENTS}\n"),
+    )
+    .unwrap();
+    let local = Local::start_with(&["--config", settings.to_str().unwrap()]);
+    let fanout_log = local
+        .lines()
+        .iter()
+        .find(|l| l.contains("function fanout "))
+        .and_then(|l| field_after(l, " log "))
+        .expect("the banner names the fanout log")
+        .to_owned();
+    let heard: Heard = Arc::default();
+    let mut writers = connect_all(&local.url, &heard, LISTENERS).await;
+
+    let text: String = (0..120 * 1024)
+        .map(|n| char::from(b'a' + (n % 26) as u8))
+        .collect();
+    let body = serde_json::json!({"action": "sendmessage", "data": text}).to_string();
+    for frame in chatstack::client::frames(&body).expect("under 128 KB") {
+        writers[0].send(frame).await.unwrap();
+    }
+    let counts = await_everyone(&heard, &text, &local, LISTENERS).await;
+    assert!(
+        counts.iter().all(|n| *n == 1),
+        "{} heard it more than once",
+        counts.iter().filter(|n| **n > 1).count()
+    );
+    let log = common::local::logged_json(&fanout_log);
+    let segments: Vec<&serde_json::Value> = log
+        .iter()
+        .filter(|l| l["fields"]["message"] == "broadcast segment done")
+        .collect();
+    assert_eq!(segments.len(), SEGMENTS, "{segments:?}");
+    let sent: u64 = segments
+        .iter()
+        .map(|l| l["fields"]["sent"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sent, LISTENERS as u64);
 }

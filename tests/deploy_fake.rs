@@ -1142,18 +1142,19 @@ async fn a_template_over_the_inline_limit_goes_through_the_bucket() {
         source.url.as_deref(),
         Some(format!("https://{bucket}.s3.fake-region.amazonaws.com/{key}").as_str())
     );
-    let state = cloud.state.borrow();
-    assert_eq!(state.bodies[&key], body.as_bytes(), "uploaded as it is");
-    assert_eq!(
-        state.tags.get(&key),
-        Some(&superseded()),
-        "expires a day on"
-    );
+    {
+        let state = cloud.state.borrow();
+        assert_eq!(state.bodies[&key], body.as_bytes(), "uploaded as it is");
+        assert_eq!(
+            state.tags.get(&key),
+            Some(&superseded()),
+            "expires a day on"
+        );
+    }
     assert!(
         output.contains("over CloudFormation's 51200-byte inline limit"),
         "{output}"
     );
-    drop(state);
 
     // Before the bucket exists (diff ahead of the first deploy): says so.
     let (result, _) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {

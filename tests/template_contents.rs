@@ -144,6 +144,9 @@ fn each_function_gets_only_what_its_spec_declares() {
                     "sqs:ReceiveMessage",
                     "sqs:DeleteMessage",
                     "sqs:GetQueueAttributes",
+                    // The jobs table (see the next test).
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
                 ]
                 .map(str::to_owned),
             ),
@@ -189,6 +192,8 @@ fn table_and_log_grants_name_their_own_resources() {
         let prefix = role.trim_end_matches("Role");
         let resources = statement["Resource"].as_array().unwrap();
         match statement["Action"][0].as_str().unwrap() {
+            // The worker's record of finished jobs: the test below.
+            _ if statement["Sid"] == "RecordFanoutJobs" => {}
             a if a.starts_with("dynamodb:") => {
                 assert_eq!(
                     resources,
@@ -597,7 +602,7 @@ fn large_broadcasts_go_through_a_fifo_queue_to_a_bounded_worker_with_dead_letter
     assert_eq!(queue["SqsManagedSseEnabled"], true);
     assert_eq!(
         queue["RedrivePolicy"],
-        json!({"deadLetterTargetArn": {"Fn::GetAtt": ["FanoutDeadLetterQueue", "Arn"]}, "maxReceiveCount": 3})
+        json!({"deadLetterTargetArn": {"Fn::GetAtt": ["FanoutDeadLetterQueue", "Arn"]}, "maxReceiveCount": 5})
     );
     let worker_timeout = resources["FanoutFunction"]["Properties"]["Timeout"]
         .as_u64()
@@ -717,5 +722,50 @@ fn a_schedule_timezone_is_passed_to_scheduler() {
             .get("ScheduleExpressionTimezone")
             .is_none(),
         "none given: Scheduler's default, UTC"
+    );
+}
+
+#[test]
+fn only_the_worker_records_jobs_and_only_in_the_jobs_table() {
+    let template = template("dev");
+    let resources = &template["Resources"];
+    let jobs_arn = json!({"Fn::GetAtt": ["FanoutJobsTable", "Arn"]});
+    for spec in FUNCTIONS {
+        let role = format!("{}Role", spec.logical_prefix);
+        let statements: Vec<&Value> = resources[&role]["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap())
+            .collect();
+        let on_jobs: Vec<&&Value> = statements
+            .iter()
+            .filter(|s| s["Resource"].as_array().unwrap().contains(&jobs_arn))
+            .collect();
+        if spec.fanout != chat::FanoutPart::Works {
+            assert!(on_jobs.is_empty(), "{role}");
+            continue;
+        }
+        assert_eq!(on_jobs.len(), 1, "{role}");
+        assert_eq!(
+            on_jobs[0]["Action"],
+            json!(["dynamodb:GetItem", "dynamodb:PutItem"])
+        );
+        assert_eq!(on_jobs[0]["Resource"], json!([jobs_arn]));
+        let variables = &resources[format!("{}Function", spec.logical_prefix)]["Properties"]["Environment"]
+            ["Variables"];
+        assert_eq!(
+            variables[chat_contract::FANOUT_JOBS_TABLE_VAR],
+            json!({"Ref": "FanoutJobsTable"})
+        );
+    }
+    let table = &resources["FanoutJobsTable"]["Properties"];
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        chat_contract::EXPIRES_AT
+    );
+    assert_eq!(
+        table["KeySchema"][0]["AttributeName"],
+        chat_contract::JOB_ID
     );
 }

@@ -5,7 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use chat_contract::{DIRECT_LIMIT_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR};
+use chat_contract::{
+    DIRECT_LIMIT_VAR, EXPIRES_AT, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR,
+    JOB_ID,
+};
+
+use crate::cfn::dynamodb::{
+    AttributeDefinition, AttributeType, BillingMode, KeySchemaElement, KeyType, SseSpecification,
+    Table, TimeToLiveSpecification,
+};
 
 use crate::cfn::lambda::{EventSourceMapping, FunctionResponseType, ScalingConfig};
 use crate::cfn::sqs::{Queue, RedrivePolicy};
@@ -19,10 +27,12 @@ use super::{ExecutionRole, FanoutPart, LambdaFunction};
 /// The worker's timeout; the queue hides a job for six times as long
 /// (AWS's advice for SQS event sources), so a retry comes two minutes on.
 pub const WORKER_TIMEOUT_SECONDS: u32 = 20;
-/// Receives of a job before it moves to the dead-letter queue. Three
-/// visibility timeouts (6 min) stay near SQS FIFO's 5-minute deduplication
-/// window, which keeps a retried job from queuing its successor twice.
-const MAX_RECEIVES: u32 = 3;
+/// Receives of a job before it moves to the dead-letter queue: AWS advises
+/// at least five for an SQS event source, so a throttled worker does not
+/// send a job to the dead letters. Retries then come up to ten minutes on,
+/// past SQS FIFO's five-minute deduplication window: the jobs table, not
+/// the window, keeps a late retry from repeating the rest of a segment.
+const MAX_RECEIVES: u32 = 5;
 /// A job older than this is stale chat: SQS drops it.
 const JOB_RETENTION_SECONDS: u32 = 60 * 60;
 /// Failed jobs are kept as long as SQS allows, for inspection or redrive.
@@ -52,12 +62,43 @@ fn fifo_queue_name(purpose: &str) -> Expr {
     )
 }
 
-/// The queue, its dead letters, and the stage's broadcast settings.
+/// The queue, its dead letters, the table of jobs that ran to the end, and
+/// the stage's broadcast settings.
 #[derive(Debug)]
 pub struct FanoutQueue {
     queue: LogicalId,
     dead_letters: LogicalId,
+    jobs: LogicalId,
     broadcast: Broadcast,
+}
+
+/// One small item per finished job (`jobId`), gone by TTL two hours on.
+fn jobs_table() -> Resource<Table> {
+    Resource::new(Table {
+        key_schema: vec![KeySchemaElement {
+            attribute_name: JOB_ID.to_owned(),
+            key_type: KeyType::Hash,
+        }],
+        attribute_definitions: vec![AttributeDefinition {
+            attribute_name: JOB_ID.to_owned(),
+            attribute_type: AttributeType::S,
+        }],
+        billing_mode: Some(BillingMode::PayPerRequest),
+        time_to_live_specification: Some(TimeToLiveSpecification {
+            attribute_name: EXPIRES_AT.to_owned(),
+            enabled: true,
+        }),
+        sse_specification: Some(SseSpecification { sse_enabled: true }),
+    })
+    .retention(RetentionPolicy::Delete)
+    .skip_checkov(
+        "CKV_AWS_119",
+        "encrypted with the AWS managed key; it holds job ids, no chat text",
+    )
+    .skip_checkov(
+        "CKV_AWS_28",
+        "items live two hours (TTL) and only deduplicate retries: nothing to restore",
+    )
 }
 
 impl FanoutQueue {
@@ -91,9 +132,11 @@ impl FanoutQueue {
             .retention(RetentionPolicy::Delete)
             .skip_checkov("CKV_AWS_27", SSE_REASON),
         )?;
+        let jobs = template.add("FanoutJobsTable", jobs_table())?;
         Ok(FanoutQueue {
             queue,
             dead_letters,
+            jobs,
             broadcast,
         })
     }
@@ -114,6 +157,11 @@ impl FanoutQueue {
         ])
     }
 
+    /// The variable of the worker alone: the jobs table.
+    pub fn worker_environment(&self) -> BTreeMap<String, Expr> {
+        BTreeMap::from([(FANOUT_JOBS_TABLE_VAR.to_owned(), (&self.jobs).into())])
+    }
+
     /// Gives `role` what `part` needs of the queue, and nothing else.
     pub fn grant(&self, role: &mut ExecutionRole, part: FanoutPart) {
         match part {
@@ -122,6 +170,11 @@ impl FanoutQueue {
             FanoutPart::Works => {
                 self.grant_send(role);
                 self.grant_consume(role);
+                role.allow(
+                    "RecordFanoutJobs",
+                    &["dynamodb:GetItem", "dynamodb:PutItem"],
+                    vec![Expr::arn_of(&self.jobs)],
+                );
             }
         }
     }
@@ -177,7 +230,7 @@ impl FanoutQueue {
         template.add_output(
             "FanoutDeadLetterQueueUrl",
             Output {
-                description: "Broadcast jobs that failed three times (SQS FIFO)".to_owned(),
+                description: "Broadcast jobs that failed five times (SQS FIFO)".to_owned(),
                 value: (&self.dead_letters).into(),
             },
         )

@@ -72,6 +72,9 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         if spec.fanout != FanoutPart::None {
             environment.extend(fanout.environment());
         }
+        if spec.fanout == FanoutPart::Works {
+            environment.extend(fanout.worker_environment());
+        }
         let function = LambdaFunction::add_to(&mut template, spec, &code, grant, environment)?;
         match spec.trigger {
             Trigger::WebSocketRoute(route_key) => {

@@ -646,7 +646,7 @@ mod tests {
         assert_eq!(queue.visibility_timeout, Some(120));
         assert_eq!(
             queue.dead_letters,
-            Some(("FanoutDeadLetterQueue".to_owned(), 3))
+            Some(("FanoutDeadLetterQueue".to_owned(), 5))
         );
         assert_eq!(
             app.event_sources,

@@ -39,6 +39,7 @@ const LEADING_FIELDS: &[&str] = &[
     "sent",
     "gone",
     "failed",
+    "missed",
     "unreached",
     "unknown",
     "segments",
@@ -58,6 +59,8 @@ struct Broadcast {
     sent: u64,
     gone: u64,
     failed: u64,
+    /// Given up on after throttling job after job.
+    missed: u64,
     function: String,
     last_ms: i64,
 }
@@ -164,6 +167,7 @@ impl<'a> Printer<'a> {
             broadcast.sent += number("sent");
             broadcast.gone += number("gone");
             broadcast.failed += number("failed");
+            broadcast.missed += number("missed");
         }
         broadcast.total_segments = number("total_segments");
         broadcast.function = function.to_owned();
@@ -183,10 +187,14 @@ impl<'a> Printer<'a> {
 }
 
 fn totals(broadcast: &Broadcast) -> String {
-    format!(
+    let mut text = format!(
         "sent={} gone={} failed={}",
         broadcast.sent, broadcast.gone, broadcast.failed
-    )
+    );
+    if broadcast.missed > 0 {
+        text.push_str(&format!(" missed={}", broadcast.missed));
+    }
+    text
 }
 
 /// `2026-11-23T21:31:48.123Z`.
@@ -391,6 +399,20 @@ mod tests {
         assert!(
             partial.ends_with("21:31:48.124 fanout      TOTAL  broadcast b1 so far (2 of 3 segments logged): sent=30 gone=2 failed=0\n"),
             "{partial}"
+        );
+        // Connections a segment gave up on are added up too.
+        let missed = s2.replace(r#""failed":0"#, r#""failed":0,"missed":7"#);
+        let text = printed(
+            &[
+                ("fanout", T, &s0),
+                ("fanout", T, &s1),
+                ("fanout", T, &missed),
+            ],
+            Format::Text,
+        );
+        assert!(
+            text.contains("TOTAL  broadcast b1 done, 3 segments: sent=60 gone=3 failed=0 missed=7"),
+            "{text}"
         );
     }
 

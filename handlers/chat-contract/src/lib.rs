@@ -40,3 +40,20 @@ pub const DIRECT_LIMIT_VAR: &str = "CHATSTACK_DIRECT_LIMIT";
 /// How many segments (DynamoDB parallel-scan segments, one worker chain
 /// each) a split broadcast has.
 pub const FANOUT_SEGMENTS_VAR: &str = "CHATSTACK_FANOUT_SEGMENTS";
+
+/// The table of fan-out jobs that ran to the end, set on the `fanout`
+/// worker: a copy of a job queued again after SQS's five-minute
+/// deduplication window finds its job there and is dropped.
+pub const FANOUT_JOBS_TABLE_VAR: &str = "CHATSTACK_FANOUT_JOBS_TABLE";
+/// That table's partition key: a job's broadcast, segment and hop (S).
+pub const JOB_ID: &str = "jobId";
+
+/// The largest batch of jobs sent at once, in bytes: SQS limits the sum of
+/// a `SendMessageBatch` as well as each message. 256 KiB holds in every
+/// region and partition (SQS raised both limits to 1 MiB in 2025, not
+/// everywhere at once).
+pub const FANOUT_BATCH_BYTES: usize = 256 * 1024;
+/// Consecutive jobs of a segment that only retry ids they could not reach
+/// (API Gateway throttling them) before the segment gives up on those ids,
+/// logs them as missed and reads on: a chain that keeps meeting 429s ends.
+pub const FANOUT_MAX_RETRY_HOPS: u32 = 5;

@@ -22,7 +22,8 @@ use std::time::Duration;
 use chat_core::fanout::{Fanout, FanoutConfig};
 use chat_core::poster::{ConnectionInfo, PostError, Poster};
 use chat_core::segments::{
-    Delivery, JobQueue, QueueError, SegmentJob, SplitConfig, broadcast_or_split, run_job,
+    Delivery, JobLedger, JobQueue, LedgerError, QueueError, SegmentJob, SplitConfig,
+    broadcast_or_split, run_job,
 };
 use chat_core::store::{Connection, ConnectionStore, ScanPage, Segment, StoreError};
 use tokio::time::Instant;
@@ -79,6 +80,21 @@ impl ConnectionStore for MemoryStore {
             connection_ids: positions.iter().map(|&i| self.ids[i].clone()).collect(),
             next_start,
         })
+    }
+}
+
+/// The fan-out jobs table in memory.
+#[derive(Default)]
+struct MemoryLedger(Mutex<HashSet<String>>);
+
+impl JobLedger for MemoryLedger {
+    async fn is_done(&self, job_id: &str) -> Result<bool, LedgerError> {
+        Ok(self.0.lock().unwrap().contains(job_id))
+    }
+
+    async fn mark_done(&self, job_id: &str) -> Result<(), LedgerError> {
+        self.0.lock().unwrap().insert(job_id.to_owned());
+        Ok(())
     }
 }
 
@@ -303,6 +319,7 @@ fn run_split_case(n: usize, workers: u32) {
             AtomicUsize::new(0),
             AtomicUsize::new(0),
         );
+        let ledger = MemoryLedger::default();
         let worker = || async {
             while segments_done.load(Ordering::Relaxed) < workers as usize {
                 let Some(job) = fanout.queue.take() else {
@@ -310,7 +327,7 @@ fn run_split_case(n: usize, workers: u32) {
                     continue;
                 };
                 let deadline = Instant::now() + Duration::from_secs(20);
-                let outcome = run_job(&store, &api, &fanout, job.clone(), deadline)
+                let outcome = run_job(&store, &api, &fanout, &ledger, job.clone(), deadline)
                     .await
                     .expect("the memory store and queue never fail");
                 jobs.fetch_add(1, Ordering::Relaxed);

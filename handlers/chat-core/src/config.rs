@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use chat_contract::{
-    DIRECT_LIMIT_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR, MANAGEMENT_ENDPOINT_VAR,
-    TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR,
+    DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR,
+    MANAGEMENT_ENDPOINT_VAR, TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR,
 };
 
 use crate::fanout::FanoutConfig;
@@ -41,6 +41,11 @@ pub fn table_name(lookup: impl Fn(&str) -> Option<String>) -> Result<String, Con
 /// suffix and the API's own host are used, never a custom domain.
 pub fn management_endpoint(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     required(&lookup, MANAGEMENT_ENDPOINT_VAR)
+}
+
+/// The fan-out jobs table, set on the `fanout` worker.
+pub fn fanout_jobs_table(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    required(&lookup, FANOUT_JOBS_TABLE_VAR)
 }
 
 /// The fan-out queue's URL, set on the functions that broadcast.

@@ -15,7 +15,7 @@ use crate::message::{MAX_MESSAGE_BYTES, MessageError, text_to_send};
 use crate::notify::{self, NotifyOutcome, NotifyRequest, RequestError};
 use crate::poster::Poster;
 use crate::segments::{
-    BroadcastError, Delivery, JobQueue, SegmentJob, broadcast_or_split, run_job,
+    BroadcastError, Delivery, JobLedger, JobQueue, SegmentJob, broadcast_or_split, run_job,
 };
 use crate::store::{Connection, ConnectionStore};
 use chat_contract::USER_NAME_CONTEXT_KEY;
@@ -202,10 +202,11 @@ fn log_delivery(delivery: &Delivery, sender: &str) {
 /// one at a time). A job that fails is reported back, so SQS hands it out
 /// again later; in a FIFO batch the jobs after it are reported too, as
 /// they must not overtake it.
-pub async fn fanout_jobs<S: ConnectionStore, P: Poster, Q: JobQueue>(
+pub async fn fanout_jobs<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
     store: &S,
     poster: &P,
     fanout: &Fanout<Q>,
+    ledger: &L,
     event: SqsEvent,
     deadline: tokio::time::Instant,
 ) -> SqsBatchResponse {
@@ -217,7 +218,7 @@ pub async fn fanout_jobs<S: ConnectionStore, P: Poster, Q: JobQueue>(
             let job = serde_json::from_str::<SegmentJob>(record.body.as_deref().unwrap_or(""));
             failed = match job {
                 Ok(job) => {
-                    let outcome = run_job(store, poster, fanout, job, deadline).await;
+                    let outcome = run_job(store, poster, fanout, ledger, job, deadline).await;
                     if let Err(error) = &outcome {
                         tracing::error!(%message_id, %error, "fan-out job failed; SQS will hand it out again");
                     }

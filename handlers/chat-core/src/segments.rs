@@ -6,16 +6,22 @@
 //! One page per job keeps the unit of retry small: a worker that fails
 //! (crash, timeout, a scan or queue error) leaves its job on the queue, and
 //! SQS hands it out again after the visibility timeout, so only that page is
-//! posted again. The next job's deduplication id is fixed by the job that
-//! queues it, so a retried job queuing its successor again is dropped by SQS
-//! and the rest of the segment is never sent twice. Within a segment (one
-//! message group) SQS hands out a job only once the one before is done.
+//! posted again. A job's id is fixed by the job that queues it (broadcast,
+//! segment, hop): SQS drops a copy queued again within its five-minute
+//! deduplication window, and the [`JobLedger`] records each job that ran to
+//! the end, so a copy queued later still (a retry after the window) is
+//! dropped by the worker: the rest of a segment is never sent twice, however
+//! late a retry comes. Within a segment (one message group) SQS hands out a
+//! job only once the one before is done.
 
 use std::future::Future;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chat_contract::{EXPIRES_AT, FANOUT_BATCH_BYTES, FANOUT_MAX_RETRY_HOPS, JOB_ID};
 
 use crate::fanout::{Fanout, Summary, latest_post_start, post_all, send_to};
 use crate::poster::Poster;
@@ -73,6 +79,10 @@ pub struct Totals {
     pub sent: usize,
     pub gone: usize,
     pub failed: usize,
+    /// Given up on after [`FANOUT_MAX_RETRY_HOPS`] jobs in a row could not
+    /// reach them (throttled until each job's deadline).
+    #[serde(default)]
+    pub missed: usize,
 }
 
 /// One job of a split broadcast: a page of one segment, and the ids the
@@ -89,6 +99,9 @@ pub struct SegmentJob {
     /// Read by an earlier job and not reached yet; posted first.
     #[serde(default)]
     pub pending: Vec<String>,
+    /// Jobs in a row, before this one, that had pending ids left over.
+    #[serde(default)]
+    pub retries: u32,
     pub text: String,
     #[serde(default)]
     pub totals: Totals,
@@ -105,6 +118,7 @@ impl SegmentJob {
             hop: 0,
             scan: ScanPosition::Beginning,
             pending: Vec::new(),
+            retries: 0,
             text: text.to_owned(),
             totals: Totals::default(),
         }
@@ -117,7 +131,8 @@ impl SegmentJob {
     }
 
     /// Equal for every copy of this job, whoever queues it: SQS drops a
-    /// copy sent within five minutes of the first.
+    /// copy sent within five minutes of the first, and the [`JobLedger`]
+    /// knows it once it ran to the end.
     pub fn deduplication_id(&self) -> String {
         format!("{}-{}-{}", self.broadcast_id, self.segment, self.hop)
     }
@@ -165,17 +180,46 @@ const BATCH: usize = 10;
 /// Attempts at a batch some of whose messages SQS refused.
 const SEND_ATTEMPTS: u32 = 3;
 
+/// The jobs as SQS message bodies, in batches of at most [`BATCH`] messages
+/// and [`FANOUT_BATCH_BYTES`] in all. Every body is measured as sent (JSON,
+/// escapes included); one that alone exceeds the limit is refused before
+/// anything is sent, so size never leaves a broadcast partly queued.
+pub fn batches(jobs: &[SegmentJob]) -> Result<Vec<Vec<(&SegmentJob, String)>>, QueueError> {
+    let refuse = |message: String| QueueError {
+        operation: "SendMessageBatch",
+        message,
+    };
+    let mut batches: Vec<Vec<(&SegmentJob, String)>> = Vec::new();
+    let mut bytes = 0;
+    for job in jobs {
+        let body = serde_json::to_string(job).map_err(|e| refuse(e.to_string()))?;
+        if body.len() > FANOUT_BATCH_BYTES {
+            return Err(refuse(format!(
+                "a job of {} bytes is over SQS's {FANOUT_BATCH_BYTES}-byte limit",
+                body.len()
+            )));
+        }
+        match batches.last_mut() {
+            Some(batch) if batch.len() < BATCH && bytes + body.len() <= FANOUT_BATCH_BYTES => {
+                bytes += body.len();
+                batch.push((job, body));
+            }
+            _ => {
+                bytes = body.len();
+                batches.push(vec![(job, body)]);
+            }
+        }
+    }
+    Ok(batches)
+}
+
 impl JobQueue for SqsJobQueue {
     async fn send(&self, jobs: &[SegmentJob]) -> Result<(), QueueError> {
-        for batch in jobs.chunks(BATCH) {
+        for batch in batches(jobs)? {
             let entries = batch
-                .iter()
+                .into_iter()
                 .enumerate()
-                .map(|(n, job)| {
-                    let body = serde_json::to_string(job).map_err(|e| QueueError {
-                        operation: "SendMessageBatch",
-                        message: e.to_string(),
-                    })?;
+                .map(|(n, (job, body))| {
                     SendMessageBatchRequestEntry::builder()
                         .id(n.to_string())
                         .message_body(body)
@@ -232,6 +276,81 @@ impl SqsJobQueue {
     }
 }
 
+/// Which jobs ran to the end (posted, and queued their successor or ended
+/// their segment), by [`SegmentJob::deduplication_id`].
+pub trait JobLedger: Send + Sync {
+    fn is_done(&self, job_id: &str) -> impl Future<Output = Result<bool, LedgerError>> + Send;
+    fn mark_done(&self, job_id: &str) -> impl Future<Output = Result<(), LedgerError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("fan-out jobs table {operation} failed: {message}")]
+pub struct LedgerError {
+    pub operation: &'static str,
+    pub message: String,
+}
+
+/// How long a job's record is kept: past the fan-out queue's retention
+/// (an hour), no copy of the job can still arrive.
+const JOB_RECORD_LIFETIME: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
+
+/// The fan-out jobs table in DynamoDB: one small item per finished job,
+/// removed by TTL.
+#[derive(Debug, Clone)]
+pub struct DynamoLedger {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoLedger {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: &str) -> Self {
+        DynamoLedger {
+            client,
+            table: table.to_owned(),
+        }
+    }
+}
+
+fn ledger_error(operation: &'static str, error: impl std::error::Error + 'static) -> LedgerError {
+    LedgerError {
+        operation,
+        message: crate::describe(&error),
+    }
+}
+
+impl JobLedger for DynamoLedger {
+    async fn is_done(&self, job_id: &str) -> Result<bool, LedgerError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(JOB_ID, AttributeValue::S(job_id.to_owned()))
+            // A copy arrives at least seconds after the record was written.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ledger_error("GetItem", e))?;
+        Ok(output.item().is_some())
+    }
+
+    async fn mark_done(&self, job_id: &str) -> Result<(), LedgerError> {
+        let expires = std::time::SystemTime::now() + JOB_RECORD_LIFETIME;
+        let expires_s = expires
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(JOB_ID, AttributeValue::S(job_id.to_owned()))
+            .item(EXPIRES_AT, AttributeValue::N(expires_s.to_string()))
+            .send()
+            .await
+            .map_err(|e| ledger_error("PutItem", e))?;
+        Ok(())
+    }
+}
+
 /// A new broadcast's id: unique enough to name its message groups.
 pub fn new_broadcast_id() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -260,6 +379,17 @@ pub enum BroadcastError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+/// Why a worker's job failed (SQS hands it out again).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
 /// Posts `text` to every connection itself when there are at most
@@ -307,22 +437,33 @@ pub async fn broadcast_or_split<S: ConnectionStore, P: Poster, Q: JobQueue>(
 pub struct JobOutcome {
     /// This job's posts.
     pub summary: Summary,
-    /// The segment's next job, queued; `None` when the segment is done.
+    /// The segment's next job, queued; `None` when the segment is done (or
+    /// this job was a copy of one that already ran).
     pub next: Option<SegmentJob>,
 }
 
 /// Runs one job: posts its pending ids if it has any, or else the next page
 /// of its segment; then queues what is left as the segment's next job. A
 /// job posts to at most `page_size` connections (pending ids are what is
-/// left of one page), which bounds what a retry repeats. An `Err` leaves
-/// the job to be retried.
-pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue>(
+/// left of one page), which bounds what a retry repeats. A copy of a job
+/// the `ledger` says ran to the end does nothing. An `Err` leaves the job
+/// to be retried.
+pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
     store: &S,
     poster: &P,
     fanout: &Fanout<Q>,
+    ledger: &L,
     job: SegmentJob,
     deadline: Instant,
-) -> Result<JobOutcome, BroadcastError> {
+) -> Result<JobOutcome, JobError> {
+    let job_id = job.deduplication_id();
+    if ledger.is_done(&job_id).await? {
+        tracing::warn!(broadcast_id = %job.broadcast_id, segment = job.segment, hop = job.hop, "fan-out job already done: this copy is dropped");
+        return Ok(JobOutcome {
+            summary: Summary::default(),
+            next: None,
+        });
+    }
     let (config, page_size, queue) = (fanout.config, fanout.split.page_size, &fanout.queue);
     let started = Instant::now();
     let last_start = latest_post_start(deadline, config, started);
@@ -361,30 +502,60 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue>(
         .await;
     }
     summary.duration = started.elapsed();
-    let totals = Totals {
+    let mut totals = Totals {
         sent: job.totals.sent + summary.sent,
         gone: job.totals.gone + summary.gone,
         failed: job.totals.failed + summary.failed,
+        missed: job.totals.missed,
     };
-    if scan == ScanPosition::Done && unreached.is_empty() {
-        log_segment_done(&job, totals);
-        return Ok(JobOutcome {
-            summary,
-            next: None,
-        });
+    // Ids carried over from job to job: a retry hop; after too many in a
+    // row, give up on them so the chain ends.
+    let retries = if !job.pending.is_empty() && !unreached.is_empty() {
+        job.retries + 1
+    } else {
+        0
+    };
+    if retries >= FANOUT_MAX_RETRY_HOPS {
+        log_missed(&job, &unreached);
+        totals.missed += unreached.len();
+        unreached.clear();
     }
-    let next = SegmentJob {
-        hop: job.hop + 1,
-        scan,
-        pending: unreached,
-        totals,
-        ..job
+    let next = if scan == ScanPosition::Done && unreached.is_empty() {
+        log_segment_done(&job, totals);
+        None
+    } else {
+        let next = SegmentJob {
+            hop: job.hop + 1,
+            scan,
+            pending: unreached,
+            retries: if retries >= FANOUT_MAX_RETRY_HOPS {
+                0
+            } else {
+                retries
+            },
+            totals,
+            ..job
+        };
+        queue.send(std::slice::from_ref(&next)).await?;
+        Some(next)
     };
-    queue.send(std::slice::from_ref(&next)).await?;
-    Ok(JobOutcome {
-        summary,
-        next: Some(next),
-    })
+    // Not recorded, the job stays correct: SQS deletes it now, and only a
+    // copy queued by a retry could come back, which needs a failed run.
+    if let Err(error) = ledger.mark_done(&job_id).await {
+        tracing::warn!(%error, job_id, "could not record the fan-out job as done");
+    }
+    Ok(JobOutcome { summary, next })
+}
+
+/// The ids a segment gave up on, with why.
+fn log_missed(job: &SegmentJob, missed: &[String]) {
+    tracing::warn!(
+        broadcast_id = %job.broadcast_id,
+        segment = job.segment,
+        missed = missed.len(),
+        connection_ids = %missed.join(","),
+        "broadcast gave up on connections throttled {FANOUT_MAX_RETRY_HOPS} jobs in a row"
+    );
 }
 
 /// The line each segment ends with: its totals, under the broadcast's id.
@@ -397,6 +568,7 @@ fn log_segment_done(job: &SegmentJob, totals: Totals) {
         sent = totals.sent,
         gone = totals.gone,
         failed = totals.failed,
+        missed = totals.missed,
         "broadcast segment done"
     );
 }

@@ -112,6 +112,11 @@ impl DynamoStore {
         }
     }
 
+    /// The DynamoDB client, to share with other tables of the stage.
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
     /// At most `limit` items per scan page (DynamoDB's own limit is 1 MB a page).
     pub fn with_page_limit(mut self, limit: i32) -> Self {
         self.page_limit = Some(limit);

@@ -10,9 +10,11 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chat_core::fanout::{Fanout, FanoutConfig, backoff};
 use chat_core::routes::{self, NOT_QUEUED};
 use chat_core::segments::{
-    Delivery, ScanPosition, SegmentJob, SplitConfig, broadcast_or_split, run_job,
+    Delivery, JobQueue, ScanPosition, SegmentJob, SplitConfig, broadcast_or_split, run_job,
 };
-use support::{FakePoster, FakeQueue, FakeStore, fanout, ids, message_from, segment_of};
+use support::{
+    FakeLedger, FakePoster, FakeQueue, FakeStore, fanout, ids, message_from, segment_of,
+};
 use tokio::time::Instant;
 
 fn later() -> Instant {
@@ -32,10 +34,17 @@ fn split(direct_limit: usize, segments: u32, page_size: u32) -> Fanout<FakeQueue
 
 /// Runs queued jobs one at a time, as the workers would, until none is left;
 /// how many ran.
-async fn drain(store: &FakeStore, poster: &FakePoster, fanout: &Fanout<FakeQueue>) -> usize {
+async fn drain(
+    store: &FakeStore,
+    poster: &FakePoster,
+    fanout: &Fanout<FakeQueue>,
+    ledger: &FakeLedger,
+) -> usize {
     let mut jobs = 0;
     while let Some(job) = fanout.queue.take() {
-        run_job(store, poster, fanout, job, later()).await.unwrap();
+        run_job(store, poster, fanout, ledger, job, later())
+            .await
+            .unwrap();
         jobs += 1;
     }
     jobs
@@ -95,6 +104,7 @@ async fn a_broadcast_over_the_direct_limit_is_queued_one_job_per_segment_and_not
 async fn workers_reach_every_connection_exactly_once_page_by_page() {
     let all = ids(1_000);
     let store = FakeStore::with_ids(all.clone());
+    let ledger = FakeLedger::default();
     let poster = FakePoster {
         gone: BTreeSet::from(["c010".to_owned()]),
         ..FakePoster::default()
@@ -103,7 +113,7 @@ async fn workers_reach_every_connection_exactly_once_page_by_page() {
     broadcast_or_split(&store, &poster, &fanout, "to all", later())
         .await
         .unwrap();
-    let jobs = drain(&store, &poster, &fanout).await;
+    let jobs = drain(&store, &poster, &fanout, &ledger).await;
     let counts = counts(&poster);
     assert_eq!(counts.len(), 999, "everyone but the gone one");
     assert!(counts.values().all(|n| *n == 1), "nobody twice");
@@ -121,6 +131,7 @@ async fn workers_reach_every_connection_exactly_once_page_by_page() {
 #[tokio::test(start_paused = true)]
 async fn a_job_cut_off_mid_page_is_retried_and_repeats_only_what_it_had_posted_of_its_page() {
     let store = FakeStore::with_ids(ids(400));
+    let ledger = FakeLedger::default();
     let poster = FakePoster {
         latency: Duration::from_millis(10),
         ..FakePoster::default()
@@ -138,12 +149,12 @@ async fn a_job_cut_off_mid_page_is_retried_and_repeats_only_what_it_had_posted_o
     // Run one job of segment 0 to completion, then cut the next one off
     // after 20 of its posts, as a worker killed mid-page.
     let first = fanout.queue.take().unwrap();
-    run_job(&store, &poster, &fanout, first, later())
+    run_job(&store, &poster, &fanout, &ledger, first, later())
         .await
         .unwrap();
     let cut = fanout.queue.take().unwrap();
     let before = poster.delivered.lock().unwrap().len();
-    let run = run_job(&store, &poster, &fanout, cut.clone(), later());
+    let run = run_job(&store, &poster, &fanout, &ledger, cut.clone(), later());
     let killed = async {
         while poster.delivered.lock().unwrap().len() < before + 20 {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -158,10 +169,10 @@ async fn a_job_cut_off_mid_page_is_retried_and_repeats_only_what_it_had_posted_o
         .iter()
         .map(|(id, _)| id.clone())
         .collect();
-    run_job(&store, &poster, &fanout, cut, later())
+    run_job(&store, &poster, &fanout, &ledger, cut, later())
         .await
         .unwrap();
-    drain(&store, &poster, &fanout).await;
+    drain(&store, &poster, &fanout, &ledger).await;
 
     let counts = counts(&poster);
     assert_eq!(counts.len(), 400, "nobody is skipped");
@@ -182,18 +193,28 @@ async fn a_job_cut_off_mid_page_is_retried_and_repeats_only_what_it_had_posted_o
 #[tokio::test]
 async fn a_job_retried_after_it_queued_its_successor_does_not_repeat_the_rest_of_the_segment() {
     let store = FakeStore::with_ids(ids(300));
+    let ledger = FakeLedger::default();
     let poster = FakePoster::default();
     let fanout = split(100, 1, 40);
     broadcast_or_split(&store, &poster, &fanout, "hi", later())
         .await
         .unwrap();
     let job = fanout.queue.take().unwrap();
-    // The worker queued the next job and died before SQS deleted this one.
-    for _ in 0..2 {
-        run_job(&store, &poster, &fanout, job.clone(), later())
-            .await
-            .unwrap();
-    }
+    // The worker queued the next job and died before it recorded this one
+    // as done (its record went nowhere); SQS hands the job out again.
+    run_job(
+        &store,
+        &poster,
+        &fanout,
+        &FakeLedger::default(),
+        job.clone(),
+        later(),
+    )
+    .await
+    .unwrap();
+    run_job(&store, &poster, &fanout, &ledger, job.clone(), later())
+        .await
+        .unwrap();
     assert_eq!(
         fanout
             .queue
@@ -202,7 +223,7 @@ async fn a_job_retried_after_it_queued_its_successor_does_not_repeat_the_rest_of
         1,
         "the second copy of the next job is dropped"
     );
-    drain(&store, &poster, &fanout).await;
+    drain(&store, &poster, &fanout, &ledger).await;
     let counts = counts(&poster);
     assert_eq!(counts.len(), 300);
     let twice = counts.values().filter(|n| **n == 2).count();
@@ -250,6 +271,7 @@ async fn throttled_posts_are_retried_with_backoff_and_never_counted_as_gone() {
 #[tokio::test(start_paused = true)]
 async fn ids_throttled_until_the_deadline_are_passed_to_the_next_job() {
     let store = FakeStore::with_ids(ids(30));
+    let ledger = FakeLedger::default();
     let poster = FakePoster {
         throttle_first: usize::MAX,
         ..FakePoster::default()
@@ -257,7 +279,7 @@ async fn ids_throttled_until_the_deadline_are_passed_to_the_next_job() {
     let fanout = split(10, 1, 20);
     let job = SegmentJob::first("b1", 0, 1, "hi");
     let deadline = Instant::now() + Duration::from_secs(10);
-    let outcome = run_job(&store, &poster, &fanout, job, deadline)
+    let outcome = run_job(&store, &poster, &fanout, &ledger, job, deadline)
         .await
         .unwrap();
     assert!(Instant::now() <= deadline);
@@ -274,7 +296,7 @@ async fn ids_throttled_until_the_deadline_are_passed_to_the_next_job() {
     // A job with pending ids posts only those, so no job posts more than a
     // page; the next one reads on.
     let poster = FakePoster::default();
-    let outcome = run_job(&store, &poster, &fanout, next, later())
+    let outcome = run_job(&store, &poster, &fanout, &ledger, next, later())
         .await
         .unwrap();
     assert_eq!(outcome.summary.sent, 20);
@@ -283,7 +305,7 @@ async fn ids_throttled_until_the_deadline_are_passed_to_the_next_job() {
         (next.scan.clone(), next.pending.len()),
         (ScanPosition::After("c019".into()), 0)
     );
-    let outcome = run_job(&store, &poster, &fanout, next, later())
+    let outcome = run_job(&store, &poster, &fanout, &ledger, next, later())
         .await
         .unwrap();
     assert_eq!(outcome.summary.sent, 10);
@@ -305,13 +327,21 @@ fn sqs_event(bodies: &[&str]) -> SqsEvent {
 #[tokio::test]
 async fn the_worker_reports_a_failed_job_and_every_one_after_it() {
     let store = FakeStore::with_ids(ids(3));
+    let ledger = FakeLedger::default();
     let poster = FakePoster::default();
     let fanout = split(1, 1, 10);
     let job = SegmentJob::first("b2", 0, 1, "hi");
     let good = serde_json::to_string(&job).unwrap();
 
-    let response =
-        routes::fanout_jobs(&store, &poster, &fanout, sqs_event(&[&good]), later()).await;
+    let response = routes::fanout_jobs(
+        &store,
+        &poster,
+        &fanout,
+        &ledger,
+        sqs_event(&[&good]),
+        later(),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(poster.received().len(), 3);
 
@@ -319,6 +349,7 @@ async fn the_worker_reports_a_failed_job_and_every_one_after_it() {
         &store,
         &poster,
         &fanout,
+        &ledger,
         sqs_event(&["not a job", &good]),
         later(),
     )
@@ -360,4 +391,135 @@ async fn a_split_that_cannot_be_queued_tells_the_sender() {
         poster.received(),
         BTreeMap::from([("c003".to_owned(), vec![NOT_QUEUED.to_owned()])])
     );
+}
+
+#[tokio::test]
+async fn a_retry_after_the_deduplication_window_does_not_repeat_the_rest_of_the_segment() {
+    let store = FakeStore::with_ids(ids(300));
+    let ledger = FakeLedger::default();
+    let poster = FakePoster::default();
+    let fanout = split(100, 1, 40);
+    broadcast_or_split(&store, &poster, &fanout, "hi", later())
+        .await
+        .unwrap();
+    let job = fanout.queue.take().unwrap();
+    // Queued its successor, then died before recording itself as done.
+    run_job(
+        &store,
+        &poster,
+        &fanout,
+        &FakeLedger::default(),
+        job.clone(),
+        later(),
+    )
+    .await
+    .unwrap();
+    // The successor runs and the chain goes on meanwhile.
+    let successor = fanout.queue.take().unwrap();
+    run_job(&store, &poster, &fanout, &ledger, successor, later())
+        .await
+        .unwrap();
+    // The retry comes after SQS's five minutes: SQS keeps the new copy.
+    fanout.queue.seen_ids.lock().unwrap().clear();
+    run_job(&store, &poster, &fanout, &ledger, job, later())
+        .await
+        .unwrap();
+    drain(&store, &poster, &fanout, &ledger).await;
+    let counts = counts(&poster);
+    assert_eq!(counts.len(), 300);
+    assert_eq!(
+        counts.values().filter(|n| **n == 2).count(),
+        40,
+        "only the retried job's own page twice, not the rest of the segment"
+    );
+    assert!(counts.values().all(|n| *n <= 2));
+    // A copy of a job that ran to the end does nothing at all.
+    let copy = SegmentJob {
+        hop: 1,
+        ..SegmentJob::first(&fanout_id(&ledger), 0, 1, "hi")
+    };
+    let outcome = run_job(&store, &poster, &fanout, &ledger, copy, later())
+        .await
+        .unwrap();
+    assert_eq!((outcome.summary.sent, outcome.next), (0, None));
+}
+
+/// The broadcast id of the one broadcast `ledger` recorded jobs of.
+fn fanout_id(ledger: &FakeLedger) -> String {
+    let done = ledger.done.lock().unwrap();
+    let id = done.iter().next().expect("a recorded job");
+    id.rsplitn(3, '-').nth(2).unwrap().to_owned()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_segment_throttled_job_after_job_gives_up_on_those_ids_and_ends() {
+    use chat_contract::FANOUT_MAX_RETRY_HOPS;
+    let store = FakeStore::with_ids(ids(30));
+    let ledger = FakeLedger::default();
+    let poster = FakePoster {
+        throttle_first: usize::MAX,
+        ..FakePoster::default()
+    };
+    let fanout = split(10, 1, 20);
+    fanout
+        .queue
+        .send(&[SegmentJob::first("b9", 0, 1, "hi")])
+        .await
+        .unwrap();
+    let mut jobs = 0;
+    let mut last = None;
+    while let Some(job) = fanout.queue.take() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        last = Some(job.clone());
+        run_job(&store, &poster, &fanout, &ledger, job, deadline)
+            .await
+            .unwrap();
+        jobs += 1;
+        assert!(jobs < 100, "the chain must end");
+    }
+    let last = last.unwrap();
+    assert_eq!(last.totals.sent, 0);
+    // Each page: read once, retried until the cap, then given up on.
+    assert_eq!(jobs as u32, 2 * (1 + FANOUT_MAX_RETRY_HOPS));
+    assert_eq!(last.totals.missed + last.pending.len(), 30);
+}
+
+#[test]
+fn jobs_are_batched_by_bytes_as_sent_escapes_included() {
+    use chat_contract::FANOUT_BATCH_BYTES;
+    use chat_core::segments::batches;
+    let text = "x".repeat(120 * 1024);
+    let jobs: Vec<SegmentJob> = (0..10)
+        .map(|n| SegmentJob::first("b1", n, 10, &text))
+        .collect();
+    let batched = batches(&jobs).unwrap();
+    assert!(
+        batched.len() >= 5,
+        "two 120 KB jobs at most per batch: {}",
+        batched.len()
+    );
+    for batch in &batched {
+        let bytes: usize = batch.iter().map(|(_, body)| body.len()).sum();
+        assert!(bytes <= FANOUT_BATCH_BYTES && batch.len() <= 10, "{bytes}");
+    }
+    let order: Vec<u32> = batched
+        .iter()
+        .flatten()
+        .map(|(job, _)| job.segment)
+        .collect();
+    assert_eq!(
+        order,
+        (0..10).collect::<Vec<_>>(),
+        "every job once, in order"
+    );
+    // Small jobs: ten to a batch.
+    let small: Vec<SegmentJob> = (0..25)
+        .map(|n| SegmentJob::first("b1", n, 25, "hi"))
+        .collect();
+    let sizes: Vec<usize> = batches(&small).unwrap().iter().map(Vec::len).collect();
+    assert_eq!(sizes, [10, 10, 5]);
+    // Escaping counts: 50,000 control characters are 300,000 bytes of JSON.
+    let escaped = SegmentJob::first("b1", 0, 1, &"\u{1}".repeat(50_000));
+    let error = batches(&[escaped]).unwrap_err().to_string();
+    assert!(error.contains("over SQS's 262144-byte limit"), "{error}");
 }

@@ -7,10 +7,11 @@ use chat_core::{routes, runtime};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_logging();
-    let clients = runtime::fanout_clients().await;
-    let (store, poster, fanout) = (&clients.store, &clients.poster, &clients.fanout);
+    let (clients, ledger) = runtime::worker_clients().await;
+    let (store, poster, fanout, ledger) =
+        (&clients.store, &clients.poster, &clients.fanout, &ledger);
     runtime::serve(|event: SqsEvent, deadline| async move {
-        Ok(routes::fanout_jobs(store, poster, fanout, event, deadline).await)
+        Ok(routes::fanout_jobs(store, poster, fanout, ledger, event, deadline).await)
     })
     .await
 }

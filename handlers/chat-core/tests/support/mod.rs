@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use chat_core::fanout::{Fanout, FanoutConfig};
 use chat_core::poster::{ConnectionInfo, PostError, Poster};
-use chat_core::segments::{JobQueue, QueueError, SegmentJob, SplitConfig};
+use chat_core::segments::{JobLedger, JobQueue, LedgerError, QueueError, SegmentJob, SplitConfig};
 use chat_core::store::{Connection, ConnectionStore, ScanPage, Segment, StoreError};
 
 /// A real API Gateway WebSocket event from `tests/events/<name>.json`.
@@ -189,6 +189,23 @@ impl JobQueue for FakeQueue {
                 self.deduplicated.fetch_add(1, Ordering::SeqCst);
             }
         }
+        Ok(())
+    }
+}
+
+/// Records finished jobs, as the fan-out jobs table does.
+#[derive(Debug, Default)]
+pub struct FakeLedger {
+    pub done: Mutex<BTreeSet<String>>,
+}
+
+impl JobLedger for FakeLedger {
+    async fn is_done(&self, job_id: &str) -> Result<bool, LedgerError> {
+        Ok(self.done.lock().unwrap().contains(job_id))
+    }
+
+    async fn mark_done(&self, job_id: &str) -> Result<(), LedgerError> {
+        self.done.lock().unwrap().insert(job_id.to_owned());
         Ok(())
     }
 }
