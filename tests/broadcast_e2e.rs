@@ -117,6 +117,17 @@ async fn await_everyone(heard: &Heard, text: &str, local: &Local, clients: usize
     }
 }
 
+/// The `fanout` function's log file, as the banner names it.
+fn fanout_log(local: &Local) -> String {
+    local
+        .lines()
+        .iter()
+        .find(|l| l.contains("function fanout "))
+        .and_then(|l| field_after(l, " log "))
+        .expect("the banner names the fanout log")
+        .to_owned()
+}
+
 /// The pids of the running `fanout` worker processes.
 fn worker_pids() -> Vec<u32> {
     let output = Command::new("pgrep")
@@ -159,13 +170,7 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
         "--queue-retry-after",
         "1",
     ]);
-    let fanout_log = local
-        .lines()
-        .iter()
-        .find(|l| l.contains("function fanout "))
-        .and_then(|l| field_after(l, " log "))
-        .expect("the banner names the fanout log")
-        .to_owned();
+    let fanout_log = fanout_log(&local);
 
     let heard: Heard = Arc::default();
     let mut writers = connect_all(&local.url, &heard, CLIENTS).await;
@@ -299,13 +304,7 @@ async fn a_120_kb_broadcast_through_twelve_segments_reaches_everyone_once() {
     )
     .unwrap();
     let local = Local::start_with(&["--config", settings.to_str().unwrap()]);
-    let fanout_log = local
-        .lines()
-        .iter()
-        .find(|l| l.contains("function fanout "))
-        .and_then(|l| field_after(l, " log "))
-        .expect("the banner names the fanout log")
-        .to_owned();
+    let fanout_log = fanout_log(&local);
     let heard: Heard = Arc::default();
     let mut writers = connect_all(&local.url, &heard, LISTENERS).await;
 

@@ -788,8 +788,13 @@ async fn a_given_dynamodb_endpoint_is_used_instead_of_starting_moto() {
     )
     .await;
     assert_eq!(receive(&mut client).await, "via my own DynamoDB");
-    let tables = moto.boto3("print(boto3.client('dynamodb', **kw).list_tables()['TableNames'])");
-    assert_eq!(tables, "['chatstack-dev-ConnectionsTable']");
+    let tables =
+        moto.boto3("print(sorted(boto3.client('dynamodb', **kw).list_tables()['TableNames']))");
+    // The template's tables: connections, and the fan-out's finished jobs.
+    assert_eq!(
+        tables,
+        "['chatstack-dev-ConnectionsTable', 'chatstack-dev-FanoutJobsTable']"
+    );
 
     // Each function gets Lambda's environment, not the user's shell: the
     // user's credentials only as resolved and handed over, nothing else.

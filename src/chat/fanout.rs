@@ -6,14 +6,10 @@
 use std::collections::BTreeMap;
 
 use chat_contract::{
-    DIRECT_LIMIT_VAR, EXPIRES_AT, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR,
-    JOB_ID,
+    DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR, JOB_ID,
 };
 
-use crate::cfn::dynamodb::{
-    AttributeDefinition, AttributeType, BillingMode, KeySchemaElement, KeyType, SseSpecification,
-    Table, TimeToLiveSpecification,
-};
+use crate::cfn::dynamodb::Table;
 
 use crate::cfn::lambda::{EventSourceMapping, FunctionResponseType, ScalingConfig};
 use crate::cfn::sqs::{Queue, RedrivePolicy};
@@ -74,31 +70,16 @@ pub struct FanoutQueue {
 
 /// One small item per finished job (`jobId`), gone by TTL two hours on.
 fn jobs_table() -> Resource<Table> {
-    Resource::new(Table {
-        key_schema: vec![KeySchemaElement {
-            attribute_name: JOB_ID.to_owned(),
-            key_type: KeyType::Hash,
-        }],
-        attribute_definitions: vec![AttributeDefinition {
-            attribute_name: JOB_ID.to_owned(),
-            attribute_type: AttributeType::S,
-        }],
-        billing_mode: Some(BillingMode::PayPerRequest),
-        time_to_live_specification: Some(TimeToLiveSpecification {
-            attribute_name: EXPIRES_AT.to_owned(),
-            enabled: true,
-        }),
-        sse_specification: Some(SseSpecification { sse_enabled: true }),
-    })
-    .retention(RetentionPolicy::Delete)
-    .skip_checkov(
-        "CKV_AWS_119",
-        "encrypted with the AWS managed key; it holds job ids, no chat text",
-    )
-    .skip_checkov(
-        "CKV_AWS_28",
-        "items live two hours (TTL) and only deduplicate retries: nothing to restore",
-    )
+    Resource::new(super::table::expiring_table(JOB_ID))
+        .retention(RetentionPolicy::Delete)
+        .skip_checkov(
+            "CKV_AWS_119",
+            "encrypted with the AWS managed key; it holds job ids, no chat text",
+        )
+        .skip_checkov(
+            "CKV_AWS_28",
+            "items live two hours (TTL) and only deduplicate retries: nothing to restore",
+        )
 }
 
 impl FanoutQueue {

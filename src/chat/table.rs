@@ -32,6 +32,27 @@ impl TableAction {
     }
 }
 
+/// An on-demand, encrypted table keyed by the string `key`, whose items
+/// DynamoDB removes after their `expiresAt` (epoch seconds).
+pub fn expiring_table(key: &str) -> Table {
+    Table {
+        key_schema: vec![KeySchemaElement {
+            attribute_name: key.to_owned(),
+            key_type: KeyType::Hash,
+        }],
+        attribute_definitions: vec![AttributeDefinition {
+            attribute_name: key.to_owned(),
+            attribute_type: AttributeType::S,
+        }],
+        billing_mode: Some(BillingMode::PayPerRequest),
+        time_to_live_specification: Some(TimeToLiveSpecification {
+            attribute_name: EXPIRES_AT.to_owned(),
+            enabled: true,
+        }),
+        sse_specification: Some(SseSpecification { sse_enabled: true }),
+    }
+}
+
 /// The table of open connections, one item per connection id.
 #[derive(Debug)]
 pub struct ConnectionsTable {
@@ -40,24 +61,9 @@ pub struct ConnectionsTable {
 
 impl ConnectionsTable {
     pub fn add_to(template: &mut Template) -> Result<Self, TemplateError> {
-        let table = Table {
-            key_schema: vec![KeySchemaElement {
-                attribute_name: CONNECTION_ID.to_owned(),
-                key_type: KeyType::Hash,
-            }],
-            attribute_definitions: vec![AttributeDefinition {
-                attribute_name: CONNECTION_ID.to_owned(),
-                attribute_type: AttributeType::S,
-            }],
-            billing_mode: Some(BillingMode::PayPerRequest),
-            // API Gateway closes connections after 2 hours; TTL removes ids
-            // whose $disconnect never ran.
-            time_to_live_specification: Some(TimeToLiveSpecification {
-                attribute_name: EXPIRES_AT.to_owned(),
-                enabled: true,
-            }),
-            sse_specification: Some(SseSpecification { sse_enabled: true }),
-        };
+        // API Gateway closes connections after 2 hours; TTL removes ids
+        // whose $disconnect never ran.
+        let table = expiring_table(CONNECTION_ID);
         // Connection ids are worthless once the API is gone: nothing to keep.
         let id = template.add(
             "ConnectionsTable",

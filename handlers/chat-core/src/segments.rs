@@ -508,18 +508,7 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
         failed: job.totals.failed + summary.failed,
         missed: job.totals.missed,
     };
-    // Ids carried over from job to job: a retry hop; after too many in a
-    // row, give up on them so the chain ends.
-    let retries = if !job.pending.is_empty() && !unreached.is_empty() {
-        job.retries + 1
-    } else {
-        0
-    };
-    if retries >= FANOUT_MAX_RETRY_HOPS {
-        log_missed(&job, &unreached);
-        totals.missed += unreached.len();
-        unreached.clear();
-    }
+    let retries = give_up_if_retried_too_often(&job, &mut unreached, &mut totals);
     let next = if scan == ScanPosition::Done && unreached.is_empty() {
         log_segment_done(&job, totals);
         None
@@ -528,11 +517,7 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
             hop: job.hop + 1,
             scan,
             pending: unreached,
-            retries: if retries >= FANOUT_MAX_RETRY_HOPS {
-                0
-            } else {
-                retries
-            },
+            retries,
             totals,
             ..job
         };
@@ -545,6 +530,27 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
         tracing::warn!(%error, job_id, "could not record the fan-out job as done");
     }
     Ok(JobOutcome { summary, next })
+}
+
+/// Ids carried over from job to job make a retry hop. After
+/// [`FANOUT_MAX_RETRY_HOPS`] in a row they are given up on (logged, counted
+/// as missed) so the chain ends. Returns the next job's count of retries.
+fn give_up_if_retried_too_often(
+    job: &SegmentJob,
+    unreached: &mut Vec<String>,
+    totals: &mut Totals,
+) -> u32 {
+    if job.pending.is_empty() || unreached.is_empty() {
+        return 0;
+    }
+    let retries = job.retries + 1;
+    if retries < FANOUT_MAX_RETRY_HOPS {
+        return retries;
+    }
+    log_missed(job, unreached);
+    totals.missed += unreached.len();
+    unreached.clear();
+    0
 }
 
 /// The ids a segment gave up on, with why.
