@@ -89,8 +89,8 @@ pub async fn fanout_clients() -> FanoutClients {
 /// What the `fanout` worker sets up once: the clients every function that
 /// fans out has, and the fan-out jobs table.
 pub async fn worker_clients() -> (FanoutClients, crate::segments::DynamoLedger) {
-    let table = or_exit(crate::config::fanout_jobs_table(env));
     let clients = fanout_clients().await;
+    let table = or_exit(crate::config::fanout_jobs_table(env));
     let ledger = crate::segments::DynamoLedger::new(clients.store.client().clone(), &table);
     (clients, ledger)
 }

@@ -78,6 +78,23 @@ fn functions_that_broadcast_need_the_fanout_queue_and_say_so() {
 }
 
 #[test]
+fn the_worker_needs_the_fanout_jobs_table_and_says_so() {
+    let env = [
+        ("TABLE_NAME", "t"),
+        ("CHATSTACK_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/dev"),
+        ("CHATSTACK_FANOUT_QUEUE_URL", "http://127.0.0.1:9/q.fifo"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let output = start_binary(env!("CARGO_BIN_EXE_fanout"), &env);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("CHATSTACK_FANOUT_JOBS_TABLE is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_authorizer_needs_its_secret_and_says_so() {
     let output = start_binary(env!("CARGO_BIN_EXE_authorizer"), &[]);
     assert_eq!(output.status.code(), Some(1));
