@@ -6,6 +6,7 @@
 mod aws;
 mod chat;
 mod deploy;
+mod deployer_policy;
 mod destroy;
 mod diff;
 mod local;
@@ -22,6 +23,7 @@ use clap::{Parser, Subcommand};
 
 pub use chat::ChatArgs;
 pub use deploy::{DeployArgs, outputs_json};
+pub use deployer_policy::DeployerPolicyArgs;
 pub use destroy::DestroyArgs;
 pub use diff::DiffArgs;
 pub use local::LocalArgs;
@@ -68,6 +70,17 @@ pub enum Command {
 
     /// Show what a deploy of the stage would change, executing nothing.
     Diff(DiffArgs),
+
+    /// Print the IAM policy (JSON) a user or role needs to run deploy,
+    /// diff and destroy of chatstack stages in an account: chatstack's own
+    /// calls, and what CloudFormation does with your credentials to create
+    /// each resource, scoped to chatstack-named resources where AWS allows.
+    #[command(
+        name = "deployer-policy",
+        after_help = "Examples:\n  chatstack deployer-policy > chatstack-deployer.json\n  \
+        aws iam create-policy --policy-name chatstack-deployer --policy-document file://chatstack-deployer.json"
+    )]
+    DeployerPolicy(DeployerPolicyArgs),
 
     /// Delete the stage's stack and everything in it (API, functions, table,
     /// log groups). The assets bucket, shared by all stages, stays.
@@ -196,6 +209,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Synth(args) => args.execute(out),
         Command::Deploy(args) => args.execute(out),
         Command::Diff(args) => args.execute(out),
+        Command::DeployerPolicy(args) => args.execute(out),
         Command::Destroy(args) => args.execute(out),
         Command::Local(args) => args.execute(out),
         Command::Logs(args) => args.execute(out),

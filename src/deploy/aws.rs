@@ -11,6 +11,31 @@ use super::cloud::{
     Stack, StackEvent,
 };
 
+/// The IAM actions each [`Cloud`] method needs, for the deployer's policy
+/// (`chatstack deployer-policy`; `tests/deployer_policy.rs` checks that
+/// every method is here and every action is granted).
+pub const CLOUD_CALLS: &[(&str, &[&str])] = &[
+    ("describe_stack", &["cloudformation:DescribeStacks"]),
+    // CloudFormation reads a TemplateURL with the caller's credentials.
+    (
+        "create_change_set",
+        &["cloudformation:CreateChangeSet", "s3:GetObject"],
+    ),
+    ("describe_change_set", &["cloudformation:DescribeChangeSet"]),
+    ("execute_change_set", &["cloudformation:ExecuteChangeSet"]),
+    ("delete_change_set", &["cloudformation:DeleteChangeSet"]),
+    ("delete_stack", &["cloudformation:DeleteStack"]),
+    ("cancel_update", &["cloudformation:CancelUpdateStack"]),
+    ("physical_id", &["cloudformation:DescribeStackResource"]),
+    ("stack_events", &["cloudformation:DescribeStackEvents"]),
+    ("object_tags", &["s3:GetObjectTagging"]),
+    ("put_object", &["s3:PutObject"]),
+    ("template_body", &["cloudformation:GetTemplate"]),
+    ("account_concurrency", &["lambda:GetAccountSettings"]),
+    ("object_url", &[]),
+    ("tag_object", &["s3:PutObjectTagging"]),
+];
+
 /// The HTTP client of every AWS call: rustls with ring.
 pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     aws_smithy_http_client::Builder::new()

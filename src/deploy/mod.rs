@@ -6,6 +6,7 @@ pub mod assets;
 pub mod aws;
 pub mod bootstrap;
 pub mod cloud;
+pub mod policy;
 pub mod stack;
 pub mod status;
 pub mod ui;
