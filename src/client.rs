@@ -4,9 +4,11 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use std::collections::VecDeque;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::sync::mpsc;
 use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -25,6 +27,13 @@ pub enum ClientError {
     Connect { url: String, reason: String },
     #[error("the connection failed: {0}")]
     Connection(String),
+    #[error("the server closed the connection{0}")]
+    ClosedByServer(String),
+    #[error(
+        "the connection to {0} ended without a close frame: the server stopped or the network \
+         dropped (is chatstack local still running?)"
+    )]
+    Dropped(String),
     #[error("could not write: {0}")]
     Output(#[from] std::io::Error),
     #[error("TLS setup failed: {0}")]
@@ -104,25 +113,131 @@ pub fn frames(message: &str) -> Option<Vec<Message>> {
     )
 }
 
+/// `url` as it may be shown: without its `token` query parameter, which
+/// is a credential.
+pub fn without_token(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| pair.split('=').next() != Some(chat_contract::TOKEN_QUERY_PARAMETER))
+        .collect();
+    if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
+/// Lines of standard input, read on a thread of their own: tokio's stdin
+/// reads block the runtime's shutdown, so a chat the server ended would
+/// wait for a keypress.
+pub fn stdin_lines() -> mpsc::Receiver<std::io::Result<String>> {
+    let (sender, receiver) = mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            if sender.blocking_send(line).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// Why a connection attempt failed, in the user's terms, with what to try.
+fn connect_failure(error: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error;
+    match error {
+        Error::Http(response) => match response.status().as_u16() {
+            200..=299 => "the server answered HTTP without upgrading to a WebSocket: is the \
+                          stage in the URL (ws://HOST:PORT/STAGE, wss://ID.execute-api.REGION.amazonaws.com/STAGE)?"
+                .to_owned(),
+            401 => "refused (401): this stage requires a token: pass --token or set \
+                    CHATSTACK_TOKEN (chatstack token --stage STAGE --user NAME)"
+                .to_owned(),
+            403 => "refused (403): the token is not valid for this stage (expired, tampered, \
+                    or minted for another stage or run)"
+                .to_owned(),
+            404 => "no such stage here (404): check the stage in the URL; chatstack local \
+                    prints the URL it serves"
+                .to_owned(),
+            429 => "throttled (429): too many new connections; try again in a moment".to_owned(),
+            status => format!("the server answered HTTP {status} instead of a WebSocket"),
+        },
+        Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "nothing listens there: is chatstack local running, and on that port?".to_owned()
+        }
+        Error::Url(_) => "not a WebSocket URL: use ws://HOST:PORT/STAGE or wss://HOST/STAGE"
+            .to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A text frame that arrived: a token stage's `{"from":..,"text":..}`, or
+/// anything else (an open stage's bare text, replies, `--raw`).
+enum Incoming<'a> {
+    Named { from: String, text: String },
+    Plain(&'a str),
+}
+
+impl<'a> Incoming<'a> {
+    fn parse(frame: &'a str, raw: bool) -> Self {
+        if !raw
+            && let Ok(serde_json::Value::Object(message)) = serde_json::from_str(frame)
+            && let (Some(from), Some(text)) = (
+                message.get("from").and_then(|v| v.as_str()),
+                message.get("text").and_then(|v| v.as_str()),
+            )
+        {
+            return Incoming::Named {
+                from: from.to_owned(),
+                text: text.to_owned(),
+            };
+        }
+        Incoming::Plain(frame)
+    }
+
+    /// The message's text, as a sender typed it.
+    fn text(&self) -> &str {
+        match self {
+            Incoming::Named { text, .. } => text,
+            Incoming::Plain(text) => text,
+        }
+    }
+
+    /// `< ` marks it apart from what you type: `< alice: hi`, `< hi`.
+    fn line(&self) -> String {
+        match self {
+            Incoming::Named { from, text } => format!("< {from}: {text}"),
+            Incoming::Plain(text) => format!("< {text}"),
+        }
+    }
+}
+
 /// Connects to `url`, sends each line of `input`, prints what arrives.
+/// Ends when the input ends (Ok) or when the server closes the connection
+/// or it drops (an error saying why). Only `shown_url`, the URL without
+/// its token, is ever printed.
 pub async fn run_chat(
     url: &str,
     raw: bool,
-    input: impl AsyncBufRead + Unpin,
+    mut input: mpsc::Receiver<std::io::Result<String>>,
     out: &mut dyn Write,
 ) -> Result<(), ClientError> {
+    let shown_url = without_token(url);
     let connector = if url.starts_with("wss://") {
         Some(tls_connector()?)
     } else {
         None
     };
     let connect_error = |reason: String| ClientError::Connect {
-        url: url.to_owned(),
+        url: shown_url.clone(),
         reason,
     };
     let mut request = url
         .into_client_request()
-        .map_err(|e| connect_error(e.to_string()))?;
+        .map_err(|e| connect_error(connect_failure(&e)))?;
     request.headers_mut().insert(
         "user-agent",
         HeaderValue::from_static(concat!("chatstack/", env!("CARGO_PKG_VERSION"))),
@@ -130,42 +245,53 @@ pub async fn run_chat(
     let (socket, _) =
         tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector)
             .await
-            .map_err(|e| connect_error(e.to_string()))?;
+            .map_err(|e| connect_error(connect_failure(&e)))?;
     writeln!(
         out,
-        "Connected to {url}. Type a message and press Enter; Ctrl-D quits."
+        "Connected to {shown_url}. Type a message and press Enter; Ctrl-D quits."
     )?;
     out.flush()?;
     let (mut sink, mut stream) = socket.split();
-    let mut lines = input.lines();
+    // What we sent that the server echoes back to us on an open stage.
+    let mut unechoed: VecDeque<String> = VecDeque::new();
     let mut input_open = true;
     loop {
         tokio::select! {
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    writeln!(out, "{text}")?;
+                    let message = Incoming::parse(&text, raw);
+                    // Our own message coming back: on an open stage the
+                    // bare text we typed, already on screen; on a token
+                    // stage it carries our name, and is shown.
+                    if unechoed.front().is_some_and(|sent| sent == message.text()) {
+                        unechoed.pop_front();
+                        if matches!(message, Incoming::Plain(_)) {
+                            continue;
+                        }
+                    }
+                    writeln!(out, "{}", message.line())?;
                     out.flush()?;
                 }
                 Some(Ok(Message::Binary(bytes))) => {
-                    writeln!(out, "{}", String::from_utf8_lossy(&bytes))?;
+                    writeln!(out, "< {}", String::from_utf8_lossy(&bytes))?;
                     out.flush()?;
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    if input_open {
-                        let why = frame
-                            .map(|f| format!(" ({} {})", u16::from(f.code), f.reason))
-                            .unwrap_or_default();
-                        writeln!(out, "Connection closed by the server{why}.")?;
+                    if !input_open {
+                        return Ok(());
                     }
-                    return Ok(());
+                    let why = frame
+                        .map(|f| format!(" ({} {})", u16::from(f.code), f.reason))
+                        .unwrap_or_default();
+                    return Err(ClientError::ClosedByServer(why));
                 }
                 Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(ClientError::Connection(error.to_string())),
-                None => return Ok(()),
+                Some(Err(_)) | None if !input_open => return Ok(()),
+                Some(Err(_)) | None => return Err(ClientError::Dropped(shown_url)),
             },
-            line = lines.next_line(), if input_open => match line {
-                Ok(Some(line)) if line.trim().is_empty() => {}
-                Ok(Some(line)) => {
+            line = input.recv(), if input_open => match line {
+                Some(Ok(line)) if line.trim().is_empty() => {}
+                Some(Ok(line)) => {
                     let message = outgoing(&line, raw);
                     let Some(frames) = frames(&message) else {
                         writeln!(
@@ -181,8 +307,11 @@ pub async fn run_chat(
                             .await
                             .map_err(|e| ClientError::Connection(e.to_string()))?;
                     }
+                    if !raw {
+                        unechoed.push_back(line);
+                    }
                 }
-                Ok(None) | Err(_) => {
+                Some(Err(_)) | None => {
                     input_open = false;
                     let _ = sink.send(Message::Close(None)).await;
                 }

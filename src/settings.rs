@@ -305,6 +305,156 @@ fn check_cron(inner: &str) -> Result<(), String> {
     if (fields[2] == "?") == (fields[4] == "?") {
         return Err(format!("cron({inner}): {rule}"));
     }
+    for (field, value) in CRON_FIELDS.iter().zip(&fields) {
+        check_cron_field(field, value)
+            .map_err(|why| format!("cron({inner}): the {} field {value:?} {why}", field.name))?;
+    }
+    Ok(())
+}
+
+/// One field of a Scheduler cron expression: its range, names and the
+/// special characters it takes besides `* , - /`.
+struct CronField {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static [&'static str],
+    /// `?`, `L`, `W` (day of month), `#` (day of week).
+    special: &'static str,
+}
+
+const MONTHS: &[&str] = &[
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const WEEKDAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// <https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#cron-based>
+const CRON_FIELDS: [CronField; 6] = [
+    CronField {
+        name: "minutes",
+        min: 0,
+        max: 59,
+        names: &[],
+        special: "",
+    },
+    CronField {
+        name: "hours",
+        min: 0,
+        max: 23,
+        names: &[],
+        special: "",
+    },
+    CronField {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: &[],
+        special: "?LW",
+    },
+    CronField {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: MONTHS,
+        special: "",
+    },
+    CronField {
+        name: "day-of-week",
+        min: 1,
+        max: 7,
+        names: WEEKDAYS,
+        special: "?L#",
+    },
+    CronField {
+        name: "year",
+        min: 1970,
+        max: 2199,
+        names: &[],
+        special: "",
+    },
+];
+
+impl CronField {
+    /// A value: a number in range or (month, day of week) a name.
+    fn value(&self, text: &str) -> Result<u32, String> {
+        if let Some(n) = self
+            .names
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(text))
+        {
+            return Ok(self.min + n as u32);
+        }
+        let names = if self.names.is_empty() {
+            String::new()
+        } else {
+            format!(" or {}-{}", self.names[0], self.names[self.names.len() - 1])
+        };
+        match text.parse::<u32>() {
+            Ok(n) if (self.min..=self.max).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "is not valid: {} go from {} to {}{names}",
+                self.name, self.min, self.max
+            )),
+        }
+    }
+}
+
+fn check_cron_field(field: &CronField, value: &str) -> Result<(), String> {
+    if value == "?" || (value == "L" && field.special.contains('L')) {
+        return if field.special.contains(value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "is not valid: {value} is for day-of-month or day-of-week"
+            ))
+        };
+    }
+    for item in value.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (item, None),
+        };
+        if let Some(step) = step
+            && !step.parse::<u32>().is_ok_and(|n| n >= 1)
+        {
+            return Err(format!(
+                "is not valid: the increment after / must be a whole number of at least 1, not {step:?}"
+            ));
+        }
+        if range == "*" {
+            continue;
+        }
+        if field.special.contains('#')
+            && let Some((day, nth)) = range.split_once('#')
+        {
+            field.value(day)?;
+            if !matches!(nth, "1" | "2" | "3" | "4" | "5") {
+                return Err(format!(
+                    "is not valid: after # comes which week of the month, 1 to 5, not {nth:?}"
+                ));
+            }
+            continue;
+        }
+        let range = if field.special.contains('W') {
+            range.strip_suffix('W').unwrap_or(range)
+        } else {
+            range
+        };
+        let range = if field.special.contains('L') && range.len() > 1 {
+            range.strip_suffix('L').unwrap_or(range)
+        } else {
+            range
+        };
+        match range.split_once('-') {
+            Some((from, to)) => {
+                field.value(from)?;
+                field.value(to)?;
+            }
+            None => {
+                field.value(range)?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -508,6 +658,36 @@ mod tests {
                 "empty",
             ),
             (
+                "[stages.dev.schedule]\nexpression = \"cron(61 9 ? * MON-FRI *)\"\nmessage = \"m\"\n",
+                "expression",
+                "the minutes field \"61\" is not valid: minutes go from 0 to 59",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"cron(0 9 ? * FUNDAY *)\"\nmessage = \"m\"\n",
+                "expression",
+                "the day-of-week field \"FUNDAY\" is not valid: day-of-week go from 1 to 7 or SUN-SAT",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"cron(0 25 * * ? *)\"\nmessage = \"m\"\n",
+                "expression",
+                "the hours field \"25\" is not valid: hours go from 0 to 23",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"cron(0 9 ? 13 MON *)\"\nmessage = \"m\"\n",
+                "expression",
+                "the month field \"13\"",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"cron(0/0 9 ? * MON *)\"\nmessage = \"m\"\n",
+                "expression",
+                "increment after /",
+            ),
+            (
+                "[stages.dev.schedule]\nexpression = \"cron(0 9 ? * MON#6 *)\"\nmessage = \"m\"\n",
+                "expression",
+                "after # comes which week",
+            ),
+            (
                 "[stages.dev.schedule]\nexpression = \"cron(0 9 ? * MON-FRI *)\"\nmessage = \"m\"\ntimezone = \"Europe/Berlín\"\n",
                 "timezone",
                 "not an IANA time zone name",
@@ -529,6 +709,25 @@ mod tests {
             "x".repeat(ScheduledMessage::MAX_BYTES + 1)
         );
         assert!(parse(&long).unwrap_err().contains("at most 4096"));
+    }
+
+    #[test]
+    fn cron_fields_take_what_scheduler_takes() {
+        for good in [
+            "cron(0 9 ? * MON-FRI *)",
+            "cron(0/15 * * * ? *)",
+            "cron(0 18 ? * 6L 2026)",
+            "cron(0 8 1W * ? *)",
+            "cron(0 10 ? * 2#1 *)",
+            "cron(0 12 L * ? *)",
+            "cron(30 1,13 ? JAN-MAR SUN *)",
+            "cron(5-10 0 1-15/2 * ? 2026-2030)",
+        ] {
+            assert!(
+                ScheduleExpression::try_from(good.to_owned()).is_ok(),
+                "{good}"
+            );
+        }
     }
 
     #[test]

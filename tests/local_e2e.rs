@@ -5,7 +5,7 @@ mod common;
 
 use common::local::{Local, TABLE, field_after};
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -609,13 +609,25 @@ fn two_chat_clients_talk_through_local() {
         ),
     );
     writeln!(alice.stdin.as_mut().unwrap(), "hi bob").unwrap();
-    wait_for(&bob_lines, "hi bob");
-    wait_for(&alice_lines, "hi bob");
+    // Incoming lines are marked apart from what one types...
+    wait_for(&bob_lines, "< hi bob");
+    // ...and the sender's own message, on screen as typed, is not echoed.
+    writeln!(bob.stdin.as_mut().unwrap(), "hi alice").unwrap();
+    wait_for(&alice_lines, "< hi alice");
+    assert!(
+        !alice_lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("hi bob")),
+        "{:?}",
+        alice_lines.lock().unwrap()
+    );
 
     // A line over API Gateway's 32 KB frame limit still arrives, as one message.
     let long = "z".repeat(60 * 1024);
     writeln!(alice.stdin.as_mut().unwrap(), "{long}").unwrap();
-    wait_for(&bob_lines, &long);
+    wait_for(&bob_lines, &format!("< {long}"));
     // One over its 128 KB message limit is refused before sending; the
     // connection stays.
     writeln!(alice.stdin.as_mut().unwrap(), "{}", "z".repeat(130 * 1024)).unwrap();
@@ -627,7 +639,7 @@ fn two_chat_clients_talk_through_local() {
         ),
     );
     writeln!(alice.stdin.as_mut().unwrap(), "still here").unwrap();
-    wait_for(&bob_lines, "still here");
+    wait_for(&bob_lines, "< still here");
     drop(alice.stdin.take());
 
     // The client says what it is: $default echoes the caller's user agent.
@@ -659,6 +671,110 @@ fn two_chat_clients_talk_through_local() {
     drop(bob.stdin.take());
     assert!(alice.wait().unwrap().success());
     assert!(bob.wait().unwrap().success());
+}
+
+/// Runs `chatstack chat URL` with its standard input held open (as a
+/// terminal's is) and returns once it exits: its status and stderr.
+fn chat_until_it_exits(url: &str, limit: Duration) -> (std::process::ExitStatus, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(["chat", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chatstack chat starts");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chatstack chat did not exit within {limit:?} of the server ending the chat");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stdout, stderr)
+}
+
+#[test]
+fn the_chat_client_exits_at_once_saying_why_when_the_server_closes_and_never_prints_the_token() {
+    // The idle timeout closes a silent client: it says so and exits 1,
+    // without waiting for a line to be typed.
+    let local = Local::start_with(&["--idle-timeout", "2"]);
+    let url = format!("{}?token=v1.sEcReT.sig", local.url);
+    let (status, stdout, stderr) = chat_until_it_exits(&url, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the server closed the connection (1001"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("Connected to {}. ", local.url)),
+        "{stdout}"
+    );
+    assert!(
+        !format!("{stdout}{stderr}").contains("sEcReT"),
+        "{stdout}{stderr}"
+    );
+
+    // A refused connection names the URL without its token either.
+    let (status, _, stderr) = chat_until_it_exits(
+        &format!(
+            "ws://127.0.0.1:{}/dev?token=v1.sEcReT.sig",
+            chatstack::local::dynamo::free_port().unwrap()
+        ),
+        Duration::from_secs(15),
+    );
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("nothing listens there: is chatstack local running")
+            && !stderr.contains("sEcReT"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_chat_client_exits_when_local_stops() {
+    let mut local = Local::start();
+    let url = local.url.clone();
+    let chat = std::thread::spawn(move || chat_until_it_exits(&url, Duration::from_secs(20)));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !local.lines().iter().any(|l| l.starts_with("$connect")) {
+        assert!(Instant::now() < deadline, "{:?}", local.lines());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    local.interrupt();
+    let (status, _, stderr) = chat.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the server closed the connection (1001"),
+        "local says goodbye as API Gateway does: {stderr}"
+    );
+}
+
+#[test]
+fn a_chat_url_without_the_stage_says_what_is_wrong() {
+    let local = Local::start();
+    let (status, _, stderr) =
+        chat_until_it_exits(local.url.trim_end_matches("/dev"), Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("is the stage in the URL"), "{stderr}");
+    assert!(!stderr.contains("200 OK"), "{stderr}");
 }
 
 #[test]

@@ -22,9 +22,8 @@ pub struct ChatArgs {
 impl Execute for ChatArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         block_on(async {
-            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
             let url = crate::client::with_token(&self.url, self.token.as_deref());
-            crate::client::run_chat(&url, self.raw, stdin, out).await?;
+            crate::client::run_chat(&url, self.raw, crate::client::stdin_lines(), out).await?;
             Ok(())
         })
     }

@@ -59,6 +59,10 @@ struct Connection {
 }
 
 /// The emulated API: its routes' functions and its open connections.
+/// The close code API Gateway sends when it ends a connection itself
+/// (idle timeout, lifetime, shutdown).
+const GOING_AWAY: u16 = 1001;
+
 pub struct Gateway {
     pub app: LocalApp,
     pub stage: String,
@@ -134,6 +138,23 @@ impl Gateway {
             log,
             connections: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Closes every connection with 1001 Going Away, as API Gateway does on
+    /// a shutdown or deployment, and waits (at most `limit`) for the
+    /// clients to answer, so each hears why before the process ends.
+    pub async fn close_all(&self, limit: Duration) {
+        let open: Vec<Arc<Connection>> = lock(&self.connections).values().cloned().collect();
+        for connection in &open {
+            let _ = connection.sender.send(Message::Close(Some(CloseFrame {
+                code: GOING_AWAY,
+                reason: "Going away: chatstack local stopped".into(),
+            })));
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        while !lock(&self.connections).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -299,11 +320,11 @@ impl Gateway {
                 // Data may have gone out meanwhile: only then is it idle.
                 () = tokio::time::sleep_until(idle_at) => {
                     if *lock(&last_data) + idle_timeout <= tokio::time::Instant::now() {
-                        break End::Closing(1001, "Going away: idle timeout");
+                        break End::Closing(GOING_AWAY, "Going away: idle timeout");
                     }
                 }
                 () = tokio::time::sleep_until(end_of_life) => {
-                    break End::Closing(1001, "Going away: maximum connection lifetime");
+                    break End::Closing(GOING_AWAY, "Going away: maximum connection lifetime");
                 }
             }
         };

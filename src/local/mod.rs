@@ -182,6 +182,7 @@ pub async fn run_local(
     };
     let supervised = supervise(out, &mut pools, events, shutdown).await;
 
+    gateway.close_all(std::time::Duration::from_secs(1)).await;
     server.abort();
     if let Some(notify) = notify {
         notify.server.abort();
