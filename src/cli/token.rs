@@ -20,7 +20,7 @@ pub struct TokenArgs {
     #[arg(long, value_parser = parse_user)]
     pub user: UserName,
     /// How long the token is valid, for example 30m, 12h or 7d (at most 30d).
-    #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = parse_ttl)]
     pub ttl: std::time::Duration,
     /// Stage whose secret signs the token (read with your AWS credentials
     /// through the stack's TokenSecretArn output).
@@ -36,6 +36,18 @@ pub struct TokenArgs {
     pub secret_file: Option<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// A lifetime from one minute to 30 days, refused before anything is read.
+fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let ttl = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if ttl < chat_token::MIN_TTL {
+        return Err(chat_token::TokenError::TtlTooShort.to_string());
+    }
+    if ttl > chat_token::MAX_TTL {
+        return Err(chat_token::TokenError::TtlTooLong.to_string());
+    }
+    Ok(ttl)
 }
 
 fn parse_user(name: &str) -> Result<UserName, String> {

@@ -56,6 +56,7 @@ pub struct AwsOptions {
 pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, CloudError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
     if let Some(profile) = &options.profile {
+        check_profile(profile).await?;
         loader = loader.profile_name(profile);
     }
     if let Some(region) = &options.region {
@@ -77,6 +78,32 @@ pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, CloudError> 
         .await
         .map_err(|_| CloudError::NoCredentials)?;
     Ok(config)
+}
+
+/// Refuses a `--profile` the AWS config files do not define, naming those
+/// they do: the SDK would only say later that it found no region or
+/// credentials.
+async fn check_profile(name: &str) -> Result<(), CloudError> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let profiles = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None).await;
+    let mut names: Vec<String> = match &profiles {
+        Ok(set) => set.profiles().map(str::to_owned).collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    if names.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    let known = if names.is_empty() {
+        "they define none".to_owned()
+    } else {
+        format!("they define {}", names.join(", "))
+    };
+    Err(CloudError::Other(format!(
+        "there is no AWS profile {name:?} in your AWS config files (~/.aws/config, \
+         ~/.aws/credentials, or AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE): {known}"
+    )))
 }
 
 /// CloudFormation, S3 and Lambda clients for one account and region.

@@ -82,9 +82,11 @@ pub async fn connect(
         None => None,
     }
     .unwrap_or_else(dummy_credentials);
+    // The same credentials as the handlers', found or dummy.
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config)
             .region(Region::new(region.clone()))
+            .credentials_provider(credentials.clone())
             .build(),
     );
     let mut handler_access = vec![
@@ -143,7 +145,7 @@ pub async fn create_table(
         Err(error) => Err(LocalError::Dynamo(format!(
             "creating table {}: {}",
             table.name,
-            aws_sdk_dynamodb::error::DisplayErrorContext(error)
+            crate::deploy::aws::error_chain(&error)
         ))),
     }
 }

@@ -24,6 +24,9 @@ const SIGNATURE_BYTES: usize = 32;
 pub const MAX_USER_BYTES: usize = 32;
 /// The longest a token may live.
 pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// The shortest: a token expired (or about to) by the time it is used is a
+/// mistake, not a token.
+pub const MIN_TTL: Duration = Duration::from_secs(60);
 
 /// Why a token or user name was refused. The text never repeats the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +43,8 @@ pub enum TokenError {
     BadUser(String),
     #[error("a token may live at most 30 days")]
     TtlTooLong,
+    #[error("a token must live at least a minute (--ttl 1m or more)")]
+    TtlTooShort,
     #[error("the signing secret is empty")]
     EmptySecret,
 }
@@ -109,6 +114,9 @@ pub fn mint(
 ) -> Result<String, TokenError> {
     if ttl > MAX_TTL {
         return Err(TokenError::TtlTooLong);
+    }
+    if ttl < MIN_TTL {
+        return Err(TokenError::TtlTooShort);
     }
     let expires_at = unix_seconds(now) + ttl.as_secs();
     let payload = URL_SAFE_NO_PAD.encode(format!("{user}:{expires_at}"));
@@ -271,8 +279,15 @@ mod tests {
             mint(SECRET, &alice(), MAX_TTL + Duration::from_secs(1), now()),
             Err(TokenError::TtlTooLong)
         );
+        for short in [Duration::ZERO, MIN_TTL - Duration::from_secs(1)] {
+            assert_eq!(
+                mint(SECRET, &alice(), short, now()),
+                Err(TokenError::TtlTooShort)
+            );
+        }
+        assert!(mint(SECRET, &alice(), MIN_TTL, now()).is_ok());
         assert_eq!(
-            mint(b"", &alice(), Duration::from_secs(1), now()),
+            mint(b"", &alice(), MIN_TTL, now()),
             Err(TokenError::EmptySecret)
         );
     }
@@ -298,7 +313,7 @@ mod tests {
         #[test]
         fn every_valid_name_round_trips(
             user in "[A-Za-z0-9._-]{1,32}",
-            ttl in 1u64..=2_592_000,
+            ttl in 60u64..=2_592_000,
         ) {
             let user: UserName = user.parse().unwrap();
             let token = mint(SECRET, &user, Duration::from_secs(ttl), now()).unwrap();
