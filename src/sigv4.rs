@@ -89,6 +89,8 @@ pub enum Refusal {
     UnknownKey,
     #[error("Credential should be scoped to correct service: 'execute-api'.")]
     WrongService,
+    #[error("Credential should be scoped to a valid region.")]
+    WrongRegion,
     #[error("The request signature we calculated does not match the signature you provided.")]
     Mismatch,
 }
@@ -155,11 +157,12 @@ fn parse_amz_date(text: &str) -> Option<SystemTime> {
 
 /// Checks `request` (its headers include `authorization`, `x-amz-date` and
 /// `host`) as API Gateway does for an `AWS_IAM` route: signed for
-/// execute-api, recently, by the holder of `credentials`. Without
-/// credentials to check against, nothing passes.
+/// execute-api in `region`, recently, by the holder of `credentials`.
+/// Without credentials to check against, nothing passes.
 pub fn check_request(
     request: Request<'_>,
     credentials: Option<&Credentials>,
+    region: &str,
     now: SystemTime,
 ) -> Result<(), Refusal> {
     let header = |name: &str| {
@@ -172,6 +175,9 @@ pub fn check_request(
     let authorization = parse_authorization(header("authorization").ok_or(Refusal::Unsigned)?)?;
     if authorization.service != SERVICE {
         return Err(Refusal::WrongService);
+    }
+    if authorization.region != region {
+        return Err(Refusal::WrongRegion);
     }
     let time = header(DATE_HEADER)
         .and_then(parse_amz_date)
@@ -253,6 +259,7 @@ mod tests {
                 body,
             },
             Some(&credentials(secret)),
+            "us-east-1",
             now,
         )
     }
@@ -313,9 +320,28 @@ mod tests {
                     body
                 },
                 None,
+                "us-east-1",
                 now
             )
             .is_err()
+        );
+        // Signed for another region: API Gateway's own refusal.
+        let elsewhere = sign_request(
+            Request {
+                method: "POST",
+                uri: "http://127.0.0.1:9000/notify",
+                headers: &[("content-type", "application/json")],
+                body,
+            },
+            &credentials("s3cret"),
+            "eu-west-1",
+            now,
+        )
+        .unwrap();
+        let headers = received(&elsewhere, &[("content-type", "application/json")]);
+        assert_eq!(
+            check(&headers, body, "s3cret", now),
+            Err(Refusal::WrongRegion)
         );
     }
 

@@ -459,6 +459,21 @@ async fn management(local: &Local, method: &str, id: &str) -> String {
 }
 
 async fn management_with_body(local: &Local, method: &str, id: &str, body: &str) -> String {
+    // The handlers' credentials under moto: what local's management API
+    // checks signatures against, as IAM checks the functions' role.
+    let handlers = aws_credential_types::Credentials::new("local", "local", None, None, "test");
+    management_signed_by(local, method, id, body, Some((&handlers, "us-east-1"))).await
+}
+
+/// A management API request, SigV4-signed by `signer` (credentials,
+/// region) or not at all.
+async fn management_signed_by(
+    local: &Local,
+    method: &str,
+    id: &str,
+    body: &str,
+    signer: Option<(&aws_credential_types::Credentials, &str)>,
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = local
         .url
@@ -467,9 +482,29 @@ async fn management_with_body(local: &Local, method: &str, id: &str, body: &str)
         .next()
         .unwrap()
         .to_owned();
+    let path = format!("/dev/@connections/{id}");
+    let signature = match signer {
+        Some((credentials, region)) => chatstack::sigv4::sign_request(
+            chatstack::sigv4::Request {
+                method,
+                uri: &format!("http://{address}{path}"),
+                headers: &[("host", &address)],
+                body: body.as_bytes(),
+            },
+            credentials,
+            region,
+            std::time::SystemTime::now(),
+        )
+        .unwrap(),
+        None => Vec::new(),
+    };
+    let signed: String = signature
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
     let request = format!(
-        "{method} /dev/@connections/{id} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{signed}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -483,6 +518,34 @@ async fn management_api_posts_reads_deletes_and_answers_410_for_gone_ids() {
     let local = Local::start_with(&["--idle-timeout", "5"]);
     let mut client = connect(&local.url).await;
     let id = local.await_ids(1).await.remove(0);
+
+    // As in AWS, only SigV4-signed requests are taken: unsigned, signed
+    // with other credentials, or for another region, a 403 and nothing sent.
+    let unsigned = management_signed_by(&local, "POST", &id, "sneaky", None).await;
+    assert!(
+        unsigned.starts_with("HTTP/1.1 403") && unsigned.contains("Missing Authentication Token"),
+        "{unsigned}"
+    );
+    let stranger = aws_credential_types::Credentials::new("local", "guessed", None, None, "test");
+    let forged = management_signed_by(
+        &local,
+        "POST",
+        &id,
+        "sneaky",
+        Some((&stranger, "us-east-1")),
+    )
+    .await;
+    assert!(
+        forged.starts_with("HTTP/1.1 403") && forged.contains("signature"),
+        "{forged}"
+    );
+    let handlers = aws_credential_types::Credentials::new("local", "local", None, None, "test");
+    let elsewhere =
+        management_signed_by(&local, "GET", &id, "", Some((&handlers, "eu-west-1"))).await;
+    assert!(
+        elsewhere.starts_with("HTTP/1.1 403") && elsewhere.contains("valid region"),
+        "{elsewhere}"
+    );
 
     let post = management(&local, "POST", &id).await;
     assert!(post.starts_with("HTTP/1.1 200"), "{post}");
@@ -1067,6 +1130,27 @@ async fn notify_through_local_reaches_whom_it_names_and_only_signed_requests_pas
     let complaint = String::from_utf8_lossy(&forged.stderr);
     assert!(
         complaint.contains("403") && complaint.contains("signature"),
+        "{complaint}"
+    );
+
+    // Signed with the right key, but for another region: API Gateway's 403.
+    let elsewhere = Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args([
+            "notify",
+            "--url",
+            &url,
+            "--region",
+            "eu-west-1",
+            "elsewhere",
+        ])
+        .envs(signing_env("s3cret"))
+        .output()
+        .unwrap();
+    assert!(!elsewhere.status.success());
+    let complaint = String::from_utf8_lossy(&elsewhere.stderr);
+    assert!(
+        complaint.contains("403")
+            && complaint.contains("Credential should be scoped to a valid region"),
         "{complaint}"
     );
 

@@ -79,6 +79,16 @@ pub struct Gateway {
     throttle: Option<Throttle>,
     /// The management API's request rate (one bucket, a second's worth).
     management_throttle: Throttle,
+    /// Who may call the management API: the handlers' credentials, for
+    /// the handlers' region, as IAM would check the functions' role.
+    management_signer: ManagementSigner,
+}
+
+/// The credentials and region management API requests must be signed with.
+#[derive(Debug, Clone)]
+pub struct ManagementSigner {
+    pub credentials: aws_credential_types::Credentials,
+    pub region: String,
 }
 
 /// Like API Gateway's ids: short, opaque, ending in '='.
@@ -122,6 +132,7 @@ impl Gateway {
         limits: Limits,
         runtimes: BTreeMap<String, Arc<FunctionRuntime>>,
         log: mpsc::UnboundedSender<String>,
+        management_signer: ManagementSigner,
     ) -> Arc<Self> {
         Arc::new(Gateway {
             throttle: app.route_limits.map(Throttle::new),
@@ -137,6 +148,7 @@ impl Gateway {
             runtimes,
             log,
             connections: Mutex::new(HashMap::new()),
+            management_signer,
         })
     }
 
@@ -164,7 +176,11 @@ impl Gateway {
                 "/{stage}/@connections/{id}",
                 get(get_connection)
                     .post(post_to_connection)
-                    .delete(delete_connection),
+                    .delete(delete_connection)
+                    .route_layer(axum::middleware::from_fn_with_state(
+                        self.clone(),
+                        require_signature,
+                    )),
             )
             .with_state(self.clone())
     }
@@ -514,6 +530,61 @@ fn gone() -> Response {
         r#"{"message":null}"#,
     )
         .into_response()
+}
+
+/// The management API takes only requests signed (SigV4, execute-api) with
+/// the run's credentials for its region, as AWS does: code that forgets to
+/// sign fails here as it would in AWS. Unsigned: 403 `Missing
+/// Authentication Token`; signed otherwise: 403 with SigV4's reason.
+async fn require_signature(
+    State(gateway): State<Arc<Gateway>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    // Past the message limit the post is refused anyway; read a little more
+    // so that refusal (413) still comes from PostToConnection.
+    let limit = gateway.limits.max_message_bytes + 1024;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "Message too long").into_response();
+    };
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let signer = &gateway.management_signer;
+    let checked = crate::sigv4::check_request(
+        crate::sigv4::Request {
+            method: parts.method.as_str(),
+            uri: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+            headers: &headers,
+            body: &bytes,
+        },
+        Some(&signer.credentials),
+        &signer.region,
+        SystemTime::now(),
+    );
+    if let Err(refusal) = checked {
+        let message = match refusal {
+            crate::sigv4::Refusal::Unsigned => "Missing Authentication Token".to_owned(),
+            other => other.to_string(),
+        };
+        let _ = gateway
+            .log
+            .send(format!("@connections refused 403: {message}"));
+        return (
+            StatusCode::FORBIDDEN,
+            [
+                ("x-amzn-errortype", "ForbiddenException"),
+                ("content-type", "application/json"),
+            ],
+            json!({ "message": message }).to_string(),
+        )
+            .into_response();
+    }
+    next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+        .await
 }
 
 /// The open connection `id` of this API's `stage`; otherwise the answer:

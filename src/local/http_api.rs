@@ -31,6 +31,8 @@ pub struct HttpApi {
     pub runtimes: BTreeMap<String, Arc<FunctionRuntime>>,
     /// What signatures are checked against; `None` refuses every signed route.
     pub credentials: Option<Credentials>,
+    /// The region signatures must be scoped to.
+    pub region: String,
     /// `127.0.0.1:PORT`, where API Gateway has the API's host.
     pub domain_name: String,
     pub log: mpsc::UnboundedSender<String>,
@@ -128,8 +130,13 @@ fn refuse_unsigned(
         headers,
         body,
     };
-    let refusal =
-        sigv4::check_request(request, api.credentials.as_ref(), SystemTime::now()).err()?;
+    let refusal = sigv4::check_request(
+        request,
+        api.credentials.as_ref(),
+        &api.region,
+        SystemTime::now(),
+    )
+    .err()?;
     let _ = api
         .log
         .send(format!("{route_key:<12} refused 403: {refusal}"));

@@ -164,6 +164,7 @@ pub async fn run_local(
         options.limits,
         runtimes,
         log_sender,
+        dynamodb.management_signer(),
     );
     let server = serve_gateway(listener, &gateway, address, stage);
     let push = push_lines(
@@ -322,6 +323,27 @@ impl LocalServices {
             dynamo::create_table(&self.client, table).await?;
         }
         Ok(())
+    }
+
+    /// The handlers' credentials and region: what their management API
+    /// calls are signed with.
+    fn management_signer(&self) -> gateway::ManagementSigner {
+        let value = |name: &str| {
+            self.handler_access
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.clone())
+        };
+        gateway::ManagementSigner {
+            credentials: aws_credential_types::Credentials::new(
+                value("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+                value("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+                value("AWS_SESSION_TOKEN"),
+                None,
+                "chatstack-local",
+            ),
+            region: self.region().to_owned(),
+        }
     }
 
     /// The handlers' region: moto keeps queues and secrets per region.
@@ -541,10 +563,10 @@ async fn serve_http_apis(
     let address = listener
         .local_addr()
         .map_err(io_error("reading the listening address"))?;
-    let credentials = signing_credentials().await;
+    let (credentials, region) = signing_credentials().await;
     let checked_against = match &credentials {
         Some(credentials) => format!(
-            "requests must be signed with access key {}",
+            "requests must be signed with access key {} for {region}",
             credentials.access_key_id()
         ),
         None => "no AWS credentials found to check signatures: every request is refused".to_owned(),
@@ -570,6 +592,7 @@ async fn serve_http_apis(
         routes: app.http_routes.clone(),
         runtimes: runtimes.clone(),
         credentials,
+        region,
         domain_name: address.to_string(),
         log: log.clone(),
     }
@@ -584,26 +607,30 @@ async fn serve_http_apis(
     Ok(Some(HttpApiServer { server, described }))
 }
 
-/// The credentials the user's AWS configuration resolves to: an `AWS_IAM`
-/// route takes requests signed with them (the user calling their own
-/// local API), as API Gateway takes those of a principal allowed to call it.
-async fn signing_credentials() -> Option<aws_credential_types::Credentials> {
+/// The credentials and region the user's AWS configuration resolves to:
+/// an `AWS_IAM` route takes requests signed with them for that region (the
+/// user calling their own local API, as `chatstack notify --url` signs), as
+/// API Gateway takes those of a principal allowed to call it, scoped to the
+/// API's region. No region configured: [`LOCAL_REGION`].
+async fn signing_credentials() -> (Option<aws_credential_types::Credentials>, String) {
     use aws_credential_types::provider::ProvideCredentials;
     let resolve = async {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(crate::deploy::aws::https_client())
             .load()
             .await;
-        config
-            .credentials_provider()?
-            .provide_credentials()
-            .await
-            .ok()
+        let region = config
+            .region()
+            .map_or_else(|| LOCAL_REGION.to_owned(), |r| r.to_string());
+        let credentials = match config.credentials_provider() {
+            Some(provider) => provider.provide_credentials().await.ok(),
+            None => None,
+        };
+        (credentials, region)
     };
     tokio::time::timeout(std::time::Duration::from_secs(10), resolve)
         .await
-        .ok()
-        .flatten()
+        .unwrap_or_else(|_| (None, LOCAL_REGION.to_owned()))
 }
 
 /// What the user reads first: the URLs, DynamoDB, each process and its log.
