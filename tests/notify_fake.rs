@@ -72,9 +72,12 @@ async fn serve(endpoint: Arc<Endpoint>, secret: &'static str) -> String {
                     headers: &pairs,
                     body: &body,
                 };
-                if let Err(refusal) =
-                    sigv4::check_request(request, Some(&credentials(secret)), SystemTime::now())
-                {
+                if let Err(refusal) = sigv4::check_request(
+                    request,
+                    Some(&credentials(secret)),
+                    "us-east-1",
+                    SystemTime::now(),
+                ) {
                     let body = serde_json::json!({"message": refusal.to_string()}).to_string();
                     return (StatusCode::FORBIDDEN, body);
                 }
