@@ -19,6 +19,30 @@ const CONFIG_PLACEHOLDER: &str = "__CHATSTACK_CONFIG__";
 pub struct PageConfig {
     pub url: String,
     pub token_required: bool,
+    /// How the functions' replies to a sender begin (chat-contract): the
+    /// page shows them apart from chat messages.
+    pub reply_prefixes: ReplyPrefixes,
+}
+
+/// The prefixes of the replies a sender gets, by how the page shows them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReplyPrefixes {
+    /// `$default`'s usage: a system line.
+    pub system: Vec<&'static str>,
+    /// A message refused or a broadcast maybe incomplete: an error line.
+    pub error: Vec<&'static str>,
+}
+
+impl ReplyPrefixes {
+    pub fn of_this_version() -> Self {
+        ReplyPrefixes {
+            system: vec![chat_contract::USAGE_REPLY_PREFIX],
+            error: vec![
+                chat_contract::NOT_SENT_REPLY_PREFIX,
+                chat_contract::INCOMPLETE_REPLY_PREFIX,
+            ],
+        }
+    }
 }
 
 /// The page with `config` in it. The JSON sits in a data block; `<` is
@@ -75,6 +99,7 @@ mod tests {
         let html = page(&PageConfig {
             url: "ws://127.0.0.1:8080/dev</script><script>alert(1)".to_owned(),
             token_required: true,
+            reply_prefixes: ReplyPrefixes::of_this_version(),
         });
         assert!(!html.contains(CONFIG_PLACEHOLDER));
         assert!(html.contains(r#""tokenRequired":true"#));
@@ -121,5 +146,6 @@ pub async fn deployed_page<C: crate::deploy::cloud::Cloud>(
             stage: stage.to_string(),
         })?,
         token_required: output(crate::chat::TOKEN_SECRET_OUTPUT).is_some(),
+        reply_prefixes: ReplyPrefixes::of_this_version(),
     })
 }

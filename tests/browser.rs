@@ -203,6 +203,29 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
     })
     .await;
 
+    // sendmessage's refusal is an error line, never a chat bubble.
+    a.execute(
+        r#"window.chatstack.sendRaw('{"action":"sendmessage"}');"#,
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_until("the refusal", Duration::from_secs(10), || async {
+        messages(&a)
+            .await
+            .iter()
+            .any(|(class, text)| class == "error" && text.starts_with("Your message was not sent:"))
+    })
+    .await;
+    assert!(
+        !messages(&a)
+            .await
+            .iter()
+            .any(|(class, text)| class == "chat" && text.starts_with("Your message was not sent")),
+        "{:?}",
+        messages(&a).await
+    );
+
     // Over 32 KB: refused in the page, with the reason; nothing is sent.
     a.execute(
         "document.getElementById('text').value = 'x'.repeat(40000);\

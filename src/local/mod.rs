@@ -222,6 +222,7 @@ fn serve_gateway(
     let page = crate::web::PageConfig {
         url: format!("ws://{address}/{stage}"),
         token_required: gateway.app.connect_authorizer.is_some(),
+        reply_prefixes: crate::web::ReplyPrefixes::of_this_version(),
     };
     let router = gateway.router().merge(crate::web::router(page));
     tokio::spawn(async move {

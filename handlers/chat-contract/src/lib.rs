@@ -57,3 +57,11 @@ pub const FANOUT_BATCH_BYTES: usize = 256 * 1024;
 /// (API Gateway throttling them) before the segment gives up on those ids,
 /// logs them as missed and reads on: a chain that keeps meeting 429s ends.
 pub const FANOUT_MAX_RETRY_HOPS: u32 = 5;
+
+/// How the functions' replies to a sender begin, so clients (the chat page)
+/// can show them apart from chat messages: `$default`'s usage reply...
+pub const USAGE_REPLY_PREFIX: &str = "Use the sendmessage route";
+/// ...a message refused (bad JSON, no text, too large)...
+pub const NOT_SENT_REPLY_PREFIX: &str = "Your message was not sent:";
+/// ...and a broadcast that may be incomplete.
+pub const INCOMPLETE_REPLY_PREFIX: &str = "Your message may not have reached everyone:";

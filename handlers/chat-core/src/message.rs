@@ -26,7 +26,8 @@ impl MessageError {
     /// What the sender is told.
     pub fn reply(&self) -> String {
         format!(
-            "Your message was not sent: {self}. Send {{\"action\":\"sendmessage\",\"data\":\"your text\"}}."
+            "{} {self}. Send {{\"action\":\"sendmessage\",\"data\":\"your text\"}}.",
+            chat_contract::NOT_SENT_REPLY_PREFIX
         )
     }
 }

@@ -20,6 +20,9 @@ use crate::segments::{
 use crate::store::{Connection, ConnectionStore};
 use chat_contract::USER_NAME_CONTEXT_KEY;
 
+// Each reply begins with its chat-contract prefix, by which clients tell
+// replies from chat (checked in tests/routes.rs).
+
 /// The `$default` route's reply, before the caller's connection info.
 pub const USAGE: &str = "Use the sendmessage route to send a message. Your info: ";
 /// `$default`'s reply when GetConnection failed.

@@ -527,3 +527,18 @@ async fn a_scheduled_notify_reaches_everyone_and_a_failed_scan_fails_the_invocat
     .await;
     assert!(result.is_err(), "a retry may succeed: {result:?}");
 }
+
+#[test]
+fn every_reply_to_a_sender_begins_with_its_contract_prefix() {
+    use chat_contract::{INCOMPLETE_REPLY_PREFIX, NOT_SENT_REPLY_PREFIX, USAGE_REPLY_PREFIX};
+    use chat_core::message::MessageError;
+    assert!(routes::USAGE.starts_with(USAGE_REPLY_PREFIX));
+    assert!(routes::USAGE_WITHOUT_INFO.starts_with(USAGE_REPLY_PREFIX));
+    assert!(routes::NOT_DELIVERED.starts_with(INCOMPLETE_REPLY_PREFIX));
+    assert!(routes::NOT_QUEUED.starts_with(INCOMPLETE_REPLY_PREFIX));
+    assert!(
+        MessageError::MissingText
+            .reply()
+            .starts_with(NOT_SENT_REPLY_PREFIX)
+    );
+}
