@@ -25,6 +25,12 @@ pub enum NotifyError {
          chatstack.toml and deploy it"
     )]
     NoEndpoint { stage: String },
+    #[error(
+        "stack {stack} has no outputs at all, so its notify URL cannot be read: an operation may be \
+         in progress or have failed; look with `aws cloudformation describe-stacks --stack-name {stack}`, \
+         then run deploy again"
+    )]
+    NoOutputs { stack: String },
     #[error("name the stage (--stage) or the endpoint (--url)")]
     NoTarget,
     #[error(transparent)]
@@ -81,8 +87,14 @@ impl std::fmt::Display for Outcome {
 
 /// The stage's `NotifyUrl`, from its stack's outputs.
 pub async fn endpoint_of<C: Cloud>(cloud: &C, stage: &StageName) -> Result<String, NotifyError> {
-    crate::deploy::stage_outputs(cloud, stage)
-        .await?
+    let outputs = crate::deploy::stage_outputs(cloud, stage).await?;
+    if outputs.is_empty() {
+        // Every chat stack has outputs: none at all is not the settings.
+        return Err(NotifyError::NoOutputs {
+            stack: format!("chatstack-{stage}"),
+        });
+    }
+    outputs
         .into_iter()
         .find(|(key, _)| key == NOTIFY_URL_OUTPUT)
         .map(|(_, url)| url)

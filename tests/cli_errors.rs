@@ -121,3 +121,31 @@ fn local_with_a_dynamodb_endpoint_and_no_credentials_fails_in_one_line() {
     );
     assert!(!text.contains("ProviderChainError"), "{text}");
 }
+
+#[test]
+fn a_bare_chatstack_says_where_to_start_and_usage_shows_the_either_or() {
+    let home = scratch_dir("cli_errors_bare");
+    let bare = run(&[], &home);
+    assert_eq!(bare.status.code(), Some(2));
+    let text = stderr(&bare);
+    assert!(
+        text.contains("Start here:") && text.contains("chatstack local"),
+        "{text}"
+    );
+    for (command, either_or) in [
+        (
+            "token",
+            "chatstack token (--stage S | --secret-file F) --user NAME",
+        ),
+        ("notify", "chatstack notify (--stage S | --url URL)"),
+    ] {
+        let help = run(&[command, "--help"], &home);
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(text.contains(either_or), "{command}: {text}");
+    }
+    for command in ["diff", "destroy"] {
+        let help = run(&[command, "--help"], &home);
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(text.contains("Examples:"), "{command}: {text}");
+    }
+}

@@ -641,11 +641,22 @@ async fn diff_shows_and_deletes_the_change_set_executing_nothing() {
         async |d| d.diff(STACK, &inline("template"), &[]).await,
     )
     .await;
-    result.unwrap();
+    assert!(result.unwrap(), "there are changes");
     assert!(
         output.contains("ConnectFunction") && output.contains("Nothing was executed"),
         "{output}"
     );
+    // Up to date: no changes, and diff says so.
+    let up_to_date = cloud_with(existing("UPDATE_COMPLETE", &[]), no_changes());
+    let (same, said) = with_deployer(
+        &up_to_date,
+        Approval::NoTerminal,
+        Interrupts::none(),
+        async |d| d.diff(STACK, &inline("template"), &[]).await,
+    )
+    .await;
+    assert!(!same.unwrap(), "{said}");
+    assert!(said.contains("No changes"), "{said}");
     let calls = cloud.calls();
     assert!(!executed(&cloud));
     assert!(change_set_deleted(&cloud));

@@ -109,7 +109,33 @@ fn deploy_creates_updates_and_destroy_removes_the_stage() {
     );
     assert!(text(&again).contains("Zips unchanged"));
 
+    // diff --exit-code gates CI: 0 while up to date, 2 once a zip changed.
+    let diff = |moto: &Moto| {
+        moto.chatstack(&[
+            "diff",
+            "--stage",
+            "ci",
+            "--exit-code",
+            "--no-build",
+            "--assets-dir",
+            zips.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ])
+    };
+    let same = diff(&moto);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    assert!(text(&same).contains("No changes"), "{}", text(&same));
+
     std::fs::write(zips.join(changed.name).join("bootstrap.zip"), "v2").unwrap();
+    let pending = diff(&moto);
+    assert_eq!(pending.status.code(), Some(2), "{}", text(&pending));
+    assert!(
+        text(&pending).contains("Nothing was executed"),
+        "{}",
+        text(&pending)
+    );
+    assert!(!text(&pending).contains("error"), "{}", text(&pending));
     let update = moto.chatstack(&deploy);
     assert!(update.status.success(), "{}", text(&update));
     assert!(

@@ -1226,6 +1226,31 @@ async fn with_tokens_only_signed_users_connect_and_messages_carry_their_names() 
     };
     let with = |token: &str| format!("{}?token={token}", local.url);
 
+    // The banner's way to connect works as printed: it mints a token.
+    let connect_line = local
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("Connect with:"))
+        .unwrap();
+    let minting = connect_line
+        .split_once("$(")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(command, _)| command.to_owned())
+        .unwrap_or_else(|| panic!("no token in {connect_line:?}"));
+    let minted = Command::new("sh")
+        .args([
+            "-c",
+            &minting.replacen("chatstack", env!("CARGO_BIN_EXE_chatstack"), 1),
+        ])
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{minted:?}");
+    let printed = String::from_utf8(minted.stdout).unwrap();
+    let mut you = connect(&with(printed.trim())).await;
+    local.await_ids(1).await;
+    you.close(None).await.unwrap();
+    local.await_ids(0).await;
+
     let mut alice = connect(&with(&token_for("alice"))).await;
     let mut bob = connect(&with(&token_for("bob"))).await;
     local.await_ids(2).await;

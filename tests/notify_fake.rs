@@ -38,6 +38,16 @@ async fn the_endpoint_comes_from_the_stack_outputs_or_the_error_says_what_to_do(
     assert!(matches!(error, NotifyError::NoEndpoint { .. }));
     assert!(error.to_string().contains("notify = true"), "{error}");
 
+    // A stack without any output: not a settings matter, and not said to be.
+    let bare = FakeCloud::default().with_stack("chatstack-prod", deployed_with_outputs(&[]));
+    let error = notify::endpoint_of(&bare, &stage).await.unwrap_err();
+    assert!(matches!(error, NotifyError::NoOutputs { .. }), "{error}");
+    assert!(
+        error.to_string().contains("has no outputs")
+            && !error.to_string().contains("notify = true"),
+        "{error}"
+    );
+
     let missing = FakeCloud::default();
     let error = notify::endpoint_of(&missing, &stage).await.unwrap_err();
     assert!(

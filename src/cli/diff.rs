@@ -19,6 +19,10 @@ pub struct DiffArgs {
     pub settings: SettingsArgs,
     #[command(flatten)]
     pub assets: AssetArgs,
+    /// Exit with status 2 when a deploy would change something (0: up to
+    /// date, 1: an error), for CI to gate on.
+    #[arg(long)]
+    pub exit_code: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -39,7 +43,11 @@ impl Execute for DiffArgs {
                 interrupts: Interrupts::none(),
                 poll: Poll::default(),
             };
-            diff_stage(&mut deployer, &self.stage, &settings, &self.assets.assets()).await?;
+            let changes =
+                diff_stage(&mut deployer, &self.stage, &settings, &self.assets.assets()).await?;
+            if changes && self.exit_code {
+                return Err(CliError::ChangesPending);
+            }
             Ok(())
         })
     }

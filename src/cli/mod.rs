@@ -45,7 +45,13 @@ use crate::deploy::DeployError;
         chatstack describes the app of AWS's guide \"Building a serverless chat app with \
         WebSocket APIs, Lambda and DynamoDB\" as typed Rust, synthesizes its CloudFormation \
         template and drives the stack. Each stage (dev, prod, ...) is its own stack, \
-        named chatstack-<stage>."
+        named chatstack-<stage>.",
+    arg_required_else_help = true,
+    after_help = "Start here:\n  \
+        chatstack synth                   the CloudFormation template of stage dev, no AWS account needed\n  \
+        chatstack local                   the whole app on your machine; then open the printed chat page\n  \
+        chatstack deploy --stage dev      the stage in your AWS account\n\n\
+        chatstack <command> --help tells more about each."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -69,6 +75,8 @@ pub enum Command {
     Deploy(DeployArgs),
 
     /// Show what a deploy of the stage would change, executing nothing.
+    #[command(after_help = "Examples:\n  chatstack diff --stage prod\n  \
+        chatstack diff --stage prod --exit-code   # in CI: 2 when a deploy would change something")]
     Diff(DiffArgs),
 
     /// Print the IAM policy (JSON) a user or role needs to run deploy,
@@ -84,6 +92,8 @@ pub enum Command {
 
     /// Delete the stage's stack and everything in it (API, functions, table,
     /// log groups). The assets bucket, shared by all stages, stays.
+    #[command(after_help = "Examples:\n  chatstack destroy --stage dev\n  \
+        chatstack destroy --stage ci --yes --region eu-west-1")]
     Destroy(DestroyArgs),
 
     /// Run the whole app on localhost from the synthesized template: a
@@ -108,6 +118,7 @@ pub enum Command {
     /// with --to) through its notify endpoint, signed with your AWS
     /// credentials. The stage needs `notify = true` in chatstack.toml.
     #[command(
+        override_usage = "chatstack notify (--stage S | --url URL) [--to CONNECTION_ID]... [--region R] [--profile P] TEXT",
         after_help = "Examples:\n  chatstack notify --stage prod \"Maintenance at 18:00 UTC\"\n  \
         chatstack notify --stage dev --to Bc2dEeXyIAMCJcw= \"just for you\"\n  \
         chatstack notify --url http://127.0.0.1:PORT/notify \"hello from local\"\n\n\
@@ -119,6 +130,7 @@ pub enum Command {
     /// Print a connection token for a stage that requires one
     /// (`authorization = true`): clients add it to the URL as ?token=...
     #[command(
+        override_usage = "chatstack token (--stage S | --secret-file F) --user NAME [--ttl 12h] [--region R] [--profile P]",
         after_help = "Examples:\n  chatstack token --stage prod --user alice\n  \
         chatstack token --stage dev --user bob --ttl 30m\n  \
         chatstack token --secret-file /tmp/chatstack-local-1234/token-secret --user carol\n\n\
@@ -182,6 +194,9 @@ pub enum CliError {
     Web(#[from] crate::web::WebError),
     #[error(transparent)]
     Logs(#[from] crate::logs::LogsError),
+    /// `diff --exit-code` found changes: not a failure, a status.
+    #[error("a deploy would change the stack")]
+    ChangesPending,
 }
 
 /// `--config`: where the stage settings are.

@@ -374,13 +374,13 @@ pub async fn deploy_stage<C: cloud::Cloud>(
 }
 
 /// `chatstack diff`: the change set of a deploy, shown and deleted; nothing
-/// is created or uploaded.
+/// is created or uploaded. Whether a deploy would change anything.
 pub async fn diff_stage<C: cloud::Cloud>(
     deployer: &mut Deployer<'_, C>,
     stage: &StageName,
     settings: &StageSettings,
     assets: &Assets,
-) -> Result<(), DeployError> {
+) -> Result<bool, DeployError> {
     let stack = stage.stack_name()?;
     let prepared = prepare_stage(deployer, stage, settings, assets, false).await?;
     deployer

@@ -349,20 +349,22 @@ impl<C: Cloud> Deployer<'_, C> {
         Ok(Deployed::Changed { outputs })
     }
 
-    /// Shows what a deploy would change, executing nothing.
+    /// Shows what a deploy would change, executing nothing; whether it
+    /// would change anything.
     pub async fn diff(
         &mut self,
         stack: &str,
         template: &TemplateSource,
         parameters: &[(String, String)],
-    ) -> Result<(), DeployError> {
+    ) -> Result<bool, DeployError> {
         let kind = match self.next_step(stack).await? {
             NextStep::Create => ChangeSetKind::Create,
             NextStep::Update => ChangeSetKind::Update,
             NextStep::RecreateRolledBack => {
-                return self.say(&format!(
+                self.say(&format!(
                     "Stack {stack} is ROLLBACK_COMPLETE: deploy will delete it and create every resource again."
-                ));
+                ))?;
+                return Ok(true);
             }
         };
         let request = ChangeSetRequest {
@@ -373,12 +375,16 @@ impl<C: Cloud> Deployer<'_, C> {
             parameters: parameters.to_vec(),
         };
         match self.change_set(&request).await? {
-            None => self.say(&format!("No changes: {stack} is up to date.")),
+            None => {
+                self.say(&format!("No changes: {stack} is up to date."))?;
+                Ok(false)
+            }
             Some((id, change_set)) => {
                 write_changes(self.ui.out, stack, &change_set.changes)
                     .map_err(DeployError::Output)?;
                 self.discard(&request, &id).await?;
-                self.say("Nothing was executed.")
+                self.say("Nothing was executed.")?;
+                Ok(true)
             }
         }
     }

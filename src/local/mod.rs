@@ -175,7 +175,15 @@ pub async fn run_local(
     );
     say(
         out,
-        banner(stage, address, &dynamodb, &gateway.app, &pools, &push),
+        banner(
+            stage,
+            address,
+            &dynamodb,
+            &gateway.app,
+            &pools,
+            &push,
+            secret_file.as_deref(),
+        ),
     )?;
     let events = Events {
         log_lines,
@@ -642,6 +650,7 @@ fn banner(
     app: &LocalApp,
     pools: &[FunctionPool],
     push: &[String],
+    secret_file: Option<&Path>,
 ) -> String {
     let tables: Vec<&str> = app.tables.iter().map(|t| t.name.as_str()).collect();
     let mut lines = vec![
@@ -671,9 +680,14 @@ fn banner(
             dir.display()
         ));
     }
-    lines.push(format!(
-        "Connect with: chatstack chat ws://{address}/{stage}"
-    ));
+    // A stage with tokens refuses a bare connection (401): mint one.
+    lines.push(match secret_file {
+        Some(file) => format!(
+            "Connect with: chatstack chat ws://{address}/{stage} --token \"$(chatstack token --secret-file {} --user you)\"",
+            file.display()
+        ),
+        None => format!("Connect with: chatstack chat ws://{address}/{stage}"),
+    });
     lines.push("Press Ctrl-C to stop.".to_owned());
     lines.join("\n")
 }
