@@ -1085,13 +1085,22 @@ async fn own_id(client: &mut Client) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn notify_through_local_reaches_whom_it_names_and_only_signed_requests_pass() {
     let config = settings_file("local_notify", "[stages.dev]\nnotify = true\n");
-    let local = Local::start_in_env(&["--config", &config], &signing_env("s3cret"));
+    let notify_port = chatstack::local::dynamo::free_port().unwrap().to_string();
+    let local = Local::start_in_env(
+        &["--config", &config, "--notify-port", &notify_port],
+        &signing_env("s3cret"),
+    );
     let url = local
         .lines()
         .iter()
         .find_map(|l| field_after(l, "Notify URL:"))
         .map(str::to_owned)
         .unwrap_or_else(|| panic!("no notify URL: {:?}", local.lines()));
+    assert_eq!(
+        url,
+        format!("http://127.0.0.1:{notify_port}/notify"),
+        "the port asked for"
+    );
     let mut a = connect(&local.url).await;
     let mut b = connect(&local.url).await;
     local.await_ids(2).await;

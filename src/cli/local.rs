@@ -20,6 +20,10 @@ pub struct LocalArgs {
     /// Port of the WebSocket gateway and management API (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// Port of the notify endpoint, on stages with one (default: PORT + 1,
+    /// or a free one with --port 0).
+    #[arg(long, value_name = "PORT")]
+    pub notify_port: Option<u16>,
     /// Use this DynamoDB endpoint (DynamoDB Local, AWS) for the table
     /// instead of moto (which local still runs for the fan-out queue and the
     /// token secret: pip install 'moto[server]').
@@ -40,7 +44,7 @@ pub struct LocalArgs {
     /// Processes each function may run at once: as in Lambda, concurrent
     /// invocations run in separate environments. Past the limit, an
     /// invocation waits for a free one (Lambda throttles only past the
-    /// account's concurrency, 1000 by default).
+    /// account's concurrency: 1,000 by default, less in new accounts).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub concurrency: u16,
     /// Fire the stage's rate schedules every SECONDS instead of at their
@@ -77,6 +81,7 @@ impl Execute for LocalArgs {
             settings,
             stage: self.stage,
             port: self.port,
+            notify_port: self.notify_port,
             dynamodb_endpoint: self.dynamodb_endpoint,
             build: !self.no_build,
             handlers: HandlersWorkspace::new(self.handlers_dir),

@@ -61,6 +61,9 @@ pub struct LocalOptions {
     pub stage: StageName,
     /// 0 picks a free port.
     pub port: u16,
+    /// The notify endpoint's port; `None`: the gateway's port + 1 (a free
+    /// one when that is 0).
+    pub notify_port: Option<u16>,
     pub dynamodb_endpoint: Option<String>,
     /// Build the handler binaries first.
     pub build: bool,
@@ -141,7 +144,12 @@ pub async fn run_local(
     .await?;
 
     let (log_sender, log_lines) = mpsc::unbounded_channel();
-    let notify = serve_http_apis(&app, &runtimes, &log_sender).await?;
+    let notify_port = options.notify_port.unwrap_or(if options.port == 0 {
+        0
+    } else {
+        options.port.saturating_add(1)
+    });
+    let notify = serve_http_apis(&app, &runtimes, &log_sender, notify_port).await?;
     let schedules = schedules::start(
         &app.schedules,
         &runtimes,
@@ -562,13 +570,16 @@ async fn serve_http_apis(
     app: &LocalApp,
     runtimes: &BTreeMap<String, Arc<FunctionRuntime>>,
     log: &mpsc::UnboundedSender<String>,
+    port: u16,
 ) -> Result<Option<HttpApiServer>, LocalError> {
     if app.http_routes.is_empty() {
         return Ok(None);
     }
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
-        .map_err(io_error("listening for the notify endpoint"))?;
+        .map_err(io_error(format!(
+            "listening for the notify endpoint on 127.0.0.1:{port} (choose another with --notify-port)"
+        )))?;
     let address = listener
         .local_addr()
         .map_err(io_error("reading the listening address"))?;
