@@ -840,23 +840,103 @@ fn a_chat_url_without_the_stage_says_what_is_wrong() {
     assert!(!stderr.contains("200 OK"), "{stderr}");
 }
 
+/// `chatstack local` run as a user would, from `dir`, without moto on PATH
+/// and with the test tools looked for in `tools_dir`.
+fn local_without_moto_on_path(
+    dir: &std::path::Path,
+    tools_dir: &std::path::Path,
+    args: &[&str],
+) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(["local", "--port", "0"])
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", format!("/usr/bin:/bin:{}", cargo_dir()))
+        .env("CHATSTACK_TOOLS_DIR", tools_dir)
+        .env("HOME", dir)
+        .env_remove("XDG_CACHE_HOME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Where cargo is, for a PATH without the test tools.
+fn cargo_dir() -> String {
+    let output = Command::new("sh")
+        .args(["-c", "dirname \"$(command -v cargo)\""])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 #[test]
-fn without_moto_on_path_local_says_how_to_install_it() {
+fn without_moto_local_says_how_to_install_it_before_building_anything() {
+    let empty = common::scratch_dir("local_no_moto");
+    let handlers = format!("{}/handlers", common::ROOT);
+    // No --no-build: the check comes before the build.
+    let output = local_without_moto_on_path(&empty, &empty, &["--handlers-dir", &handlers])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let venv = empty.join(".cache/chatstack/moto");
+    assert!(
+        stderr.contains(&format!("python3 -m venv {}", venv.display()))
+            && stderr.contains("pip install 'moto[server]'")
+            && stderr.contains("--dynamodb-endpoint"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("Building the handlers"),
+        "nothing was built first"
+    );
+}
+
+#[test]
+fn local_finds_the_moto_the_test_command_installed() {
     // Built by the other tests' runs or by this one first.
     drop(Local::start());
-    let output = Command::new(env!("CARGO_BIN_EXE_chatstack"))
-        .args(["local", "--port", "0", "--no-build", "--handlers-dir"])
-        .arg(format!("{}/handlers", common::ROOT))
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::null())
-        .output()
+    let empty = common::scratch_dir("local_tools_moto");
+    let moto = common::python_tool("moto_server");
+    let tools_dir = moto.parent().unwrap().parent().unwrap().parent().unwrap();
+    let handlers = format!("{}/handlers", common::ROOT);
+    let mut child = local_without_moto_on_path(
+        &empty,
+        tools_dir,
+        &["--no-build", "--handlers-dir", &handlers],
+    );
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("Press Ctrl-C"));
+    // Keep reading: local still prints while it stops.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    rest.join().unwrap();
+    assert!(started, "local did not start with {}", moto.display());
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn outside_the_repository_local_says_it_needs_the_handlers_sources() {
+    let empty = common::scratch_dir("local_outside_repo");
+    let output = local_without_moto_on_path(&empty, &empty, &[])
+        .wait_with_output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("pip install 'moto[server]'") && stderr.contains("--dynamodb-endpoint"),
+        stderr.contains("the handlers' sources are not in handlers")
+            && stderr.contains("--handlers-dir"),
         "{stderr}"
     );
+    assert!(!stderr.contains("No such file or directory"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,6 +2,7 @@
 //! endpoint the user names; the template's tables are created there.
 
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -28,20 +29,60 @@ pub fn free_port() -> Result<u16, LocalError> {
         .map_err(|e| LocalError::Io("finding a free port".into(), e))
 }
 
-/// Starts `moto_server` from PATH on a free port and waits until it listens.
-pub async fn start_moto() -> Result<(Child, String), LocalError> {
+/// Where chatstack's own moto venv goes, when the user makes one.
+fn own_moto_venv() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("chatstack").join("moto")
+}
+
+/// `moto_server`: on PATH, else in the venv the test command installs
+/// (`tests/tools.sh`: `$CHATSTACK_TOOLS_DIR`, else under the target dir,
+/// `$CARGO_TARGET_DIR` or the repository's), else in chatstack's own venv.
+pub fn find_moto(handlers_dir: &Path) -> Result<PathBuf, LocalError> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join("moto_server"));
+    let tool_dirs: Vec<PathBuf> = match std::env::var_os("CHATSTACK_TOOLS_DIR") {
+        Some(dir) => vec![PathBuf::from(dir)],
+        None => {
+            let repository_target = handlers_dir.join("..").join("target");
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .into_iter()
+                .chain([repository_target])
+                .map(|target| target.join("tools"))
+                .collect()
+        }
+    };
+    let in_tools = tool_dirs
+        .into_iter()
+        .map(|dir| dir.join("venv").join("bin").join("moto_server"));
+    let venv = own_moto_venv();
+    let own = std::iter::once(venv.join("bin").join("moto_server"));
+    on_path
+        .chain(in_tools)
+        .chain(own)
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| LocalError::MotoMissing {
+            venv: venv.display().to_string(),
+        })
+}
+
+/// Starts `moto_server` on a free port and waits until it listens.
+pub async fn start_moto(moto_server: &Path) -> Result<(Child, String), LocalError> {
     let port = free_port()?;
-    let child = Command::new("moto_server")
+    let child = Command::new(moto_server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => LocalError::MotoMissing,
-            _ => LocalError::Io("starting moto_server".into(), e),
-        })?;
+        .map_err(|e| LocalError::Io(format!("starting {}", moto_server.display()), e))?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {

@@ -42,11 +42,18 @@ pub enum LocalError {
     #[error("could not build the template: {0}")]
     Synth(#[from] crate::cfn::TemplateError),
     #[error(
-        "moto_server is not on PATH: install it with `pip install 'moto[server]'` \
-         (local runs the fan-out queue and the token secret in it, and DynamoDB \
-         unless --dynamodb-endpoint names another)"
+        "moto_server was not found (on PATH, in the test tools' venv, or in {venv}): local runs \
+         the fan-out queue and the token secret in it, and DynamoDB unless --dynamodb-endpoint \
+         names another. Install it into a venv of its own (Debian's Python refuses a bare pip \
+         install): python3 -m venv {venv} && {venv}/bin/pip install 'moto[server]'"
     )]
-    MotoMissing,
+    MotoMissing { venv: String },
+    #[error(
+        "the handlers' sources are not in {0}: chatstack local builds and runs the Lambda \
+         handlers of the chatstack repository's handlers/ workspace; run it from a checkout \
+         of chatstack, or pass --handlers-dir PATH/TO/chatstack/handlers"
+    )]
+    NoHandlers(PathBuf),
     #[error("DynamoDB: {0}")]
     Dynamo(String),
     #[error("building the handlers failed: {0}")]
@@ -112,8 +119,13 @@ pub async fn run_local(
 ) -> Result<(), LocalError> {
     let stage = options.stage.as_str();
     let app = local_app(&options)?;
+    // What local needs, checked before a build that takes minutes.
+    if options.build && !options.handlers.dir().join("Cargo.toml").is_file() {
+        return Err(LocalError::NoHandlers(options.handlers.dir().to_owned()));
+    }
+    let moto = dynamo::find_moto(options.handlers.dir())?;
     let binaries = handler_binaries(&options, &app, out)?;
-    let mut dynamodb = LocalServices::start(options.dynamodb_endpoint.clone()).await?;
+    let mut dynamodb = LocalServices::start(&moto, options.dynamodb_endpoint.clone()).await?;
     dynamodb.create_tables(&app).await?;
     let logs_dir = create_run_dir()?;
     let secret_file =
@@ -320,8 +332,8 @@ struct LocalServices {
 }
 
 impl LocalServices {
-    async fn start(endpoint: Option<String>) -> Result<Self, LocalError> {
-        let (moto, moto_endpoint) = dynamo::start_moto().await?;
+    async fn start(moto_server: &Path, endpoint: Option<String>) -> Result<Self, LocalError> {
+        let (moto, moto_endpoint) = dynamo::start_moto(moto_server).await?;
         let named = endpoint.is_some();
         let endpoint = endpoint.unwrap_or_else(|| moto_endpoint.clone());
         let (client, handler_access) = dynamo::connect(&endpoint, !named).await;
