@@ -492,6 +492,33 @@ impl TryFrom<String> for ScheduledMessage {
     }
 }
 
+/// serde's `invalid type: string "10", expected u32` in the settings'
+/// terms: what the key takes, what was found, and how to write it.
+fn in_plain_words(message: &str) -> String {
+    let Some(start) = message.find("invalid type: ") else {
+        return message.to_owned();
+    };
+    let rest = &message[start + "invalid type: ".len()..];
+    let Some((found, after)) = rest.split_once(", expected ") else {
+        return message.to_owned();
+    };
+    let expected_end = after.find('\n').unwrap_or(after.len());
+    let (expected, tail) = after.split_at(expected_end);
+    let (wanted, hint) = match expected.trim() {
+        "u8" | "u16" | "u32" | "u64" | "usize" | "i32" | "i64" => {
+            ("a whole number", " (write numbers without quotes)")
+        }
+        "a boolean" => ("true or false", " (without quotes)"),
+        "a string" | "a borrowed string" => ("text in double quotes", ""),
+        other => (other, ""),
+    };
+    format!(
+        "{}expected {wanted}, found {}{hint}{tail}",
+        &message[..start],
+        found.replacen("string ", "the text ", 1)
+    )
+}
+
 impl Settings {
     /// The settings in `path`, which must exist; without a path, those in
     /// [`DEFAULT_SETTINGS_FILE`] if it exists, else none.
@@ -516,7 +543,7 @@ impl Settings {
     pub fn parse(text: &str, path: &Path) -> Result<Settings, SettingsError> {
         let file: SettingsFile = toml::from_str(text).map_err(|error| SettingsError::Invalid {
             path: path.to_owned(),
-            message: error.to_string().trim_end().to_owned(),
+            message: in_plain_words(error.to_string().trim_end()),
         })?;
         Ok(Settings {
             stages: file
@@ -614,7 +641,12 @@ mod tests {
             (
                 "[stages.dev]\nnotify = \"yes\"\n",
                 "notify",
-                "expected a boolean",
+                "expected true or false, found the text \"yes\" (without quotes)",
+            ),
+            (
+                "[stages.dev.broadcast]\nworkers = \"10\"\n",
+                "workers",
+                "expected a whole number, found the text \"10\" (write numbers without quotes)",
             ),
             ("[stage.dev]\nnotify = true\n", "stage", "unknown field"),
             (

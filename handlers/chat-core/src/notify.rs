@@ -42,6 +42,11 @@ pub enum RequestError {
         "the body is not a valid request ({0}): send {{\"text\": \"...\", \"connectionIds\": [...]}}"
     )]
     Invalid(String),
+    #[error(
+        "the body is not JSON (it breaks at line {line}, column {column}): send {{\"text\": \"...\"}} \
+         with Content-Type: application/json"
+    )]
+    NotJson { line: usize, column: usize },
     #[error("\"text\" is empty: there is nothing to send")]
     EmptyText,
     #[error(
@@ -54,14 +59,28 @@ pub enum RequestError {
     NoIds,
 }
 
+impl From<serde_json::Error> for RequestError {
+    /// Not JSON at all, said plainly; JSON of the wrong shape, with serde's
+    /// words for which field is wrong (`missing field `text``).
+    fn from(error: serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        match error.classify() {
+            Category::Syntax | Category::Eof => RequestError::NotJson {
+                line: error.line(),
+                column: error.column(),
+            },
+            Category::Data | Category::Io => RequestError::Invalid(error.to_string()),
+        }
+    }
+}
+
 impl NotifyRequest {
     /// The request in `body`, checked against every limit.
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
         if body.len() > MAX_MESSAGE_BYTES {
             return Err(RequestError::TooLarge { size: body.len() });
         }
-        let request: NotifyRequest =
-            serde_json::from_slice(body).map_err(|e| RequestError::Invalid(e.to_string()))?;
+        let request: NotifyRequest = serde_json::from_slice(body).map_err(RequestError::from)?;
         request.check()?;
         Ok(request)
     }
@@ -184,7 +203,15 @@ mod tests {
             None
         );
         let refused = |body: &[u8]| NotifyRequest::parse(body).unwrap_err();
-        assert!(matches!(refused(b"not json"), RequestError::Invalid(_)));
+        assert!(matches!(
+            refused(b"not json"),
+            RequestError::NotJson { line: 1, column: 2 }
+        ));
+        let said = refused(b"not json").to_string();
+        assert!(
+            said.starts_with("the body is not JSON") && !said.contains("expected ident"),
+            "{said}"
+        );
         assert!(
             matches!(refused(br#"{"txt":"hi"}"#), RequestError::Invalid(e) if e.contains("txt"))
         );

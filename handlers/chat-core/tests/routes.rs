@@ -479,7 +479,7 @@ async fn notify_refuses_bad_bodies_with_a_reason_and_sends_nothing() {
     let store = FakeStore::with_ids(ids(2));
     let poster = FakePoster::default();
     for (body, reason) in [
-        ("not json", "not a valid request"),
+        ("not json", "the body is not JSON"),
         (r#"{"text":7}"#, "expected a string"),
         (r#"{"message":"hi"}"#, "unknown field `message`"),
         (r#"{"text":""}"#, "empty"),
