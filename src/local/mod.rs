@@ -111,6 +111,15 @@ pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> Loc
 /// The region `local` reports and uses against moto (which takes any).
 pub(crate) const LOCAL_REGION: &str = "us-east-1";
 
+/// What local needs, checked before a build that takes minutes: the
+/// handlers' sources (when it builds them) and moto; moto's path.
+fn check_prerequisites(options: &LocalOptions) -> Result<PathBuf, LocalError> {
+    if options.build && !options.handlers.dir().join("Cargo.toml").is_file() {
+        return Err(LocalError::NoHandlers(options.handlers.dir().to_owned()));
+    }
+    dynamo::find_moto(options.handlers.dir())
+}
+
 /// Runs the app until `shutdown` resolves, then stops everything it started.
 pub async fn run_local(
     options: LocalOptions,
@@ -119,11 +128,7 @@ pub async fn run_local(
 ) -> Result<(), LocalError> {
     let stage = options.stage.as_str();
     let app = local_app(&options)?;
-    // What local needs, checked before a build that takes minutes.
-    if options.build && !options.handlers.dir().join("Cargo.toml").is_file() {
-        return Err(LocalError::NoHandlers(options.handlers.dir().to_owned()));
-    }
-    let moto = dynamo::find_moto(options.handlers.dir())?;
+    let moto = check_prerequisites(&options)?;
     let binaries = handler_binaries(&options, &app, out)?;
     let mut dynamodb = LocalServices::start(&moto, options.dynamodb_endpoint.clone()).await?;
     dynamodb.create_tables(&app).await?;
