@@ -264,11 +264,10 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_signed_request_passes_and_any_change_is_refused() {
-        let now = SystemTime::now();
-        let body = br#"{"text":"hi"}"#;
-        let signed = sign_request(
+    /// The headers that sign a POST of `body` to the notify endpoint for
+    /// `region`.
+    fn signed_for(region: &str, body: &[u8], now: SystemTime) -> Vec<(String, String)> {
+        sign_request(
             Request {
                 method: "POST",
                 uri: "http://127.0.0.1:9000/notify",
@@ -276,10 +275,17 @@ mod tests {
                 body,
             },
             &credentials("s3cret"),
-            "us-east-1",
+            region,
             now,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn a_signed_request_passes_and_any_change_is_refused() {
+        let now = SystemTime::now();
+        let body = br#"{"text":"hi"}"#;
+        let signed = signed_for("us-east-1", body, now);
         let headers = received(&signed, &[("content-type", "application/json")]);
         assert_eq!(check(&headers, body, "s3cret", now), Ok(()));
         assert_eq!(
@@ -326,18 +332,7 @@ mod tests {
             .is_err()
         );
         // Signed for another region: API Gateway's own refusal.
-        let elsewhere = sign_request(
-            Request {
-                method: "POST",
-                uri: "http://127.0.0.1:9000/notify",
-                headers: &[("content-type", "application/json")],
-                body,
-            },
-            &credentials("s3cret"),
-            "eu-west-1",
-            now,
-        )
-        .unwrap();
+        let elsewhere = signed_for("eu-west-1", body, now);
         let headers = received(&elsewhere, &[("content-type", "application/json")]);
         assert_eq!(
             check(&headers, body, "s3cret", now),

@@ -464,13 +464,13 @@ pub const NOT_USED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Why `action` is left out, if it is.
-pub fn not_used(action: &str) -> Option<&'static str> {
+/// The entry of [`NOT_USED`] that leaves `action` out (its prefix and
+/// why), if one does.
+pub fn not_used(action: &str) -> Option<&'static (&'static str, &'static str)> {
     let action = action.to_ascii_lowercase();
     NOT_USED
         .iter()
         .find(|(prefix, _)| action.starts_with(&prefix.to_ascii_lowercase()))
-        .map(|(_, why)| *why)
 }
 
 /// Whether the policy allows `action`, as IAM matches it: ignoring case,

@@ -90,6 +90,18 @@ pub struct LocalOptions {
     pub queue_retry_after: Option<std::time::Duration>,
 }
 
+impl LocalOptions {
+    /// The notify endpoint's port: as asked, else the gateway's + 1 (a
+    /// free one when the gateway's is).
+    fn notify_port(&self) -> u16 {
+        match (self.notify_port, self.port) {
+            (Some(port), _) => port,
+            (None, 0) => 0,
+            (None, port) => port.saturating_add(1),
+        }
+    }
+}
+
 /// An id unique within this process and unlikely to repeat across runs:
 /// the clock's low bits and a counter, in hex.
 pub(crate) fn unique_hex() -> String {
@@ -161,12 +173,7 @@ pub async fn run_local(
     .await?;
 
     let (log_sender, log_lines) = mpsc::unbounded_channel();
-    let notify_port = options.notify_port.unwrap_or(if options.port == 0 {
-        0
-    } else {
-        options.port.saturating_add(1)
-    });
-    let notify = serve_http_apis(&app, &runtimes, &log_sender, notify_port).await?;
+    let notify = serve_http_apis(&app, &runtimes, &log_sender, options.notify_port()).await?;
     let schedules = schedules::start(
         &app.schedules,
         &runtimes,

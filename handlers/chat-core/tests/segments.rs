@@ -190,6 +190,28 @@ async fn a_job_cut_off_mid_page_is_retried_and_repeats_only_what_it_had_posted_o
     assert!(!twice.is_empty(), "the retry did repeat the cut-off page");
 }
 
+/// Takes the first queued job and runs it to the end, as a worker that
+/// then died before it could record the job as done: its record goes to a
+/// ledger of its own, which is dropped. Returns the job, for its retry.
+async fn first_job_run_without_its_record(
+    store: &FakeStore,
+    poster: &FakePoster,
+    fanout: &Fanout<FakeQueue>,
+) -> SegmentJob {
+    let job = fanout.queue.take().unwrap();
+    run_job(
+        store,
+        poster,
+        fanout,
+        &FakeLedger::default(),
+        job.clone(),
+        later(),
+    )
+    .await
+    .unwrap();
+    job
+}
+
 #[tokio::test]
 async fn a_job_retried_after_it_queued_its_successor_does_not_repeat_the_rest_of_the_segment() {
     let store = FakeStore::with_ids(ids(300));
@@ -199,19 +221,9 @@ async fn a_job_retried_after_it_queued_its_successor_does_not_repeat_the_rest_of
     broadcast_or_split(&store, &poster, &fanout, "hi", later())
         .await
         .unwrap();
-    let job = fanout.queue.take().unwrap();
     // The worker queued the next job and died before it recorded this one
-    // as done (its record went nowhere); SQS hands the job out again.
-    run_job(
-        &store,
-        &poster,
-        &fanout,
-        &FakeLedger::default(),
-        job.clone(),
-        later(),
-    )
-    .await
-    .unwrap();
+    // as done; SQS hands the job out again.
+    let job = first_job_run_without_its_record(&store, &poster, &fanout).await;
     run_job(&store, &poster, &fanout, &ledger, job.clone(), later())
         .await
         .unwrap();
@@ -402,18 +414,8 @@ async fn a_retry_after_the_deduplication_window_does_not_repeat_the_rest_of_the_
     broadcast_or_split(&store, &poster, &fanout, "hi", later())
         .await
         .unwrap();
-    let job = fanout.queue.take().unwrap();
     // Queued its successor, then died before recording itself as done.
-    run_job(
-        &store,
-        &poster,
-        &fanout,
-        &FakeLedger::default(),
-        job.clone(),
-        later(),
-    )
-    .await
-    .unwrap();
+    let job = first_job_run_without_its_record(&store, &poster, &fanout).await;
     // The successor runs and the chain goes on meanwhile.
     let successor = fanout.queue.take().unwrap();
     run_job(&store, &poster, &fanout, &ledger, successor, later())
