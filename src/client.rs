@@ -269,11 +269,12 @@ pub async fn run_chat(
                             continue;
                         }
                     }
-                    writeln!(out, "{}", message.line())?;
+                    writeln!(out, "{}", crate::terminal::visible(&message.line()))?;
                     out.flush()?;
                 }
                 Some(Ok(Message::Binary(bytes))) => {
-                    writeln!(out, "< {}", String::from_utf8_lossy(&bytes))?;
+                    let text = String::from_utf8_lossy(&bytes);
+                    writeln!(out, "< {}", crate::terminal::visible(&text))?;
                     out.flush()?;
                 }
                 Some(Ok(Message::Close(frame))) => {

@@ -41,6 +41,13 @@ pub enum NotifyError {
     Signing(#[from] sigv4::SigningError),
     #[error("could not reach {url}: {reason}")]
     Unreachable { url: String, reason: String },
+    #[error(
+        "{url}: the signed request goes only over https:// (plain http:// only to this machine, \
+         127.0.0.1 or localhost), so no one on the way can read or replay it"
+    )]
+    Insecure { url: String },
+    #[error("{url} is not a URL: {reason}")]
+    BadUrl { url: String, reason: String },
     #[error("{url} answered {status}: {message}")]
     Refused {
         url: String,
@@ -131,6 +138,25 @@ pub fn request_body(text: &str, to: &[String]) -> Result<Vec<u8>, NotifyError> {
     Ok(body.to_string().into_bytes())
 }
 
+/// Refuses a URL a signed request must not go to: anything but https://,
+/// except http:// to loopback (`chatstack local`'s notify endpoint).
+fn check_url(url: &str) -> Result<(), NotifyError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| NotifyError::BadUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let loopback = parsed
+        .host_str()
+        .is_some_and(crate::loopback::is_loopback_host);
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(NotifyError::Insecure {
+            url: url.to_owned(),
+        }),
+    }
+}
+
 /// POSTs `body` to `url`, signed with `credentials` for `region`.
 pub async fn post(
     url: &str,
@@ -138,6 +164,7 @@ pub async fn post(
     credentials: &Credentials,
     body: Vec<u8>,
 ) -> Result<Outcome, NotifyError> {
+    check_url(url)?;
     let content_type = ("content-type", "application/json");
     let signature = sigv4::sign_request(
         Request {
@@ -158,6 +185,9 @@ pub async fn post(
         .tls_backend_preconfigured(crate::client::tls_config().map_err(unreachable)?)
         .user_agent(concat!("chatstack/", env!("CARGO_PKG_VERSION")))
         .timeout(REQUEST_TIMEOUT)
+        // A redirect would carry the signed request (and its body) to a
+        // host the user did not name.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| unreachable(crate::deploy::aws::error_chain(&e)))?;
     let mut request = client.post(url).header(content_type.0, content_type.1);
@@ -170,6 +200,21 @@ pub async fn post(
         .await
         .map_err(|e| unreachable(crate::deploy::aws::error_chain(&e)))?;
     let status = response.status();
+    if status.is_redirection() {
+        let target = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("nowhere")
+            .to_owned();
+        return Err(NotifyError::Refused {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            message: format!(
+                "a redirect to {target}, not followed: a signed request goes only where it was addressed"
+            ),
+        });
+    }
     let text = response
         .text()
         .await
@@ -194,6 +239,32 @@ pub async fn post(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signed_requests_go_over_https_or_to_loopback_only() {
+        for good in [
+            "https://abc.execute-api.eu-west-1.amazonaws.com/notify",
+            "http://127.0.0.1:8081/notify",
+            "http://localhost:8081/notify",
+            "http://[::1]:8081/notify",
+        ] {
+            assert!(check_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://abc.execute-api.eu-west-1.amazonaws.com/notify",
+            "http://127.0.0.1.example.com/notify",
+            "ftp://127.0.0.1/notify",
+        ] {
+            assert!(
+                matches!(check_url(bad), Err(NotifyError::Insecure { .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            check_url("not a url"),
+            Err(NotifyError::BadUrl { .. })
+        ));
+    }
 
     #[test]
     fn the_region_comes_from_an_api_gateway_host() {

@@ -1,12 +1,14 @@
-//! SigV4 for the notify endpoint, through the `aws-sigv4` crate: signing a
-//! request (`chatstack notify`), and checking one as API Gateway's
-//! `AWS_IAM` authorization does (`chatstack local`'s notify endpoint).
+//! SigV4 through the `aws-sigv4` crate: signing a request (`chatstack
+//! notify`), and checking one as AWS does (`chatstack local`'s notify
+//! endpoint and management API, as API Gateway's `AWS_IAM` authorization
+//! does, and the services local runs in moto).
 
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use subtle::ConstantTimeEq;
 
 /// The service name API Gateway's invoke requests are signed for.
 pub const SERVICE: &str = "execute-api";
@@ -14,9 +16,11 @@ pub const SERVICE: &str = "execute-api";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const DATE_HEADER: &str = "x-amz-date";
 const TOKEN_HEADER: &str = "x-amz-security-token";
-/// How far a request's time may be from the server's: AWS refuses older
-/// or newer signatures.
-const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+/// How far a request's time may be from the server's: "a request must
+/// reach AWS within five minutes of the time stamp in the request"
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_aws-signing.html>),
+/// which bounds how long a captured request can be replayed.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not sign the request: {0}")]
@@ -42,7 +46,7 @@ pub fn sign_request(
     region: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, SigningError> {
-    let output = signature(request, credentials, region, time)?;
+    let output = signature(request, credentials, region, SERVICE, time)?;
     Ok(output
         .output()
         .headers()
@@ -54,13 +58,14 @@ fn signature(
     request: Request<'_>,
     credentials: &Credentials,
     region: &str,
+    service: &str,
     time: SystemTime,
 ) -> Result<aws_sigv4::SigningOutput<aws_sigv4::http_request::SigningInstructions>, SigningError> {
     let identity = credentials.clone().into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
-        .name(SERVICE)
+        .name(service)
         .time(time)
         .settings(SigningSettings::default())
         .build()
@@ -83,11 +88,11 @@ pub enum Refusal {
     Unsigned,
     #[error("Authorization header requires {0}")]
     Malformed(&'static str),
-    #[error("Signature expired: the request's time is more than 15 minutes from now")]
+    #[error("Signature expired: the request's time is more than 5 minutes from now")]
     Expired,
     #[error("The security token included in the request is invalid.")]
     UnknownKey,
-    #[error("Credential should be scoped to correct service: 'execute-api'.")]
+    #[error("Credential should be scoped to correct service.")]
     WrongService,
     #[error("Credential should be scoped to a valid region.")]
     WrongRegion,
@@ -165,6 +170,18 @@ pub fn check_request(
     region: &str,
     now: SystemTime,
 ) -> Result<(), Refusal> {
+    check_request_for(request, credentials, region, &[SERVICE], now).map(|_| ())
+}
+
+/// [`check_request`] for a request signed for one of `services`; the
+/// service it was signed for.
+pub fn check_request_for<'r>(
+    request: Request<'r>,
+    credentials: Option<&Credentials>,
+    region: &str,
+    services: &[&str],
+    now: SystemTime,
+) -> Result<&'r str, Refusal> {
     let header = |name: &str| {
         request
             .headers
@@ -173,7 +190,7 @@ pub fn check_request(
             .map(|(_, value)| *value)
     };
     let authorization = parse_authorization(header("authorization").ok_or(Refusal::Unsigned)?)?;
-    if authorization.service != SERVICE {
+    if !services.contains(&authorization.service) {
         return Err(Refusal::WrongService);
     }
     if authorization.region != region {
@@ -208,11 +225,19 @@ pub fn check_request(
         },
         credentials,
         authorization.region,
+        authorization.service,
         time,
     )
     .map_err(|_| Refusal::Mismatch)?;
-    if expected.signature() == authorization.signature {
-        Ok(())
+    // In constant time, so the comparison tells nothing of how much of a
+    // guessed signature was right.
+    let matches: bool = expected
+        .signature()
+        .as_bytes()
+        .ct_eq(authorization.signature.as_bytes())
+        .into();
+    if matches {
+        Ok(authorization.service)
     } else {
         Err(Refusal::Mismatch)
     }
@@ -298,10 +323,20 @@ mod tests {
             Err(Refusal::Mismatch),
             "another secret"
         );
+        // AWS's five minutes, either way.
         assert_eq!(
-            check(&headers, body, "s3cret", now + Duration::from_secs(16 * 60)),
-            Err(Refusal::Expired)
+            check(&headers, body, "s3cret", now + Duration::from_secs(4 * 60)),
+            Ok(())
         );
+        for skewed in [
+            now + Duration::from_secs(6 * 60),
+            now - Duration::from_secs(6 * 60),
+        ] {
+            assert_eq!(
+                check(&headers, body, "s3cret", skewed),
+                Err(Refusal::Expired)
+            );
+        }
         let unsigned = received(&[], &[("content-type", "application/json")]);
         assert_eq!(
             check(&unsigned, body, "s3cret", now),
@@ -338,6 +373,54 @@ mod tests {
             check(&headers, body, "s3cret", now),
             Err(Refusal::WrongRegion)
         );
+    }
+
+    #[test]
+    fn a_request_passes_only_when_signed_for_a_service_it_is_checked_for() {
+        let now = SystemTime::now();
+        let body = br#"{"TableName":"t"}"#;
+        let request = Request {
+            method: "POST",
+            uri: "/",
+            headers: &[("content-type", "application/x-amz-json-1.0")],
+            body,
+        };
+        let signed = signature(
+            Request {
+                uri: "http://127.0.0.1:9000/",
+                ..request
+            },
+            &credentials("s3cret"),
+            "us-east-1",
+            "dynamodb",
+            now,
+        )
+        .unwrap();
+        let signed: Vec<(String, String)> = signed
+            .output()
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let headers = received(&signed, &[("content-type", "application/x-amz-json-1.0")]);
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let checked = |services: &[&str]| {
+            check_request_for(
+                Request {
+                    headers: &headers,
+                    ..request
+                },
+                Some(&credentials("s3cret")),
+                "us-east-1",
+                services,
+                now,
+            )
+        };
+        assert_eq!(checked(&["sqs", "dynamodb"]), Ok("dynamodb"));
+        assert_eq!(checked(&["sqs"]), Err(Refusal::WrongService));
+        assert_eq!(checked(&[SERVICE]), Err(Refusal::WrongService));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! stage's WebSocket URL.
 
 use axum::Router;
+use axum::extract::RawQuery;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -54,28 +55,64 @@ pub fn page(config: &PageConfig) -> String {
     PAGE.replacen(CONFIG_PLACEHOLDER, &json, 1)
 }
 
+/// The origin (`scheme://host[:port]`) of a WebSocket URL the page may
+/// connect to: wss://, or ws:// to loopback only.
+fn connectable_origin(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    match parsed.scheme() {
+        "wss" => {}
+        "ws" if crate::loopback::is_loopback_host(host) => {}
+        _ => return None,
+    }
+    Some(parsed.origin().ascii_serialization())
+}
+
 /// The page's Content-Security-Policy: its own inline script and style
-/// (by hash and inline style), WebSocket connections, and nothing else.
-fn content_security_policy() -> String {
+/// (by hash and inline style), WebSocket connections to `origins` only,
+/// and nothing else.
+fn content_security_policy(origins: &[String]) -> String {
     let script = PAGE
         .rsplit_once("<script>")
         .and_then(|(_, rest)| rest.split_once("</script>"))
         .map_or("", |(script, _)| script);
     let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script));
+    let connect = if origins.is_empty() {
+        "'none'".to_owned()
+    } else {
+        origins.join(" ")
+    };
     format!(
         "default-src 'none'; script-src 'sha256-{hash}'; style-src 'unsafe-inline'; \
-         connect-src ws: wss:; img-src 'none'; base-uri 'none'; form-action 'none'; \
+         connect-src {connect}; img-src 'none'; base-uri 'none'; form-action 'none'; \
          frame-ancestors 'none'"
     )
+}
+
+/// Where the page served for `query` may connect: the configured URL's
+/// origin and that of a `?url=` (which the page uses only once the user
+/// accepts its host).
+fn allowed_origins(config: &PageConfig, query: Option<&str>) -> Vec<String> {
+    let asked = query.and_then(|query| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "url")
+            .map(|(_, url)| url.into_owned())
+    });
+    let mut origins: Vec<String> = std::iter::once(config.url.as_str())
+        .chain(asked.as_deref())
+        .filter_map(connectable_origin)
+        .collect();
+    origins.dedup();
+    origins
 }
 
 /// `GET /`: the page.
 pub fn router(config: PageConfig) -> Router {
     let body = page(&config);
-    let policy = content_security_policy();
     Router::new().route(
         "/",
-        get(move || async move {
+        get(move |RawQuery(query): RawQuery| async move {
+            let policy = content_security_policy(&allowed_origins(&config, query.as_deref()));
             (
                 [
                     (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
@@ -109,9 +146,47 @@ mod tests {
 
     #[test]
     fn the_policy_allows_exactly_the_pages_script() {
-        let policy = content_security_policy();
+        let policy = content_security_policy(&[]);
         assert!(policy.starts_with("default-src 'none'; script-src 'sha256-"));
         assert!(!policy.contains("script-src 'unsafe-inline'"));
+        assert!(policy.contains("connect-src 'none';"));
+    }
+
+    #[test]
+    fn the_page_connects_only_to_the_configured_origin_and_an_asked_secure_one() {
+        let config = PageConfig {
+            url: "wss://abc.execute-api.eu-west-1.amazonaws.com/prod".to_owned(),
+            token_required: true,
+            reply_prefixes: ReplyPrefixes::of_this_version(),
+        };
+        let configured = "wss://abc.execute-api.eu-west-1.amazonaws.com";
+        assert_eq!(allowed_origins(&config, None), [configured]);
+        assert_eq!(
+            allowed_origins(&config, Some("url=wss%3A%2F%2Fother.example%3A8443%2Fdev")),
+            [configured, "wss://other.example:8443"]
+        );
+        // Unencrypted to another machine, or not a WebSocket: never.
+        for refused in [
+            "url=ws%3A%2F%2Fother.example%2Fdev",
+            "url=https%3A%2F%2Fx.example",
+            "url=nonsense",
+        ] {
+            assert_eq!(
+                allowed_origins(&config, Some(refused)),
+                [configured],
+                "{refused}"
+            );
+        }
+        let local = PageConfig {
+            url: "ws://127.0.0.1:8080/dev".to_owned(),
+            ..config
+        };
+        assert_eq!(allowed_origins(&local, None), ["ws://127.0.0.1:8080"]);
+        let policy = content_security_policy(&allowed_origins(&local, None));
+        assert!(
+            policy.contains("connect-src ws://127.0.0.1:8080;"),
+            "{policy}"
+        );
     }
 }
 

@@ -127,7 +127,7 @@ async fn the_chat_app_works_end_to_end_on_localhost() {
     let remaining = local.await_ids(1).await;
     // ...and a stale id (a client API Gateway forgot) is removed on its 410,
     // without breaking the broadcast.
-    let client = chatstack::local::dynamo::client(&local.dynamodb, true).await;
+    let client = local.dynamodb_client();
     client
         .put_item()
         .table_name(TABLE)
@@ -263,7 +263,8 @@ const FAKE_HANDLER: &str = r#"
 import json, os, sys, time, urllib.request
 if os.path.exists(os.path.join(os.path.dirname(sys.argv[0]), "crash-on-start")):
     sys.exit(4)
-api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+# local's Runtime API is a base URL with this environment's key in its path.
+api = os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
 while True:
     with urllib.request.urlopen(api + "next") as response:
         request_id = response.headers["lambda-runtime-aws-request-id"]
@@ -459,10 +460,10 @@ async fn management(local: &Local, method: &str, id: &str) -> String {
 }
 
 async fn management_with_body(local: &Local, method: &str, id: &str, body: &str) -> String {
-    // The handlers' credentials under moto: what local's management API
-    // checks signatures against, as IAM checks the functions' role.
-    let handlers = aws_credential_types::Credentials::new("local", "local", None, None, "test");
-    management_signed_by(local, method, id, body, Some((&handlers, "us-east-1"))).await
+    // The handlers' credentials (the run's key): what local's management
+    // API checks signatures against, as IAM checks the functions' role.
+    let (handlers, region) = local.credentials();
+    management_signed_by(local, method, id, body, Some((&handlers, &region))).await
 }
 
 /// A management API request, SigV4-signed by `signer` (credentials,
@@ -526,7 +527,14 @@ async fn management_api_posts_reads_deletes_and_answers_410_for_gone_ids() {
         unsigned.starts_with("HTTP/1.1 403") && unsigned.contains("Missing Authentication Token"),
         "{unsigned}"
     );
-    let stranger = aws_credential_types::Credentials::new("local", "guessed", None, None, "test");
+    let (handlers, _) = local.credentials();
+    let stranger = aws_credential_types::Credentials::new(
+        handlers.access_key_id(),
+        "guessed",
+        None,
+        None,
+        "test",
+    );
     let forged = management_signed_by(
         &local,
         "POST",
@@ -539,7 +547,6 @@ async fn management_api_posts_reads_deletes_and_answers_410_for_gone_ids() {
         forged.starts_with("HTTP/1.1 403") && forged.contains("signature"),
         "{forged}"
     );
-    let handlers = aws_credential_types::Credentials::new("local", "local", None, None, "test");
     let elsewhere =
         management_signed_by(&local, "GET", &id, "", Some((&handlers, "eu-west-1"))).await;
     assert!(
@@ -703,6 +710,25 @@ fn two_chat_clients_talk_through_local() {
     );
     writeln!(alice.stdin.as_mut().unwrap(), "still here").unwrap();
     wait_for(&bob_lines, "< still here");
+    // Escape sequences reach the other terminal as visible text: no
+    // clipboard write (OSC 52), no cursor moves, no reordering.
+    writeln!(
+        alice.stdin.as_mut().unwrap(),
+        "\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{1b}[2Jclean \u{202e}txt.exe"
+    )
+    .unwrap();
+    wait_for(
+        &bob_lines,
+        "< \\u{1b}]52;c;cm0gLXJmIH4=\\u{7}\\u{1b}[2Jclean \\u{202e}txt.exe",
+    );
+    assert!(
+        !bob_lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains('\u{1b}') || l.contains('\u{202e}')),
+        "a raw escape reached the terminal"
+    );
     drop(alice.stdin.take());
 
     // The client says what it is: $default echoes the caller's user agent.
@@ -985,7 +1011,7 @@ async fn a_refused_connect_is_refused_and_ctrl_c_leaves_nothing_running() {
     local.await_ids(0).await;
 
     // Without its table, $connect's PutItem fails and the handler answers 500.
-    let client = chatstack::local::dynamo::client(&local.dynamodb, true).await;
+    let client = local.dynamodb_client();
     client
         .delete_table()
         .table_name(TABLE)
@@ -1401,5 +1427,200 @@ async fn with_tokens_only_signed_users_connect_and_messages_carry_their_names() 
     assert!(
         String::from_utf8_lossy(&bad_user.stderr).contains("invalid user name"),
         "{bad_user:?}"
+    );
+}
+
+/// One raw HTTP/1.1 request to 127.0.0.1:`port`; what came back within 3 s
+/// (a Runtime API that handed out an invocation would answer at once).
+async fn raw_http(port: u16, head: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let request = format!(
+        "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_services_take_only_their_own_host_origin_and_key_and_reveal_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let config = settings_file("local_security", "[stages.dev]\nauthorization = true\n");
+    let local = Local::start_with(&[
+        "--config",
+        &config,
+        "--allow-origin",
+        "http://localhost:3000",
+    ]);
+    let secret_file = local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "--secret-file"))
+        .map(str::to_owned)
+        .unwrap();
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    assert_eq!(secret.len(), 64, "a 32-byte secret in hex");
+
+    // The run directory: a random name, only the user's, as are its files.
+    let run_dir = std::path::Path::new(&secret_file).parent().unwrap();
+    let name = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let random = name.strip_prefix("chatstack-local-").unwrap();
+    assert_eq!(random.len(), 16, "{name}");
+    assert_ne!(random, local.child.id().to_string());
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(run_dir), 0o700);
+    assert_eq!(mode(std::path::Path::new(&secret_file)), 0o600);
+    assert_eq!(mode(std::path::Path::new(&local.credentials_file)), 0o600);
+    let latest = chatstack::logs::local::latest_run_link();
+    assert!(
+        !latest.starts_with(std::env::temp_dir()),
+        "{}",
+        latest.display()
+    );
+
+    // The same requests on every port local listens on (gateway, moto's
+    // guard, each function's Runtime API), as a hostile page or another
+    // local user would send them: a foreign Host, a foreign Origin,
+    // unsigned, moto's own API, and a poll of the Runtime API.
+    let ports = local.listening_ports();
+    let guard: u16 = local.dynamodb.rsplit(':').next().unwrap().parse().unwrap();
+    let gateway: u16 = local
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        ports.contains(&guard) && ports.contains(&gateway),
+        "{ports:?}"
+    );
+    assert!(ports.len() > functions_without_settings() + 1, "{ports:?}");
+    for port in &ports {
+        let own = format!("Host: 127.0.0.1:{port}");
+        let attempts = [
+            (
+                "GET /moto-api/data.json HTTP/1.1\r\nHost: evil.example:{port}"
+                    .replace("{port}", &port.to_string()),
+                "",
+            ),
+            (
+                format!(
+                    "GET /moto-api/data.json HTTP/1.1\r\n{own}\r\nOrigin: https://evil.example"
+                ),
+                "",
+            ),
+            (
+                format!(
+                    "OPTIONS / HTTP/1.1\r\n{own}\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: POST"
+                ),
+                "",
+            ),
+            (
+                format!(
+                    "POST / HTTP/1.1\r\n{own}\r\nX-Amz-Target: secretsmanager.GetSecretValue\r\nContent-Type: application/x-amz-json-1.1"
+                ),
+                r#"{"SecretId":"chatstack-dev-TokenSecret"}"#,
+            ),
+            (
+                format!("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n{own}"),
+                "",
+            ),
+            (
+                format!("POST /dev/@connections/x HTTP/1.1\r\n{own}\r\nContent-Type: text/plain"),
+                "hi",
+            ),
+        ];
+        for (head, body) in attempts {
+            let answer = raw_http(*port, &head, body).await;
+            assert!(
+                !answer.contains(secret.trim()),
+                "port {port} revealed the secret to {head:?}"
+            );
+            let lower = answer.to_ascii_lowercase();
+            assert!(
+                !lower.contains("access-control-allow"),
+                "port {port}, {head:?}: {answer}"
+            );
+            assert!(
+                !answer.starts_with("HTTP/1.1 2"),
+                "port {port} answered {head:?} with {answer}"
+            );
+        }
+    }
+    // The guard refuses a request signed with another key...
+    let (credentials, region) = local.credentials();
+    let secrets = |credentials: aws_credential_types::Credentials| {
+        let endpoint = local.dynamodb.clone();
+        let region = region.clone();
+        async move {
+            let config = aws_sdk_secretsmanager::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .http_client(chatstack::deploy::aws::https_client())
+                .endpoint_url(endpoint)
+                .region(aws_config::Region::new(region))
+                .credentials_provider(credentials)
+                .build();
+            aws_sdk_secretsmanager::Client::from_conf(config)
+                .get_secret_value()
+                .secret_id("chatstack-dev-TokenSecret")
+                .send()
+                .await
+        }
+    };
+    let guessed = aws_credential_types::Credentials::new(
+        credentials.access_key_id(),
+        "guessed",
+        None,
+        None,
+        "test",
+    );
+    let refused = secrets(guessed).await.unwrap_err();
+    assert!(
+        format!("{:?}", refused).contains("signature"),
+        "{refused:?}"
+    );
+    // ...and serves the run's key: the secret is there to be found.
+    let value = secrets(credentials).await.unwrap();
+    assert_eq!(value.secret_string(), Some(secret.trim()));
+
+    // A browser page of another origin cannot open a WebSocket; the
+    // gateway's own page can, and so can a client that sends no Origin.
+    let token = {
+        let output = mint_token(&["--secret-file", &secret_file, "--user", "alice"]);
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let with_origin = |origin: &str| {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("{}?token={token}", local.url)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+    let foreign = with_origin("https://evil.example").await.unwrap_err();
+    assert!(foreign.to_string().contains("403"), "{foreign}");
+    let own_page = format!("http://127.0.0.1:{gateway}");
+    assert!(with_origin(&own_page).await.is_ok());
+    assert!(
+        with_origin("http://localhost:3000").await.is_ok(),
+        "--allow-origin"
+    );
+    assert!(with_origin("http://localhost:3001").await.is_err());
+    assert!(
+        tokio_tungstenite::connect_async(format!("{}?token={token}", local.url))
+            .await
+            .is_ok()
     );
 }

@@ -70,6 +70,13 @@ pub struct LocalArgs {
     /// queue's visibility timeout (120), to see a retry without waiting.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub queue_retry_after: Option<u64>,
+    /// Let pages of ORIGIN (http://localhost:3000, say: a front end of
+    /// your own) open WebSocket connections; repeat for more. Browsers
+    /// send their page's origin, and the gateway refuses any but its own
+    /// chat page's, so another site open in your browser cannot connect
+    /// in your name. Clients that are not browsers send none and connect.
+    #[arg(long, value_name = "ORIGIN", value_parser = crate::loopback::parse_origin)]
+    pub allow_origin: Vec<String>,
     #[command(flatten)]
     pub settings: SettingsArgs,
 }
@@ -95,6 +102,7 @@ impl Execute for LocalArgs {
             schedule_every: self.schedule_every.map(Duration::from_secs),
             token_secret: self.token_secret,
             queue_retry_after: self.queue_retry_after.map(Duration::from_secs),
+            allowed_origins: self.allow_origin,
         };
         block_on(async {
             let shutdown = async {

@@ -47,12 +47,15 @@ impl Execute for WebArgs {
             )
             .and_then(|()| out.flush())
             .map_err(CliError::Stdout)?;
-            axum::serve(listener, web::router(page))
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await
-                .map_err(serve_error)?;
+            axum::serve(
+                listener,
+                crate::loopback::own_host_only(web::router(page), bound.port()),
+            )
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(serve_error)?;
             Ok(())
         })
     }

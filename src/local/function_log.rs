@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
-use super::{LocalError, io_error};
+use super::LocalError;
 use crate::logs::local::StoredEvent;
 
 pub struct FunctionLogFile {
@@ -45,11 +45,7 @@ fn epoch_ms(time: SystemTime) -> i64 {
 
 impl FunctionLogFile {
     pub fn create(path: &Path, memory_mb: u32) -> Result<Self, LocalError> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io_error(format!("opening {}", path.display())))?;
+        let file = super::create_private(path, true)?;
         Ok(FunctionLogFile {
             file: Mutex::new(file),
             next_event: AtomicU64::new(0),

@@ -79,9 +79,19 @@ pub struct Gateway {
     throttle: Option<Throttle>,
     /// The management API's request rate (one bucket, a second's worth).
     management_throttle: Throttle,
+    access: Access,
+}
+
+/// Who may use the gateway.
+#[derive(Debug, Clone)]
+pub struct Access {
     /// Who may call the management API: the handlers' credentials, for
     /// the handlers' region, as IAM would check the functions' role.
-    management_signer: ManagementSigner,
+    pub management_signer: ManagementSigner,
+    /// The browser origins a WebSocket may come from (the page's own and
+    /// those the user allows); clients that send no `Origin` are not
+    /// browsers and always may.
+    pub allowed_origins: Vec<String>,
 }
 
 /// The credentials and region management API requests must be signed with.
@@ -132,7 +142,7 @@ impl Gateway {
         limits: Limits,
         runtimes: BTreeMap<String, Arc<FunctionRuntime>>,
         log: mpsc::UnboundedSender<String>,
-        management_signer: ManagementSigner,
+        access: Access,
     ) -> Arc<Self> {
         Arc::new(Gateway {
             throttle: app.route_limits.map(Throttle::new),
@@ -148,7 +158,7 @@ impl Gateway {
             runtimes,
             log,
             connections: Mutex::new(HashMap::new()),
-            management_signer,
+            access,
         })
     }
 
@@ -476,6 +486,18 @@ async fn upgrade(
         )
             .into_response();
     }
+    let origin = headers.get("origin").map(|v| v.to_str().unwrap_or("?"));
+    if !crate::loopback::origin_allowed(origin, &gateway.access.allowed_origins) {
+        let _ = gateway.log.send(format!(
+            "$connect refused 403: a browser page at {} (not this gateway's page; allow it with --allow-origin)",
+            origin.unwrap_or_default()
+        ));
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: a page of another origin may not connect (chatstack local --allow-origin ORIGIN allows one)",
+        )
+            .into_response();
+    }
     let request = upgrade_request(&headers, query.as_deref(), &gateway.domain_name);
     let mut context = ConnectionContext {
         connection_id: new_connection_id(),
@@ -553,7 +575,7 @@ async fn require_signature(
         .iter()
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
         .collect();
-    let signer = &gateway.management_signer;
+    let signer = &gateway.access.management_signer;
     let checked = crate::sigv4::check_request(
         crate::sigv4::Request {
             method: parts.method.as_str(),

@@ -13,6 +13,7 @@ mod process;
 mod queues;
 pub mod runtime;
 mod schedules;
+pub mod services;
 pub mod throttle;
 
 use std::collections::BTreeMap;
@@ -22,7 +23,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chat_contract::MANAGEMENT_ENDPOINT_VAR;
-use tokio::process::Child;
 use tokio::sync::mpsc;
 
 use crate::chat::{self, StageName};
@@ -34,6 +34,7 @@ use function_log::FunctionLogFile;
 use gateway::{Gateway, Limits};
 use process::FunctionPool;
 use runtime::FunctionRuntime;
+use services::LocalServices;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -88,6 +89,9 @@ pub struct LocalOptions {
     /// Hand a failed queue message out again after this long instead of
     /// the queue's visibility timeout.
     pub queue_retry_after: Option<std::time::Duration>,
+    /// Browser origins besides the chat page's own whose pages may open a
+    /// WebSocket (`--allow-origin`: a front end of the user's own).
+    pub allowed_origins: Vec<String>,
 }
 
 impl LocalOptions {
@@ -142,12 +146,13 @@ pub async fn run_local(
     let app = local_app(&options)?;
     let moto = check_prerequisites(&options)?;
     let binaries = handler_binaries(&options, &app, out)?;
-    let mut dynamodb = LocalServices::start(&moto, options.dynamodb_endpoint.clone()).await?;
-    dynamodb.create_tables(&app).await?;
     let logs_dir = create_run_dir()?;
+    let mut dynamodb =
+        LocalServices::start(&moto, options.dynamodb_endpoint.clone(), &logs_dir).await?;
+    dynamodb.create_tables(&app).await?;
     let secret_file =
         create_secrets(&app, &dynamodb, options.token_secret.clone(), &logs_dir).await?;
-    let (sqs, queue_urls) = create_queues(&app, &dynamodb).await?;
+    let (sqs, queue_urls) = services::create_queues(&dynamodb, &app).await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
@@ -187,7 +192,7 @@ pub async fn run_local(
         &queue_urls,
         &runtimes,
         &log_sender,
-        (dynamodb.region(), options.queue_retry_after),
+        (&dynamodb.region, options.queue_retry_after),
     );
     let gateway = Gateway::new(
         app,
@@ -196,7 +201,7 @@ pub async fn run_local(
         options.limits,
         runtimes,
         log_sender,
-        dynamodb.management_signer(),
+        gateway_access(&dynamodb, address.port(), &options.allowed_origins),
     );
     let server = serve_gateway(listener, &gateway, address, stage);
     let push = push_lines(
@@ -264,7 +269,10 @@ fn serve_gateway(
         token_required: gateway.app.connect_authorizer.is_some(),
         reply_prefixes: crate::web::ReplyPrefixes::of_this_version(),
     };
-    let router = gateway.router().merge(crate::web::router(page));
+    let router = crate::loopback::own_host_only(
+        gateway.router().merge(crate::web::router(page)),
+        address.port(),
+    );
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -329,83 +337,23 @@ fn handler_binaries(
     Ok(binaries)
 }
 
-/// moto, which local starts for SQS and Secrets Manager, and DynamoDB:
-/// moto's, or the endpoint the user named.
-struct LocalServices {
-    /// DynamoDB's endpoint.
-    endpoint: String,
-    /// Whether the user named DynamoDB's endpoint.
-    named: bool,
-    moto: Child,
-    moto_endpoint: String,
-    client: aws_sdk_dynamodb::Client,
-    /// Region and credentials for the handler processes.
-    handler_access: Vec<(&'static str, String)>,
-}
-
-impl LocalServices {
-    async fn start(moto_server: &Path, endpoint: Option<String>) -> Result<Self, LocalError> {
-        let (moto, moto_endpoint) = dynamo::start_moto(moto_server).await?;
-        let named = endpoint.is_some();
-        let endpoint = endpoint.unwrap_or_else(|| moto_endpoint.clone());
-        let (client, handler_access) = dynamo::connect(&endpoint, !named).await;
-        Ok(LocalServices {
-            endpoint,
-            named,
-            moto,
-            moto_endpoint,
-            client,
-            handler_access,
-        })
-    }
-
-    async fn create_tables(&self, app: &LocalApp) -> Result<(), LocalError> {
-        for table in &app.tables {
-            dynamo::create_table(&self.client, table).await?;
-        }
-        Ok(())
-    }
-
-    /// The handlers' credentials and region: what their management API
-    /// calls are signed with.
-    fn management_signer(&self) -> gateway::ManagementSigner {
-        let value = |name: &str| {
-            self.handler_access
-                .iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| value.clone())
-        };
-        gateway::ManagementSigner {
-            credentials: aws_credential_types::Credentials::new(
-                value("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-                value("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
-                value("AWS_SESSION_TOKEN"),
-                None,
-                "chatstack-local",
-            ),
-            region: self.region().to_owned(),
-        }
-    }
-
-    /// The handlers' region: moto keeps queues and secrets per region.
-    fn region(&self) -> &str {
-        self.handler_access
-            .iter()
-            .find(|(name, _)| *name == "AWS_REGION")
-            .map_or(LOCAL_REGION, |(_, region)| region.as_str())
-    }
-
-    fn describe(&self) -> &'static str {
-        if self.named {
-            "--dynamodb-endpoint"
-        } else {
-            "moto, started by chatstack"
-        }
-    }
-
-    /// Stops moto; whether it did.
-    async fn stop(&mut self) -> bool {
-        self.moto.kill().await.is_ok()
+/// Who may use the gateway: the handlers' credentials and region sign
+/// management API calls; browsers may connect from the gateway's own page
+/// and the origins the user allowed.
+fn gateway_access(
+    services: &LocalServices,
+    port: u16,
+    allowed_origins: &[String],
+) -> gateway::Access {
+    gateway::Access {
+        management_signer: gateway::ManagementSigner {
+            credentials: services.credentials.clone(),
+            region: services.region.clone(),
+        },
+        allowed_origins: crate::loopback::page_origins(port)
+            .into_iter()
+            .chain(allowed_origins.iter().cloned())
+            .collect(),
     }
 }
 
@@ -414,7 +362,7 @@ impl LocalServices {
 /// can read, for `chatstack token --secret-file`. Returns that file.
 async fn create_secrets(
     app: &LocalApp,
-    dynamodb: &LocalServices,
+    services: &LocalServices,
     value: Option<String>,
     dir: &Path,
 ) -> Result<Option<PathBuf>, LocalError> {
@@ -423,56 +371,45 @@ async fn create_secrets(
     }
     let value = match value {
         Some(value) => value,
-        None => random_secret()?,
+        None => random_hex(32)?,
     };
-    for secret in &app.secrets {
-        dynamo::create_secret(
-            &dynamodb.moto_endpoint,
-            dynamodb.region(),
-            &secret.name,
-            &value,
-        )
-        .await?;
-    }
+    services.create_secrets(app, &value).await?;
     let path = dir.join("token-secret");
     write_private(&path, &value)?;
     Ok(Some(path))
 }
 
-/// Creates the template's queues in moto; the client and their URLs by name.
-async fn create_queues(
-    app: &LocalApp,
-    dynamodb: &LocalServices,
-) -> Result<(aws_sdk_sqs::Client, BTreeMap<String, String>), LocalError> {
-    let sqs = queues::client(&dynamodb.moto_endpoint, dynamodb.region()).await;
-    let urls = queues::create(&sqs, &app.queues).await?;
-    Ok((sqs, urls))
-}
-
-/// 32 random bytes from the OS, in hex.
-fn random_secret() -> Result<String, LocalError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| {
+/// `bytes` random bytes from the OS, in hex.
+pub(crate) fn random_hex(bytes: usize) -> Result<String, LocalError> {
+    let mut random = vec![0u8; bytes];
+    getrandom::fill(&mut random).map_err(|e| {
         LocalError::Io(
-            "generating a token secret".to_owned(),
+            "reading random bytes from the OS".to_owned(),
             io::Error::other(e.to_string()),
         )
     })?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(random.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Writes `text` to a new file readable by its owner only.
 fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_error(format!("creating {}", path.display())))?;
-    file.write_all(text.as_bytes())
+    create_private(path, false)?
+        .write_all(text.as_bytes())
         .map_err(io_error(format!("writing {}", path.display())))
+}
+
+/// Creates `path`, a file that must not exist yet, readable and writable
+/// by its owner only; a link planted there is not followed.
+pub(crate) fn create_private(path: &Path, append: bool) -> Result<std::fs::File, LocalError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .append(append)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io_error(format!("creating {}", path.display())))
 }
 
 /// What every function process is told about its surroundings.
@@ -513,8 +450,8 @@ impl FunctionSettings<'_> {
         set("LANG", "en_US.UTF-8".to_owned());
         set("TZ", ":UTC".to_owned());
         set("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned());
-        for (name, value) in &self.dynamodb.handler_access {
-            set(name, value.clone());
+        for (name, value) in self.dynamodb.handler_access() {
+            set(name, value);
         }
         set("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb.endpoint.clone());
         // The token secret and the queues live in moto (see create_secrets).
@@ -529,13 +466,29 @@ impl FunctionSettings<'_> {
     }
 }
 
-/// This run's directory (the functions' logs, the token secret), which
-/// `chatstack logs --local` reads: the link to the latest run's directory
-/// is replaced (atomically, as other runs may read it).
+/// This run's directory (the functions' logs, the token secret, moto's
+/// socket), which `chatstack logs --local` reads: a new directory with a
+/// random name, only the user's (0700), never one that existed; the link
+/// to the latest run's directory is replaced (atomically, as other runs
+/// may read it).
 fn create_run_dir() -> Result<PathBuf, LocalError> {
-    let dir = std::env::temp_dir().join(format!("chatstack-local-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = loop {
+        let dir = std::env::temp_dir().join(format!("chatstack-local-{}", random_hex(8)?));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(LocalError::Io(format!("creating {}", dir.display()), e)),
+        }
+    };
     let link = latest_run_link();
+    if let Some(parent) = link.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(io_error(format!("creating {}", parent.display())))?;
+    }
     let staged = link.with_extension(format!("{}.new", std::process::id()));
     let _ = std::fs::remove_file(&staged);
     std::os::unix::fs::symlink(&dir, &staged)
@@ -641,6 +594,7 @@ async fn serve_http_apis(
         log: log.clone(),
     }
     .router();
+    let router = crate::loopback::own_host_only(router, address.port());
     let server = tokio::spawn(async move {
         let _ = axum::serve(
             listener,
@@ -695,12 +649,20 @@ fn banner(
         format!("  Management API:  http://{address}/{stage}/@connections/{{connectionId}}"),
     ];
     lines.extend(push.iter().cloned());
-    lines.extend([format!(
-        "  DynamoDB:        {} ({}), tables {}",
-        dynamodb.endpoint,
-        dynamodb.describe(),
-        tables.join(", ")
-    )]);
+    lines.extend([
+        format!(
+            "  DynamoDB:        {} ({}), tables {}",
+            dynamodb.endpoint,
+            dynamodb.describe(),
+            tables.join(", ")
+        ),
+        format!(
+            "  Credentials:     {} (the handlers' key; AWS CLI: AWS_SHARED_CREDENTIALS_FILE=<it> aws --profile {} --endpoint-url {} ...)",
+            dynamodb.credentials_file.display(),
+            services::CREDENTIALS_PROFILE,
+            dynamodb.moto_endpoint
+        ),
+    ]);
     for pool in pools {
         lines.push(format!(
             "  function {:<12} pid {:<7} log {}",
@@ -750,7 +712,8 @@ async fn supervise(
         tokio::select! {
             () = &mut shutdown => return Ok(()),
             line = events.log_lines.recv() => match line {
-                Some(line) => say(out, line)?,
+                // The gateway's lines can quote what clients sent.
+                Some(line) => say(out, crate::terminal::visible(&line).into_owned())?,
                 None => return Ok(()),
             },
             Some(function) = events.scale_up_requests.recv() => {

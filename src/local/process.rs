@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
+use axum::Router;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
@@ -114,7 +115,12 @@ impl FunctionPool {
     }
 
     /// Starts one environment: a Runtime API on a port of its own, then
-    /// the process polling it, its output appended to the log.
+    /// the process polling it, its output appended to the log. The API
+    /// answers only under a path made for this environment, which only
+    /// its process is told (in its environment, which other users cannot
+    /// read): a web page or another local user finding the port can
+    /// neither take an invocation (with its event, a token in it) nor
+    /// answer one.
     async fn launch(&mut self) -> Result<String, LocalError> {
         self.next_id += 1;
         let id = self.next_id;
@@ -124,10 +130,13 @@ impl FunctionPool {
         let address = listener
             .local_addr()
             .map_err(io_error("reading an address"))?;
+        let key = super::random_hex(16)?;
         let mut process = Command::new(&self.binary)
             .env_clear()
             .envs(self.environment.iter().map(|(k, v)| (k, v)))
-            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            // The Rust runtime takes a base URL with a path as well as
+            // Lambda's bare `host:port`.
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://{address}/{key}"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -142,7 +151,11 @@ impl FunctionPool {
         if let Some(stderr) = process.stderr.take() {
             self.runtime.log.clone().pump(stream.clone(), stderr);
         }
-        let router = self.runtime.router(id, stream, process.id());
+        let router = Router::new().nest(
+            &format!("/{key}"),
+            self.runtime.router(id, stream, process.id()),
+        );
+        let router = crate::loopback::own_host_only(router, address.port());
         let runtime_api = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

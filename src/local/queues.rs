@@ -18,12 +18,6 @@ use super::LocalError;
 use super::app::{LocalEventSource, LocalQueue};
 use super::runtime::FunctionRuntime;
 
-/// An SQS client for moto at `endpoint`, in the handlers' `region`.
-pub async fn client(endpoint: &str, region: &str) -> aws_sdk_sqs::Client {
-    let config = super::dynamo::moto_config(endpoint, region).await;
-    aws_sdk_sqs::Client::new(&config)
-}
-
 fn sqs_error(what: String) -> impl FnOnce(String) -> LocalError {
     move |error| LocalError::Dynamo(format!("{what} in moto: {error}"))
 }

@@ -24,9 +24,27 @@ pub struct StoredEvent {
 /// What a run's log files end with.
 pub const LOG_EXTENSION: &str = "log";
 
-/// Where the most recent run's directory is linked from.
+/// Where the most recent run's directory is linked from: in the user's
+/// own runtime directory (`$XDG_RUNTIME_DIR`), else their cache, never in
+/// the shared temporary directory, where another user could plant it.
 pub fn latest_run_link() -> PathBuf {
-    std::env::temp_dir().join("chatstack-local-latest")
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute());
+    runtime
+        .map_or_else(user_cache_dir, |dir| dir.join("chatstack"))
+        .join("local-latest")
+}
+
+/// chatstack's directory in the user's cache (`$XDG_CACHE_HOME`, else
+/// `~/.cache`).
+pub fn user_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("chatstack")
 }
 
 /// The log files of one local run.

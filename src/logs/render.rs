@@ -142,9 +142,12 @@ impl<'a> Printer<'a> {
             writeln!(self.out, "--- {day} (times in UTC) ---")?;
             self.day = Some(day.to_owned());
         }
+        // The text holds what the functions logged, which can hold what
+        // clients sent.
         writeln!(
             self.out,
-            "{clock} {function:<width$} {level:<6} {text}",
+            "{clock} {function:<width$} {level:<6} {}",
+            crate::terminal::visible(text),
             width = self.width
         )
     }

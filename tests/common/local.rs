@@ -15,6 +15,8 @@ pub struct Local {
     pub output: Arc<Mutex<Vec<String>>>,
     pub url: String,
     pub dynamodb: String,
+    /// The run's credentials file: the key the handlers sign with.
+    pub credentials_file: String,
     pub pids: Vec<u32>,
 }
 
@@ -132,6 +134,7 @@ impl Local {
         Local {
             url: find("WebSocket URL:"),
             dynamodb: find("DynamoDB:"),
+            credentials_file: find("Credentials:"),
             pids,
             output: output.clone(),
             child,
@@ -161,9 +164,67 @@ impl Local {
         }
     }
 
+    /// The TCP ports `local` itself listens on (from /proc: its sockets'
+    /// inodes, matched in the kernel's table of listening sockets).
+    pub fn listening_ports(&self) -> Vec<u16> {
+        let pid = self.child.id();
+        let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("local's fds")
+            .filter_map(|fd| {
+                let target = std::fs::read_link(fd.ok()?.path()).ok()?;
+                let target = target.to_string_lossy();
+                Some(
+                    target
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .to_owned(),
+                )
+            })
+            .collect();
+        let mut ports: Vec<u16> = ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .flat_map(|table| {
+                std::fs::read_to_string(table)
+                    .unwrap_or_default()
+                    .lines()
+                    .skip(1)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                // local_address, ..., st (0A: LISTEN), ..., inode.
+                let listening = fields.get(3) == Some(&"0A");
+                let ours = fields
+                    .get(9)
+                    .is_some_and(|inode| inodes.iter().any(|i| i == inode));
+                let port = fields.get(1)?.rsplit_once(':')?.1;
+                (listening && ours)
+                    .then(|| u16::from_str_radix(port, 16).ok())
+                    .flatten()
+            })
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+
+    /// The run's key and region, as the handlers sign with them.
+    pub fn credentials(&self) -> (aws_credential_types::Credentials, String) {
+        chatstack::local::services::read_credentials_file(std::path::Path::new(
+            &self.credentials_file,
+        ))
+        .expect("the run's credentials file")
+    }
+
+    /// A DynamoDB client for the run's table, with the run's key.
+    pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        let (credentials, region) = self.credentials();
+        chatstack::local::dynamo::client(&self.dynamodb, credentials, &region)
+    }
+
     pub async fn table_ids(&self) -> Vec<String> {
-        // moto accepts any credentials: the dummy ones fit both cases here.
-        let client = chatstack::local::dynamo::client(&self.dynamodb, true).await;
+        let client = self.dynamodb_client();
         let output = client.scan().table_name(TABLE).send().await.expect("scan");
         let mut ids: Vec<String> = output
             .items()

@@ -39,6 +39,10 @@ pub enum TokenError {
     BadSignature,
     #[error("the token expired")]
     Expired,
+    /// Longer than any token `mint` makes: signed by something else with
+    /// the secret (a leaked secret's forgery, a tool without the cap).
+    #[error("the token's expiry is more than 30 days away")]
+    ExpiryTooFar,
     #[error("invalid user name {0:?}: use 1 to {MAX_USER_BYTES} letters, digits, '.', '-' or '_'")]
     BadUser(String),
     #[error("a token may live at most 30 days")]
@@ -128,8 +132,9 @@ pub fn mint(
 }
 
 /// The claims of `token` if `secret` signed it and it has not expired at
-/// `now`. The signature is checked (in constant time) before the payload
-/// is read.
+/// `now`, and its expiry is at most [`MAX_TTL`] away (the cap `mint`
+/// keeps, enforced where tokens are taken). The signature is checked (in
+/// constant time) before the payload is read.
 pub fn verify(secret: &[u8], token: &str, now: SystemTime) -> Result<Claims, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::Oversize);
@@ -157,6 +162,9 @@ pub fn verify(secret: &[u8], token: &str, now: SystemTime) -> Result<Claims, Tok
     let expires_at: u64 = expires_at.parse().map_err(|_| TokenError::Malformed)?;
     if unix_seconds(now) >= expires_at {
         return Err(TokenError::Expired);
+    }
+    if expires_at > unix_seconds(now).saturating_add(MAX_TTL.as_secs()) {
+        return Err(TokenError::ExpiryTooFar);
     }
     Ok(Claims { user, expires_at })
 }
@@ -193,6 +201,39 @@ mod tests {
         assert!(verify(SECRET, &token, later).is_ok());
         let expired = now() + Duration::from_secs(3600);
         assert_eq!(verify(SECRET, &token, expired), Err(TokenError::Expired));
+    }
+
+    /// A token for alice expiring at `expires_at`, signed with SECRET
+    /// without `mint`'s checks (as a forger holding the secret would).
+    fn signed_with_expiry(expires_at: u64) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(format!("alice:{expires_at}"));
+        let signed = format!("{VERSION}.{payload}");
+        let mut mac = mac(SECRET).unwrap();
+        mac.update(signed.as_bytes());
+        format!(
+            "{signed}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    #[test]
+    fn a_validly_signed_expiry_past_the_cap_is_refused() {
+        let issued = unix_seconds(now());
+        let at_cap = signed_with_expiry(issued + MAX_TTL.as_secs());
+        assert_eq!(
+            verify(SECRET, &at_cap, now()).unwrap().user.as_str(),
+            "alice"
+        );
+        let past_cap = signed_with_expiry(issued + MAX_TTL.as_secs() + 1);
+        assert_eq!(
+            verify(SECRET, &past_cap, now()),
+            Err(TokenError::ExpiryTooFar)
+        );
+        let forever = signed_with_expiry(u64::MAX);
+        assert_eq!(
+            verify(SECRET, &forever, now()),
+            Err(TokenError::ExpiryTooFar)
+        );
     }
 
     #[test]

@@ -1,0 +1,398 @@
+//! The AWS services `local` runs in moto (the fan-out queues, the token
+//! secret, and DynamoDB unless `--dynamodb-endpoint` names another), and
+//! the guard in front of moto.
+//!
+//! moto authenticates nothing, answers any origin through CORS and serves
+//! far more than the app uses: its `/moto-api/data.json` holds the token
+//! secret in plain text, and its Batch emulation starts containers. So
+//! local runs it on a Unix socket in the run directory (mode 0700: no
+//! other user can connect, and no web page can reach a socket at all),
+//! with a cleared environment, and serves it through a listener local binds
+//! itself and holds (no port is chosen, released and bound again, so none
+//! can be taken in between). The guard forwards only requests
+//! - for its own address (`Host`: no DNS rebinding),
+//! - signed (SigV4, AWS's five minutes) with this run's key, made at start
+//!   and given only to the handler processes (and to the user, in a file
+//!   of the run directory),
+//! - for DynamoDB, SQS or Secrets Manager, and not moto's own API,
+//!
+//! and drops moto's CORS headers from what it answers.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use super::app::LocalApp;
+use super::{LOCAL_REGION, LocalError, dynamo, io_error, queues};
+
+/// The services the app uses, by SigV4 name: all the guard forwards.
+pub const GUARDED_SERVICES: &[&str] = &["dynamodb", "sqs", "secretsmanager"];
+
+/// The file of the run directory holding the run's key, in the AWS CLI's
+/// credentials format (profile [`CREDENTIALS_PROFILE`]).
+pub const CREDENTIALS_FILE: &str = "aws-credentials";
+pub const CREDENTIALS_PROFILE: &str = "chatstack-local";
+
+/// More than any request the app sends (DynamoDB items are at most 400 KB,
+/// SQS batches 1 MiB).
+const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// moto and the guard, and DynamoDB: moto's, or the endpoint the user named.
+pub struct LocalServices {
+    /// DynamoDB's endpoint.
+    pub endpoint: String,
+    /// Whether the user named DynamoDB's endpoint.
+    named: bool,
+    moto: Child,
+    guard: tokio::task::JoinHandle<()>,
+    /// The guard's URL: where moto's services are reached.
+    pub moto_endpoint: String,
+    client: aws_sdk_dynamodb::Client,
+    /// What the handlers sign with: the run's key, or (for an endpoint the
+    /// user named) the user's credentials.
+    pub credentials: Credentials,
+    pub region: String,
+    /// Where the credentials are written for the user.
+    pub credentials_file: PathBuf,
+}
+
+impl LocalServices {
+    /// Starts moto on a socket in `run_dir` and the guard in front of it.
+    pub async fn start(
+        moto_server: &Path,
+        endpoint: Option<String>,
+        run_dir: &Path,
+    ) -> Result<Self, LocalError> {
+        let (region, credentials) = match &endpoint {
+            Some(_) => dynamo::user_access().await,
+            None => (None, None),
+        };
+        let credentials = match credentials {
+            Some(credentials) => credentials,
+            None => run_key()?,
+        };
+        let region = region.unwrap_or_else(|| LOCAL_REGION.to_owned());
+        let socket = run_dir.join("moto.sock");
+        let moto = start_moto(moto_server, &socket, run_dir).await?;
+        let (guard, moto_endpoint) = start_guard(Guarded {
+            socket: Arc::new(socket),
+            credentials: credentials.clone(),
+            region: region.clone(),
+        })
+        .await?;
+        let named = endpoint.is_some();
+        let endpoint = endpoint.unwrap_or_else(|| moto_endpoint.clone());
+        let client = dynamo::client(&endpoint, credentials.clone(), &region);
+        let credentials_file = run_dir.join(CREDENTIALS_FILE);
+        super::write_private(&credentials_file, &credentials_text(&credentials, &region))?;
+        Ok(LocalServices {
+            endpoint,
+            named,
+            moto,
+            guard,
+            moto_endpoint,
+            client,
+            credentials,
+            region,
+            credentials_file,
+        })
+    }
+
+    pub async fn create_tables(&self, app: &LocalApp) -> Result<(), LocalError> {
+        for table in &app.tables {
+            dynamo::create_table(&self.client, table).await?;
+        }
+        Ok(())
+    }
+
+    /// What the handler processes get: region and credentials, as Lambda
+    /// gives a function its role's.
+    pub fn handler_access(&self) -> Vec<(&'static str, String)> {
+        let mut access = vec![
+            ("AWS_REGION", self.region.clone()),
+            ("AWS_DEFAULT_REGION", self.region.clone()),
+            (
+                "AWS_ACCESS_KEY_ID",
+                self.credentials.access_key_id().to_owned(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                self.credentials.secret_access_key().to_owned(),
+            ),
+        ];
+        if let Some(token) = self.credentials.session_token() {
+            access.push(("AWS_SESSION_TOKEN", token.to_owned()));
+        }
+        access
+    }
+
+    pub fn describe(&self) -> &'static str {
+        if self.named {
+            "--dynamodb-endpoint"
+        } else {
+            "moto, started by chatstack, signed requests only"
+        }
+    }
+
+    /// Stops the guard and moto; whether moto stopped.
+    pub async fn stop(&mut self) -> bool {
+        self.guard.abort();
+        self.moto.kill().await.is_ok()
+    }
+
+    /// Creates the template's secrets (a stage's token secret) in moto
+    /// with `value`.
+    pub async fn create_secrets(&self, app: &LocalApp, value: &str) -> Result<(), LocalError> {
+        let config = self.moto_config().await;
+        let client = aws_sdk_secretsmanager::Client::new(&config);
+        for secret in &app.secrets {
+            client
+                .create_secret()
+                .name(&secret.name)
+                .secret_string(value)
+                .send()
+                .await
+                .map_err(|e| {
+                    LocalError::Dynamo(format!(
+                        "creating the secret {} in moto: {}",
+                        secret.name,
+                        crate::deploy::aws::error_chain(&e)
+                    ))
+                })?;
+        }
+        Ok(())
+    }
+
+    /// An SQS client for moto's queues.
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.moto_config().await)
+    }
+
+    async fn moto_config(&self) -> aws_config::SdkConfig {
+        dynamo::moto_config(&self.moto_endpoint, &self.region, &self.credentials).await
+    }
+}
+
+/// A key made for this run: an access key id and secret no one else has.
+fn run_key() -> Result<Credentials, LocalError> {
+    Ok(Credentials::new(
+        format!("AKIALOCAL{}", super::random_hex(6)?.to_uppercase()),
+        super::random_hex(20)?,
+        None,
+        None,
+        "chatstack-local-run",
+    ))
+}
+
+/// `credentials` in the AWS CLI's credentials file format.
+fn credentials_text(credentials: &Credentials, region: &str) -> String {
+    let mut text = format!(
+        "[{CREDENTIALS_PROFILE}]\naws_access_key_id = {}\naws_secret_access_key = {}\nregion = {region}\n",
+        credentials.access_key_id(),
+        credentials.secret_access_key()
+    );
+    if let Some(token) = credentials.session_token() {
+        text.push_str(&format!("aws_session_token = {token}\n"));
+    }
+    text
+}
+
+/// The credentials and region in a run's credentials file (for tests and
+/// tools reading a run's table or queues).
+pub fn read_credentials_file(path: &Path) -> std::io::Result<(Credentials, String)> {
+    let text = std::fs::read_to_string(path)?;
+    let value = |key: &str| {
+        text.lines().find_map(|line| {
+            let (name, value) = line.split_once('=')?;
+            (name.trim() == key).then(|| value.trim().to_owned())
+        })
+    };
+    let missing = |key: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} has no {key}", path.display()),
+        )
+    };
+    let credentials = Credentials::new(
+        value("aws_access_key_id").ok_or_else(|| missing("aws_access_key_id"))?,
+        value("aws_secret_access_key").ok_or_else(|| missing("aws_secret_access_key"))?,
+        value("aws_session_token"),
+        None,
+        "chatstack-local-run",
+    );
+    Ok((
+        credentials,
+        value("region").ok_or_else(|| missing("region"))?,
+    ))
+}
+
+/// Starts `moto_server` on `socket` with nothing of the user's
+/// environment, and waits until it answers.
+async fn start_moto(
+    moto_server: &Path,
+    socket: &Path,
+    run_dir: &Path,
+) -> Result<Child, LocalError> {
+    let mut child = Command::new(moto_server)
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .args(["-p", "0"])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", run_dir)
+        .current_dir(run_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(io_error(format!("starting {}", moto_server.display())))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::UnixStream::connect(socket).await.is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(LocalError::Dynamo(format!(
+                "{} exited ({status}) before it listened",
+                moto_server.display()
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(LocalError::Dynamo(
+                "moto_server did not listen within 30 s".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(child)
+}
+
+/// What the guard checks against and forwards to.
+#[derive(Clone)]
+struct Guarded {
+    socket: Arc<PathBuf>,
+    credentials: Credentials,
+    region: String,
+}
+
+/// Serves the guard on a port of loopback it binds and keeps; its URL.
+async fn start_guard(
+    guarded: Guarded,
+) -> Result<(tokio::task::JoinHandle<()>, String), LocalError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(io_error("listening for moto's guard"))?;
+    let address = listener
+        .local_addr()
+        .map_err(io_error("reading the guard's address"))?;
+    let router = Router::new().fallback(forward).with_state(guarded);
+    let router = crate::loopback::own_host_only(router, address.port());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((server, format!("http://{address}")))
+}
+
+/// AWS's way of refusing, with nothing of what moto holds.
+fn refused(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [("content-type", "application/x-amz-json-1.0")],
+        json!({ "__type": "UnrecognizedClientException", "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+async fn forward(State(guarded): State<Guarded>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
+        return refused(StatusCode::PAYLOAD_TOO_LARGE, "Request too large");
+    };
+    if parts.uri.path().starts_with("/moto-api") {
+        return refused(StatusCode::FORBIDDEN, "moto's own API is not served here");
+    }
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let checked = crate::sigv4::check_request_for(
+        crate::sigv4::Request {
+            method: parts.method.as_str(),
+            uri: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+            headers: &headers,
+            body: &body,
+        },
+        Some(&guarded.credentials),
+        &guarded.region,
+        GUARDED_SERVICES,
+        SystemTime::now(),
+    );
+    if let Err(refusal) = checked {
+        return refused(StatusCode::FORBIDDEN, &refusal.to_string());
+    }
+    match to_moto(
+        &guarded.socket,
+        axum::http::Request::from_parts(parts, body),
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(reason) => refused(StatusCode::BAD_GATEWAY, &format!("moto: {reason}")),
+    }
+}
+
+/// Sends `request` to moto over its socket; moto's answer without its
+/// CORS headers.
+async fn to_moto(socket: &Path, request: axum::http::Request<Bytes>) -> Result<Response, String> {
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let (parts, body) = request.into_parts();
+    let response = sender
+        .send_request(axum::http::Request::from_parts(parts, Full::new(body)))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    parts.headers = without_cors(&parts.headers);
+    Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+fn without_cors(headers: &HeaderMap) -> HeaderMap {
+    headers
+        .iter()
+        .filter(|(name, _)| !name.as_str().starts_with("access-control-"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
+/// Creates the template's queues in moto; their URLs by name.
+pub async fn create_queues(
+    services: &LocalServices,
+    app: &LocalApp,
+) -> Result<
+    (
+        aws_sdk_sqs::Client,
+        std::collections::BTreeMap<String, String>,
+    ),
+    LocalError,
+> {
+    let sqs = services.sqs().await;
+    let urls = queues::create(&sqs, &app.queues).await?;
+    Ok((sqs, urls))
+}
