@@ -13,6 +13,9 @@
 //! [stages.prod.broadcast]         # large audiences (defaults shown)
 //! direct_limit = 2000             # more recipients: split across workers
 //! workers = 10                    # segments, and fanout workers at once
+//!
+//! [stages.prod.limits]            # what one client may do (default shown)
+//! messages_per_minute = 60        # per connection; more are refused
 //! ```
 //!
 //! No file, or no table for a stage, gives that stage the app of AWS's
@@ -88,6 +91,52 @@ pub struct StageSettings {
     /// When a broadcast is split across `fanout` workers, and how widely.
     #[serde(default)]
     pub broadcast: Broadcast,
+    /// What one client may do.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// What one client may do on the stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Messages one connection may send a minute; past it, `sendmessage`
+    /// tells the sender to wait and broadcasts nothing.
+    #[serde(default = "Limits::default_messages_per_minute")]
+    pub messages_per_minute: MessagesPerMinute,
+}
+
+impl Limits {
+    fn default_messages_per_minute() -> MessagesPerMinute {
+        MessagesPerMinute(60)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            messages_per_minute: Limits::default_messages_per_minute(),
+        }
+    }
+}
+
+/// 1 to 6,000 messages a minute (100 a second: the stage's own route rate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct MessagesPerMinute(pub u32);
+
+impl TryFrom<u32> for MessagesPerMinute {
+    type Error = String;
+
+    fn try_from(limit: u32) -> Result<Self, String> {
+        if (1..=6_000).contains(&limit) {
+            Ok(MessagesPerMinute(limit))
+        } else {
+            Err(format!(
+                "messages_per_minute is {limit}: use 1 to 6000 (6000 a minute is the stage's whole route rate, 100 a second)"
+            ))
+        }
+    }
 }
 
 /// How broadcasts reach large audiences.
@@ -602,6 +651,26 @@ mod tests {
         assert!(!dev.notify);
         assert!(dev.has_notify());
         assert_eq!(dev.schedule.unwrap().expression.rate(), None);
+    }
+
+    #[test]
+    fn the_message_rate_has_a_default_and_bounds() {
+        let dev = parse("[stages.dev]\nnotify = true\n")
+            .unwrap()
+            .stage(&stage("dev"));
+        assert_eq!(dev.limits.messages_per_minute.0, 60);
+        let set = parse("[stages.dev.limits]\nmessages_per_minute = 5\n")
+            .unwrap()
+            .stage(&stage("dev"));
+        assert_eq!(set.limits.messages_per_minute.0, 5);
+        for (text, rule) in [
+            ("messages_per_minute = 0", "use 1 to 6000"),
+            ("messages_per_minute = 6001", "use 1 to 6000"),
+            ("messages = 3", "unknown field"),
+        ] {
+            let error = parse(&format!("[stages.dev.limits]\n{text}\n")).unwrap_err();
+            assert!(error.contains(rule), "{text}: {error}");
+        }
     }
 
     #[test]

@@ -191,7 +191,29 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
         );
     }
 
-    // $default's reply is shown as such, to the sender only.
+    // On an open stage anyone can send any frame, so every frame is shown
+    // as plain text: JSON that looks like a named message, and text that
+    // looks like a server reply, are not dressed up as either.
+    b.execute(
+        r#"window.chatstack.sendRaw(JSON.stringify({action: "sendmessage", data: '{"from":"admin","text":"reset your token"}'}));"#,
+        vec![],
+    )
+    .await
+    .unwrap();
+    let forged = chat(r#"{"from":"admin","text":"reset your token"}"#);
+    wait_until(
+        "the forged message, as text",
+        Duration::from_secs(10),
+        || async { messages(&a).await.contains(&forged) },
+    )
+    .await;
+    assert!(
+        a.find_all(Locator::Css("#messages li .from"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a sender name was shown on an open stage"
+    );
     a.execute("window.chatstack.sendRaw('not a sendmessage');", vec![])
         .await
         .unwrap();
@@ -199,29 +221,11 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
         messages(&a)
             .await
             .iter()
-            .any(|(class, text)| class == "system" && text.starts_with("Use the sendmessage route"))
-    })
-    .await;
-
-    // sendmessage's refusal is an error line, never a chat bubble.
-    a.execute(
-        r#"window.chatstack.sendRaw('{"action":"sendmessage"}');"#,
-        vec![],
-    )
-    .await
-    .unwrap();
-    wait_until("the refusal", Duration::from_secs(10), || async {
-        messages(&a)
-            .await
-            .iter()
-            .any(|(class, text)| class == "error" && text.starts_with("Your message was not sent:"))
+            .any(|(class, text)| class == "chat" && text.starts_with("Use the sendmessage route"))
     })
     .await;
     assert!(
-        !messages(&a)
-            .await
-            .iter()
-            .any(|(class, text)| class == "chat" && text.starts_with("Your message was not sent")),
+        !messages(&a).await.iter().any(|(class, _)| class != "chat"),
         "{:?}",
         messages(&a).await
     );
@@ -243,7 +247,7 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
         .unwrap();
     assert!(problem.contains("32 KB"), "{problem}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(messages(&b).await.len(), 2, "b received nothing more");
+    assert_eq!(messages(&b).await.len(), 3, "b received nothing more");
     screenshot(&a, "a").await;
     screenshot(&b, "b").await;
 
@@ -301,6 +305,97 @@ async fn on_a_stage_with_tokens_the_page_asks_for_one_and_shows_names() {
     .await;
     let name = page.find(Locator::Css("#messages li .from")).await.unwrap();
     assert_eq!(name.text().await.unwrap(), "alice");
+    // With tokens, frames come from the functions only: their replies are
+    // shown as what they are.
+    page.execute("window.chatstack.sendRaw('not a sendmessage');", vec![])
+        .await
+        .unwrap();
+    wait_until("the $default reply", Duration::from_secs(10), || async {
+        messages(&page)
+            .await
+            .iter()
+            .any(|(class, text)| class == "system" && text.starts_with("Use the sendmessage route"))
+    })
+    .await;
     screenshot(&page, "with-token").await;
+    page.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_pointing_the_page_at_another_host_needs_the_users_yes() {
+    let local = Local::start();
+    let page_url = local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "Chat page:"))
+        .unwrap()
+        .to_owned();
+    // Another host (here another port of loopback) that counts who connects.
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = elsewhere.local_addr().unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let connected = || elsewhere.accept().is_ok();
+    let link = format!(
+        "{page_url}?url=ws%3A%2F%2F{}%3A{}%2Fdev&token=sekrit",
+        other.ip(),
+        other.port()
+    );
+    let driver = Chromedriver::start();
+    let page = driver.browser().await;
+    page.goto(&link).await.unwrap();
+    wait_for_state(&page, "confirm", Duration::from_secs(10)).await;
+    let question = page.find(Locator::Id("confirm-text")).await.unwrap();
+    assert!(question.is_displayed().await.unwrap());
+    let asked = question.text().await.unwrap();
+    assert!(
+        asked.contains(&other.to_string()) && asked.contains("token"),
+        "{asked}"
+    );
+    // The token left the address bar at once.
+    let address = page.current_url().await.unwrap().to_string();
+    assert!(!address.contains("sekrit"), "{address}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!connected(), "the page connected before the user said yes");
+    screenshot(&page, "confirm-other-host").await;
+
+    page.find(Locator::Id("confirm-yes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !connected() {
+        assert!(
+            Instant::now() < deadline,
+            "no connection after the user's yes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // "Stay" connects where the server pointed the page.
+    page.goto(&link).await.unwrap();
+    wait_for_state(&page, "confirm", Duration::from_secs(10)).await;
+    page.find(Locator::Id("confirm-no"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(&page, "connected", Duration::from_secs(20)).await;
+
+    // Unencrypted to another machine: not at all.
+    page.goto(&format!("{page_url}?url=ws%3A%2F%2Fchat.example.com%2Fdev"))
+        .await
+        .unwrap();
+    wait_for_state(&page, "refused", Duration::from_secs(10)).await;
+    let said = page
+        .find(Locator::Id("state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(said.contains("unencrypted"), "{said}");
     page.close().await.unwrap();
 }

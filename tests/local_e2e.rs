@@ -1624,3 +1624,57 @@ async fn local_services_take_only_their_own_host_origin_and_key_and_reveal_nothi
             .is_ok()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_connection_is_told_to_wait_while_the_others_keep_chatting() {
+    let config = settings_file(
+        "local_rate",
+        "[stages.dev.limits]\nmessages_per_minute = 5\n",
+    );
+    let local = Local::start_with(&["--config", &config]);
+    let mut flooder = connect(&local.url).await;
+    let mut other = connect(&local.url).await;
+    local.await_ids(2).await;
+    // The count is per minute: start well inside one.
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if second > 45 {
+        tokio::time::sleep(Duration::from_secs(61 - second)).await;
+    }
+    for n in 0..8 {
+        send(
+            &mut flooder,
+            &format!(r#"{{"action":"sendmessage","data":"flood {n}"}}"#),
+        )
+        .await;
+    }
+    let mut to_flooder = Vec::new();
+    for _ in 0..8 {
+        to_flooder.push(receive(&mut flooder).await);
+    }
+    let refusals: Vec<&String> = to_flooder
+        .iter()
+        .filter(|text| text.starts_with("Your message was not sent: you are sending too fast"))
+        .collect();
+    assert_eq!(refusals.len(), 3, "{to_flooder:?}");
+    let mut heard = Vec::new();
+    for _ in 0..5 {
+        heard.push(receive(&mut other).await);
+    }
+    assert!(
+        heard.iter().all(|text| text.starts_with("flood ")),
+        "{heard:?}"
+    );
+    quiet(&mut other).await;
+    // The others are not held up: their messages reach everyone.
+    send(
+        &mut other,
+        r#"{"action":"sendmessage","data":"still chatting"}"#,
+    )
+    .await;
+    assert_eq!(receive(&mut other).await, "still chatting");
+    assert_eq!(receive(&mut flooder).await, "still chatting");
+}

@@ -116,8 +116,13 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         memory_mb: 512,
         // API Gateway's integration timeout is 29 s; a longer run would be cut off.
         timeout_seconds: 29,
-        // Scan for recipients, DeleteItem for the ones that are gone.
-        table_actions: &[TableAction::Scan, TableAction::DeleteItem],
+        // Scan for recipients, DeleteItem for the ones that are gone,
+        // UpdateItem to count the sender's messages (the rate limit).
+        table_actions: &[
+            TableAction::Scan,
+            TableAction::DeleteItem,
+            TableAction::UpdateItem,
+        ],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Splits,
     },

@@ -75,6 +75,12 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         if spec.fanout == FanoutPart::Works {
             environment.extend(fanout.worker_environment());
         }
+        if spec.trigger == Trigger::WebSocketRoute("sendmessage") {
+            environment.insert(
+                chat_contract::MESSAGES_PER_MINUTE_VAR.to_owned(),
+                settings.limits.messages_per_minute.0.to_string().into(),
+            );
+        }
         let function = LambdaFunction::add_to(&mut template, spec, &code, grant, environment)?;
         match spec.trigger {
             Trigger::WebSocketRoute(route_key) => {

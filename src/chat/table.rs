@@ -18,6 +18,7 @@ pub enum TableAction {
     PutItem,
     GetItem,
     DeleteItem,
+    UpdateItem,
     Scan,
 }
 
@@ -27,6 +28,7 @@ impl TableAction {
             TableAction::PutItem => "dynamodb:PutItem",
             TableAction::GetItem => "dynamodb:GetItem",
             TableAction::DeleteItem => "dynamodb:DeleteItem",
+            TableAction::UpdateItem => "dynamodb:UpdateItem",
             TableAction::Scan => "dynamodb:Scan",
         }
     }

@@ -37,6 +37,10 @@ pub const FANOUT_QUEUE_URL_VAR: &str = "CHATSTACK_FANOUT_QUEUE_URL";
 /// A broadcast to more connections than this is split across `fanout`
 /// workers; one to this many or fewer is posted by the function itself.
 pub const DIRECT_LIMIT_VAR: &str = "CHATSTACK_DIRECT_LIMIT";
+
+/// Messages one connection may send a minute (`[stages.X.limits]
+/// messages_per_minute`), set on `sendmessage`; unset: no limit.
+pub const MESSAGES_PER_MINUTE_VAR: &str = "CHATSTACK_MESSAGES_PER_MINUTE";
 /// How many segments (DynamoDB parallel-scan segments, one worker chain
 /// each) a split broadcast has.
 pub const FANOUT_SEGMENTS_VAR: &str = "CHATSTACK_FANOUT_SEGMENTS";

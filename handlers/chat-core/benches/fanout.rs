@@ -47,6 +47,9 @@ impl ConnectionStore for MemoryStore {
     async fn delete(&self, _: &str) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn count_message(&self, _: &str, _: u64, _: u32) -> Result<bool, StoreError> {
+        Ok(true)
+    }
     async fn scan_page(&self, start: Option<String>) -> Result<ScanPage, StoreError> {
         let from = start.and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
         let to = (from + PAGE).min(self.ids.len());

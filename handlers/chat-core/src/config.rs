@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chat_contract::{
     DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR,
-    MANAGEMENT_ENDPOINT_VAR, TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR,
+    MANAGEMENT_ENDPOINT_VAR, MESSAGES_PER_MINUTE_VAR, TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR,
 };
 
 use crate::fanout::FanoutConfig;
@@ -66,6 +66,14 @@ pub fn split_config(lookup: impl Fn(&str) -> Option<String>) -> Result<SplitConf
         segments: segments.map_or(defaults.segments, to_u32),
         page_size: page_size.map_or(defaults.page_size, to_u32),
     })
+}
+
+/// Messages one connection may send a minute; `None` (unset): no limit.
+pub fn messages_per_minute(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<u32>, ConfigError> {
+    let limit = positive(&lookup, MESSAGES_PER_MINUTE_VAR, "a whole number above 0")?;
+    Ok(limit.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
 }
 
 /// The ARN of the secret tokens are signed with (the authorizer's only setting).

@@ -10,6 +10,10 @@ use chat_contract::{CONNECTION_ID, EXPIRES_AT, USER_NAME};
 /// When the connection was opened, epoch milliseconds. Only the functions
 /// read it, so it is not part of the contract with the template.
 pub const CONNECTED_AT: &str = "connectedAt";
+/// The minute (epoch minutes) a connection's message count is for.
+pub const MESSAGE_WINDOW: &str = "messageWindow";
+/// Messages the connection sent in that minute.
+pub const MESSAGE_COUNT: &str = "messageCount";
 
 /// API Gateway closes every WebSocket connection after two hours, so an id
 /// whose `$disconnect` never ran is dead by then and TTL may remove it.
@@ -79,6 +83,16 @@ pub trait ConnectionStore: Send + Sync {
     /// Deleting an id that is not there succeeds.
     fn delete(&self, connection_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Counts one message of `connection_id` in the minute `window`:
+    /// whether it is within `limit` (the first `limit` of each minute
+    /// are). A connection the table does not hold is over any limit.
+    fn count_message(
+        &self,
+        connection_id: &str,
+        window: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The page of ids after `start` (from the start when `None`).
     fn scan_page(
         &self,
@@ -129,6 +143,18 @@ fn store_error(operation: &'static str, error: impl std::error::Error + 'static)
         operation,
         message: crate::describe(&error),
     }
+}
+
+/// Whether an UpdateItem failed only because its condition did not hold.
+fn condition_failed<R>(
+    error: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        R,
+    >,
+) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(|e| e.is_conditional_check_failed_exception())
 }
 
 impl ConnectionStore for DynamoStore {
@@ -186,6 +212,56 @@ impl ConnectionStore for DynamoStore {
 
     async fn scan_page(&self, start: Option<String>) -> Result<ScanPage, StoreError> {
         self.scan(None, start, self.page_limit).await
+    }
+
+    /// One conditional write a message: one more in the current minute
+    /// while under the limit; at a new minute (a second write, once a
+    /// minute at most), the count starts again.
+    async fn count_message(
+        &self,
+        connection_id: &str,
+        window: u64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let number = |n: u64| AttributeValue::N(n.to_string());
+        let update = |expression: &str, condition: &str| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(CONNECTION_ID, AttributeValue::S(connection_id.to_owned()))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .expression_attribute_names("#id", CONNECTION_ID)
+                .expression_attribute_names("#window", MESSAGE_WINDOW)
+                .expression_attribute_names("#count", MESSAGE_COUNT)
+                .expression_attribute_values(":window", number(window))
+                .expression_attribute_values(":one", number(1))
+        };
+        let within_window = update(
+            "SET #count = #count + :one",
+            "attribute_exists(#id) AND #window = :window AND #count < :limit",
+        )
+        .expression_attribute_values(":limit", number(u64::from(limit)))
+        .send()
+        .await;
+        match within_window {
+            Ok(_) => return Ok(true),
+            Err(error) if !condition_failed(&error) => {
+                return Err(store_error("UpdateItem", error));
+            }
+            Err(_) => {}
+        }
+        let new_window = update(
+            "SET #window = :window, #count = :one",
+            "attribute_exists(#id) AND (attribute_not_exists(#window) OR #window < :window)",
+        )
+        .send()
+        .await;
+        match new_window {
+            Ok(_) => Ok(limit > 0),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(store_error("UpdateItem", error)),
+        }
     }
 
     async fn scan_segment(

@@ -542,3 +542,41 @@ fn every_reply_to_a_sender_begins_with_its_contract_prefix() {
             .starts_with(NOT_SENT_REPLY_PREFIX)
     );
 }
+
+#[tokio::test]
+async fn a_connection_over_its_message_rate_is_told_so_and_others_are_not_held_up() {
+    let store = FakeStore::with_ids(ids(3));
+    let poster = FakePoster::default();
+    let body = r#"{"action":"sendmessage","data":"hi"}"#;
+    let minute = UNIX_EPOCH + Duration::from_secs(1_795_453_200);
+    let check = |sender: &'static str, at: SystemTime| {
+        let (store, poster) = (&store, &poster);
+        async move {
+            routes::over_message_rate(store, poster, &message_from(sender, Some(body)), 3, at).await
+        }
+    };
+    for _ in 0..3 {
+        assert!(check("c000", minute).await.is_none());
+    }
+    let refused = check("c000", minute + Duration::from_secs(30))
+        .await
+        .expect("the fourth in a minute is refused");
+    assert_eq!(refused.status_code, 429);
+    let told = poster.received();
+    let reply = &told["c000"];
+    assert_eq!(reply.len(), 1, "{told:?}");
+    assert!(
+        reply[0].starts_with(chat_contract::NOT_SENT_REPLY_PREFIX)
+            && reply[0].contains("3 messages a minute"),
+        "{reply:?}"
+    );
+    // Another connection has its own count; the next minute starts again.
+    assert!(check("c001", minute).await.is_none());
+    assert!(
+        check("c000", minute + Duration::from_secs(60))
+            .await
+            .is_none()
+    );
+    // An id the table does not hold sends nothing.
+    assert!(check("stranger", minute).await.is_some());
+}

@@ -39,6 +39,8 @@ pub struct FakeStore {
     pub fail_delete: bool,
     /// Fail the scan of this page number (0-based).
     pub fail_scan_page: Option<usize>,
+    /// Messages counted, by connection and minute.
+    pub message_counts: Mutex<std::collections::HashMap<(String, u64), u32>>,
 }
 
 impl FakeStore {
@@ -62,6 +64,7 @@ impl FakeStore {
             fail_put: false,
             fail_delete: false,
             fail_scan_page: None,
+            message_counts: Mutex::default(),
         }
     }
 
@@ -87,6 +90,23 @@ impl ConnectionStore for FakeStore {
 
     async fn contains(&self, connection_id: &str) -> Result<bool, StoreError> {
         Ok(self.items.lock().unwrap().contains_key(connection_id))
+    }
+
+    async fn count_message(
+        &self,
+        connection_id: &str,
+        window: u64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        if !self.items.lock().unwrap().contains_key(connection_id) {
+            return Ok(false);
+        }
+        let mut counts = self.message_counts.lock().unwrap();
+        let count = counts
+            .entry((connection_id.to_owned(), window))
+            .or_insert(0);
+        *count += 1;
+        Ok(*count <= limit)
     }
 
     async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {
