@@ -173,6 +173,29 @@ pub fn check_request(
     check_request_for(request, credentials, region, &[SERVICE], now).map(|_| ())
 }
 
+/// [`check_request_for`] on a request as a server received it (`parts`
+/// and its whole `body`).
+pub fn check_received(
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    credentials: Option<&Credentials>,
+    region: &str,
+    services: &[&str],
+) -> Result<(), Refusal> {
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let request = Request {
+        method: parts.method.as_str(),
+        uri: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+        headers: &headers,
+        body,
+    };
+    check_request_for(request, credentials, region, services, SystemTime::now()).map(|_| ())
+}
+
 /// [`check_request`] for a request signed for one of `services`; the
 /// service it was signed for.
 pub fn check_request_for<'r>(

@@ -176,3 +176,45 @@ async fn the_post_is_signed_and_every_answer_is_reported() {
         "{nowhere}"
     );
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_with_the_signed_request() {
+    // Where a redirect would send the request: it must hear nothing.
+    let elsewhere = Arc::new(Endpoint::default());
+    let target = serve(elsewhere.clone(), "s3cret").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let location = target.clone();
+    let router = axum::Router::new().route(
+        "/notify",
+        axum::routing::post(move || {
+            let location = location.clone();
+            async move { (StatusCode::TEMPORARY_REDIRECT, [("location", location)]) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = format!("http://{address}/notify");
+    let error = notify::post(
+        &url,
+        "us-east-1",
+        &credentials("s3cret"),
+        br#"{"text":"hi"}"#.to_vec(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, NotifyError::Refused { status: 307, message, .. } if message.contains("not followed") && message.contains(&target)),
+        "{error}"
+    );
+    assert!(elsewhere.bodies.lock().unwrap().is_empty());
+    // Plain http:// to another machine is refused before anything is sent.
+    let error = notify::post(
+        "http://notify.example.com/notify",
+        "us-east-1",
+        &credentials("s3cret"),
+        b"{}".to_vec(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, NotifyError::Insecure { .. }), "{error}");
+}

@@ -133,7 +133,7 @@ pub enum Command {
         override_usage = "chatstack token (--stage S | --secret-file F) --user NAME [--ttl 12h] [--region R] [--profile P]",
         after_help = "Examples:\n  chatstack token --stage prod --user alice\n  \
         chatstack token --stage dev --user bob --ttl 30m\n  \
-        chatstack token --secret-file /tmp/chatstack-local-1234/token-secret --user carol\n\n\
+        chatstack token --secret-file /tmp/chatstack-local-5f0c2a9e81d34b17/token-secret --user carol\n\n\
         Reading a stage's secret needs cloudformation:DescribeStacks and \
         secretsmanager:GetSecretValue on the stack's TokenSecretArn output."
     )]

@@ -570,22 +570,13 @@ async fn require_signature(
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "Message too long").into_response();
     };
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-        .collect();
     let signer = &gateway.access.management_signer;
-    let checked = crate::sigv4::check_request(
-        crate::sigv4::Request {
-            method: parts.method.as_str(),
-            uri: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
-            headers: &headers,
-            body: &bytes,
-        },
+    let checked = crate::sigv4::check_received(
+        &parts,
+        &bytes,
         Some(&signer.credentials),
         &signer.region,
-        SystemTime::now(),
+        &[crate::sigv4::SERVICE],
     );
     if let Err(refusal) = checked {
         let message = match refusal {

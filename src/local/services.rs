@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use axum::Router;
@@ -321,22 +321,12 @@ async fn forward(State(guarded): State<Guarded>, request: Request) -> Response {
     if parts.uri.path().starts_with("/moto-api") {
         return refused(StatusCode::FORBIDDEN, "moto's own API is not served here");
     }
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-        .collect();
-    let checked = crate::sigv4::check_request_for(
-        crate::sigv4::Request {
-            method: parts.method.as_str(),
-            uri: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
-            headers: &headers,
-            body: &body,
-        },
+    let checked = crate::sigv4::check_received(
+        &parts,
+        &body,
         Some(&guarded.credentials),
         &guarded.region,
         GUARDED_SERVICES,
-        SystemTime::now(),
     );
     if let Err(refusal) = checked {
         return refused(StatusCode::FORBIDDEN, &refusal.to_string());
