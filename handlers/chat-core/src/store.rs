@@ -216,7 +216,8 @@ impl ConnectionStore for DynamoStore {
 
     /// One conditional write a message: one more in the current minute
     /// while under the limit; at a new minute (a second write, once a
-    /// minute at most), the count starts again.
+    /// minute at most), the count starts again, and a message that loses
+    /// that race to a concurrent one counts in the minute it started.
     async fn count_message(
         &self,
         connection_id: &str,
@@ -237,19 +238,22 @@ impl ConnectionStore for DynamoStore {
                 .expression_attribute_values(":window", number(window))
                 .expression_attribute_values(":one", number(1))
         };
-        let within_window = update(
-            "SET #count = #count + :one",
-            "attribute_exists(#id) AND #window = :window AND #count < :limit",
-        )
-        .expression_attribute_values(":limit", number(u64::from(limit)))
-        .send()
-        .await;
-        match within_window {
-            Ok(_) => return Ok(true),
-            Err(error) if !condition_failed(&error) => {
-                return Err(store_error("UpdateItem", error));
+        let count_in_window = || async {
+            match update(
+                "SET #count = #count + :one",
+                "attribute_exists(#id) AND #window = :window AND #count < :limit",
+            )
+            .expression_attribute_values(":limit", number(u64::from(limit)))
+            .send()
+            .await
+            {
+                Ok(_) => Ok(true),
+                Err(error) if condition_failed(&error) => Ok(false),
+                Err(error) => Err(store_error("UpdateItem", error)),
             }
-            Err(_) => {}
+        };
+        if count_in_window().await? {
+            return Ok(true);
         }
         let new_window = update(
             "SET #window = :window, #count = :one",
@@ -259,7 +263,9 @@ impl ConnectionStore for DynamoStore {
         .await;
         match new_window {
             Ok(_) => Ok(limit > 0),
-            Err(error) if condition_failed(&error) => Ok(false),
+            // A message sent at the same moment may have just started this
+            // minute's count: count in it.
+            Err(error) if condition_failed(&error) => count_in_window().await,
             Err(error) => Err(store_error("UpdateItem", error)),
         }
     }
