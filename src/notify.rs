@@ -199,36 +199,44 @@ pub async fn post(
         .send()
         .await
         .map_err(|e| unreachable(crate::deploy::aws::error_chain(&e)))?;
+    answer_of(url, response).await
+}
+
+/// What the endpoint's answer says: the outcome, or why there is none. A
+/// redirect is reported, never followed.
+async fn answer_of(url: &str, response: reqwest::Response) -> Result<Outcome, NotifyError> {
+    let refused = |status: reqwest::StatusCode, message: String| NotifyError::Refused {
+        url: url.to_owned(),
+        status: status.as_u16(),
+        message,
+    };
     let status = response.status();
     if status.is_redirection() {
         let target = response
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("nowhere")
-            .to_owned();
-        return Err(NotifyError::Refused {
-            url: url.to_owned(),
-            status: status.as_u16(),
-            message: format!(
+            .unwrap_or("nowhere");
+        return Err(refused(
+            status,
+            format!(
                 "a redirect to {target}, not followed: a signed request goes only where it was addressed"
             ),
-        });
+        ));
     }
     let text = response
         .text()
         .await
-        .map_err(|e| unreachable(crate::deploy::aws::error_chain(&e)))?;
+        .map_err(|e| NotifyError::Unreachable {
+            url: url.to_owned(),
+            reason: crate::deploy::aws::error_chain(&e),
+        })?;
     if !status.is_success() {
         let message = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|body| body.get("message")?.as_str().map(str::to_owned))
             .unwrap_or(text);
-        return Err(NotifyError::Refused {
-            url: url.to_owned(),
-            status: status.as_u16(),
-            message,
-        });
+        return Err(refused(status, message));
     }
     serde_json::from_str(&text).map_err(|_| NotifyError::BadAnswer {
         url: url.to_owned(),

@@ -219,7 +219,17 @@ pub fn check_request_for<'r>(
     if authorization.region != region {
         return Err(Refusal::WrongRegion);
     }
-    let time = header(DATE_HEADER)
+    let time = signing_time(header(DATE_HEADER), now)?;
+    let credentials = credentials
+        .filter(|c| c.access_key_id() == authorization.access_key)
+        .ok_or(Refusal::UnknownKey)?;
+    verify_signature(request, &authorization, credentials, time)?;
+    Ok(authorization.service)
+}
+
+/// The request's `x-amz-date`, if it is within [`MAX_CLOCK_SKEW`] of `now`.
+fn signing_time(date: Option<&str>, now: SystemTime) -> Result<SystemTime, Refusal> {
+    let time = date
         .and_then(parse_amz_date)
         .ok_or(Refusal::Malformed("an x-amz-date header"))?;
     let skew = now
@@ -229,9 +239,24 @@ pub fn check_request_for<'r>(
     if skew > MAX_CLOCK_SKEW {
         return Err(Refusal::Expired);
     }
-    let credentials = credentials
-        .filter(|c| c.access_key_id() == authorization.access_key)
-        .ok_or(Refusal::UnknownKey)?;
+    Ok(time)
+}
+
+/// Signs `request` again as its `authorization` says it was signed, with
+/// `credentials` at `time`, and compares the signatures.
+fn verify_signature(
+    request: Request<'_>,
+    authorization: &Authorization<'_>,
+    credentials: &Credentials,
+    time: SystemTime,
+) -> Result<(), Refusal> {
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| *value)
+    };
     // The headers the client signed, as it passed them to its signer: the
     // signer adds the date and token itself.
     let mut signed = Vec::new();
@@ -260,7 +285,7 @@ pub fn check_request_for<'r>(
         .ct_eq(authorization.signature.as_bytes())
         .into();
     if matches {
-        Ok(authorization.service)
+        Ok(())
     } else {
         Err(Refusal::Mismatch)
     }

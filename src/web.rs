@@ -89,18 +89,19 @@ fn content_security_policy(origins: &[String]) -> String {
     )
 }
 
-/// Where the page served for `query` may connect: the configured URL's
+/// Where the page served for `query` may connect: the `configured`
 /// origin and that of a `?url=` (which the page uses only once the user
 /// accepts its host).
-fn allowed_origins(config: &PageConfig, query: Option<&str>) -> Vec<String> {
+fn allowed_origins(configured: Option<&str>, query: Option<&str>) -> Vec<String> {
     let asked = query.and_then(|query| {
         form_urlencoded::parse(query.as_bytes())
             .find(|(key, _)| key == "url")
-            .map(|(_, url)| url.into_owned())
+            .and_then(|(_, url)| connectable_origin(&url))
     });
-    let mut origins: Vec<String> = std::iter::once(config.url.as_str())
-        .chain(asked.as_deref())
-        .filter_map(connectable_origin)
+    let mut origins: Vec<String> = configured
+        .map(str::to_owned)
+        .into_iter()
+        .chain(asked)
         .collect();
     origins.dedup();
     origins
@@ -109,10 +110,12 @@ fn allowed_origins(config: &PageConfig, query: Option<&str>) -> Vec<String> {
 /// `GET /`: the page.
 pub fn router(config: PageConfig) -> Router {
     let body = page(&config);
+    let configured = connectable_origin(&config.url);
     Router::new().route(
         "/",
         get(move |RawQuery(query): RawQuery| async move {
-            let policy = content_security_policy(&allowed_origins(&config, query.as_deref()));
+            let origins = allowed_origins(configured.as_deref(), query.as_deref());
+            let policy = content_security_policy(&origins);
             (
                 [
                     (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
@@ -160,9 +163,11 @@ mod tests {
             reply_prefixes: ReplyPrefixes::of_this_version(),
         };
         let configured = "wss://abc.execute-api.eu-west-1.amazonaws.com";
-        assert_eq!(allowed_origins(&config, None), [configured]);
+        let origin = connectable_origin(&config.url);
+        let allowed = |query| allowed_origins(origin.as_deref(), query);
+        assert_eq!(allowed(None), [configured]);
         assert_eq!(
-            allowed_origins(&config, Some("url=wss%3A%2F%2Fother.example%3A8443%2Fdev")),
+            allowed(Some("url=wss%3A%2F%2Fother.example%3A8443%2Fdev")),
             [configured, "wss://other.example:8443"]
         );
         // Unencrypted to another machine, or not a WebSocket: never.
@@ -171,18 +176,18 @@ mod tests {
             "url=https%3A%2F%2Fx.example",
             "url=nonsense",
         ] {
-            assert_eq!(
-                allowed_origins(&config, Some(refused)),
-                [configured],
-                "{refused}"
-            );
+            assert_eq!(allowed(Some(refused)), [configured], "{refused}");
         }
         let local = PageConfig {
             url: "ws://127.0.0.1:8080/dev".to_owned(),
             ..config
         };
-        assert_eq!(allowed_origins(&local, None), ["ws://127.0.0.1:8080"]);
-        let policy = content_security_policy(&allowed_origins(&local, None));
+        let local_origin = connectable_origin(&local.url);
+        assert_eq!(
+            allowed_origins(local_origin.as_deref(), None),
+            ["ws://127.0.0.1:8080"]
+        );
+        let policy = content_security_policy(&allowed_origins(local_origin.as_deref(), None));
         assert!(
             policy.contains("connect-src ws://127.0.0.1:8080;"),
             "{policy}"

@@ -127,7 +127,7 @@ async fn the_chat_app_works_end_to_end_on_localhost() {
     let remaining = local.await_ids(1).await;
     // ...and a stale id (a client API Gateway forgot) is removed on its 410,
     // without breaking the broadcast.
-    let client = local.dynamodb_client();
+    let client = local.dynamodb_client().await;
     client
         .put_item()
         .table_name(TABLE)
@@ -462,7 +462,7 @@ async fn management(local: &Local, method: &str, id: &str) -> String {
 async fn management_with_body(local: &Local, method: &str, id: &str, body: &str) -> String {
     // The handlers' credentials (the run's key): what local's management
     // API checks signatures against, as IAM checks the functions' role.
-    let (handlers, region) = local.credentials();
+    let (handlers, region) = local.credentials().await;
     management_signed_by(local, method, id, body, Some((&handlers, &region))).await
 }
 
@@ -527,7 +527,7 @@ async fn management_api_posts_reads_deletes_and_answers_410_for_gone_ids() {
         unsigned.starts_with("HTTP/1.1 403") && unsigned.contains("Missing Authentication Token"),
         "{unsigned}"
     );
-    let (handlers, _) = local.credentials();
+    let (handlers, _) = local.credentials().await;
     let stranger = aws_credential_types::Credentials::new(
         handlers.access_key_id(),
         "guessed",
@@ -1011,7 +1011,7 @@ async fn a_refused_connect_is_refused_and_ctrl_c_leaves_nothing_running() {
     local.await_ids(0).await;
 
     // Without its table, $connect's PutItem fails and the handler answers 500.
-    let client = local.dynamodb_client();
+    let client = local.dynamodb_client().await;
     client
         .delete_table()
         .table_name(TABLE)
@@ -1558,7 +1558,7 @@ async fn local_services_take_only_their_own_host_origin_and_key_and_reveal_nothi
         }
     }
     // The guard refuses a request signed with another key...
-    let (credentials, region) = local.credentials();
+    let (credentials, region) = local.credentials().await;
     let secrets = |credentials: aws_credential_types::Credentials| {
         let endpoint = local.dynamodb.clone();
         let region = region.clone();

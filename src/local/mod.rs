@@ -147,12 +147,12 @@ pub async fn run_local(
     let moto = check_prerequisites(&options)?;
     let binaries = handler_binaries(&options, &app, out)?;
     let logs_dir = create_run_dir()?;
-    let mut dynamodb =
+    let mut services =
         LocalServices::start(&moto, options.dynamodb_endpoint.clone(), &logs_dir).await?;
-    dynamodb.create_tables(&app).await?;
+    services.create_tables(&app).await?;
     let secret_file =
-        create_secrets(&app, &dynamodb, options.token_secret.clone(), &logs_dir).await?;
-    let (sqs, queue_urls) = services::create_queues(&dynamodb, &app).await?;
+        create_secrets(&app, &services, options.token_secret.clone(), &logs_dir).await?;
+    let (sqs, queue_urls) = services.create_queues(&app).await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
@@ -162,7 +162,7 @@ pub async fn run_local(
         .map_err(io_error("reading the listening address"))?;
     let settings = FunctionSettings {
         stage,
-        dynamodb: &dynamodb,
+        services: &services,
         management_endpoint: format!("http://{address}/{stage}"),
         queue_urls: &queue_urls,
     };
@@ -192,7 +192,7 @@ pub async fn run_local(
         &queue_urls,
         &runtimes,
         &log_sender,
-        (&dynamodb.region, options.queue_retry_after),
+        (&services.region, options.queue_retry_after),
     );
     let gateway = Gateway::new(
         app,
@@ -201,7 +201,7 @@ pub async fn run_local(
         options.limits,
         runtimes,
         log_sender,
-        gateway_access(&dynamodb, address.port(), &options.allowed_origins),
+        gateway_access(&services, address.port(), &options.allowed_origins),
     );
     let server = serve_gateway(listener, &gateway, address, stage);
     let push = push_lines(
@@ -215,7 +215,7 @@ pub async fn run_local(
         banner(
             stage,
             address,
-            &dynamodb,
+            &services,
             &gateway.app,
             &pools,
             &push,
@@ -235,18 +235,18 @@ pub async fn run_local(
     }
     drop(schedules);
     drop(event_sources);
-    let stopped = stop_processes(&mut pools, &mut dynamodb).await;
+    let stopped = stop_processes(&mut pools, &mut services).await;
     supervised?;
     say(out, format!("Stopped {stopped} processes."))
 }
 
 /// Stops every handler process and moto (if local started it); how many.
-async fn stop_processes(pools: &mut [FunctionPool], dynamodb: &mut LocalServices) -> usize {
+async fn stop_processes(pools: &mut [FunctionPool], services: &mut LocalServices) -> usize {
     let mut stopped = 0;
     for pool in pools {
         stopped += pool.stop().await;
     }
-    stopped + usize::from(dynamodb.stop().await)
+    stopped + usize::from(services.stop().await)
 }
 
 /// The app the stage's template describes.
@@ -415,7 +415,7 @@ pub(crate) fn create_private(path: &Path, append: bool) -> Result<std::fs::File,
 /// What every function process is told about its surroundings.
 struct FunctionSettings<'a> {
     stage: &'a str,
-    dynamodb: &'a LocalServices,
+    services: &'a LocalServices,
     management_endpoint: String,
     /// Queue URLs by queue name (variables name a queue by its name until
     /// it exists).
@@ -450,16 +450,16 @@ impl FunctionSettings<'_> {
         set("LANG", "en_US.UTF-8".to_owned());
         set("TZ", ":UTC".to_owned());
         set("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned());
-        for (name, value) in self.dynamodb.handler_access() {
+        for (name, value) in self.services.handler_access() {
             set(name, value);
         }
-        set("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb.endpoint.clone());
+        set("AWS_ENDPOINT_URL_DYNAMODB", self.services.endpoint.clone());
         // The token secret and the queues live in moto (see create_secrets).
         set(
             "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-            self.dynamodb.moto_endpoint.clone(),
+            self.services.moto_endpoint.clone(),
         );
-        set("AWS_ENDPOINT_URL_SQS", self.dynamodb.moto_endpoint.clone());
+        set("AWS_ENDPOINT_URL_SQS", self.services.moto_endpoint.clone());
         set(MANAGEMENT_ENDPOINT_VAR, self.management_endpoint.clone());
         set("AWS_EC2_METADATA_DISABLED", "true".to_owned());
         environment
@@ -635,7 +635,7 @@ async fn signing_credentials() -> (Option<aws_credential_types::Credentials>, St
 fn banner(
     stage: &str,
     address: SocketAddr,
-    dynamodb: &LocalServices,
+    services: &LocalServices,
     app: &LocalApp,
     pools: &[FunctionPool],
     push: &[String],
@@ -652,15 +652,16 @@ fn banner(
     lines.extend([
         format!(
             "  DynamoDB:        {} ({}), tables {}",
-            dynamodb.endpoint,
-            dynamodb.describe(),
+            services.endpoint,
+            services.describe(),
             tables.join(", ")
         ),
         format!(
-            "  Credentials:     {} (the handlers' key; AWS CLI: AWS_SHARED_CREDENTIALS_FILE=<it> aws --profile {} --endpoint-url {} ...)",
-            dynamodb.credentials_file.display(),
+            "  Credentials:     {} (the handlers' key; AWS CLI: AWS_SHARED_CREDENTIALS_FILE=<it> aws --profile {} --region {} --endpoint-url {} ...)",
+            services.credentials_file.display(),
             services::CREDENTIALS_PROFILE,
-            dynamodb.moto_endpoint
+            services.region,
+            services.moto_endpoint
         ),
     ]);
     for pool in pools {

@@ -96,7 +96,7 @@ impl LocalServices {
         let endpoint = endpoint.unwrap_or_else(|| moto_endpoint.clone());
         let client = dynamo::client(&endpoint, credentials.clone(), &region);
         let credentials_file = run_dir.join(CREDENTIALS_FILE);
-        super::write_private(&credentials_file, &credentials_text(&credentials, &region))?;
+        super::write_private(&credentials_file, &credentials_text(&credentials))?;
         Ok(LocalServices {
             endpoint,
             named,
@@ -175,9 +175,21 @@ impl LocalServices {
         Ok(())
     }
 
-    /// An SQS client for moto's queues.
-    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.moto_config().await)
+    /// Creates the template's queues in moto; the client and their URLs
+    /// by name.
+    pub async fn create_queues(
+        &self,
+        app: &LocalApp,
+    ) -> Result<
+        (
+            aws_sdk_sqs::Client,
+            std::collections::BTreeMap<String, String>,
+        ),
+        LocalError,
+    > {
+        let sqs = aws_sdk_sqs::Client::new(&self.moto_config().await);
+        let urls = queues::create(&sqs, &app.queues).await?;
+        Ok((sqs, urls))
     }
 
     async fn moto_config(&self) -> aws_config::SdkConfig {
@@ -197,9 +209,9 @@ fn run_key() -> Result<Credentials, LocalError> {
 }
 
 /// `credentials` in the AWS CLI's credentials file format.
-fn credentials_text(credentials: &Credentials, region: &str) -> String {
+fn credentials_text(credentials: &Credentials) -> String {
     let mut text = format!(
-        "[{CREDENTIALS_PROFILE}]\naws_access_key_id = {}\naws_secret_access_key = {}\nregion = {region}\n",
+        "[{CREDENTIALS_PROFILE}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
         credentials.access_key_id(),
         credentials.secret_access_key()
     );
@@ -209,33 +221,34 @@ fn credentials_text(credentials: &Credentials, region: &str) -> String {
     text
 }
 
-/// The credentials and region in a run's credentials file (for tests and
-/// tools reading a run's table or queues).
-pub fn read_credentials_file(path: &Path) -> std::io::Result<(Credentials, String)> {
-    let text = std::fs::read_to_string(path)?;
-    let value = |key: &str| {
-        text.lines().find_map(|line| {
-            let (name, value) = line.split_once('=')?;
-            (name.trim() == key).then(|| value.trim().to_owned())
+/// The credentials in a run's credentials file, read as the AWS SDK reads
+/// a shared credentials file (for tests and tools reading a run's table or
+/// queues).
+pub async fn read_credentials_file(path: &Path) -> Result<Credentials, String> {
+    use aws_config::profile::ProfileFileCredentialsProvider;
+    use aws_credential_types::provider::ProvideCredentials;
+    use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+    let files = EnvConfigFiles::builder()
+        .with_file(EnvConfigFileKind::Credentials, path)
+        .build();
+    // The SDK's own HTTPS client: a profile may name one that needs it (a
+    // run's file never does).
+    let provider_config = aws_config::provider_config::ProviderConfig::without_region()
+        .with_http_client(crate::deploy::aws::https_client());
+    ProfileFileCredentialsProvider::builder()
+        .configure(&provider_config)
+        .profile_files(files)
+        .profile_name(CREDENTIALS_PROFILE)
+        .build()
+        .provide_credentials()
+        .await
+        .map_err(|e| {
+            format!(
+                "{}: {}",
+                path.display(),
+                crate::deploy::aws::error_chain(&e)
+            )
         })
-    };
-    let missing = |key: &str| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{} has no {key}", path.display()),
-        )
-    };
-    let credentials = Credentials::new(
-        value("aws_access_key_id").ok_or_else(|| missing("aws_access_key_id"))?,
-        value("aws_secret_access_key").ok_or_else(|| missing("aws_secret_access_key"))?,
-        value("aws_session_token"),
-        None,
-        "chatstack-local-run",
-    );
-    Ok((
-        credentials,
-        value("region").ok_or_else(|| missing("region"))?,
-    ))
 }
 
 /// Starts `moto_server` on `socket` with nothing of the user's
@@ -369,20 +382,4 @@ fn without_cors(headers: &HeaderMap) -> HeaderMap {
         .filter(|(name, _)| !name.as_str().starts_with("access-control-"))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect()
-}
-
-/// Creates the template's queues in moto; their URLs by name.
-pub async fn create_queues(
-    services: &LocalServices,
-    app: &LocalApp,
-) -> Result<
-    (
-        aws_sdk_sqs::Client,
-        std::collections::BTreeMap<String, String>,
-    ),
-    LocalError,
-> {
-    let sqs = services.sqs().await;
-    let urls = queues::create(&sqs, &app.queues).await?;
-    Ok((sqs, urls))
 }

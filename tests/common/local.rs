@@ -209,22 +209,35 @@ impl Local {
         ports
     }
 
-    /// The run's key and region, as the handlers sign with them.
-    pub fn credentials(&self) -> (aws_credential_types::Credentials, String) {
-        chatstack::local::services::read_credentials_file(std::path::Path::new(
+    /// The run's key (read from its credentials file as the AWS SDK reads
+    /// one) and region (from the banner's AWS CLI hint), as the handlers
+    /// sign with them.
+    pub async fn credentials(&self) -> (aws_credential_types::Credentials, String) {
+        let credentials = chatstack::local::services::read_credentials_file(std::path::Path::new(
             &self.credentials_file,
         ))
-        .expect("the run's credentials file")
+        .await
+        .expect("the run's credentials file");
+        let region = self
+            .lines()
+            .iter()
+            .find_map(|l| {
+                l.contains("Credentials:")
+                    .then(|| field_after(l, "--region"))?
+            })
+            .expect("the banner's credentials line names the region")
+            .to_owned();
+        (credentials, region)
     }
 
     /// A DynamoDB client for the run's table, with the run's key.
-    pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
-        let (credentials, region) = self.credentials();
+    pub async fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        let (credentials, region) = self.credentials().await;
         chatstack::local::dynamo::client(&self.dynamodb, credentials, &region)
     }
 
     pub async fn table_ids(&self) -> Vec<String> {
-        let client = self.dynamodb_client();
+        let client = self.dynamodb_client().await;
         let output = client.scan().table_name(TABLE).send().await.expect("scan");
         let mut ids: Vec<String> = output
             .items()
