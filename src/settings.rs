@@ -16,6 +16,7 @@
 //!
 //! [stages.prod.limits]            # what one client may do (default shown)
 //! messages_per_minute = 60        # per connection; more are refused
+//! connections_per_user = 10       # with tokens: more connections are refused
 //! ```
 //!
 //! No file, or no table for a stage, gives that stage the app of AWS's
@@ -104,11 +105,19 @@ pub struct Limits {
     /// tells the sender to wait and broadcasts nothing.
     #[serde(default = "Limits::default_messages_per_minute")]
     pub messages_per_minute: MessagesPerMinute,
+    /// Connections one user may hold at once, on a stage with tokens; past
+    /// it, `$connect` refuses (429).
+    #[serde(default = "Limits::default_connections_per_user")]
+    pub connections_per_user: ConnectionsPerUser,
 }
 
 impl Limits {
     fn default_messages_per_minute() -> MessagesPerMinute {
         MessagesPerMinute(60)
+    }
+
+    fn default_connections_per_user() -> ConnectionsPerUser {
+        ConnectionsPerUser(10)
     }
 }
 
@@ -116,6 +125,26 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             messages_per_minute: Limits::default_messages_per_minute(),
+            connections_per_user: Limits::default_connections_per_user(),
+        }
+    }
+}
+
+/// 1 to 1,000 connections a user may hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct ConnectionsPerUser(pub u32);
+
+impl TryFrom<u32> for ConnectionsPerUser {
+    type Error = String;
+
+    fn try_from(limit: u32) -> Result<Self, String> {
+        if (1..=1_000).contains(&limit) {
+            Ok(ConnectionsPerUser(limit))
+        } else {
+            Err(format!(
+                "connections_per_user is {limit}: use 1 to 1000 (a person's tabs and devices, not a fleet)"
+            ))
         }
     }
 }
@@ -654,7 +683,7 @@ mod tests {
     }
 
     #[test]
-    fn the_message_rate_has_a_default_and_bounds() {
+    fn the_client_limits_have_defaults_and_bounds() {
         let dev = parse("[stages.dev]\nnotify = true\n")
             .unwrap()
             .stage(&stage("dev"));
@@ -663,7 +692,10 @@ mod tests {
             .unwrap()
             .stage(&stage("dev"));
         assert_eq!(set.limits.messages_per_minute.0, 5);
+        assert_eq!(dev.limits.connections_per_user.0, 10);
         for (text, rule) in [
+            ("connections_per_user = 0", "use 1 to 1000"),
+            ("connections_per_user = 1001", "use 1 to 1000"),
             ("messages_per_minute = 0", "use 1 to 6000"),
             ("messages_per_minute = 6001", "use 1 to 6000"),
             ("messages = 3", "unknown field"),

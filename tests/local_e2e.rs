@@ -1678,3 +1678,36 @@ async fn a_flooding_connection_is_told_to_wait_while_the_others_keep_chatting() 
     assert_eq!(receive(&mut other).await, "still chatting");
     assert_eq!(receive(&mut flooder).await, "still chatting");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_at_the_connection_cap_is_refused_while_others_connect() {
+    let config = settings_file(
+        "local_user_cap",
+        "[stages.dev]\nauthorization = true\n\n[stages.dev.limits]\nconnections_per_user = 2\n",
+    );
+    let local = Local::start_with(&["--config", &config]);
+    let secret_file = local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "--secret-file"))
+        .map(str::to_owned)
+        .unwrap();
+    let url_for = |user: &str| {
+        let output = mint_token(&["--secret-file", &secret_file, "--user", user]);
+        let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        format!("{}?token={token}", local.url)
+    };
+    let alice = url_for("alice");
+    let first = connect(&alice).await;
+    let _second = connect(&alice).await;
+    local.await_ids(2).await;
+    let third = connect_result(alice.clone()).await.unwrap_err();
+    assert!(third.contains("429"), "{third}");
+    // Another user is not held up by alice's cap.
+    let _bob = connect(&url_for("bob")).await;
+    local.await_ids(3).await;
+    // Once one of alice's connections closes, she may open another.
+    drop(first);
+    local.await_ids(2).await;
+    assert!(connect_result(alice).await.is_ok());
+}

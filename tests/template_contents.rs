@@ -133,6 +133,10 @@ fn each_function_gets_only_what_its_spec_declares() {
         if spec.trigger == chat::Trigger::Authorizer {
             expected.insert("secretsmanager:GetSecretValue".to_owned());
         }
+        // With tokens, $connect counts the user's connections (the cap).
+        if spec.trigger == chat::Trigger::WebSocketRoute("$connect") {
+            expected.insert("dynamodb:Query".to_owned());
+        }
         match spec.fanout {
             chat::FanoutPart::None => {}
             chat::FanoutPart::Splits => {
@@ -194,6 +198,14 @@ fn table_and_log_grants_name_their_own_resources() {
         match statement["Action"][0].as_str().unwrap() {
             // The worker's record of finished jobs: the test below.
             _ if statement["Sid"] == "RecordFanoutJobs" => {}
+            // $connect's count of a user's connections: that index only.
+            _ if statement["Sid"] == "ConnectionsByUser" => {
+                assert_eq!(role, "ConnectRole");
+                assert_eq!(
+                    resources,
+                    &[json!({"Fn::Sub": "${ConnectionsTable.Arn}/index/ByUser"})]
+                )
+            }
             a if a.starts_with("dynamodb:") => {
                 assert_eq!(
                     resources,
@@ -334,10 +346,30 @@ fn connections_table_is_on_demand_encrypted_with_ttl_and_stated_policies() {
         properties["KeySchema"],
         json!([{"AttributeName": CONNECTION_ID, "KeyType": "HASH"}])
     );
+    // With tokens, an index by user name holding each id's expiry.
     assert_eq!(
         properties["AttributeDefinitions"],
+        json!([
+            {"AttributeName": CONNECTION_ID, "AttributeType": "S"},
+            {"AttributeName": "userName", "AttributeType": "S"}
+        ])
+    );
+    assert_eq!(
+        properties["GlobalSecondaryIndexes"],
+        json!([{
+            "IndexName": "ByUser",
+            "KeySchema": [{"AttributeName": "userName", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": [EXPIRES_AT]}
+        }])
+    );
+    // Without tokens there are no users, and no index.
+    let open = template_with("dev", "");
+    let open_table = &open["Resources"]["ConnectionsTable"]["Properties"];
+    assert_eq!(
+        open_table["AttributeDefinitions"],
         json!([{"AttributeName": CONNECTION_ID, "AttributeType": "S"}])
     );
+    assert!(open_table.get("GlobalSecondaryIndexes").is_none());
     assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(
         properties["TimeToLiveSpecification"],

@@ -54,6 +54,35 @@ pub struct SseSpecification {
     pub sse_enabled: bool,
 }
 
+/// Which attributes an index copies from the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProjectionType {
+    All,
+    KeysOnly,
+    Include,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Projection {
+    pub projection_type: ProjectionType,
+    /// With `INCLUDE`: the attributes besides the keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub non_key_attributes: Option<Vec<String>>,
+}
+
+/// An index keyed by other attributes than the table's. On an on-demand
+/// table it takes no throughput settings. CloudFormation adds or removes
+/// one per update.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GlobalSecondaryIndex {
+    pub index_name: String,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub projection: Projection,
+}
+
 /// A table.
 ///
 /// Changing `KeySchema` or `TableName` replaces it, and its data with it:
@@ -70,6 +99,8 @@ pub struct Table {
     pub time_to_live_specification: Option<TimeToLiveSpecification>,
     #[serde(rename = "SSESpecification", skip_serializing_if = "Option::is_none")]
     pub sse_specification: Option<SseSpecification>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_secondary_indexes: Option<Vec<GlobalSecondaryIndex>>,
 }
 
 impl ResourceProperties for Table {

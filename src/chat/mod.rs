@@ -44,7 +44,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         "chatstack: serverless WebSocket chat (API Gateway, Lambda, DynamoDB), stage {stage}"
     ));
     let code = CodeBucket::add_to(&mut template)?;
-    let table = ConnectionsTable::add_to(&mut template)?;
+    let table = ConnectionsTable::add_to(&mut template, settings.authorization)?;
     let mut api = WebSocketApi::add_to(&mut template, stage)?;
     let fanout = FanoutQueue::add_to(&mut template, settings.broadcast)?;
     let secret = if settings.authorization {
@@ -60,12 +60,20 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         if !present {
             continue;
         }
+        // $connect counts a user's connections where there are users.
+        let counts_users = spec.trigger == Trigger::WebSocketRoute("$connect");
         let grant = |role: &mut ExecutionRole| {
             table.grant(role, spec.table_actions);
             api.grant_manage_connections(role, spec.connection_methods);
             fanout.grant(role, spec.fanout);
+            if counts_users {
+                table.grant_user_count(role);
+            }
         };
         let mut environment = table.environment();
+        if counts_users {
+            environment.extend(table.user_count_environment(settings.limits.connections_per_user));
+        }
         if !spec.connection_methods.is_empty() {
             environment.extend(api.management_environment());
         }

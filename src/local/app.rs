@@ -35,6 +35,18 @@ pub struct LocalTable {
     pub hash_key: String,
     /// `S`, `N` or `B`.
     pub hash_key_type: String,
+    /// Its global secondary indexes.
+    pub indexes: Vec<LocalIndex>,
+}
+
+/// A global secondary index of a table: its name, hash key and type, and
+/// the attributes it copies besides the keys (`INCLUDE`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalIndex {
+    pub name: String,
+    pub hash_key: String,
+    pub hash_key_type: String,
+    pub included: Vec<String>,
 }
 
 /// A route of an HTTP API (the notify endpoint).
@@ -405,24 +417,60 @@ fn read_route_limits(template: &Value) -> Option<RouteLimits> {
 fn read_tables(template: &Value, table_prefix: &str) -> Result<Vec<LocalTable>, LocalError> {
     resources_of(template, "AWS::DynamoDB::Table")
         .map(|(id, table)| {
-            let key = table["Properties"]["KeySchema"]
+            let properties = &table["Properties"];
+            let (hash_key, hash_key_type) = hash_key_of(properties, &properties["KeySchema"])
+                .ok_or_else(|| invalid(format!("table {id} has no defined HASH key")))?;
+            let indexes = properties["GlobalSecondaryIndexes"]
                 .as_array()
-                .and_then(|keys| keys.iter().find(|k| k["KeyType"] == "HASH"))
-                .and_then(|k| k["AttributeName"].as_str())
-                .ok_or_else(|| invalid(format!("table {id} has no HASH key")))?;
-            let key_type = table["Properties"]["AttributeDefinitions"]
-                .as_array()
-                .and_then(|defs| defs.iter().find(|d| d["AttributeName"] == key))
-                .and_then(|d| d["AttributeType"].as_str())
-                .ok_or_else(|| invalid(format!("table {id} does not define {key}")))?;
+                .into_iter()
+                .flatten()
+                .map(|index| {
+                    let name = index["IndexName"].as_str().unwrap_or_default().to_owned();
+                    let (hash_key, hash_key_type) = hash_key_of(properties, &index["KeySchema"])
+                        .ok_or_else(|| {
+                            invalid(format!(
+                                "index {name} of table {id} has no defined HASH key"
+                            ))
+                        })?;
+                    let included = index["Projection"]["NonKeyAttributes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str().map(str::to_owned))
+                        .collect();
+                    Ok(LocalIndex {
+                        name,
+                        hash_key,
+                        hash_key_type,
+                        included,
+                    })
+                })
+                .collect::<Result<_, LocalError>>()?;
             Ok(LocalTable {
                 logical_id: id.clone(),
                 name: format!("{table_prefix}-{id}"),
-                hash_key: key.to_owned(),
-                hash_key_type: key_type.to_owned(),
+                hash_key,
+                hash_key_type,
+                indexes,
             })
         })
         .collect()
+}
+
+/// The HASH attribute of `key_schema` and its type, from the table's
+/// `properties`' attribute definitions.
+fn hash_key_of(properties: &Value, key_schema: &Value) -> Option<(String, String)> {
+    let key = key_schema
+        .as_array()?
+        .iter()
+        .find(|k| k["KeyType"] == "HASH")?["AttributeName"]
+        .as_str()?;
+    let key_type = properties["AttributeDefinitions"]
+        .as_array()?
+        .iter()
+        .find(|d| d["AttributeName"] == key)?["AttributeType"]
+        .as_str()?;
+    Some((key.to_owned(), key_type.to_owned()))
 }
 
 /// The functions by logical id, each matched to its handler binary through

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 
 use super::LocalError;
@@ -93,31 +94,53 @@ pub async fn user_access() -> (Option<String>, Option<Credentials>) {
     (region, credentials)
 }
 
-/// Creates `table` unless it exists (a reused DynamoDB Local keeps tables).
+/// Creates `table` unless it exists (a reused DynamoDB Local keeps tables),
+/// with its indexes.
 pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     table: &LocalTable,
 ) -> Result<(), LocalError> {
-    let attribute_type = ScalarAttributeType::from(table.hash_key_type.as_str());
-    let key = KeySchemaElement::builder()
-        .attribute_name(&table.hash_key)
-        .key_type(KeyType::Hash)
-        .build()
-        .map_err(|e| LocalError::Dynamo(e.to_string()))?;
-    let definition = AttributeDefinition::builder()
-        .attribute_name(&table.hash_key)
-        .attribute_type(attribute_type)
-        .build()
-        .map_err(|e| LocalError::Dynamo(e.to_string()))?;
-    let result = client
+    let built = |e: aws_sdk_dynamodb::error::BuildError| LocalError::Dynamo(e.to_string());
+    let hash_key = |name: &str| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(KeyType::Hash)
+            .build()
+            .map_err(built)
+    };
+    let definition = |name: &str, kind: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::from(kind))
+            .build()
+            .map_err(built)
+    };
+    let mut request = client
         .create_table()
         .table_name(&table.name)
-        .key_schema(key)
-        .attribute_definitions(definition)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
-    match result {
+        .key_schema(hash_key(&table.hash_key)?)
+        .attribute_definitions(definition(&table.hash_key, &table.hash_key_type)?)
+        .billing_mode(BillingMode::PayPerRequest);
+    for index in &table.indexes {
+        let projection = if index.included.is_empty() {
+            Projection::builder().projection_type(ProjectionType::KeysOnly)
+        } else {
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(index.included.clone()))
+        };
+        request = request
+            .attribute_definitions(definition(&index.hash_key, &index.hash_key_type)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(&index.name)
+                    .key_schema(hash_key(&index.hash_key)?)
+                    .projection(projection.build())
+                    .build()
+                    .map_err(built)?,
+            );
+    }
+    match request.send().await {
         Ok(_) => Ok(()),
         Err(error)
             if error

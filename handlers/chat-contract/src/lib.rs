@@ -38,6 +38,14 @@ pub const FANOUT_QUEUE_URL_VAR: &str = "CHATSTACK_FANOUT_QUEUE_URL";
 /// workers; one to this many or fewer is posted by the function itself.
 pub const DIRECT_LIMIT_VAR: &str = "CHATSTACK_DIRECT_LIMIT";
 
+/// The connections table's index by [`USER_NAME`] (stages with tokens).
+pub const USER_INDEX: &str = "ByUser";
+
+/// Connections one user may hold at once (`[stages.X.limits]
+/// connections_per_user`), set on `$connect` on stages with tokens; unset:
+/// no limit.
+pub const CONNECTIONS_PER_USER_VAR: &str = "CHATSTACK_CONNECTIONS_PER_USER";
+
 /// Messages one connection may send a minute (`[stages.X.limits]
 /// messages_per_minute`), set on `sendmessage`; unset: no limit.
 pub const MESSAGES_PER_MINUTE_VAR: &str = "CHATSTACK_MESSAGES_PER_MINUTE";

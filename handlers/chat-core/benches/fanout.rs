@@ -47,6 +47,9 @@ impl ConnectionStore for MemoryStore {
     async fn delete(&self, _: &str) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn user_connections(&self, _: &str, _: u64) -> Result<usize, StoreError> {
+        Ok(0)
+    }
     async fn count_message(&self, _: &str, _: u64, _: u32) -> Result<bool, StoreError> {
         Ok(true)
     }

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use chat_contract::{
-    DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR,
-    MANAGEMENT_ENDPOINT_VAR, MESSAGES_PER_MINUTE_VAR, TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR,
+    CONNECTIONS_PER_USER_VAR, DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR,
+    FANOUT_SEGMENTS_VAR, MANAGEMENT_ENDPOINT_VAR, MESSAGES_PER_MINUTE_VAR, TABLE_NAME_VAR,
+    TOKEN_SECRET_ARN_VAR,
 };
 
 use crate::fanout::FanoutConfig;
@@ -68,11 +69,25 @@ pub fn split_config(lookup: impl Fn(&str) -> Option<String>) -> Result<SplitConf
     })
 }
 
+/// Connections one user may hold; `None` (unset): no limit.
+pub fn connections_per_user(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<u32>, ConfigError> {
+    optional_limit(&lookup, CONNECTIONS_PER_USER_VAR)
+}
+
 /// Messages one connection may send a minute; `None` (unset): no limit.
 pub fn messages_per_minute(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<u32>, ConfigError> {
-    let limit = positive(&lookup, MESSAGES_PER_MINUTE_VAR, "a whole number above 0")?;
+    optional_limit(&lookup, MESSAGES_PER_MINUTE_VAR)
+}
+
+fn optional_limit(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<u32>, ConfigError> {
+    let limit = positive(lookup, name, "a whole number above 0")?;
     Ok(limit.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
 }
 

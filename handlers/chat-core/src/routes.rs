@@ -105,6 +105,41 @@ pub async fn connect<S: ConnectionStore>(
     }
 }
 
+/// The per-user connection cap, on stages with users: `None` when the
+/// connection may open; else `$connect`'s refusal (429), which API Gateway
+/// turns into a refused handshake. Connections opened at the same moment
+/// may each see the count below the cap (best-effort, as presence is). A
+/// table that cannot be read lets the connection open: recording it would
+/// fail next anyway.
+pub async fn over_connection_cap<S: ConnectionStore>(
+    store: &S,
+    event: &ApiGatewayWebsocketProxyRequest,
+    most: u32,
+    now: SystemTime,
+) -> Option<ApiGatewayProxyResponse> {
+    let user = user_name(event)?;
+    let now_s = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    match store.user_connections(user, now_s).await {
+        Ok(open) if open >= most as usize => {
+            tracing::warn!(
+                user,
+                open,
+                most,
+                "connection refused: the user holds the most allowed"
+            );
+            Some(response(429, "Too many connections for this user."))
+        }
+        Ok(_) => None,
+        Err(error) => {
+            tracing::error!(%error, "connections per user not counted");
+            None
+        }
+    }
+}
+
 /// `$disconnect`: forgets the connection. Always 200: the client is gone
 /// whatever happens, and TTL removes an id whose delete failed.
 pub async fn disconnect<S: ConnectionStore>(

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chat_contract::{CONNECTION_ID, EXPIRES_AT, USER_NAME};
+use chat_contract::{CONNECTION_ID, EXPIRES_AT, USER_INDEX, USER_NAME};
 
 /// When the connection was opened, epoch milliseconds. Only the functions
 /// read it, so it is not part of the contract with the template.
@@ -82,6 +82,15 @@ pub trait ConnectionStore: Send + Sync {
 
     /// Deleting an id that is not there succeeds.
     fn delete(&self, connection_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many connections of `user` the table holds that have not
+    /// expired at `now_s` (epoch seconds): through the index by user, so
+    /// only that user's items are read.
+    fn user_connections(
+        &self,
+        user: &str,
+        now_s: u64,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
     /// Counts one message of `connection_id` in the minute `window`:
     /// whether it is within `limit` (the first `limit` of each minute
@@ -212,6 +221,36 @@ impl ConnectionStore for DynamoStore {
 
     async fn scan_page(&self, start: Option<String>) -> Result<ScanPage, StoreError> {
         self.scan(None, start, self.page_limit).await
+    }
+
+    async fn user_connections(&self, user: &str, now_s: u64) -> Result<usize, StoreError> {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(USER_INDEX)
+                .key_condition_expression("#user = :user")
+                // An id whose $disconnect never ran counts only until its
+                // connection could still be open.
+                .filter_expression("#expires > :now")
+                .expression_attribute_names("#user", USER_NAME)
+                .expression_attribute_names("#expires", EXPIRES_AT)
+                .expression_attribute_values(":user", AttributeValue::S(user.to_owned()))
+                .expression_attribute_values(":now", AttributeValue::N(now_s.to_string()))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| store_error("Query", e))?;
+            count += usize::try_from(page.count()).unwrap_or(0);
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
+            }
+        }
     }
 
     /// One conditional write a message: one more in the current minute

@@ -162,3 +162,110 @@ async fn the_secret_is_read_from_secrets_manager() {
     .await;
     assert!(missing.is_err());
 }
+
+#[tokio::test]
+async fn a_user_at_the_connection_cap_is_refused_and_only_that_user() {
+    let now = SystemTime::now();
+    let store = FakeStore::with_ids(Vec::new());
+    let open_as = |id: &str, user: &str, at: SystemTime| {
+        let connection = chat_core::store::Connection::opened(id, at).by(Some(user));
+        store
+            .items
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), connection);
+    };
+    open_as("a1", "alice", now);
+    open_as("a2", "alice", now);
+    // Its two hours are up: its $disconnect never ran, and it counts no more.
+    open_as("a0", "alice", now - Duration::from_secs(3 * 60 * 60));
+    open_as("b1", "bob", now);
+    let connecting = |user: &str| as_user(event("connect"), user);
+    let refused = routes::over_connection_cap(&store, &connecting("alice"), 2, now)
+        .await
+        .expect("alice holds two already");
+    assert_eq!(refused.status_code, 429);
+    assert!(
+        routes::over_connection_cap(&store, &connecting("alice"), 3, now)
+            .await
+            .is_none()
+    );
+    assert!(
+        routes::over_connection_cap(&store, &connecting("bob"), 2, now)
+            .await
+            .is_none()
+    );
+    // An open stage has no users to count.
+    assert!(
+        routes::over_connection_cap(&store, &event("connect"), 1, now)
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_users_connections_are_counted_through_the_index_by_user() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    use chat_core::store::{Connection, ConnectionStore, DynamoStore};
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let key = |name: &str| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(KeyType::Hash)
+            .build()
+            .unwrap()
+    };
+    let string = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name("connections")
+        .key_schema(key(chat_contract::CONNECTION_ID))
+        .attribute_definitions(string(chat_contract::CONNECTION_ID))
+        .attribute_definitions(string(chat_contract::USER_NAME))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(chat_contract::USER_INDEX)
+                .key_schema(key(chat_contract::USER_NAME))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes(chat_contract::EXPIRES_AT)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("the table is created in moto");
+    let store = DynamoStore::new(client, "connections");
+    let now = SystemTime::now();
+    for (id, user, at) in [
+        ("a1", Some("alice"), now),
+        ("a2", Some("alice"), now),
+        ("a0", Some("alice"), now - Duration::from_secs(3 * 60 * 60)),
+        ("b1", Some("bob"), now),
+        ("x1", None, now),
+    ] {
+        store
+            .put(&Connection::opened(id, at).by(user))
+            .await
+            .unwrap();
+    }
+    let now_s = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(store.user_connections("alice", now_s).await.unwrap(), 2);
+    assert_eq!(store.user_connections("bob", now_s).await.unwrap(), 1);
+    assert_eq!(store.user_connections("carol", now_s).await.unwrap(), 0);
+}

@@ -9,9 +9,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_logging();
     let table = runtime::or_exit(config::table_name(runtime::env));
     let sdk_config = runtime::sdk_config().await;
+    let most_per_user = runtime::or_exit(config::connections_per_user(runtime::env));
     let store = &runtime::dynamo_store(&sdk_config, &table);
     runtime::serve(|event, _deadline| async move {
-        Ok(routes::connect(store, &event, SystemTime::now()).await)
+        let now = SystemTime::now();
+        if let Some(most) = most_per_user
+            && let Some(refused) = routes::over_connection_cap(store, &event, most, now).await
+        {
+            return Ok(refused);
+        }
+        Ok(routes::connect(store, &event, now).await)
     })
     .await
 }

@@ -92,6 +92,16 @@ impl ConnectionStore for FakeStore {
         Ok(self.items.lock().unwrap().contains_key(connection_id))
     }
 
+    async fn user_connections(&self, user: &str, now_s: u64) -> Result<usize, StoreError> {
+        Ok(self
+            .items
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| c.user_name.as_deref() == Some(user) && c.expires_at_s > now_s)
+            .count())
+    }
+
     async fn count_message(
         &self,
         connection_id: &str,
