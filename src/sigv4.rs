@@ -37,6 +37,16 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
+impl<'a> Request<'a> {
+    /// A header's value, by name in any case.
+    fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| *value)
+    }
+}
+
 /// The headers that sign `request` with `credentials` for `region` at
 /// `time`: `authorization`, `x-amz-date` and, for temporary credentials,
 /// `x-amz-security-token`.
@@ -205,21 +215,15 @@ pub fn check_request_for<'r>(
     services: &[&str],
     now: SystemTime,
 ) -> Result<&'r str, Refusal> {
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| *value)
-    };
-    let authorization = parse_authorization(header("authorization").ok_or(Refusal::Unsigned)?)?;
+    let authorization =
+        parse_authorization(request.header("authorization").ok_or(Refusal::Unsigned)?)?;
     if !services.contains(&authorization.service) {
         return Err(Refusal::WrongService);
     }
     if authorization.region != region {
         return Err(Refusal::WrongRegion);
     }
-    let time = signing_time(header(DATE_HEADER), now)?;
+    let time = signing_time(request.header(DATE_HEADER), now)?;
     let credentials = credentials
         .filter(|c| c.access_key_id() == authorization.access_key)
         .ok_or(Refusal::UnknownKey)?;
@@ -250,13 +254,6 @@ fn verify_signature(
     credentials: &Credentials,
     time: SystemTime,
 ) -> Result<(), Refusal> {
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| *value)
-    };
     // The headers the client signed, as it passed them to its signer: the
     // signer adds the date and token itself.
     let mut signed = Vec::new();
@@ -264,7 +261,7 @@ fn verify_signature(
         if *name == DATE_HEADER || *name == TOKEN_HEADER {
             continue;
         }
-        signed.push((*name, header(name).ok_or(Refusal::Mismatch)?));
+        signed.push((*name, request.header(name).ok_or(Refusal::Mismatch)?));
     }
     let expected = signature(
         Request {

@@ -276,17 +276,7 @@ async fn on_a_stage_with_tokens_the_page_asks_for_one_and_shows_names() {
         .find_map(|l| field_after(l, "Chat page:"))
         .unwrap()
         .to_owned();
-    let secret_file = lines
-        .iter()
-        .find_map(|l| field_after(l, "--secret-file"))
-        .unwrap()
-        .to_owned();
-    let minted = Command::new(env!("CARGO_BIN_EXE_chatstack"))
-        .args(["token", "--secret-file", &secret_file, "--user", "alice"])
-        .output()
-        .unwrap();
-    assert!(minted.status.success(), "{minted:?}");
-    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let token = local.token_for("alice");
 
     let driver = Chromedriver::start();
     let page = driver.browser().await;

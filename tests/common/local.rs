@@ -164,6 +164,33 @@ impl Local {
         }
     }
 
+    /// The token secret's file, which a stage with tokens names in its
+    /// banner.
+    pub fn secret_file(&self) -> String {
+        self.lines()
+            .iter()
+            .find_map(|l| field_after(l, "--secret-file"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no token line: {:?}", self.lines()))
+    }
+
+    /// A token for `user`, minted as the banner says (`chatstack token
+    /// --secret-file`).
+    pub fn token_for(&self, user: &str) -> String {
+        let minted = Command::new(env!("CARGO_BIN_EXE_chatstack"))
+            .args([
+                "token",
+                "--secret-file",
+                &self.secret_file(),
+                "--user",
+                user,
+            ])
+            .output()
+            .expect("chatstack token runs");
+        assert!(minted.status.success(), "{minted:?}");
+        String::from_utf8(minted.stdout).unwrap().trim().to_owned()
+    }
+
     /// The TCP ports `local` itself listens on (from /proc: its sockets'
     /// inodes, matched in the kernel's table of listening sockets).
     pub fn listening_ports(&self) -> Vec<u16> {
