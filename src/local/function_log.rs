@@ -45,7 +45,7 @@ fn epoch_ms(time: SystemTime) -> i64 {
 
 impl FunctionLogFile {
     pub fn create(path: &Path, memory_mb: u32) -> Result<Self, LocalError> {
-        let file = super::create_private(path, true)?;
+        let file = super::run_dir::create_private(path, true)?;
         Ok(FunctionLogFile {
             file: Mutex::new(file),
             next_event: AtomicU64::new(0),
@@ -59,7 +59,7 @@ impl FunctionLogFile {
         format!(
             "{}/[$LATEST]{}",
             day[..10].replace('-', "/"),
-            super::unique_hex()
+            super::ids::unique_hex()
         )
     }
 

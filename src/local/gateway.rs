@@ -103,7 +103,7 @@ pub struct ManagementSigner {
 
 /// Like API Gateway's ids: short, opaque, ending in '='.
 fn new_connection_id() -> String {
-    format!("{}=", super::unique_hex())
+    format!("{}=", super::ids::unique_hex())
 }
 
 /// The status code of a Lambda proxy response; `None` when the response
@@ -291,7 +291,7 @@ impl Gateway {
     /// as API Gateway does.
     async fn on_message(self: Arc<Self>, context: ConnectionContext, body: String) {
         // Unique even for two messages in one millisecond.
-        let request_id = super::unique_hex();
+        let request_id = super::ids::unique_hex();
         let error = match self.app.select_route(&body) {
             None => Some("Forbidden"),
             Some(route) if !self.admit(route) => Some("Too Many Requests"),

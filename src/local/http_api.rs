@@ -168,7 +168,7 @@ fn event(
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
     };
     let now = SystemTime::now();
-    let request_id = super::unique_hex();
+    let request_id = super::ids::unique_hex();
     let user_agent = joined.get("user-agent").cloned().unwrap_or_default();
     let (method, path) = route_key.split_once(' ').unwrap_or(("", route_key));
     json!({

@@ -130,7 +130,7 @@ impl FunctionPool {
         let address = listener
             .local_addr()
             .map_err(io_error("reading an address"))?;
-        let key = super::random_hex(16)?;
+        let key = super::ids::random_hex(16)?;
         let mut process = Command::new(&self.binary)
             .env_clear()
             .envs(self.environment.iter().map(|(k, v)| (k, v)))

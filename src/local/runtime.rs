@@ -197,7 +197,7 @@ impl FunctionRuntime {
         self.reserve();
         let (reply, mut answer) = oneshot::channel();
         let (handed_out, taken) = oneshot::channel();
-        let request_id = super::unique_hex();
+        let request_id = super::ids::unique_hex();
         let invocation = Invocation {
             request_id: request_id.clone(),
             event,

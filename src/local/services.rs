@@ -96,7 +96,7 @@ impl LocalServices {
         let endpoint = endpoint.unwrap_or_else(|| moto_endpoint.clone());
         let client = dynamo::client(&endpoint, credentials.clone(), &region);
         let credentials_file = run_dir.join(CREDENTIALS_FILE);
-        super::write_private(&credentials_file, &credentials_text(&credentials))?;
+        super::run_dir::write_private(&credentials_file, &credentials_text(&credentials))?;
         Ok(LocalServices {
             endpoint,
             named,
@@ -152,16 +152,30 @@ impl LocalServices {
         self.moto.kill().await.is_ok()
     }
 
-    /// Creates the template's secrets (a stage's token secret) in moto
-    /// with `value`.
-    pub async fn create_secrets(&self, app: &LocalApp, value: &str) -> Result<(), LocalError> {
+    /// Creates the template's secrets (a stage's token secret) in moto,
+    /// with `value` or a random one, and writes the value to a file of
+    /// `dir` only the user can read, for `chatstack token --secret-file`.
+    /// Returns that file; `None` when the template has no secret.
+    pub async fn create_secrets(
+        &self,
+        app: &LocalApp,
+        value: Option<String>,
+        dir: &Path,
+    ) -> Result<Option<PathBuf>, LocalError> {
+        if app.secrets.is_empty() {
+            return Ok(None);
+        }
+        let value = match value {
+            Some(value) => value,
+            None => super::ids::random_hex(32)?,
+        };
         let config = self.moto_config().await;
         let client = aws_sdk_secretsmanager::Client::new(&config);
         for secret in &app.secrets {
             client
                 .create_secret()
                 .name(&secret.name)
-                .secret_string(value)
+                .secret_string(&value)
                 .send()
                 .await
                 .map_err(|e| {
@@ -172,7 +186,9 @@ impl LocalServices {
                     ))
                 })?;
         }
-        Ok(())
+        let path = dir.join("token-secret");
+        super::run_dir::write_private(&path, &value)?;
+        Ok(Some(path))
     }
 
     /// Creates the template's queues in moto; the client and their URLs
@@ -200,8 +216,8 @@ impl LocalServices {
 /// A key made for this run: an access key id and secret no one else has.
 fn run_key() -> Result<Credentials, LocalError> {
     Ok(Credentials::new(
-        format!("AKIALOCAL{}", super::random_hex(6)?.to_uppercase()),
-        super::random_hex(20)?,
+        format!("AKIALOCAL{}", super::ids::random_hex(6)?.to_uppercase()),
+        super::ids::random_hex(20)?,
         None,
         None,
         "chatstack-local-run",
