@@ -7,8 +7,8 @@ use aws_credential_types::Credentials;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::aws::StackReader;
 use crate::chat::StageName;
-use crate::deploy::cloud::Cloud;
 use crate::sigv4::{self, Request};
 
 /// The output that names the endpoint.
@@ -34,7 +34,7 @@ pub enum NotifyError {
     #[error("name the stage (--stage) or the endpoint (--url)")]
     NoTarget,
     #[error(transparent)]
-    Outputs(#[from] crate::deploy::OutputsError),
+    Outputs(#[from] crate::aws::OutputsError),
     #[error("the text is {0} bytes; a message may have at most {MAX_TEXT_BYTES} (128 KB)")]
     TooLarge(usize),
     #[error(transparent)]
@@ -93,8 +93,11 @@ impl std::fmt::Display for Outcome {
 }
 
 /// The stage's `NotifyUrl`, from its stack's outputs.
-pub async fn endpoint_of<C: Cloud>(cloud: &C, stage: &StageName) -> Result<String, NotifyError> {
-    let outputs = crate::deploy::stage_outputs(cloud, stage).await?;
+pub async fn endpoint_of<C: StackReader>(
+    cloud: &C,
+    stage: &StageName,
+) -> Result<String, NotifyError> {
+    let outputs = crate::aws::stage_outputs(cloud, stage).await?;
     if outputs.is_empty() {
         // Every chat stack has outputs: none at all is not the settings.
         return Err(NotifyError::NoOutputs {
@@ -189,7 +192,7 @@ pub async fn post(
         // host the user did not name.
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| unreachable(crate::deploy::aws::error_chain(&e)))?;
+        .map_err(|e| unreachable(crate::aws::error_chain(&e)))?;
     let mut request = client.post(url).header(content_type.0, content_type.1);
     for (name, value) in signature {
         request = request.header(name, value);
@@ -198,7 +201,7 @@ pub async fn post(
         .body(body)
         .send()
         .await
-        .map_err(|e| unreachable(crate::deploy::aws::error_chain(&e)))?;
+        .map_err(|e| unreachable(crate::aws::error_chain(&e)))?;
     answer_of(url, response).await
 }
 
@@ -229,7 +232,7 @@ async fn answer_of(url: &str, response: reqwest::Response) -> Result<Outcome, No
         .await
         .map_err(|e| NotifyError::Unreachable {
             url: url.to_owned(),
-            reason: crate::deploy::aws::error_chain(&e),
+            reason: crate::aws::error_chain(&e),
         })?;
     if !status.is_success() {
         let message = serde_json::from_str::<serde_json::Value>(&text)

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use chat_token::UserName;
 
+use crate::aws::StackReader;
 use crate::chat::{StageName, TOKEN_SECRET_OUTPUT};
-use crate::deploy::cloud::Cloud;
 
 /// A token's lifetime when none is asked for.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 60 * 60);
@@ -27,15 +27,15 @@ pub enum TokenCommandError {
     #[error(transparent)]
     Token(#[from] chat_token::TokenError),
     #[error(transparent)]
-    Outputs(#[from] crate::deploy::OutputsError),
+    Outputs(#[from] crate::aws::OutputsError),
 }
 
 /// The ARN of `stage`'s token secret, from its stack's outputs.
-pub async fn secret_arn<C: Cloud>(
+pub async fn secret_arn<C: StackReader>(
     cloud: &C,
     stage: &StageName,
 ) -> Result<String, TokenCommandError> {
-    crate::deploy::stage_outputs(cloud, stage)
+    crate::aws::stage_outputs(cloud, stage)
         .await?
         .into_iter()
         .find(|(key, _)| key == TOKEN_SECRET_OUTPUT)
@@ -60,8 +60,8 @@ pub async fn read_secret(
         .send()
         .await
         .map_err(|e| {
-            let endpoint = crate::deploy::aws::endpoint_of(config, "secretsmanager");
-            unreadable(crate::deploy::aws::cloud_error(e, &endpoint).to_string())
+            let endpoint = crate::aws::endpoint_of(config, "secretsmanager");
+            unreadable(crate::aws::cloud_error(e, &endpoint).to_string())
         })?;
     output
         .secret_string()

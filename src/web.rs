@@ -200,7 +200,7 @@ pub enum WebError {
     #[error("the stack of stage {stage} has no WebSocketUrl output: is it a chatstack stage?")]
     NoUrl { stage: String },
     #[error(transparent)]
-    Outputs(#[from] crate::deploy::OutputsError),
+    Outputs(#[from] crate::aws::OutputsError),
     #[error("could not serve the page on {address}: {source}")]
     Serve {
         address: String,
@@ -210,11 +210,11 @@ pub enum WebError {
 
 /// The page of a deployed stage: its `WebSocketUrl`, and a token field
 /// when the stage requires tokens (it has a `TokenSecretArn` output).
-pub async fn deployed_page<C: crate::deploy::cloud::Cloud>(
+pub async fn deployed_page<C: crate::aws::StackReader>(
     cloud: &C,
     stage: &crate::chat::StageName,
 ) -> Result<PageConfig, WebError> {
-    let outputs = crate::deploy::stage_outputs(cloud, stage).await?;
+    let outputs = crate::aws::stage_outputs(cloud, stage).await?;
     let output = |key: &str| {
         outputs
             .iter()

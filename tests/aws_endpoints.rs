@@ -6,8 +6,10 @@ use std::process::{Command, Stdio};
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use axum::http::StatusCode;
-use chatstack::deploy::aws::{AwsCloud, https_client};
-use chatstack::deploy::cloud::{Cloud, CloudError};
+use chatstack::aws::CloudError;
+use chatstack::aws::{StackReader, https_client};
+use chatstack::deploy::aws::AwsCloud;
+use chatstack::deploy::cloud::Cloud;
 
 async fn cloud_at(endpoint: &str) -> AwsCloud {
     let config = aws_config::defaults(BehaviorVersion::latest())

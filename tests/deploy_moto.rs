@@ -402,7 +402,7 @@ async fn a_template_over_the_inline_limit_deploys_through_template_url() {
     assert!(body.len() > TEMPLATE_BODY_LIMIT);
 
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(chatstack::deploy::aws::https_client())
+        .http_client(chatstack::aws::https_client())
         .endpoint_url(&moto.endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(

@@ -16,17 +16,25 @@ use common::moto::Moto;
 use common::{ROOT, python_tool};
 use serde_json::Value;
 
-/// The methods of the `Cloud` trait, read from its source.
+/// The methods of the `Cloud` trait and of `StackReader`, the part of it
+/// the shared AWS layer holds, read from their sources.
 fn cloud_methods() -> BTreeSet<String> {
-    let source = std::fs::read_to_string(Path::new(ROOT).join("src/deploy/cloud.rs")).unwrap();
-    let body = source
-        .split_once("pub trait Cloud {")
-        .expect("the Cloud trait")
-        .1;
-    let body = &body[..body.find("\n}").unwrap()];
-    body.split("fn ")
-        .skip(1)
-        .map(|rest| rest[..rest.find(['(', '<']).unwrap()].to_owned())
+    let methods = |file: &str, declaration: &str| {
+        let source = std::fs::read_to_string(Path::new(ROOT).join(file)).unwrap();
+        let body = source
+            .split_once(declaration)
+            .unwrap_or_else(|| panic!("{declaration} in {file}"))
+            .1
+            .to_owned();
+        let body = &body[..body.find("\n}").unwrap()];
+        body.split("fn ")
+            .skip(1)
+            .map(|rest| rest[..rest.find(['(', '<']).unwrap()].to_owned())
+            .collect::<Vec<_>>()
+    };
+    methods("src/deploy/cloud.rs", "pub trait Cloud: StackReader {")
+        .into_iter()
+        .chain(methods("src/aws.rs", "pub trait StackReader {"))
         .collect()
 }
 

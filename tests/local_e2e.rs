@@ -1551,7 +1551,7 @@ async fn local_services_take_only_their_own_host_origin_and_key_and_reveal_nothi
         async move {
             let config = aws_sdk_secretsmanager::Config::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
-                .http_client(chatstack::deploy::aws::https_client())
+                .http_client(chatstack::aws::https_client())
                 .endpoint_url(endpoint)
                 .region(aws_config::Region::new(region))
                 .credentials_provider(credentials)

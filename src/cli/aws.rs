@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::CliError;
-use crate::deploy::aws::{AwsCloud, AwsOptions, load_config};
+use crate::aws::{AwsOptions, load_config};
+use crate::deploy::aws::AwsCloud;
 use crate::deploy::ui::{Approval, Interrupts, Ui};
 use crate::deploy::{Assets, DeployError, Deployer, Poll};
 use crate::handlers::HandlersWorkspace;

@@ -7,10 +7,11 @@ use clap::Args;
 
 use super::aws::AwsArgs;
 use super::{CliError, Execute, block_on};
+use crate::aws::CloudError;
+use crate::aws::{AwsOptions, load_config};
 use crate::chat::StageName;
 use crate::deploy::DeployError;
-use crate::deploy::aws::{AwsCloud, AwsOptions, load_config};
-use crate::deploy::cloud::CloudError;
+use crate::deploy::aws::AwsCloud;
 use crate::notify::{self, NotifyError};
 
 #[derive(Debug, Args)]

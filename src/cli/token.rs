@@ -8,9 +8,10 @@ use clap::Args;
 
 use super::aws::AwsArgs;
 use super::{CliError, Execute, block_on};
+use crate::aws::{AwsOptions, load_config};
 use crate::chat::StageName;
 use crate::deploy::DeployError;
-use crate::deploy::aws::{AwsCloud, AwsOptions, load_config};
+use crate::deploy::aws::AwsCloud;
 use crate::tokens;
 
 #[derive(Debug, Args)]

@@ -1,15 +1,15 @@
-//! [`Cloud`] over the AWS SDK.
+//! [`Cloud`] over the AWS SDK: CloudFormation, S3 and Lambda as deploy
+//! uses them.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, TemplateStage};
 use aws_sdk_s3::types::{Tag, Tagging};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use super::cloud::{
     AccountConcurrency, Change, ChangeSet, ChangeSetKind, ChangeSetRequest, Cloud, CloudError,
-    Stack, StackEvent,
+    Stack, StackEvent, StackReader,
 };
+use crate::aws::{cloud_error, endpoint_of, is_missing_stack};
 
 /// The IAM actions each [`Cloud`] method needs, for the deployer's policy
 /// (`chatstack deployer-policy`; `tests/deployer_policy.rs` checks that
@@ -35,76 +35,6 @@ pub const CLOUD_CALLS: &[(&str, &[&str])] = &[
     ("object_url", &[]),
     ("tag_object", &["s3:PutObjectTagging"]),
 ];
-
-/// The HTTP client of every AWS call: rustls with ring.
-pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https()
-}
-
-/// The AWS settings a user can pass on the command line.
-#[derive(Debug, Clone, Default)]
-pub struct AwsOptions {
-    pub region: Option<String>,
-    pub profile: Option<String>,
-}
-
-/// Loads the standard AWS configuration (flags, environment including
-/// `AWS_ENDPOINT_URL`, profiles), refusing early without a region or
-/// credentials so the user gets one line saying what to do.
-pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, CloudError> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
-    if let Some(profile) = &options.profile {
-        check_profile(profile).await?;
-        loader = loader.profile_name(profile);
-    }
-    if let Some(region) = &options.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    let config = loader.load().await;
-    if config.region().is_none() {
-        return Err(CloudError::Other(
-            "no AWS region: pass --region, set AWS_REGION, or set a region in your profile"
-                .to_owned(),
-        ));
-    }
-    let provider = config
-        .credentials_provider()
-        .ok_or(CloudError::NoCredentials)?;
-    use aws_credential_types::provider::ProvideCredentials;
-    provider
-        .provide_credentials()
-        .await
-        .map_err(|_| CloudError::NoCredentials)?;
-    Ok(config)
-}
-
-/// Refuses a `--profile` the AWS config files do not define, naming those
-/// they do: the SDK would only say later that it found no region or
-/// credentials.
-async fn check_profile(name: &str) -> Result<(), CloudError> {
-    use aws_types::os_shim_internal::{Env, Fs};
-    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
-    let profiles = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None).await;
-    let mut names: Vec<String> = match &profiles {
-        Ok(set) => set.profiles().map(str::to_owned).collect(),
-        Err(_) => Vec::new(),
-    };
-    names.sort();
-    if names.iter().any(|n| n == name) {
-        return Ok(());
-    }
-    let known = if names.is_empty() {
-        "they define none".to_owned()
-    } else {
-        format!("they define {}", names.join(", "))
-    };
-    Err(CloudError::Other(format!(
-        "there is no AWS profile {name:?} in your AWS config files (~/.aws/config, \
-         ~/.aws/credentials, or AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE): {known}"
-    )))
-}
 
 /// CloudFormation, S3 and Lambda clients for one account and region.
 #[derive(Debug, Clone)]
@@ -149,74 +79,11 @@ fn s3_host(config: &SdkConfig) -> String {
     format!("s3.{region}.{domain}")
 }
 
-/// The endpoint a client of `service` calls, as the user would recognise it.
-pub(crate) fn endpoint_of(config: &SdkConfig, service: &str) -> String {
-    match (config.endpoint_url(), config.region()) {
-        (Some(url), _) => url.to_owned(),
-        (None, Some(region)) => format!(
-            "https://{service}.{region}.amazonaws.com (or AWS_ENDPOINT_URL_{})",
-            service.to_ascii_uppercase()
-        ),
-        (None, None) => format!("the {service} endpoint"),
-    }
-}
-
-pub(crate) fn cloud_error<E, R>(error: SdkError<E, R>, endpoint: &str) -> CloudError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    if let SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) = &error {
-        return CloudError::Unreachable {
-            endpoint: endpoint.to_owned(),
-            cause: error_chain(&error),
-        };
-    }
-    let code = error.code().map(str::to_owned);
-    let message = error.message().map(str::to_owned);
-    match (code.as_deref(), message) {
-        (
-            Some(
-                "Throttling"
-                | "ThrottlingException"
-                | "TooManyRequestsException"
-                | "RequestLimitExceeded"
-                | "SlowDown",
-            ),
-            m,
-        ) => CloudError::Throttled(m.unwrap_or_default()),
-        (Some(code), Some(message)) => CloudError::Other(format!("{code}: {message}")),
-        (Some(code), None) => CloudError::Other(code.to_owned()),
-        (None, _) => CloudError::Other(error_chain(&error)),
-    }
-}
-
-/// Whether CloudFormation answered that the stack named does not exist.
-pub(crate) fn is_missing_stack(error: &impl ProvideErrorMetadata) -> bool {
-    error.code() == Some("ValidationError")
-        && error
-            .message()
-            .is_some_and(|m| m.contains("does not exist"))
-}
-
-/// An error with its causes: the SDK's own Display is terse ("dispatch
-/// failure"); the causes say what happened.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 fn epoch_ms(time: Option<&aws_sdk_cloudformation::primitives::DateTime>) -> i64 {
     time.and_then(|t| t.to_millis().ok()).unwrap_or(0)
 }
 
-impl Cloud for AwsCloud {
+impl StackReader for AwsCloud {
     async fn describe_stack(&self, stack: &str) -> Result<Option<Stack>, CloudError> {
         let result = self
             .cloudformation
@@ -253,7 +120,9 @@ impl Cloud for AwsCloud {
                 .collect(),
         }))
     }
+}
 
+impl Cloud for AwsCloud {
     async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<String, CloudError> {
         let parameters = request
             .parameters

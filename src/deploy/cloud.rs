@@ -1,17 +1,7 @@
 //! The AWS calls deploy makes, behind a trait so every path (rollback,
 //! throttling, no-op, Ctrl-C) can be driven by a fake.
 
-/// A stack as CloudFormation describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stack {
-    pub name: String,
-    pub status: String,
-    pub status_reason: Option<String>,
-    /// Output key and value.
-    pub outputs: Vec<(String, String)>,
-    /// Parameter key and value, as last deployed.
-    pub parameters: Vec<(String, String)>,
-}
+pub use crate::aws::{CloudError, Stack, StackReader};
 
 /// One stack event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,31 +70,11 @@ pub struct ChangeSet {
     pub changes: Vec<Change>,
 }
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum CloudError {
-    /// The API asked us to slow down; worth retrying after a pause.
-    #[error("throttled by AWS: {0}")]
-    Throttled(String),
-    #[error(
-        "no AWS credentials found: pass --profile, or set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-    )]
-    NoCredentials,
-    /// No answer at all: DNS, connection or timeout.
-    #[error(
-        "could not reach {endpoint} ({cause}): check your network connection and proxy, the \
-         region (--region, AWS_REGION), and AWS_ENDPOINT_URL if you set one"
-    )]
-    Unreachable { endpoint: String, cause: String },
-    #[error("{0}")]
-    Other(String),
-}
-
 /// CloudFormation and S3, as deploy uses them.
 // Used only through generics, never boxed or sent across tasks, so the
 // futures need no `Send` bound.
 #[allow(async_fn_in_trait)]
-pub trait Cloud {
-    async fn describe_stack(&self, stack: &str) -> Result<Option<Stack>, CloudError>;
+pub trait Cloud: StackReader {
     /// Returns the change set's id.
     async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<String, CloudError>;
     async fn describe_change_set(&self, id: &str) -> Result<ChangeSet, CloudError>;

@@ -403,30 +403,3 @@ pub async fn destroy_stage<C: cloud::Cloud>(
     }
     Ok(())
 }
-
-/// Why a deployed stage's outputs could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum OutputsError {
-    #[error("there is no stack {stack}: deploy the stage first (chatstack deploy --stage {stage})")]
-    NoStack { stack: String, stage: String },
-    #[error(transparent)]
-    Cloud(#[from] cloud::CloudError),
-    #[error(transparent)]
-    StageName(#[from] crate::chat::StageNameError),
-}
-
-/// The outputs of `stage`'s stack, for the commands that use a deployed
-/// stage (`notify`, `token`, `web`).
-pub async fn stage_outputs<C: cloud::Cloud>(
-    cloud: &C,
-    stage: &StageName,
-) -> Result<Vec<(String, String)>, OutputsError> {
-    let stack = stage.stack_name()?;
-    match cloud.describe_stack(&stack).await? {
-        Some(described) => Ok(described.outputs),
-        None => Err(OutputsError::NoStack {
-            stack,
-            stage: stage.to_string(),
-        }),
-    }
-}

@@ -68,7 +68,7 @@ pub fn client(endpoint: &str, credentials: Credentials, region: &str) -> aws_sdk
     aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .http_client(crate::deploy::aws::https_client())
+            .http_client(crate::aws::https_client())
             .endpoint_url(endpoint)
             .region(Region::new(region.to_owned()))
             .credentials_provider(credentials)
@@ -83,7 +83,7 @@ pub fn client(endpoint: &str, credentials: Credentials, region: &str) -> aws_sdk
 pub async fn user_access() -> (Option<String>, Option<Credentials>) {
     use aws_credential_types::provider::ProvideCredentials;
     let config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(crate::deploy::aws::https_client())
+        .http_client(crate::aws::https_client())
         .load()
         .await;
     let region = config.region().map(|r| r.to_string());
@@ -152,7 +152,7 @@ pub async fn create_table(
         Err(error) => Err(LocalError::Dynamo(format!(
             "creating table {}: {}",
             table.name,
-            crate::deploy::aws::error_chain(&error)
+            crate::aws::error_chain(&error)
         ))),
     }
 }
@@ -166,7 +166,7 @@ pub async fn moto_config(
     credentials: &Credentials,
 ) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(crate::deploy::aws::https_client())
+        .http_client(crate::aws::https_client())
         .endpoint_url(endpoint)
         .region(Region::new(region.to_owned()))
         .credentials_provider(credentials.clone())

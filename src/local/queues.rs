@@ -63,7 +63,7 @@ pub async fn create(
             .set_attributes(Some(attributes.into_iter().collect()))
             .send()
             .await
-            .map_err(|e| crate::deploy::aws::error_chain(&e))
+            .map_err(|e| crate::aws::error_chain(&e))
             .map_err(sqs_error(format!("creating the queue {}", queue.name)))?;
         let url = created.queue_url().unwrap_or_default().to_owned();
         let arn = client
@@ -72,7 +72,7 @@ pub async fn create(
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .map_err(|e| crate::deploy::aws::error_chain(&e))
+            .map_err(|e| crate::aws::error_chain(&e))
             .map_err(sqs_error(format!("reading the queue {}", queue.name)))?
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
@@ -206,7 +206,7 @@ impl Poller {
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
-            .map_err(|e| crate::deploy::aws::error_chain(&e))?;
+            .map_err(|e| crate::aws::error_chain(&e))?;
         Ok(output.messages().to_vec())
     }
 
@@ -297,7 +297,7 @@ impl Poller {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| crate::deploy::aws::error_chain(&e))
+                .map_err(|e| crate::aws::error_chain(&e))
         };
         lock(&self.in_flight).remove(id);
         if let Err(error) = outcome {
@@ -322,7 +322,7 @@ impl Poller {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| crate::deploy::aws::error_chain(&e))
+            .map_err(|e| crate::aws::error_chain(&e))
     }
 
     /// One record of Lambda's SQS event.

@@ -139,7 +139,7 @@ async fn signing_credentials() -> (Option<aws_credential_types::Credentials>, St
     use aws_credential_types::provider::ProvideCredentials;
     let resolve = async {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(crate::deploy::aws::https_client())
+            .http_client(crate::aws::https_client())
             .load()
             .await;
         let region = config

@@ -182,7 +182,7 @@ impl LocalServices {
                     LocalError::Dynamo(format!(
                         "creating the secret {} in moto: {}",
                         secret.name,
-                        crate::deploy::aws::error_chain(&e)
+                        crate::aws::error_chain(&e)
                     ))
                 })?;
         }
@@ -250,7 +250,7 @@ pub async fn read_credentials_file(path: &Path) -> Result<Credentials, String> {
     // The SDK's own HTTPS client: a profile may name one that needs it (a
     // run's file never does).
     let provider_config = aws_config::provider_config::ProviderConfig::without_region()
-        .with_http_client(crate::deploy::aws::https_client());
+        .with_http_client(crate::aws::https_client());
     ProfileFileCredentialsProvider::builder()
         .configure(&provider_config)
         .profile_files(files)
@@ -258,13 +258,7 @@ pub async fn read_credentials_file(path: &Path) -> Result<Credentials, String> {
         .build()
         .provide_credentials()
         .await
-        .map_err(|e| {
-            format!(
-                "{}: {}",
-                path.display(),
-                crate::deploy::aws::error_chain(&e)
-            )
-        })
+        .map_err(|e| format!("{}: {}", path.display(), crate::aws::error_chain(&e)))
 }
 
 /// Starts `moto_server` on `socket` with nothing of the user's

@@ -6,8 +6,8 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
 use super::{EventPage, EventQuery, FunctionLog, LogEvent, LogSource, LogsError, ReadError};
+use crate::aws::{cloud_error, endpoint_of, is_missing_stack};
 use crate::chat::{FUNCTIONS, FunctionLogs, StageName};
-use crate::deploy::aws::{cloud_error, endpoint_of, is_missing_stack};
 
 const LOG_GROUP_TYPE: &str = "AWS::Logs::LogGroup";
 

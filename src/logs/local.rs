@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{EventPage, EventQuery, FunctionLog, LogEvent, LogSource, LogsError, ReadError};
+use crate::aws::CloudError;
 use crate::chat::FUNCTIONS;
-use crate::deploy::cloud::CloudError;
 
 /// One line of a local log file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,8 +13,8 @@ use std::future::Future;
 use std::io::{self, Write};
 use std::time::Duration;
 
+use crate::aws::CloudError;
 use crate::chat::{FUNCTIONS, StageNameError};
-use crate::deploy::cloud::CloudError;
 use render::{Format, Printer};
 
 /// Where one function's events are: a log group, or a local log file.

@@ -4,8 +4,9 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use chatstack::aws::{CloudError, Stack, StackReader};
 use chatstack::deploy::cloud::{
-    AccountConcurrency, ChangeSet, ChangeSetRequest, Cloud, CloudError, Stack, StackEvent,
+    AccountConcurrency, ChangeSet, ChangeSetRequest, Cloud, StackEvent,
 };
 
 /// A status meaning "the stack no longer exists".
@@ -105,7 +106,7 @@ impl FakeCloud {
     }
 }
 
-impl Cloud for FakeCloud {
+impl StackReader for FakeCloud {
     async fn describe_stack(&self, name: &str) -> Result<Option<Stack>, CloudError> {
         let mut state = self.state.borrow_mut();
         if let Some(error) = state.describe_errors.pop_front() {
@@ -136,7 +137,9 @@ impl Cloud for FakeCloud {
             })),
         }
     }
+}
 
+impl Cloud for FakeCloud {
     async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<String, CloudError> {
         let mut state = self.state.borrow_mut();
         state.calls.push(format!(

@@ -1,0 +1,210 @@
+//! The AWS layer every command shares: configuration (flags, profiles,
+//! environment), the HTTPS client, errors in the user's words, and reading
+//! a deployed stage's stack. `deploy` adds change sets and assets on top
+//! ([`crate::deploy::cloud::Cloud`]); `local`, `logs`, `notify`, `tokens`
+//! and `web` need only this.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+use crate::chat::StageName;
+
+/// The HTTP client of every AWS call: rustls with ring.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// The AWS settings a user can pass on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// Loads the standard AWS configuration (flags, environment including
+/// `AWS_ENDPOINT_URL`, profiles), refusing early without a region or
+/// credentials so the user gets one line saying what to do.
+pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, CloudError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
+    if let Some(profile) = &options.profile {
+        check_profile(profile).await?;
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return Err(CloudError::Other(
+            "no AWS region: pass --region, set AWS_REGION, or set a region in your profile"
+                .to_owned(),
+        ));
+    }
+    let provider = config
+        .credentials_provider()
+        .ok_or(CloudError::NoCredentials)?;
+    use aws_credential_types::provider::ProvideCredentials;
+    provider
+        .provide_credentials()
+        .await
+        .map_err(|_| CloudError::NoCredentials)?;
+    Ok(config)
+}
+
+/// Refuses a `--profile` the AWS config files do not define, naming those
+/// they do: the SDK would only say later that it found no region or
+/// credentials.
+async fn check_profile(name: &str) -> Result<(), CloudError> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let profiles = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None).await;
+    let mut names: Vec<String> = match &profiles {
+        Ok(set) => set.profiles().map(str::to_owned).collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    if names.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    let known = if names.is_empty() {
+        "they define none".to_owned()
+    } else {
+        format!("they define {}", names.join(", "))
+    };
+    Err(CloudError::Other(format!(
+        "there is no AWS profile {name:?} in your AWS config files (~/.aws/config, \
+         ~/.aws/credentials, or AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE): {known}"
+    )))
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum CloudError {
+    /// The API asked us to slow down; worth retrying after a pause.
+    #[error("throttled by AWS: {0}")]
+    Throttled(String),
+    #[error(
+        "no AWS credentials found: pass --profile, or set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )]
+    NoCredentials,
+    /// No answer at all: DNS, connection or timeout.
+    #[error(
+        "could not reach {endpoint} ({cause}): check your network connection and proxy, the \
+         region (--region, AWS_REGION), and AWS_ENDPOINT_URL if you set one"
+    )]
+    Unreachable { endpoint: String, cause: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The endpoint a client of `service` calls, as the user would recognise it.
+pub fn endpoint_of(config: &SdkConfig, service: &str) -> String {
+    match (config.endpoint_url(), config.region()) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(region)) => format!(
+            "https://{service}.{region}.amazonaws.com (or AWS_ENDPOINT_URL_{})",
+            service.to_ascii_uppercase()
+        ),
+        (None, None) => format!("the {service} endpoint"),
+    }
+}
+
+pub fn cloud_error<E, R>(error: SdkError<E, R>, endpoint: &str) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    if let SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) = &error {
+        return CloudError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            cause: error_chain(&error),
+        };
+    }
+    let code = error.code().map(str::to_owned);
+    let message = error.message().map(str::to_owned);
+    match (code.as_deref(), message) {
+        (
+            Some(
+                "Throttling"
+                | "ThrottlingException"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "SlowDown",
+            ),
+            m,
+        ) => CloudError::Throttled(m.unwrap_or_default()),
+        (Some(code), Some(message)) => CloudError::Other(format!("{code}: {message}")),
+        (Some(code), None) => CloudError::Other(code.to_owned()),
+        (None, _) => CloudError::Other(error_chain(&error)),
+    }
+}
+
+/// Whether CloudFormation answered that the stack named does not exist.
+pub fn is_missing_stack(error: &impl ProvideErrorMetadata) -> bool {
+    error.code() == Some("ValidationError")
+        && error
+            .message()
+            .is_some_and(|m| m.contains("does not exist"))
+}
+
+/// An error with its causes: the SDK's own Display is terse ("dispatch
+/// failure"); the causes say what happened.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A stack as CloudFormation describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stack {
+    pub name: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// Output key and value.
+    pub outputs: Vec<(String, String)>,
+    /// Parameter key and value, as last deployed.
+    pub parameters: Vec<(String, String)>,
+}
+
+/// Reading a stack: all a command that uses a deployed stage needs.
+// Used only through generics, so the futures need no `Send` bound.
+#[allow(async_fn_in_trait)]
+pub trait StackReader {
+    /// The stack, or `None` when there is none of that name.
+    async fn describe_stack(&self, stack: &str) -> Result<Option<Stack>, CloudError>;
+}
+
+/// Why a deployed stage's outputs could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputsError {
+    #[error("there is no stack {stack}: deploy the stage first (chatstack deploy --stage {stage})")]
+    NoStack { stack: String, stage: String },
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error(transparent)]
+    StageName(#[from] crate::chat::StageNameError),
+}
+
+/// The outputs of `stage`'s stack, for the commands that use a deployed
+/// stage (`notify`, `token`, `web`).
+pub async fn stage_outputs<C: StackReader>(
+    cloud: &C,
+    stage: &StageName,
+) -> Result<Vec<(String, String)>, OutputsError> {
+    let stack = stage.stack_name()?;
+    match cloud.describe_stack(&stack).await? {
+        Some(described) => Ok(described.outputs),
+        None => Err(OutputsError::NoStack {
+            stack,
+            stage: stage.to_string(),
+        }),
+    }
+}
