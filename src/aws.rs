@@ -8,7 +8,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use crate::chat::StageName;
+use crate::stage_name::{StageName, StageNameError};
 
 /// The HTTP client of every AWS call: rustls with ring.
 pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
@@ -190,7 +190,7 @@ pub enum OutputsError {
     #[error(transparent)]
     Cloud(#[from] CloudError),
     #[error(transparent)]
-    StageName(#[from] crate::chat::StageNameError),
+    StageName(#[from] StageNameError),
 }
 
 /// The outputs of `stage`'s stack, for the commands that use a deployed

@@ -16,10 +16,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
-/// API Gateway closes the connection on a frame over 32 KB...
-pub const MAX_FRAME_BYTES: usize = 32 * 1024;
-/// ...and on a message over 128 KB, however it is framed.
-pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+pub use chat_contract::{MAX_FRAME_BYTES, MAX_MESSAGE_BYTES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -13,6 +13,7 @@
 //! - [`notify`]: server push through a stage's notify endpoint;
 //! - [`handlers`]: building the Lambda workspace;
 //! - [`settings`]: what each stage adds (`chatstack.toml`);
+//! - [`stage_name`]: stage names and the stacks they name (a leaf: no imports);
 //! - [`sigv4`]: signing and checking SigV4 requests;
 //! - [`tokens`]: connection tokens for stages that require them;
 //! - [`web`]: the chat page;
@@ -31,6 +32,7 @@ pub mod loopback;
 pub mod notify;
 pub mod settings;
 pub mod sigv4;
+pub mod stage_name;
 pub mod terminal;
 pub mod tokens;
 pub mod web;
@@ -121,6 +123,16 @@ mod layers {
                 }
             }
         }
+    }
+
+    #[test]
+    fn settings_and_stage_names_sit_below_the_app() {
+        assert_no_mention(
+            &["settings"],
+            &["crate::chat", "crate::local", "crate::aws"],
+            "chat reads settings, never the other way round",
+        );
+        assert_no_mention(&["stage_name"], &["crate::"], "stage names are a leaf");
     }
 
     #[test]

@@ -11,10 +11,9 @@ use crate::aws::StackReader;
 use crate::chat::StageName;
 use crate::sigv4::{self, Request};
 
-/// The output that names the endpoint.
-pub const NOTIFY_URL_OUTPUT: &str = "NotifyUrl";
+pub use crate::chat::NOTIFY_URL_OUTPUT;
 /// The most one message to a client can be (API Gateway's limit).
-pub const MAX_TEXT_BYTES: usize = 128 * 1024;
+pub const MAX_TEXT_BYTES: usize = chat_contract::MAX_MESSAGE_BYTES;
 /// API Gateway gives up on an integration after 30 s.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(35);
 

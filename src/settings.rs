@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::chat::StageName;
+use crate::stage_name::StageName;
 
 /// Where settings are read from when no `--config` is given.
 pub const DEFAULT_SETTINGS_FILE: &str = "chatstack.toml";
@@ -184,11 +184,11 @@ pub struct Broadcast {
 
 impl Broadcast {
     fn default_direct_limit() -> DirectLimit {
-        DirectLimit(2_000)
+        DirectLimit(chat_contract::DEFAULT_DIRECT_LIMIT)
     }
 
     fn default_workers() -> Workers {
-        Workers(10)
+        Workers(chat_contract::DEFAULT_WORKERS)
     }
 }
 

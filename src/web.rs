@@ -20,6 +20,9 @@ const CONFIG_PLACEHOLDER: &str = "__CHATSTACK_CONFIG__";
 pub struct PageConfig {
     pub url: String,
     pub token_required: bool,
+    /// API Gateway's frame limit: the page refuses a larger message
+    /// before sending it.
+    pub max_frame_bytes: usize,
     /// How the functions' replies to a sender begin (chat-contract): the
     /// page shows them apart from chat messages.
     pub reply_prefixes: ReplyPrefixes,
@@ -139,6 +142,7 @@ mod tests {
         let html = page(&PageConfig {
             url: "ws://127.0.0.1:8080/dev</script><script>alert(1)".to_owned(),
             token_required: true,
+            max_frame_bytes: chat_contract::MAX_FRAME_BYTES,
             reply_prefixes: ReplyPrefixes::of_this_version(),
         });
         assert!(!html.contains(CONFIG_PLACEHOLDER));
@@ -160,6 +164,7 @@ mod tests {
         let config = PageConfig {
             url: "wss://abc.execute-api.eu-west-1.amazonaws.com/prod".to_owned(),
             token_required: true,
+            max_frame_bytes: chat_contract::MAX_FRAME_BYTES,
             reply_prefixes: ReplyPrefixes::of_this_version(),
         };
         let configured = "wss://abc.execute-api.eu-west-1.amazonaws.com";
@@ -222,10 +227,11 @@ pub async fn deployed_page<C: crate::aws::StackReader>(
             .map(|(_, value)| value.clone())
     };
     Ok(PageConfig {
-        url: output("WebSocketUrl").ok_or_else(|| WebError::NoUrl {
+        url: output(crate::chat::WEBSOCKET_URL_OUTPUT).ok_or_else(|| WebError::NoUrl {
             stage: stage.to_string(),
         })?,
         token_required: output(crate::chat::TOKEN_SECRET_OUTPUT).is_some(),
+        max_frame_bytes: chat_contract::MAX_FRAME_BYTES,
         reply_prefixes: ReplyPrefixes::of_this_version(),
     })
 }

@@ -18,20 +18,19 @@ mod notify;
 mod role;
 mod schedule;
 mod stage;
-mod stage_name;
 mod table;
 
+pub use crate::stage_name::{BOOTSTRAP_STACK, StageName, StageNameError};
 pub use api::{ConnectionMethod, WebSocketApi};
 pub use authorizer::{TOKEN_SECRET_OUTPUT, TokenSecret, add_token_authorizer};
 pub use fanout::FanoutQueue;
 pub use function::{ASSETS_BUCKET_PARAMETER, CodeBucket, LambdaFunction};
 pub use functions::{FUNCTIONS, FanoutPart, FunctionSpec, Trigger, is_code_key_parameter};
 pub use logs::FunctionLogs;
-pub use notify::{NOTIFY_PATH, NOTIFY_ROUTE, NotifyEndpoint};
+pub use notify::{NOTIFY_PATH, NOTIFY_ROUTE, NOTIFY_URL_OUTPUT, NotifyEndpoint};
 pub use role::ExecutionRole;
 pub use schedule::{add_push_schedule, scheduled_event};
-pub use stage::WebSocketStage;
-pub use stage_name::{BOOTSTRAP_STACK, StageName, StageNameError};
+pub use stage::{CALLBACK_URL_OUTPUT, WEBSOCKET_URL_OUTPUT, WebSocketStage};
 pub use table::{ConnectionsTable, TableAction};
 
 use crate::cfn::{Template, TemplateError};

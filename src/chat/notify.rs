@@ -14,6 +14,8 @@ use super::api::execute_api_arn;
 pub const NOTIFY_ROUTE: &str = "POST /notify";
 /// Its path, as the `NotifyUrl` output ends.
 pub const NOTIFY_PATH: &str = "/notify";
+/// The output of the endpoint's URL.
+pub const NOTIFY_URL_OUTPUT: &str = "NotifyUrl";
 
 /// Pushes per second through the endpoint: an operator's tool, not a
 /// public API.
@@ -97,7 +99,7 @@ impl NotifyEndpoint {
     /// policy must allow `execute-api:Invoke` on.
     pub fn add_outputs(&self, template: &mut Template) -> Result<(), TemplateError> {
         template.add_output(
-            "NotifyUrl",
+            NOTIFY_URL_OUTPUT,
             Output {
                 description: "POST {\"text\": ...} here, signed with SigV4 (chatstack notify)"
                     .to_owned(),

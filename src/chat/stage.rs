@@ -8,6 +8,11 @@ use super::{StageName, WebSocketApi};
 
 /// Messages per second across the stage; well under the account's default
 /// 10,000 so one chat app cannot starve others in the account.
+/// The output clients connect to (`wss://`).
+pub const WEBSOCKET_URL_OUTPUT: &str = "WebSocketUrl";
+/// The output of the management API's URL (`https://`).
+pub const CALLBACK_URL_OUTPUT: &str = "CallbackUrl";
+
 const DEFAULT_RATE_LIMIT: f64 = 100.0;
 const DEFAULT_BURST_LIMIT: u32 = 200;
 
@@ -70,14 +75,14 @@ impl WebSocketStage {
     /// management API.
     pub fn add_outputs(&self, template: &mut Template) -> Result<(), TemplateError> {
         template.add_output(
-            "WebSocketUrl",
+            WEBSOCKET_URL_OUTPUT,
             Output {
                 description: "Connect clients here (wss://)".to_owned(),
                 value: stage_url("wss", &self.api, &self.name),
             },
         )?;
         template.add_output(
-            "CallbackUrl",
+            CALLBACK_URL_OUTPUT,
             Output {
                 description: "API Gateway management endpoint for @connections".to_owned(),
                 value: stage_url("https", &self.api, &self.name),

@@ -164,7 +164,7 @@ pub fn write_outputs(
         return Ok(());
     }
     let mut sorted: Vec<_> = outputs.iter().collect();
-    sorted.sort_by_key(|(key, _)| (key != "WebSocketUrl", key.clone()));
+    sorted.sort_by_key(|(key, _)| (key != crate::chat::WEBSOCKET_URL_OUTPUT, key.clone()));
     let width = sorted.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     writeln!(out, "Outputs of {stack}:")?;
     for (key, value) in sorted {

@@ -44,8 +44,8 @@ impl Default for Limits {
         Limits {
             idle_timeout: Duration::from_secs(10 * 60),
             max_lifetime: Duration::from_secs(2 * 60 * 60),
-            max_message_bytes: 128 * 1024,
-            max_frame_bytes: 32 * 1024,
+            max_message_bytes: chat_contract::MAX_MESSAGE_BYTES,
+            max_frame_bytes: chat_contract::MAX_FRAME_BYTES,
             management_rate: 10_000,
         }
     }

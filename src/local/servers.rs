@@ -26,6 +26,7 @@ pub(super) fn serve_gateway(
     let page = crate::web::PageConfig {
         url: format!("ws://{address}/{stage}"),
         token_required: gateway.app.connect_authorizer.is_some(),
+        max_frame_bytes: gateway.limits.max_frame_bytes,
         reply_prefixes: crate::web::ReplyPrefixes::of_this_version(),
     };
     let router = crate::loopback::own_host_only(

@@ -48,8 +48,7 @@ const LEADING_FIELDS: &[&str] = &[
     "error",
 ];
 
-/// The line each segment of a split broadcast ends with (`fanout`).
-const SEGMENT_DONE: &str = "broadcast segment done";
+use chat_contract::SEGMENT_DONE_LOG as SEGMENT_DONE;
 
 /// The segments of one split broadcast seen so far.
 #[derive(Debug, Default)]

@@ -60,6 +60,24 @@ pub const FANOUT_JOBS_TABLE_VAR: &str = "CHATSTACK_FANOUT_JOBS_TABLE";
 /// That table's partition key: a job's broadcast, segment and hop (S).
 pub const JOB_ID: &str = "jobId";
 
+/// Broadcasts to more connections than this are split across workers
+/// (`[stages.X.broadcast] direct_limit`'s default): one invocation posts
+/// 2,000 in about 1.3 s at 32 in flight and 20 ms a post.
+pub const DEFAULT_DIRECT_LIMIT: u32 = 2_000;
+/// Segments of a split broadcast, and so fan-out workers at once
+/// (`[stages.X.broadcast] workers`' default).
+pub const DEFAULT_WORKERS: u32 = 10;
+
+/// API Gateway closes a WebSocket connection on a frame over 32 KB...
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+/// ...and on a message over 128 KB, however it is framed (the most one
+/// message to a client can be).
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+
+/// The line each segment of a split broadcast ends with: the `fanout`
+/// function logs it, `chatstack logs` adds up its totals.
+pub const SEGMENT_DONE_LOG: &str = "broadcast segment done";
+
 /// The largest batch of jobs sent at once, in bytes: SQS limits the sum of
 /// a `SendMessageBatch` as well as each message. 256 KiB holds in every
 /// region and partition (SQS raised both limits to 1 MiB in 2025, not

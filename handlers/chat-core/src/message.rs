@@ -2,8 +2,7 @@
 
 use serde_json::Value;
 
-/// API Gateway's limit on a WebSocket message payload.
-pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+pub use chat_contract::MAX_MESSAGE_BYTES;
 
 /// Why a `sendmessage` body was refused; the text goes back to the sender.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -41,10 +41,8 @@ pub struct SplitConfig {
 impl Default for SplitConfig {
     fn default() -> Self {
         SplitConfig {
-            // One invocation posts 2,000 in about 1.3 s at 32 in flight and
-            // 20 ms a post: well inside API Gateway's 29 s.
-            direct_limit: 2_000,
-            segments: 10,
+            direct_limit: chat_contract::DEFAULT_DIRECT_LIMIT as usize,
+            segments: chat_contract::DEFAULT_WORKERS,
             page_size: 100,
         }
     }
@@ -575,6 +573,7 @@ fn log_segment_done(job: &SegmentJob, totals: Totals) {
         gone = totals.gone,
         failed = totals.failed,
         missed = totals.missed,
-        "broadcast segment done"
+        "{}",
+        chat_contract::SEGMENT_DONE_LOG
     );
 }
