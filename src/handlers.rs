@@ -5,8 +5,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The cargo profile of `local`'s builds (handlers/Cargo.toml).
-pub const LOCAL_PROFILE: &str = "local";
+/// Where cargo puts the binaries of `local`'s builds (the dev profile's),
+/// under the target dir.
+const LOCAL_BINARIES: &str = "debug";
 
 /// The workspace at a directory, usually `handlers`.
 #[derive(Debug, Clone)]
@@ -52,7 +53,7 @@ impl HandlersWorkspace {
 
     /// Where [`Self::build_binaries`] leaves the binaries for this machine.
     pub fn local_binaries_dir(&self) -> PathBuf {
-        self.target_dir().join(LOCAL_PROFILE)
+        self.target_dir().join(LOCAL_BINARIES)
     }
 
     /// Builds the release zips with `build.sh` (cargo-lambda, arm64).
@@ -65,14 +66,12 @@ impl HandlersWorkspace {
         run(command, &format!("bash {}", script.display()))
     }
 
-    /// Builds the binaries for this machine with the workspace's `local`
-    /// profile: a debug build is quick, runs the same code as the release
-    /// zips, and aborts on panic as they do.
+    /// Builds the binaries for this machine: a debug build is quick, runs
+    /// the same code as the release zips, and the binaries abort on panic as
+    /// they do (`chat_core::runtime::init_process`). It is the build the
+    /// handlers' own tests make, so each reuses the other's.
     pub fn build_binaries(&self, out: &mut dyn Write) -> Result<(), BuildError> {
-        let description = format!(
-            "cargo build --profile {LOCAL_PROFILE} in {}",
-            self.dir.display()
-        );
+        let description = format!("cargo build --bins in {}", self.dir.display());
         writeln!(
             out,
             "Building the handlers for this machine ({description})..."
@@ -80,7 +79,7 @@ impl HandlersWorkspace {
         .map_err(BuildError::Output)?;
         let mut command = Command::new("cargo");
         command
-            .args(["build", "--bins", "--quiet", "--profile", LOCAL_PROFILE])
+            .args(["build", "--bins", "--quiet"])
             .current_dir(&self.dir);
         run(command, &description)
     }

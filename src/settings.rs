@@ -17,6 +17,10 @@
 //! [stages.prod.limits]            # what one client may do (default shown)
 //! messages_per_minute = 60        # per connection; more are refused
 //! connections_per_user = 10       # with tokens: more connections are refused
+//!
+//! [stages.prod.throttling]        # every client together (defaults shown)
+//! rate_limit = 100                # route requests a second, steady
+//! burst_limit = 200               # and at once above that
 //! ```
 //!
 //! No file, or no table for a stage, gives that stage the app of AWS's
@@ -95,6 +99,83 @@ pub struct StageSettings {
     /// What one client may do.
     #[serde(default)]
     pub limits: Limits,
+    /// How fast the stage's routes may be called, all clients together.
+    #[serde(default)]
+    pub throttling: Throttling,
+}
+
+/// The stage's route throttling: API Gateway's token bucket, applied to
+/// every route before any function runs (the stage's
+/// `DefaultRouteSettings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Throttling {
+    /// Requests a second, steady (`ThrottlingRateLimit`).
+    #[serde(default = "Throttling::default_rate_limit")]
+    pub rate_limit: RateLimit,
+    /// Requests at once above the rate (`ThrottlingBurstLimit`).
+    #[serde(default = "Throttling::default_burst_limit")]
+    pub burst_limit: BurstLimit,
+}
+
+impl Throttling {
+    /// Well under the account's 10,000 a second, so one chat app cannot
+    /// starve the account's other APIs.
+    fn default_rate_limit() -> RateLimit {
+        RateLimit(100)
+    }
+
+    fn default_burst_limit() -> BurstLimit {
+        BurstLimit(200)
+    }
+}
+
+impl Default for Throttling {
+    fn default() -> Self {
+        Throttling {
+            rate_limit: Throttling::default_rate_limit(),
+            burst_limit: Throttling::default_burst_limit(),
+        }
+    }
+}
+
+/// 1 to 10,000 requests a second: API Gateway's default account-wide
+/// quota per Region, which caps every stage's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct RateLimit(pub u32);
+
+impl TryFrom<u32> for RateLimit {
+    type Error = String;
+
+    fn try_from(rate: u32) -> Result<Self, String> {
+        if (1..=10_000).contains(&rate) {
+            Ok(RateLimit(rate))
+        } else {
+            Err(format!(
+                "rate_limit is {rate}: use 1 to 10000 (API Gateway's account-wide quota, which caps the stage's)"
+            ))
+        }
+    }
+}
+
+/// 1 to 5,000 requests at once: API Gateway's default account-wide burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct BurstLimit(pub u32);
+
+impl TryFrom<u32> for BurstLimit {
+    type Error = String;
+
+    fn try_from(burst: u32) -> Result<Self, String> {
+        if (1..=5_000).contains(&burst) {
+            Ok(BurstLimit(burst))
+        } else {
+            Err(format!(
+                "burst_limit is {burst}: use 1 to 5000 (API Gateway's account-wide burst, which caps the stage's)"
+            ))
+        }
+    }
 }
 
 /// What one client may do on the stage.
@@ -149,7 +230,7 @@ impl TryFrom<u32> for ConnectionsPerUser {
     }
 }
 
-/// 1 to 6,000 messages a minute (100 a second: the stage's own route rate).
+/// 1 to 6,000 messages a minute (100 a second: the default stage rate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "u32")]
 pub struct MessagesPerMinute(pub u32);
@@ -162,7 +243,7 @@ impl TryFrom<u32> for MessagesPerMinute {
             Ok(MessagesPerMinute(limit))
         } else {
             Err(format!(
-                "messages_per_minute is {limit}: use 1 to 6000 (6000 a minute is the stage's whole route rate, 100 a second)"
+                "messages_per_minute is {limit}: use 1 to 6000 (6000 a minute is 100 a second, the default rate of the whole stage)"
             ))
         }
     }
@@ -701,6 +782,34 @@ mod tests {
             ("messages = 3", "unknown field"),
         ] {
             let error = parse(&format!("[stages.dev.limits]\n{text}\n")).unwrap_err();
+            assert!(error.contains(rule), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn throttling_has_defaults_and_the_account_quotas_as_bounds() {
+        let dev = parse("[stages.dev]\nnotify = true\n")
+            .unwrap()
+            .stage(&stage("dev"));
+        assert_eq!(
+            (dev.throttling.rate_limit.0, dev.throttling.burst_limit.0),
+            (100, 200)
+        );
+        let set = parse("[stages.dev.throttling]\nrate_limit = 20\nburst_limit = 5\n")
+            .unwrap()
+            .stage(&stage("dev"));
+        assert_eq!(
+            (set.throttling.rate_limit.0, set.throttling.burst_limit.0),
+            (20, 5)
+        );
+        for (text, rule) in [
+            ("rate_limit = 0", "use 1 to 10000"),
+            ("rate_limit = 10001", "use 1 to 10000"),
+            ("burst_limit = 0", "use 1 to 5000"),
+            ("burst_limit = 5001", "use 1 to 5000"),
+            ("rate = 3", "unknown field"),
+        ] {
+            let error = parse(&format!("[stages.dev.throttling]\n{text}\n")).unwrap_err();
             assert!(error.contains(rule), "{text}: {error}");
         }
     }

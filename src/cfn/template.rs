@@ -53,6 +53,10 @@ pub enum TemplateError {
     Serialization { id: String, reason: String },
     #[error("the template needs {0}, which is missing")]
     Missing(String),
+    /// A construct asked for something CloudFormation or the service would
+    /// refuse.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A typed resource's properties, named by its CloudFormation type.

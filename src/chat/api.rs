@@ -1,7 +1,5 @@
 //! The WebSocket API and its routes to functions.
 
-use std::collections::BTreeMap;
-
 use chat_contract::MANAGEMENT_ENDPOINT_VAR;
 
 use crate::cfn::apigatewayv2::{
@@ -10,7 +8,7 @@ use crate::cfn::apigatewayv2::{
 use crate::cfn::lambda::Permission;
 use crate::cfn::{Expr, LogicalId, Pseudo, SubPart, Template, TemplateError};
 
-use super::{ExecutionRole, LambdaFunction, StageName};
+use super::{ConnectAuthorizer, Grants, LambdaFunction, StageName};
 
 /// The HTTP methods of the `@connections` management API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +31,25 @@ impl ConnectionMethod {
     }
 }
 
+/// The route a client's connection request takes.
+pub const CONNECT_ROUTE: &str = "$connect";
+
+/// A route: its key, what it invokes, and what authorizes it.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteOptions<'a> {
+    pub route_key: &'a str,
+    pub integration: RouteIntegration<'a>,
+    /// Only [`CONNECT_ROUTE`] may have one.
+    pub authorizer: Option<&'a ConnectAuthorizer>,
+}
+
+/// What a route invokes.
+#[derive(Debug, Clone, Copy)]
+pub enum RouteIntegration<'a> {
+    /// The function, through a Lambda proxy integration.
+    Lambda(&'a LambdaFunction),
+}
+
 /// The API, knowing the stage it will be served on (permissions are scoped
 /// to it); routes are added one by one, then a [`super::WebSocketStage`]
 /// consumes the API and makes them live.
@@ -42,8 +59,6 @@ pub struct WebSocketApi {
     pub(super) stage: StageName,
     pub(super) routes: Vec<LogicalId>,
     pub(super) integrations: Vec<LogicalId>,
-    /// The authorizer of `$connect`, if connecting takes a token.
-    pub(super) connect_authorizer: Option<LogicalId>,
 }
 
 impl WebSocketApi {
@@ -62,7 +77,6 @@ impl WebSocketApi {
             stage: stage.clone(),
             routes: Vec::new(),
             integrations: Vec::new(),
-            connect_authorizer: None,
         })
     }
 
@@ -71,18 +85,10 @@ impl WebSocketApi {
         execute_api_arn(&self.id, [SubPart::Text(format!("/{}/{rest}", self.stage))])
     }
 
-    /// The variables that tell a function where to post: the management
-    /// API of this API's stage, with the partition's URL suffix.
-    pub fn management_environment(&self) -> BTreeMap<String, Expr> {
-        BTreeMap::from([(
-            MANAGEMENT_ENDPOINT_VAR.to_owned(),
-            stage_url("https", &self.id, &self.stage),
-        )])
-    }
-
-    /// Lets `role` call the management API with `methods`, on this API's
-    /// stage only.
-    pub fn grant_manage_connections(&self, role: &mut ExecutionRole, methods: &[ConnectionMethod]) {
+    /// Lets the function call the management API with `methods`, on this
+    /// API's stage only, and tells it where that is (with the partition's
+    /// URL suffix); nothing without methods.
+    pub fn grant_manage_connections(&self, grants: &mut Grants, methods: &[ConnectionMethod]) {
         if methods.is_empty() {
             return;
         }
@@ -90,22 +96,38 @@ impl WebSocketApi {
             .iter()
             .map(|method| self.execute_api_arn(&format!("{}/@connections/*", method.as_str())))
             .collect();
-        role.allow(
+        grants.allow(
             "ManageConnections",
             &["execute-api:ManageConnections"],
             resources,
         );
+        grants.set(
+            MANAGEMENT_ENDPOINT_VAR,
+            stage_url("https", &self.id, &self.stage),
+        );
     }
 
-    /// Routes `route_key` to `function` through its own Lambda proxy
-    /// integration, and lets this API's route (and only it) invoke it.
+    /// Adds the route `options` describe: its integration, and its
+    /// authorizer, which only `$connect` may have (API Gateway authorizes a
+    /// WebSocket client once, when it connects). A Lambda integration gets
+    /// a permission for this API's route, and only it, to invoke the
+    /// function.
     pub fn add_route(
         &mut self,
         template: &mut Template,
-        route_key: &str,
-        function: &LambdaFunction,
+        options: RouteOptions,
     ) -> Result<(), TemplateError> {
-        let name = function.spec().logical_prefix;
+        let RouteOptions {
+            route_key,
+            integration: RouteIntegration::Lambda(function),
+            authorizer,
+        } = options;
+        if authorizer.is_some() && route_key != CONNECT_ROUTE {
+            return Err(TemplateError::Invalid(format!(
+                "route {route_key:?} has an authorizer: a WebSocket API authorizes on {CONNECT_ROUTE} only"
+            )));
+        }
+        let name = function.logical_prefix();
         let integration = template.add(
             &format!("{name}Integration"),
             Integration {
@@ -118,10 +140,7 @@ impl WebSocketApi {
             },
         )?;
         // Only $connect can have an authorizer; the open sample has none.
-        let authorizer = self
-            .connect_authorizer
-            .as_ref()
-            .filter(|_| route_key == "$connect");
+        let authorizer = authorizer.map(ConnectAuthorizer::id);
         let route = template.add(
             &format!("{name}Route"),
             Route {

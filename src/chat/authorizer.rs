@@ -2,8 +2,6 @@
 //! authorizer on `$connect` (the only WebSocket route that takes one) that
 //! checks the token in the query string against it.
 
-use std::collections::BTreeMap;
-
 use chat_contract::{TOKEN_QUERY_PARAMETER, TOKEN_SECRET_ARN_VAR};
 
 use crate::cfn::apigatewayv2::{Authorizer, AuthorizerType};
@@ -14,7 +12,7 @@ use crate::cfn::{
 };
 
 use super::api::{execute_api_arn, lambda_invocation_uri};
-use super::{ExecutionRole, LambdaFunction, WebSocketApi};
+use super::{Grants, LambdaFunction, WebSocketApi};
 
 /// The output naming the secret, for `chatstack token`.
 pub const TOKEN_SECRET_OUTPUT: &str = "TokenSecretArn";
@@ -50,18 +48,14 @@ impl TokenSecret {
         Ok(TokenSecret { id })
     }
 
-    /// Lets `role` read this secret and no other.
-    pub fn grant_read(&self, role: &mut ExecutionRole) {
-        role.allow(
+    /// Lets the function read this secret and no other, and tells it which.
+    pub fn grant_read(&self, grants: &mut Grants) {
+        grants.set(TOKEN_SECRET_ARN_VAR, (&self.id).into());
+        grants.allow(
             "ReadTokenSecret",
             &["secretsmanager:GetSecretValue"],
             vec![(&self.id).into()],
         );
-    }
-
-    /// The variable that tells the authorizer where the secret is.
-    pub fn environment(&self) -> BTreeMap<String, Expr> {
-        BTreeMap::from([(TOKEN_SECRET_ARN_VAR.to_owned(), (&self.id).into())])
     }
 
     /// `TokenSecretArn`: the ARN (not the value).
@@ -76,14 +70,27 @@ impl TokenSecret {
     }
 }
 
-/// Puts `function` in front of `api`'s `$connect` as a `REQUEST`
-/// authorizer whose identity source is the `token` query parameter: API
+/// An authorizer of a WebSocket API's `$connect` route
+/// ([`super::RouteOptions::authorizer`]).
+#[derive(Debug)]
+pub struct ConnectAuthorizer {
+    id: LogicalId,
+}
+
+impl ConnectAuthorizer {
+    pub fn id(&self) -> &LogicalId {
+        &self.id
+    }
+}
+
+/// Makes `function` a `REQUEST` authorizer of `api` whose identity source
+/// is the `token` query parameter: on the `$connect` route it guards, API
 /// Gateway refuses a connection without one before invoking anything.
 pub fn add_token_authorizer(
     template: &mut Template,
-    api: &mut WebSocketApi,
+    api: &WebSocketApi,
     function: &LambdaFunction,
-) -> Result<(), TemplateError> {
+) -> Result<ConnectAuthorizer, TemplateError> {
     let authorizer = template.add(
         "ConnectAuthorizer",
         Authorizer {
@@ -107,6 +114,5 @@ pub fn add_token_authorizer(
             source_account: Some(Expr::Pseudo(Pseudo::AccountId)),
         },
     )?;
-    api.connect_authorizer = Some(authorizer);
-    Ok(())
+    Ok(ConnectAuthorizer { id: authorizer })
 }

@@ -3,8 +3,6 @@
 //! queue, and the `fanout` worker's event source. How the jobs flow is
 //! described in the handlers' `chat_core::segments`.
 
-use std::collections::BTreeMap;
-
 use chat_contract::{
     DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR, JOB_ID,
 };
@@ -18,7 +16,7 @@ use crate::cfn::{
 };
 use crate::settings::Broadcast;
 
-use super::{ExecutionRole, FanoutPart, LambdaFunction};
+use super::{FanoutPart, Grants, LambdaFunction};
 
 /// The worker's timeout; the queue hides a job for six times as long
 /// (AWS's advice for SQS event sources), so a retry comes two minutes on.
@@ -122,47 +120,37 @@ impl FanoutQueue {
         })
     }
 
-    /// The variables of the functions that broadcast or work: the queue's
-    /// URL and the split rule.
-    pub fn environment(&self) -> BTreeMap<String, Expr> {
-        BTreeMap::from([
-            (FANOUT_QUEUE_URL_VAR.to_owned(), (&self.queue).into()),
-            (
-                DIRECT_LIMIT_VAR.to_owned(),
-                self.broadcast.direct_limit.0.to_string().into(),
-            ),
-            (
-                FANOUT_SEGMENTS_VAR.to_owned(),
-                self.broadcast.workers.0.to_string().into(),
-            ),
-        ])
-    }
-
-    /// The variable of the worker alone: the jobs table.
-    pub fn worker_environment(&self) -> BTreeMap<String, Expr> {
-        BTreeMap::from([(FANOUT_JOBS_TABLE_VAR.to_owned(), (&self.jobs).into())])
-    }
-
-    /// Gives `role` what `part` needs of the queue, and nothing else.
-    pub fn grant(&self, role: &mut ExecutionRole, part: FanoutPart) {
-        match part {
-            FanoutPart::None => {}
-            FanoutPart::Splits => self.grant_send(role),
-            FanoutPart::Works => {
-                self.grant_send(role);
-                self.grant_consume(role);
-                role.allow(
-                    "RecordFanoutJobs",
-                    &["dynamodb:GetItem", "dynamodb:PutItem"],
-                    vec![Expr::arn_of(&self.jobs)],
-                );
-            }
+    /// Gives the function what `part` needs of the queue, and nothing
+    /// else, with the variables that go with it: the queue's URL and the
+    /// split rule for both parts, the jobs table for the worker.
+    pub fn grant(&self, grants: &mut Grants, part: FanoutPart) {
+        if part == FanoutPart::None {
+            return;
+        }
+        self.grant_send(grants);
+        grants.set(FANOUT_QUEUE_URL_VAR, (&self.queue).into());
+        grants.set(
+            DIRECT_LIMIT_VAR,
+            self.broadcast.direct_limit.0.to_string().into(),
+        );
+        grants.set(
+            FANOUT_SEGMENTS_VAR,
+            self.broadcast.workers.0.to_string().into(),
+        );
+        if part == FanoutPart::Works {
+            self.grant_consume(grants);
+            grants.allow(
+                "RecordFanoutJobs",
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                vec![Expr::arn_of(&self.jobs)],
+            );
+            grants.set(FANOUT_JOBS_TABLE_VAR, (&self.jobs).into());
         }
     }
 
-    /// Lets `role` queue jobs.
-    fn grant_send(&self, role: &mut ExecutionRole) {
-        role.allow(
+    /// Lets the function queue jobs.
+    fn grant_send(&self, grants: &mut Grants) {
+        grants.allow(
             "QueueFanoutJobs",
             &["sqs:SendMessage"],
             vec![Expr::arn_of(&self.queue)],
@@ -171,8 +159,8 @@ impl FanoutQueue {
 
     /// What Lambda's event source needs of the worker's role: receive and
     /// delete jobs, read the queue's attributes.
-    fn grant_consume(&self, role: &mut ExecutionRole) {
-        role.allow(
+    fn grant_consume(&self, grants: &mut Grants) {
+        grants.allow(
             "ReceiveFanoutJobs",
             &[
                 "sqs:ReceiveMessage",

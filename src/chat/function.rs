@@ -1,13 +1,11 @@
 //! One Lambda function with everything it needs, added in one call.
 
-use std::collections::BTreeMap;
-
 use crate::cfn::lambda::{
     Architecture, Code, Environment, Function, LogFormat, LoggingConfig, RecursiveLoop,
 };
 use crate::cfn::{Expr, LogicalId, Parameter, Resource, Template, TemplateError};
 
-use super::{ExecutionRole, FunctionLogs, FunctionSpec, Trigger};
+use super::{FunctionLogs, Grants};
 
 /// The template parameter naming the S3 bucket that holds the function zips.
 pub const ASSETS_BUCKET_PARAMETER: &str = "AssetsBucket";
@@ -34,41 +32,74 @@ impl CodeBucket {
     }
 }
 
-/// Why no dead-letter queue (CKV_AWS_116), by what invokes the function.
-fn no_dead_letter_queue_reason(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::WebSocketRoute(_) => {
-            "API Gateway invokes synchronously; a dead-letter queue only serves async invocations"
-        }
-        Trigger::Notify => {
-            "the endpoint invokes synchronously; a schedule's pushes are asynchronous, bounded by the function's event invoke config (no retries, events dropped after four minutes): a dead-letter queue would only collect stale notices"
-        }
-        Trigger::Authorizer => {
-            "API Gateway invokes authorizers synchronously; a dead-letter queue only serves async invocations"
-        }
-        Trigger::FanoutQueue => {
-            "invoked by an SQS event source: a job that keeps failing moves to the queue's own dead-letter queue (redrive policy)"
-        }
-    }
+/// What invokes a function: it decides which of checkov's advice applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvokedBy {
+    /// A WebSocket API route, synchronously.
+    Route,
+    /// API Gateway, as a `REQUEST` authorizer, synchronously.
+    Authorizer,
+    /// An HTTP API endpoint (synchronously) and schedules (asynchronously).
+    EndpointAndSchedule,
+    /// An SQS event source.
+    Queue,
 }
 
-/// Why no reserved concurrency (CKV_AWS_115), by what invokes the function.
-fn no_reserved_concurrency_reason(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::FanoutQueue => {
-            "the event source's maximum concurrency bounds the workers without taking concurrency from the rest of the account"
-        }
-        _ => {
-            "the stage's route throttling bounds invocations; reserved concurrency fails on accounts at the default quota"
-        }
-    }
+/// A function's own settings: what it is called, how big it is, what
+/// invokes it. What it may reach comes in as [`Grants`].
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionProps<'a> {
+    /// The binary's name, the zip's folder and the end of the log group's.
+    pub name: &'a str,
+    /// Prefix of its logical ids (`ConnectFunction`, `ConnectRole`, ...).
+    /// Changing it replaces every resource of the function.
+    pub logical_prefix: &'a str,
+    pub description: &'a str,
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    pub invoked_by: InvokedBy,
+    /// Whether it feeds the queue that invokes it (a loop by design, which
+    /// Lambda otherwise stops after 16 rounds).
+    pub feeds_its_own_queue: bool,
 }
 
-/// Why the variables need no KMS key of their own (CKV_AWS_173).
-fn plain_environment_reason(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::Authorizer => "the variable is the token secret's ARN, not the secret",
-        _ => "the variables name the table and the management endpoint, neither a secret",
+impl InvokedBy {
+    /// Why no dead-letter queue (CKV_AWS_116).
+    fn no_dead_letter_queue_reason(self) -> &'static str {
+        match self {
+            InvokedBy::Route => {
+                "API Gateway invokes synchronously; a dead-letter queue only serves async invocations"
+            }
+            InvokedBy::EndpointAndSchedule => {
+                "the endpoint invokes synchronously; a schedule's pushes are asynchronous, bounded by the function's event invoke config (no retries, events dropped after four minutes): a dead-letter queue would only collect stale notices"
+            }
+            InvokedBy::Authorizer => {
+                "API Gateway invokes authorizers synchronously; a dead-letter queue only serves async invocations"
+            }
+            InvokedBy::Queue => {
+                "invoked by an SQS event source: a job that keeps failing moves to the queue's own dead-letter queue (redrive policy)"
+            }
+        }
+    }
+
+    /// Why no reserved concurrency (CKV_AWS_115).
+    fn no_reserved_concurrency_reason(self) -> &'static str {
+        match self {
+            InvokedBy::Queue => {
+                "the event source's maximum concurrency bounds the workers without taking concurrency from the rest of the account"
+            }
+            _ => {
+                "the stage's route throttling bounds invocations; reserved concurrency fails on accounts at the default quota"
+            }
+        }
+    }
+
+    /// Why the variables need no KMS key of their own (CKV_AWS_173).
+    fn plain_environment_reason(self) -> &'static str {
+        match self {
+            InvokedBy::Authorizer => "the variable is the token secret's ARN, not the secret",
+            _ => "the variables name the table and the management endpoint, neither a secret",
+        }
     }
 }
 
@@ -78,42 +109,43 @@ const NO_VPC_REASON: &str =
 
 /// A Rust function on `provided.al2023` (arm64) as the CDK would make it:
 /// its zip's S3 key parameter, its own log group, an execution role holding
-/// only the grants given to it, and the function itself.
+/// only what it was granted, and the function itself.
 #[derive(Debug)]
 pub struct LambdaFunction {
     id: LogicalId,
-    spec: &'static FunctionSpec,
+    logical_prefix: String,
 }
 
 impl LambdaFunction {
-    /// Adds `spec`'s function. `grant` gives its role access to the
-    /// resources it uses (the role may also write its own log group);
-    /// `environment` holds its variables.
+    /// Adds the function `props` describe, with the access and variables
+    /// `grants` hold (and the right to write its own log group).
     pub fn add_to(
         template: &mut Template,
-        spec: &'static FunctionSpec,
+        props: &FunctionProps,
         code: &CodeBucket,
-        grant: impl FnOnce(&mut ExecutionRole),
-        environment: BTreeMap<String, Expr>,
+        mut grants: Grants,
     ) -> Result<Self, TemplateError> {
+        let prefix = props.logical_prefix;
         let code_key = template.add_parameter(
-            &spec.code_key_parameter(),
+            &code_key_parameter(prefix),
             Parameter {
                 min_length: Some(1),
                 ..Parameter::string(&format!(
                     "S3 key of the {} function's zip (content-hashed)",
-                    spec.name
+                    props.name
                 ))
             },
         )?;
-        let logs = FunctionLogs::add_to(template, spec)?;
-        let mut role = ExecutionRole::for_lambda(&format!(
-            "Runs the chatstack {} function, with only the access it needs",
-            spec.name
-        ));
-        grant(&mut role);
-        logs.grant_write(&mut role);
-        let role = role.add_to(template, &format!("{}Role", spec.logical_prefix))?;
+        let logs = FunctionLogs::add_to(template, props)?;
+        logs.grant_write(&mut grants);
+        let (role, variables) = grants.add_role(
+            template,
+            &format!("{prefix}Role"),
+            &format!(
+                "Runs the chatstack {} function, with only the access it needs",
+                props.name
+            ),
+        )?;
 
         let function = Function {
             code: Code {
@@ -124,35 +156,50 @@ impl LambdaFunction {
             runtime: Some("provided.al2023".to_owned()),
             handler: Some("bootstrap".to_owned()),
             architectures: vec![Architecture::Arm64],
-            description: Some(spec.description.to_owned()),
-            memory_size: Some(spec.memory_mb),
-            timeout: Some(spec.timeout_seconds),
-            environment: Some(Environment {
-                variables: environment,
-            }),
+            description: Some(props.description.to_owned()),
+            memory_size: Some(props.memory_mb),
+            timeout: Some(props.timeout_seconds),
+            environment: Some(Environment { variables }),
             logging_config: Some(LoggingConfig {
                 log_format: Some(LogFormat::Json),
                 log_group: Some(logs.id().into()),
             }),
-            // A worker queues its segment's next page on the queue that
-            // invokes it: a loop by design, ended by the scan's last page,
-            // which Lambda would otherwise stop after 16 rounds.
-            recursive_loop: (spec.trigger == Trigger::FanoutQueue).then_some(RecursiveLoop::Allow),
+            recursive_loop: props.feeds_its_own_queue.then_some(RecursiveLoop::Allow),
         };
+        let invoked_by = props.invoked_by;
         let resource = Resource::new(function)
-            .skip_checkov("CKV_AWS_116", no_dead_letter_queue_reason(spec.trigger))
+            .skip_checkov("CKV_AWS_116", invoked_by.no_dead_letter_queue_reason())
             .skip_checkov("CKV_AWS_117", NO_VPC_REASON)
-            .skip_checkov("CKV_AWS_115", no_reserved_concurrency_reason(spec.trigger))
-            .skip_checkov("CKV_AWS_173", plain_environment_reason(spec.trigger));
-        let id = template.add(&format!("{}Function", spec.logical_prefix), resource)?;
-        Ok(LambdaFunction { id, spec })
+            .skip_checkov("CKV_AWS_115", invoked_by.no_reserved_concurrency_reason())
+            .skip_checkov("CKV_AWS_173", invoked_by.plain_environment_reason());
+        let id = template.add(&format!("{prefix}Function"), resource)?;
+        Ok(LambdaFunction {
+            id,
+            logical_prefix: prefix.to_owned(),
+        })
     }
 
     pub fn id(&self) -> &LogicalId {
         &self.id
     }
 
-    pub fn spec(&self) -> &'static FunctionSpec {
-        self.spec
+    /// The prefix of its logical ids; its route's and integration's share it.
+    pub fn logical_prefix(&self) -> &str {
+        &self.logical_prefix
     }
+}
+
+/// Ends the name of every parameter that holds a zip's S3 key.
+const CODE_KEY_SUFFIX: &str = "CodeKey";
+
+/// The template parameter holding the S3 key of the zip of the function
+/// whose logical ids start with `logical_prefix`.
+pub fn code_key_parameter(logical_prefix: &str) -> String {
+    format!("{logical_prefix}{CODE_KEY_SUFFIX}")
+}
+
+/// Whether a template parameter holds a zip's S3 key, of a function listed
+/// now or of one an earlier template had.
+pub fn is_code_key_parameter(name: &str) -> bool {
+    name.ends_with(CODE_KEY_SUFFIX)
 }

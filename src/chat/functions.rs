@@ -1,10 +1,10 @@
 //! The app's functions, described once. The template, `chatstack local`,
 //! deploy's assets and the tests all read this list; the handlers workspace
 //! has one binary per entry (`handlers/chat-core/src/bin/<name>.rs`, checked
-//! by `tests/functions.rs`). A new route with its own function is a new
+//! by `tests/it/functions.rs`). A new route with its own function is a new
 //! entry here and a new binary there.
 
-use super::{ConnectionMethod, TableAction};
+use super::{ConnectionMethod, FunctionProps, InvokedBy, TableAction, code_key_parameter};
 
 /// One Lambda function of the app: its binary, its route, its sizing and
 /// the access it needs. Each becomes a [`super::LambdaFunction`].
@@ -26,6 +26,19 @@ pub struct FunctionSpec {
     pub connection_methods: &'static [ConnectionMethod],
     /// Its part in broadcasts too large for one invocation.
     pub fanout: FanoutPart,
+    /// Which of the stage's client limits it enforces.
+    pub enforces: Enforces,
+}
+
+/// A client limit of the stage's settings (`[stages.X.limits]`), and the
+/// function that enforces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforces {
+    Nothing,
+    /// `connections_per_user`: counts the user's connections.
+    ConnectionsPerUser,
+    /// `messages_per_minute`: counts the sender's messages.
+    MessagesPerMinute,
 }
 
 /// A function's part in split broadcasts (see [`super::FanoutQueue`]).
@@ -52,13 +65,30 @@ pub enum Trigger {
     FanoutQueue,
 }
 
-/// Ends the name of every parameter that holds a zip's S3 key.
-const CODE_KEY_SUFFIX: &str = "CodeKey";
-
 impl FunctionSpec {
     /// The template parameter holding the S3 key of this function's zip.
     pub fn code_key_parameter(&self) -> String {
-        format!("{}{CODE_KEY_SUFFIX}", self.logical_prefix)
+        code_key_parameter(self.logical_prefix)
+    }
+
+    /// The function construct's props.
+    pub fn props(&self) -> FunctionProps<'static> {
+        FunctionProps {
+            name: self.name,
+            logical_prefix: self.logical_prefix,
+            description: self.description,
+            memory_mb: self.memory_mb,
+            timeout_seconds: self.timeout_seconds,
+            invoked_by: match self.trigger {
+                Trigger::WebSocketRoute(_) => InvokedBy::Route,
+                Trigger::Notify => InvokedBy::EndpointAndSchedule,
+                Trigger::Authorizer => InvokedBy::Authorizer,
+                Trigger::FanoutQueue => InvokedBy::Queue,
+            },
+            // A worker queues its segment's next page on the queue that
+            // invokes it, a loop ended by the scan's last page.
+            feeds_its_own_queue: self.fanout == FanoutPart::Works,
+        }
     }
 
     /// Whether every stage has it; the others come with a stage's settings.
@@ -78,12 +108,6 @@ impl FunctionSpec {
     }
 }
 
-/// Whether a template parameter holds a zip's S3 key, of a function listed
-/// now or of one an earlier template had.
-pub fn is_code_key_parameter(name: &str) -> bool {
-    name.ends_with(CODE_KEY_SUFFIX)
-}
-
 pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "connect",
@@ -95,6 +119,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         table_actions: &[TableAction::PutItem],
         connection_methods: &[],
         fanout: FanoutPart::None,
+        enforces: Enforces::ConnectionsPerUser,
     },
     FunctionSpec {
         name: "disconnect",
@@ -106,6 +131,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         table_actions: &[TableAction::DeleteItem],
         connection_methods: &[],
         fanout: FanoutPart::None,
+        enforces: Enforces::Nothing,
     },
     FunctionSpec {
         name: "sendmessage",
@@ -116,15 +142,12 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         memory_mb: 512,
         // API Gateway's integration timeout is 29 s; a longer run would be cut off.
         timeout_seconds: 29,
-        // Scan for recipients, DeleteItem for the ones that are gone,
-        // UpdateItem to count the sender's messages (the rate limit).
-        table_actions: &[
-            TableAction::Scan,
-            TableAction::DeleteItem,
-            TableAction::UpdateItem,
-        ],
+        // Scan for recipients, DeleteItem for the ones that are gone
+        // (counting the sender's messages is granted with the limit).
+        table_actions: &[TableAction::Scan, TableAction::DeleteItem],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Splits,
+        enforces: Enforces::MessagesPerMinute,
     },
     FunctionSpec {
         name: "default",
@@ -137,6 +160,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         // GetConnection for the caller's info, PostToConnection for the reply.
         connection_methods: &[ConnectionMethod::Get, ConnectionMethod::Post],
         fanout: FanoutPart::None,
+        enforces: Enforces::Nothing,
     },
     FunctionSpec {
         name: "notify",
@@ -154,6 +178,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         ],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Splits,
+        enforces: Enforces::Nothing,
     },
     FunctionSpec {
         name: "authorizer",
@@ -166,6 +191,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         table_actions: &[],
         connection_methods: &[],
         fanout: FanoutPart::None,
+        enforces: Enforces::Nothing,
     },
     FunctionSpec {
         name: "fanout",
@@ -178,5 +204,6 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         table_actions: &[TableAction::Scan, TableAction::DeleteItem],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Works,
+        enforces: Enforces::Nothing,
     },
 ];

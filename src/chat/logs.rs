@@ -5,7 +5,7 @@ use crate::cfn::{
     Expr, LogicalId, Pseudo, Resource, RetentionPolicy, SubPart, Template, TemplateError,
 };
 
-use super::{ExecutionRole, FunctionSpec};
+use super::{FunctionProps, Grants};
 
 /// How long function logs are kept.
 const RETENTION_DAYS: u32 = 14;
@@ -18,23 +18,28 @@ pub struct FunctionLogs {
 }
 
 impl FunctionLogs {
-    /// The logical id of `spec`'s log group (`chatstack logs` finds the
-    /// groups of a stage by it).
-    pub fn logical_id(spec: &FunctionSpec) -> String {
-        format!("{}LogGroup", spec.logical_prefix)
+    /// The logical id of the log group of the function whose logical ids
+    /// start with `logical_prefix` (`chatstack logs` finds the groups of a
+    /// stage by it).
+    pub fn logical_id(logical_prefix: &str) -> String {
+        format!("{logical_prefix}LogGroup")
     }
 
-    pub fn add_to(template: &mut Template, spec: &FunctionSpec) -> Result<Self, TemplateError> {
+    /// The group `/aws/lambda/<stack>-<function>` of `function`'s logs.
+    pub fn add_to(
+        template: &mut Template,
+        function: &FunctionProps,
+    ) -> Result<Self, TemplateError> {
         let group = LogGroup {
             log_group_name: Some(Expr::sub([
                 "/aws/lambda/".into(),
                 Pseudo::StackName.into(),
-                SubPart::Text(format!("-{}", spec.name)),
+                SubPart::Text(format!("-{}", function.name)),
             ])),
             retention_in_days: Some(RETENTION_DAYS),
         };
         let id = template.add(
-            &Self::logical_id(spec),
+            &Self::logical_id(function.logical_prefix),
             Resource::new(group)
                 .retention(RetentionPolicy::Delete)
                 .skip_checkov(
@@ -49,10 +54,10 @@ impl FunctionLogs {
         &self.id
     }
 
-    /// Lets `role` write log streams of this group only.
-    pub fn grant_write(&self, role: &mut ExecutionRole) {
+    /// Lets the function write log streams of this group only.
+    pub fn grant_write(&self, grants: &mut Grants) {
         // The group's Arn attribute ends in `:*`, which covers its streams.
-        role.allow(
+        grants.allow(
             "WriteOwnLogs",
             &["logs:CreateLogStream", "logs:PutLogEvents"],
             vec![Expr::arn_of(&self.id)],

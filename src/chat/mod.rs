@@ -1,12 +1,13 @@
 //! The chat app for one stage, composed from [`crate::cfn`] resources.
 //!
-//! The constructs add a piece of the app each, with what it needs
-//! ([`LambdaFunction`], [`WebSocketApi`], [`WebSocketStage`],
-//! [`ConnectionsTable`]). Permissions are granted by the resource being
-//! accessed ([`ConnectionsTable::grant`],
-//! [`WebSocketApi::grant_manage_connections`], [`FunctionLogs::grant_write`])
-//! to an [`ExecutionRole`] being assembled. The functions are one list,
-//! [`FUNCTIONS`].
+//! The constructs add a piece of the app each, from props of their own
+//! ([`LambdaFunction`] from [`FunctionProps`], [`WebSocketStage`] from
+//! [`StageProps`], routes from [`RouteOptions`]). A function's access is
+//! granted by the resource it reaches ([`ConnectionsTable::grant`],
+//! [`WebSocketApi::grant_manage_connections`], [`FanoutQueue::grant`],
+//! [`TokenSecret::grant_read`]), each adding the IAM statement and the
+//! environment variable together to the function's [`Grants`]. The app's
+//! functions are one list, [`FUNCTIONS`]; [`template`] wires them.
 
 mod api;
 mod authorizer;
@@ -21,16 +22,19 @@ mod stage;
 mod table;
 
 pub use crate::stage_name::{BOOTSTRAP_STACK, StageName, StageNameError};
-pub use api::{ConnectionMethod, WebSocketApi};
-pub use authorizer::{TOKEN_SECRET_OUTPUT, TokenSecret, add_token_authorizer};
+pub use api::{CONNECT_ROUTE, ConnectionMethod, RouteIntegration, RouteOptions, WebSocketApi};
+pub use authorizer::{ConnectAuthorizer, TOKEN_SECRET_OUTPUT, TokenSecret, add_token_authorizer};
 pub use fanout::FanoutQueue;
-pub use function::{ASSETS_BUCKET_PARAMETER, CodeBucket, LambdaFunction};
-pub use functions::{FUNCTIONS, FanoutPart, FunctionSpec, Trigger, is_code_key_parameter};
+pub use function::{
+    ASSETS_BUCKET_PARAMETER, CodeBucket, FunctionProps, InvokedBy, LambdaFunction,
+    code_key_parameter, is_code_key_parameter,
+};
+pub use functions::{Enforces, FUNCTIONS, FanoutPart, FunctionSpec, Trigger};
 pub use logs::FunctionLogs;
 pub use notify::{NOTIFY_PATH, NOTIFY_ROUTE, NOTIFY_URL_OUTPUT, NotifyEndpoint};
-pub use role::ExecutionRole;
+pub use role::Grants;
 pub use schedule::{add_push_schedule, scheduled_event};
-pub use stage::{CALLBACK_URL_OUTPUT, WEBSOCKET_URL_OUTPUT, WebSocketStage};
+pub use stage::{CALLBACK_URL_OUTPUT, StageProps, WEBSOCKET_URL_OUTPUT, WebSocketStage};
 pub use table::{ConnectionsTable, TableAction};
 
 use crate::cfn::{Template, TemplateError};
@@ -46,8 +50,8 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     let table = ConnectionsTable::add_to(&mut template, settings.authorization)?;
     let mut api = WebSocketApi::add_to(&mut template, stage)?;
     let fanout = FanoutQueue::add_to(&mut template, settings.broadcast)?;
-    let secret = if settings.authorization {
-        Some(add_token_authorization(&mut template, &mut api, &code)?)
+    let authorization = if settings.authorization {
+        Some(add_token_authorization(&mut template, &api, &code)?)
     } else {
         None
     };
@@ -59,39 +63,29 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         if !present {
             continue;
         }
-        // $connect counts a user's connections where there are users.
-        let counts_users = spec.trigger == Trigger::WebSocketRoute("$connect");
-        let grant = |role: &mut ExecutionRole| {
-            table.grant(role, spec.table_actions);
-            api.grant_manage_connections(role, spec.connection_methods);
-            fanout.grant(role, spec.fanout);
-            if counts_users {
-                table.grant_user_count(role);
-            }
-        };
-        let mut environment = table.environment();
-        if counts_users {
-            environment.extend(table.user_count_environment(settings.limits.connections_per_user));
+        let mut grants = Grants::new();
+        table.grant(&mut grants, spec.table_actions);
+        if spec.enforces == Enforces::MessagesPerMinute {
+            table.grant_message_count(&mut grants, settings.limits.messages_per_minute);
         }
-        if !spec.connection_methods.is_empty() {
-            environment.extend(api.management_environment());
+        api.grant_manage_connections(&mut grants, spec.connection_methods);
+        fanout.grant(&mut grants, spec.fanout);
+        if spec.enforces == Enforces::ConnectionsPerUser {
+            table.grant_user_count(&mut grants, settings.limits.connections_per_user);
         }
-        if spec.fanout != FanoutPart::None {
-            environment.extend(fanout.environment());
-        }
-        if spec.fanout == FanoutPart::Works {
-            environment.extend(fanout.worker_environment());
-        }
-        if spec.trigger == Trigger::WebSocketRoute("sendmessage") {
-            environment.insert(
-                chat_contract::MESSAGES_PER_MINUTE_VAR.to_owned(),
-                settings.limits.messages_per_minute.0.to_string().into(),
-            );
-        }
-        let function = LambdaFunction::add_to(&mut template, spec, &code, grant, environment)?;
+        let function = LambdaFunction::add_to(&mut template, &spec.props(), &code, grants)?;
         match spec.trigger {
             Trigger::WebSocketRoute(route_key) => {
-                api.add_route(&mut template, route_key, &function)?
+                let authorizer = authorization
+                    .as_ref()
+                    .map(|(_, authorizer)| authorizer)
+                    .filter(|_| route_key == CONNECT_ROUTE);
+                let route = RouteOptions {
+                    route_key,
+                    integration: RouteIntegration::Lambda(&function),
+                    authorizer,
+                };
+                api.add_route(&mut template, route)?
             }
             Trigger::Notify => notify = Some(function),
             Trigger::FanoutQueue => fanout.add_worker(&mut template, &function)?,
@@ -104,35 +98,34 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
             add_push_schedule(&mut template, function, schedule)?;
         }
     }
-    let stage = WebSocketStage::add_to(&mut template, api)?;
+    let stage_props = StageProps {
+        throttling: settings.throttling,
+    };
+    let stage = WebSocketStage::add_to(&mut template, api, stage_props)?;
     stage.add_outputs(&mut template)?;
     table.add_output(&mut template)?;
     fanout.add_output(&mut template)?;
-    if let Some(secret) = &secret {
+    if let Some((secret, _)) = &authorization {
         secret.add_output(&mut template)?;
     }
     Ok(template)
 }
 
 /// Connecting takes a token: the secret, the authorizer function that may
-/// read it, and the authorizer on `$connect`, added before the route.
+/// read it, and the authorizer, for the `$connect` route.
 fn add_token_authorization(
     template: &mut Template,
-    api: &mut WebSocketApi,
+    api: &WebSocketApi,
     code: &CodeBucket,
-) -> Result<TokenSecret, TemplateError> {
+) -> Result<(TokenSecret, ConnectAuthorizer), TemplateError> {
     let secret = TokenSecret::add_to(template)?;
     let spec = FUNCTIONS
         .iter()
         .find(|spec| spec.trigger == Trigger::Authorizer)
         .ok_or_else(|| TemplateError::Missing("the authorizer function".to_owned()))?;
-    let function = LambdaFunction::add_to(
-        template,
-        spec,
-        code,
-        |role| secret.grant_read(role),
-        secret.environment(),
-    )?;
-    add_token_authorizer(template, api, &function)?;
-    Ok(secret)
+    let mut grants = Grants::new();
+    secret.grant_read(&mut grants);
+    let function = LambdaFunction::add_to(template, &spec.props(), code, grants)?;
+    let authorizer = add_token_authorizer(template, api, &function)?;
+    Ok((secret, authorizer))
 }

@@ -5,16 +5,19 @@ use crate::cfn::{LogicalId, Output, Resource, Template, TemplateError};
 
 use super::api::stage_url;
 use super::{StageName, WebSocketApi};
+use crate::settings::Throttling;
 
-/// Messages per second across the stage; well under the account's default
-/// 10,000 so one chat app cannot starve others in the account.
 /// The output clients connect to (`wss://`).
 pub const WEBSOCKET_URL_OUTPUT: &str = "WebSocketUrl";
 /// The output of the management API's URL (`https://`).
 pub const CALLBACK_URL_OUTPUT: &str = "CallbackUrl";
 
-const DEFAULT_RATE_LIMIT: f64 = 100.0;
-const DEFAULT_BURST_LIMIT: u32 = 200;
+/// A stage's own settings.
+#[derive(Debug, Clone, Copy)]
+pub struct StageProps {
+    /// Every route's throttling, all clients together.
+    pub throttling: Throttling,
+}
 
 /// A stage of a [`WebSocketApi`] with every route the API was given.
 #[derive(Debug)]
@@ -38,13 +41,16 @@ impl WebSocketStage {
     /// every `AWS::ApiGatewayV2::Stage`, and the CDK's `WebSocketStage` has
     /// `autoDeploy`. The stage waits for every route and integration, so
     /// its first deployment has them all.
-    pub fn add_to(template: &mut Template, api: WebSocketApi) -> Result<Self, TemplateError> {
+    pub fn add_to(
+        template: &mut Template,
+        api: WebSocketApi,
+        props: StageProps,
+    ) -> Result<Self, TemplateError> {
         let WebSocketApi {
             id: api,
             stage: name,
             routes,
             integrations,
-            connect_authorizer: _,
         } = api;
         template.add(
             "Stage",
@@ -54,8 +60,8 @@ impl WebSocketStage {
                 deployment_id: None,
                 auto_deploy: Some(true),
                 default_route_settings: Some(RouteSettings {
-                    throttling_burst_limit: Some(DEFAULT_BURST_LIMIT),
-                    throttling_rate_limit: Some(DEFAULT_RATE_LIMIT),
+                    throttling_burst_limit: Some(props.throttling.burst_limit.0),
+                    throttling_rate_limit: Some(f64::from(props.throttling.rate_limit.0)),
                     detailed_metrics_enabled: Some(false),
                 }),
                 description: Some(format!("chatstack stage {name}")),
@@ -93,35 +99,41 @@ impl WebSocketStage {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     use super::*;
-    use crate::chat::{CodeBucket, FunctionSpec, LambdaFunction, Trigger};
+    use crate::chat::{
+        CodeBucket, FunctionProps, Grants, InvokedBy, LambdaFunction, RouteIntegration,
+        RouteOptions,
+    };
+    use crate::settings::{BurstLimit, RateLimit};
 
     /// The stage of an API with one function and route per key, as JSON,
     /// and the ids of the API's routes and integrations.
-    fn stage_for(route_keys: &[&str]) -> (serde_json::Value, BTreeSet<String>) {
+    fn stage_for(route_keys: &[&str], props: StageProps) -> (serde_json::Value, BTreeSet<String>) {
         let mut template = Template::new("t");
         let stage: StageName = "dev".parse().unwrap();
         let code = CodeBucket::add_to(&mut template).unwrap();
         let mut api = WebSocketApi::add_to(&mut template, &stage).unwrap();
         for (n, key) in route_keys.iter().enumerate() {
-            // Specs are 'static in the app; a test's few may leak.
-            let spec: &'static FunctionSpec = Box::leak(Box::new(FunctionSpec {
+            let prefix = format!("F{n}");
+            let props = FunctionProps {
                 name: "f",
-                logical_prefix: Box::leak(format!("F{n}").into_boxed_str()),
-                trigger: Trigger::WebSocketRoute(Box::leak(key.to_string().into_boxed_str())),
+                logical_prefix: &prefix,
                 description: "test",
                 memory_mb: 128,
                 timeout_seconds: 3,
-                table_actions: &[],
-                connection_methods: &[],
-                fanout: crate::chat::FanoutPart::None,
-            }));
+                invoked_by: InvokedBy::Route,
+                feeds_its_own_queue: false,
+            };
             let function =
-                LambdaFunction::add_to(&mut template, spec, &code, |_| {}, BTreeMap::new())
-                    .unwrap();
-            api.add_route(&mut template, key, &function).unwrap();
+                LambdaFunction::add_to(&mut template, &props, &code, Grants::new()).unwrap();
+            let route = RouteOptions {
+                route_key: key,
+                integration: RouteIntegration::Lambda(&function),
+                authorizer: None,
+            };
+            api.add_route(&mut template, route).unwrap();
         }
         let wired: BTreeSet<String> = api
             .routes
@@ -129,7 +141,7 @@ mod tests {
             .chain(&api.integrations)
             .map(|id| id.to_string())
             .collect();
-        WebSocketStage::add_to(&mut template, api).unwrap();
+        WebSocketStage::add_to(&mut template, api, props).unwrap();
         let json = serde_json::to_value(&template).unwrap();
         (json["Resources"]["Stage"].clone(), wired)
     }
@@ -137,7 +149,7 @@ mod tests {
     #[test]
     fn the_stage_deploys_itself_after_every_route_and_integration() {
         for keys in [&["$connect"][..], &["$connect", "sendmessage", "$default"]] {
-            let (stage, wired) = stage_for(keys);
+            let (stage, wired) = stage_for(keys, default_props());
             assert_eq!(stage["Properties"]["AutoDeploy"], true);
             assert!(
                 stage["Properties"].get("DeploymentId").is_none(),
@@ -152,5 +164,29 @@ mod tests {
             assert_eq!(depends, wired);
             assert_eq!(wired.len(), 2 * keys.len());
         }
+    }
+
+    fn default_props() -> StageProps {
+        StageProps {
+            throttling: Throttling::default(),
+        }
+    }
+
+    #[test]
+    fn the_stage_throttles_every_route_as_its_props_say() {
+        let (stage, _) = stage_for(&["$connect"], default_props());
+        let settings = &stage["Properties"]["DefaultRouteSettings"];
+        assert_eq!(settings["ThrottlingRateLimit"], 100.0);
+        assert_eq!(settings["ThrottlingBurstLimit"], 200);
+        let props = StageProps {
+            throttling: Throttling {
+                rate_limit: RateLimit(20),
+                burst_limit: BurstLimit(5),
+            },
+        };
+        let (stage, _) = stage_for(&["$connect"], props);
+        let settings = &stage["Properties"]["DefaultRouteSettings"];
+        assert_eq!(settings["ThrottlingRateLimit"], 20.0);
+        assert_eq!(settings["ThrottlingBurstLimit"], 5);
     }
 }

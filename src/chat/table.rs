@@ -4,18 +4,18 @@ use crate::cfn::dynamodb::{
     AttributeDefinition, AttributeType, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, SseSpecification, Table, TimeToLiveSpecification,
 };
-use std::collections::BTreeMap;
 
 use chat_contract::{
-    CONNECTION_ID, CONNECTIONS_PER_USER_VAR, EXPIRES_AT, TABLE_NAME_VAR, USER_INDEX, USER_NAME,
+    CONNECTION_ID, CONNECTIONS_PER_USER_VAR, EXPIRES_AT, MESSAGES_PER_MINUTE_VAR, TABLE_NAME_VAR,
+    USER_INDEX, USER_NAME,
 };
 
 use crate::cfn::{
     Expr, LogicalId, Output, Resource, RetentionPolicy, SubPart, Template, TemplateError,
 };
-use crate::settings::ConnectionsPerUser;
+use crate::settings::{ConnectionsPerUser, MessagesPerMinute};
 
-use super::ExecutionRole;
+use super::Grants;
 
 /// The DynamoDB actions the handlers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,11 +116,6 @@ impl ConnectionsTable {
         Ok(ConnectionsTable { id, by_user })
     }
 
-    /// The variables that tell a function which table to use.
-    pub fn environment(&self) -> BTreeMap<String, Expr> {
-        BTreeMap::from([(TABLE_NAME_VAR.to_owned(), (&self.id).into())])
-    }
-
     /// Outputs the table's name, for operators and scripts.
     pub fn add_output(&self, template: &mut Template) -> Result<(), TemplateError> {
         template.add_output(
@@ -132,13 +127,25 @@ impl ConnectionsTable {
         )
     }
 
-    /// Lets `role` count a user's connections (Query on the index by
-    /// user); nothing on a table without the index.
-    pub fn grant_user_count(&self, role: &mut ExecutionRole) {
+    /// Tells the function the table's name, and lets it perform `actions`
+    /// on it (none: it only learns the name), and nothing else.
+    pub fn grant(&self, grants: &mut Grants, actions: &[TableAction]) {
+        grants.set(TABLE_NAME_VAR, (&self.id).into());
+        if actions.is_empty() {
+            return;
+        }
+        let actions: Vec<_> = actions.iter().map(|a| a.iam_action()).collect();
+        grants.allow("ConnectionsTable", &actions, vec![Expr::arn_of(&self.id)]);
+    }
+
+    /// Lets the function count a user's connections (Query on the index by
+    /// user) and tells it how many a user may hold; nothing on a table
+    /// without the index (a stage without tokens has no users).
+    pub fn grant_user_count(&self, grants: &mut Grants, most: ConnectionsPerUser) {
         if !self.by_user {
             return;
         }
-        role.allow(
+        grants.allow(
             "ConnectionsByUser",
             &["dynamodb:Query"],
             vec![Expr::sub([
@@ -146,27 +153,17 @@ impl ConnectionsTable {
                 SubPart::from(format!("/index/{USER_INDEX}").as_str()),
             ])],
         );
+        grants.set(CONNECTIONS_PER_USER_VAR, most.0.to_string().into());
     }
 
-    /// The variable that tells the function granted
-    /// [`grant_user_count`](Self::grant_user_count) how many connections a
-    /// user may hold; none on a table without the index.
-    pub fn user_count_environment(&self, most: ConnectionsPerUser) -> BTreeMap<String, Expr> {
-        if !self.by_user {
-            return BTreeMap::new();
-        }
-        BTreeMap::from([(
-            CONNECTIONS_PER_USER_VAR.to_owned(),
-            most.0.to_string().into(),
-        )])
-    }
-
-    /// Lets `role` perform `actions` on this table, and nothing else.
-    pub fn grant(&self, role: &mut ExecutionRole, actions: &[TableAction]) {
-        if actions.is_empty() {
-            return;
-        }
-        let actions: Vec<_> = actions.iter().map(|a| a.iam_action()).collect();
-        role.allow("ConnectionsTable", &actions, vec![Expr::arn_of(&self.id)]);
+    /// Lets the function count each connection's messages on its item
+    /// (UpdateItem) and tells it how many a minute one may send.
+    pub fn grant_message_count(&self, grants: &mut Grants, most: MessagesPerMinute) {
+        grants.allow(
+            "ConnectionsTable",
+            &[TableAction::UpdateItem.iam_action()],
+            vec![Expr::arn_of(&self.id)],
+        );
+        grants.set(MESSAGES_PER_MINUTE_VAR, most.0.to_string().into());
     }
 }

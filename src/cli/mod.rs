@@ -235,6 +235,45 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     }
 }
 
+/// The exit status of a command's `result`, its error written to `err`: 0
+/// done (also when the reader of the output went away, as in
+/// `chatstack synth | head`), 2 when `diff --exit-code` found changes, 1
+/// for any error.
+pub fn exit_status(result: Result<(), CliError>, err: &mut dyn Write) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(CliError::Stdout(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(CliError::ChangesPending) => 2,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            1
+        }
+    }
+}
+
+/// Runs the command line `args` (the program's name first) as the binary
+/// does, in this process: what is meant for the user, `--help` included,
+/// goes to `out`; errors, and clap's refusals of bad arguments (status 2),
+/// to `err`. Returns the exit status. The tests run commands through it.
+pub fn run_from<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => exit_status(run(cli, out), err),
+        Err(refusal) => {
+            let text = refusal.render().to_string();
+            let _ = if refusal.use_stderr() {
+                err.write_all(text.as_bytes())
+            } else {
+                out.write_all(text.as_bytes())
+            };
+            u8::try_from(refusal.exit_code()).unwrap_or(2)
+        }
+    }
+}
+
 /// Runs an async command to completion on a runtime of its own.
 fn block_on<T, F: std::future::Future<Output = Result<T, CliError>>>(
     future: F,

@@ -12,7 +12,7 @@ use super::cloud::{
 use crate::aws::{cloud_error, endpoint_of, is_missing_stack};
 
 /// The IAM actions each [`Cloud`] method needs, for the deployer's policy
-/// (`chatstack deployer-policy`; `tests/deployer_policy.rs` checks that
+/// (`chatstack deployer-policy`; `tests/it/deployer_policy.rs` checks that
 /// every method is here and every action is granted).
 pub const CLOUD_CALLS: &[(&str, &[&str])] = &[
     ("describe_stack", &["cloudformation:DescribeStacks"]),

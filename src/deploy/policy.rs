@@ -9,7 +9,7 @@
 //! resource; API Gateway's ids are random and its ARNs name no stack, and a
 //! few actions (creating an event source mapping, generating a password,
 //! reading the account's Lambda settings) have no resource at all.
-//! `tests/deployer_policy.rs` checks the policy against every call the code
+//! `tests/it/deployer_policy.rs` checks the policy against every call the code
 //! makes and against the handler permissions of CloudFormation's resource
 //! schemas, as cfn-lint ships them.
 

@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -51,18 +50,16 @@ impl Default for Limits {
     }
 }
 
-struct Connection {
-    context: ConnectionContext,
-    sender: mpsc::UnboundedSender<Message>,
+pub(super) struct Connection {
+    pub(super) context: ConnectionContext,
+    pub(super) sender: mpsc::UnboundedSender<Message>,
     /// When the client last sent a message (GetConnection's lastActiveAt).
-    last_active: Mutex<SystemTime>,
+    pub(super) last_active: Mutex<SystemTime>,
 }
 
 /// The emulated API: its routes' functions and its open connections.
-/// The close code API Gateway sends when it ends a connection itself
-/// (idle timeout, lifetime, shutdown).
-const GOING_AWAY: u16 = 1001;
-
+/// API Gateway ends a connection itself (idle timeout, lifetime, shutdown)
+/// with [`close_code::AWAY`].
 pub struct Gateway {
     pub app: LocalApp,
     pub stage: String,
@@ -78,8 +75,8 @@ pub struct Gateway {
     /// The stage's route throttling; `None` when the template sets none.
     throttle: Option<Throttle>,
     /// The management API's request rate (one bucket, a second's worth).
-    management_throttle: Throttle,
-    access: Access,
+    pub(super) management_throttle: Throttle,
+    pub(super) access: Access,
 }
 
 /// Who may use the gateway.
@@ -128,7 +125,7 @@ fn connect_verdict(result: &Result<Value, InvokeError>) -> Option<StatusCode> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -169,7 +166,7 @@ impl Gateway {
         let open: Vec<Arc<Connection>> = lock(&self.connections).values().cloned().collect();
         for connection in &open {
             let _ = connection.sender.send(Message::Close(Some(CloseFrame {
-                code: GOING_AWAY,
+                code: close_code::AWAY,
                 reason: "Going away: chatstack local stopped".into(),
             })));
         }
@@ -184,13 +181,7 @@ impl Gateway {
             .route("/{stage}", get(upgrade))
             .route(
                 "/{stage}/@connections/{id}",
-                get(get_connection)
-                    .post(post_to_connection)
-                    .delete(delete_connection)
-                    .route_layer(axum::middleware::from_fn_with_state(
-                        self.clone(),
-                        require_signature,
-                    )),
+                super::management::routes(self),
             )
             .with_state(self.clone())
     }
@@ -283,7 +274,7 @@ impl Gateway {
         self.throttle.as_ref().is_none_or(|t| t.admit(route))
     }
 
-    fn connection(&self, id: &str) -> Option<Arc<Connection>> {
+    pub(super) fn connection(&self, id: &str) -> Option<Arc<Connection>> {
         lock(&self.connections).get(id).cloned()
     }
 
@@ -346,11 +337,11 @@ impl Gateway {
                 // Data may have gone out meanwhile: only then is it idle.
                 () = tokio::time::sleep_until(idle_at) => {
                     if *lock(&last_data) + idle_timeout <= tokio::time::Instant::now() {
-                        break End::Closing(GOING_AWAY, "Going away: idle timeout");
+                        break End::Closing(close_code::AWAY, "Going away: idle timeout");
                     }
                 }
                 () = tokio::time::sleep_until(end_of_life) => {
-                    break End::Closing(GOING_AWAY, "Going away: maximum connection lifetime");
+                    break End::Closing(close_code::AWAY, "Going away: maximum connection lifetime");
                 }
             }
         };
@@ -386,17 +377,18 @@ impl Gateway {
                     *lock(&connection.last_active) = SystemTime::now();
                 }
                 if text.len() > self.limits.max_message_bytes {
-                    return Some(End::Closing(1009, "Message too big"));
+                    return Some(End::Closing(close_code::SIZE, "Message too big"));
                 }
                 tokio::spawn(self.clone().on_message(context.clone(), text.to_string()));
                 None
             }
             // API Gateway takes text frames only.
-            Some(Ok(Message::Binary(_))) => {
-                Some(End::Closing(1003, "Binary frames are not supported"))
-            }
+            Some(Ok(Message::Binary(_))) => Some(End::Closing(
+                close_code::UNSUPPORTED,
+                "Binary frames are not supported",
+            )),
             Some(Ok(Message::Close(frame))) => Some(End::Closed(
-                frame.as_ref().map_or(1005, |f| f.code),
+                frame.as_ref().map_or(close_code::STATUS, |f| f.code),
                 frame.map_or_else(
                     || "Client-side close frame without status code".to_owned(),
                     |f| f.reason.to_string(),
@@ -407,11 +399,14 @@ impl Gateway {
             // error; its type is axum's tungstenite's, so it is recognised by
             // its text.
             Some(Err(error)) if error.to_string().contains("Space limit exceeded") => {
-                Some(End::Closing(1009, "Message too big"))
+                Some(End::Closing(close_code::SIZE, "Message too big"))
             }
-            Some(Err(error)) => Some(End::Closed(1006, format!("Connection lost: {error}"))),
+            Some(Err(error)) => Some(End::Closed(
+                close_code::ABNORMAL,
+                format!("Connection lost: {error}"),
+            )),
             None => Some(End::Closed(
-                1006,
+                close_code::ABNORMAL,
                 "Going away: the client left without a close frame".to_owned(),
             )),
         }
@@ -540,157 +535,6 @@ async fn upgrade(
         .max_message_size(gateway.limits.max_message_bytes * 8)
         .max_frame_size(gateway.limits.max_frame_bytes)
         .on_upgrade(move |socket| gateway.serve(socket, context))
-}
-
-fn gone() -> Response {
-    (
-        StatusCode::GONE,
-        [
-            ("x-amzn-errortype", "GoneException"),
-            ("content-type", "application/json"),
-        ],
-        r#"{"message":null}"#,
-    )
-        .into_response()
-}
-
-/// The management API takes only requests signed (SigV4, execute-api) with
-/// the run's credentials for its region, as AWS does: code that forgets to
-/// sign fails here as it would in AWS. Unsigned: 403 `Missing
-/// Authentication Token`; signed otherwise: 403 with SigV4's reason.
-async fn require_signature(
-    State(gateway): State<Arc<Gateway>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let (parts, body) = request.into_parts();
-    // Past the message limit the post is refused anyway; read a little more
-    // so that refusal (413) still comes from PostToConnection.
-    let limit = gateway.limits.max_message_bytes + 1024;
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "Message too long").into_response();
-    };
-    let signer = &gateway.access.management_signer;
-    let checked = crate::sigv4::check_received(
-        &parts,
-        &bytes,
-        Some(&signer.credentials),
-        &signer.region,
-        &[crate::sigv4::SERVICE],
-    );
-    if let Err(refusal) = checked {
-        let message = match refusal {
-            crate::sigv4::Refusal::Unsigned => "Missing Authentication Token".to_owned(),
-            other => other.to_string(),
-        };
-        let _ = gateway
-            .log
-            .send(format!("@connections refused 403: {message}"));
-        return (
-            StatusCode::FORBIDDEN,
-            [
-                ("x-amzn-errortype", "ForbiddenException"),
-                ("content-type", "application/json"),
-            ],
-            json!({ "message": message }).to_string(),
-        )
-            .into_response();
-    }
-    next.run(axum::extract::Request::from_parts(parts, bytes.into()))
-        .await
-}
-
-/// The open connection `id` of this API's `stage`; otherwise the answer:
-/// 404 for another stage, 410 for a connection that is gone.
-fn open_connection(
-    gateway: &Gateway,
-    stage: &str,
-    id: &str,
-) -> Result<Arc<Connection>, Box<Response>> {
-    if stage != gateway.stage {
-        return Err(Box::new(
-            (StatusCode::NOT_FOUND, "no such stage").into_response(),
-        ));
-    }
-    gateway.connection(id).ok_or_else(|| Box::new(gone()))
-}
-
-/// PostToConnection.
-async fn post_to_connection(
-    State(gateway): State<Arc<Gateway>>,
-    Path((stage, id)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    if !gateway.management_throttle.admit("@connections") {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [
-                ("x-amzn-errortype", "LimitExceededException"),
-                ("content-type", "application/json"),
-            ],
-            r#"{"message":"Too Many Requests"}"#,
-        )
-            .into_response();
-    }
-    let connection = match open_connection(&gateway, &stage, &id) {
-        Ok(connection) => connection,
-        Err(response) => return *response,
-    };
-    if body.len() > gateway.limits.max_message_bytes {
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            [
-                ("x-amzn-errortype", "PayloadTooLargeException"),
-                ("content-type", "application/json"),
-            ],
-            format!(
-                r#"{{"message":"Message too long: {} bytes, at most {}"}}"#,
-                body.len(),
-                gateway.limits.max_message_bytes
-            ),
-        )
-            .into_response();
-    }
-    let text = String::from_utf8_lossy(&body).into_owned();
-    match connection.sender.send(Message::Text(text.into())) {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(_) => gone(),
-    }
-}
-
-/// GetConnection.
-async fn get_connection(
-    State(gateway): State<Arc<Gateway>>,
-    Path((stage, id)): Path<(String, String)>,
-) -> Response {
-    let connection = match open_connection(&gateway, &stage, &id) {
-        Ok(connection) => connection,
-        Err(response) => return *response,
-    };
-    let context = &connection.context;
-    let last_active = *lock(&connection.last_active);
-    axum::Json(json!({
-        "connectedAt": humantime::format_rfc3339_millis(context.connected_at).to_string(),
-        "lastActiveAt": humantime::format_rfc3339_millis(last_active).to_string(),
-        "identity": context.identity(),
-    }))
-    .into_response()
-}
-
-/// DeleteConnection: closes the connection as the server.
-async fn delete_connection(
-    State(gateway): State<Arc<Gateway>>,
-    Path((stage, id)): Path<(String, String)>,
-) -> Response {
-    let connection = match open_connection(&gateway, &stage, &id) {
-        Ok(connection) => connection,
-        Err(response) => return *response,
-    };
-    let _ = connection.sender.send(Message::Close(Some(CloseFrame {
-        code: 1000,
-        reason: "Closed by the management API".into(),
-    })));
-    StatusCode::NO_CONTENT.into_response()
 }
 
 #[cfg(test)]

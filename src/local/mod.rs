@@ -7,8 +7,9 @@
 //! `prerequisites` (sources, moto, binaries), `run_dir` (the run's files),
 //! [`services`] (moto behind its guard: tables, queues, secret),
 //! `environment` (each process's variables, the function pools),
-//! `servers` (the gateway and page, the notify endpoint), `banner`, and
-//! `supervisor` (what happens while it runs).
+//! `servers` (the gateway and page, the notify endpoint), [`gateway`] (the
+//! WebSocket API) and `management` (its `@connections` API), `banner`, and
+//! `supervisor` (what happens while it runs); `options` says what was asked.
 
 pub mod app;
 mod banner;
@@ -19,6 +20,8 @@ mod function_log;
 pub mod gateway;
 mod http_api;
 mod ids;
+mod management;
+mod options;
 mod prerequisites;
 mod process;
 mod queues;
@@ -35,15 +38,15 @@ use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 
-use crate::chat::{self, StageName};
-use crate::handlers::HandlersWorkspace;
-use crate::settings::StageSettings;
+use crate::chat;
 use app::LocalApp;
 use environment::FunctionSettings;
-use gateway::{Gateway, Limits};
+use gateway::Gateway;
 use process::FunctionPool;
 use services::LocalServices;
 use supervisor::Events;
+
+pub use options::LocalOptions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -70,49 +73,6 @@ pub enum LocalError {
     Build(String),
     #[error("{0}: {1}")]
     Io(String, #[source] io::Error),
-}
-
-/// What `chatstack local` was asked for.
-#[derive(Debug, Clone)]
-pub struct LocalOptions {
-    pub stage: StageName,
-    /// 0 picks a free port.
-    pub port: u16,
-    /// The notify endpoint's port; `None`: the gateway's port + 1 (a free
-    /// one when that is 0).
-    pub notify_port: Option<u16>,
-    pub dynamodb_endpoint: Option<String>,
-    /// Build the handler binaries first.
-    pub build: bool,
-    pub handlers: HandlersWorkspace,
-    pub limits: Limits,
-    /// How many environments (processes) each function may run at once.
-    pub concurrency: usize,
-    /// What the stage's settings add.
-    pub settings: StageSettings,
-    /// Fire rate schedules this often instead of at their rate.
-    pub schedule_every: Option<std::time::Duration>,
-    /// The token secret of a stage that requires tokens; random per run
-    /// when `None`.
-    pub token_secret: Option<String>,
-    /// Hand a failed queue message out again after this long instead of
-    /// the queue's visibility timeout.
-    pub queue_retry_after: Option<std::time::Duration>,
-    /// Browser origins besides the chat page's own whose pages may open a
-    /// WebSocket (`--allow-origin`: a front end of the user's own).
-    pub allowed_origins: Vec<String>,
-}
-
-impl LocalOptions {
-    /// The notify endpoint's port: as asked, else the gateway's + 1 (a
-    /// free one when the gateway's is).
-    fn notify_port(&self) -> u16 {
-        match (self.notify_port, self.port) {
-            (Some(port), _) => port,
-            (None, 0) => 0,
-            (None, port) => port.saturating_add(1),
-        }
-    }
 }
 
 pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> LocalError {

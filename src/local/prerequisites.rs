@@ -34,9 +34,8 @@ pub(super) fn handler_binaries(
         let binary = binaries.join(function.binary);
         if !binary.is_file() {
             return Err(LocalError::Build(format!(
-                "{} is missing: run `cargo build --profile {}` in {}, or drop --no-build",
+                "{} is missing: run `cargo build --bins` in {}, or drop --no-build",
                 binary.display(),
-                crate::handlers::LOCAL_PROFILE,
                 options.handlers.dir().display()
             )));
         }

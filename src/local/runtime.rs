@@ -18,6 +18,20 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::function_log::{FunctionLogFile, InvocationReport};
 
+/// The Runtime API's paths (version 2018-06-01), as the Lambda runtime
+/// in every handler calls them:
+/// <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>
+mod paths {
+    /// The next event, waited for as long as it takes.
+    pub const NEXT_INVOCATION: &str = "/2018-06-01/runtime/invocation/next";
+    /// The answer to the invocation `{id}`.
+    pub const INVOCATION_RESPONSE: &str = "/2018-06-01/runtime/invocation/{id}/response";
+    /// The function error of the invocation `{id}`.
+    pub const INVOCATION_ERROR: &str = "/2018-06-01/runtime/invocation/{id}/error";
+    /// A failure before the first event (configuration, say).
+    pub const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
+}
+
 /// How an invocation ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InvokeError {
@@ -232,13 +246,10 @@ impl FunctionRuntime {
     /// (`pid`, just started) logs to `stream`.
     pub fn router(self: &Arc<Self>, environment: u32, stream: String, pid: Option<u32>) -> Router {
         Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .route(paths::NEXT_INVOCATION, get(next))
+            .route(paths::INVOCATION_RESPONSE, post(respond))
+            .route(paths::INVOCATION_ERROR, post(fail))
+            .route(paths::INIT_ERROR, post(init_error))
             .with_state(Environment {
                 runtime: self.clone(),
                 id: environment,

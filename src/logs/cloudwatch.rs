@@ -41,7 +41,7 @@ pub fn function_logs_of(resources: &[(String, String, String)]) -> Vec<FunctionL
     FUNCTIONS
         .iter()
         .filter_map(|spec| {
-            let logical_id = FunctionLogs::logical_id(spec);
+            let logical_id = FunctionLogs::logical_id(spec.logical_prefix);
             let (_, group, _) = resources
                 .iter()
                 .find(|(id, _, kind)| *id == logical_id && kind == LOG_GROUP_TYPE)?;

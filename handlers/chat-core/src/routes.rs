@@ -23,7 +23,7 @@ use crate::store::{Connection, ConnectionStore};
 use chat_contract::USER_NAME_CONTEXT_KEY;
 
 // Each reply begins with its chat-contract prefix, by which clients tell
-// replies from chat (checked in tests/routes.rs).
+// replies from chat (checked in tests/it/routes.rs).
 
 /// The `$default` route's reply, before the caller's connection info.
 pub const USAGE: &str = "Use the sendmessage route to send a message. Your info: ";

@@ -15,9 +15,27 @@ use serde::de::DeserializeOwned;
 use crate::config::ConfigError;
 use crate::store::DynamoStore;
 
-/// JSON logs when the function's LoggingConfig says JSON (the template does).
-pub fn init_logging() {
+/// What every function does first: JSON logs when the function's
+/// LoggingConfig says JSON (the template does), and panics that end the
+/// process in every build.
+pub fn init_process() {
     lambda_runtime::tracing::init_default_subscriber();
+    #[cfg(panic = "unwind")]
+    abort_on_panic();
+}
+
+/// Makes a panic end the process after it is reported, as it does in the
+/// release build Lambda runs (`panic = "abort"`). The debug build that
+/// `chatstack local` and the tests run unwinds, so lambda_runtime would
+/// catch the panic, answer an error and keep alive an environment that
+/// Lambda would have lost.
+#[cfg(panic = "unwind")]
+pub fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
 }
 
 /// The value, or a clear message and exit code 1: a function missing its

@@ -5,7 +5,7 @@ use chat_core::{config, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::init_logging();
+    runtime::init_process();
     let arn = runtime::or_exit(config::token_secret_arn(runtime::env));
     let sdk_config = runtime::sdk_config().await;
     // Once per execution environment; without it no token can be checked,

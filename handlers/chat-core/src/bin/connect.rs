@@ -6,7 +6,7 @@ use chat_core::{config, routes, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::init_logging();
+    runtime::init_process();
     let table = runtime::or_exit(config::table_name(runtime::env));
     let sdk_config = runtime::sdk_config().await;
     let most_per_user = runtime::or_exit(config::connections_per_user(runtime::env));

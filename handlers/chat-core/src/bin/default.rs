@@ -5,7 +5,7 @@ use chat_core::{config, routes, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::init_logging();
+    runtime::init_process();
     let sdk_config = runtime::sdk_config().await;
     let endpoint = runtime::or_exit(config::management_endpoint(runtime::env));
     let poster = &ManagementApi::new(&sdk_config, &endpoint);

@@ -4,7 +4,7 @@ use chat_core::{config, routes, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::init_logging();
+    runtime::init_process();
     let table = runtime::or_exit(config::table_name(runtime::env));
     let sdk_config = runtime::sdk_config().await;
     let store = &runtime::dynamo_store(&sdk_config, &table);

@@ -6,7 +6,7 @@ use chat_core::{routes, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::init_logging();
+    runtime::init_process();
     let (clients, ledger) = runtime::worker_clients().await;
     let (store, poster, fanout, ledger) =
         (&clients.store, &clients.poster, &clients.fanout, &ledger);

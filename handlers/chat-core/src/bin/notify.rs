@@ -5,7 +5,7 @@ use chat_core::{routes, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::init_logging();
+    runtime::init_process();
     let clients = runtime::fanout_clients().await;
     let (store, poster, fanout) = (&clients.store, &clients.poster, &clients.fanout);
     runtime::serve(|event: serde_json::Value, deadline| async move {

@@ -4,7 +4,7 @@ use chat_core::{routes, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::init_logging();
+    runtime::init_process();
     let clients = runtime::fanout_clients().await;
     let per_minute = runtime::or_exit(chat_core::config::messages_per_minute(runtime::env));
     let (store, poster, fanout) = (&clients.store, &clients.poster, &clients.fanout);

@@ -1,0 +1,10 @@
+//! The integration tests of chat-core, one binary (modules share `support`).
+
+mod support;
+
+mod authorize;
+mod dynamo_moto;
+mod management_api;
+mod routes;
+mod segments;
+mod startup;

@@ -1,0 +1,339 @@
+//! Fakes of the store and the poster, and events of the real shape.
+
+pub mod moto;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use chat_core::fanout::{Fanout, FanoutConfig};
+use chat_core::poster::{ConnectionInfo, PostError, Poster};
+use chat_core::segments::{JobLedger, JobQueue, LedgerError, QueueError, SegmentJob, SplitConfig};
+use chat_core::store::{Connection, ConnectionStore, ScanPage, Segment, StoreError};
+
+/// A real API Gateway WebSocket event from `tests/events/<name>.json`.
+pub fn event(name: &str) -> ApiGatewayWebsocketProxyRequest {
+    let path = format!("{}/tests/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A `sendmessage` event from `sender` with `body`.
+pub fn message_from(sender: &str, body: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = event("sendmessage");
+    event.request_context.connection_id = Some(sender.to_owned());
+    event.body = body.map(str::to_owned);
+    event
+}
+
+/// An in-memory table, scanned in pages of `page_size` ids in id order.
+#[derive(Debug)]
+pub struct FakeStore {
+    pub items: Mutex<BTreeMap<String, Connection>>,
+    pub page_size: usize,
+    pub scans: AtomicUsize,
+    pub fail_put: bool,
+    pub fail_delete: bool,
+    /// Fail the scan of this page number (0-based).
+    pub fail_scan_page: Option<usize>,
+    /// Messages counted, by connection and minute.
+    pub message_counts: Mutex<std::collections::HashMap<(String, u64), u32>>,
+}
+
+impl FakeStore {
+    pub fn with_ids(ids: impl IntoIterator<Item = String>) -> Self {
+        let items = ids
+            .into_iter()
+            .map(|id| {
+                let connection = Connection {
+                    connection_id: id.clone(),
+                    connected_at_ms: 0,
+                    expires_at_s: 0,
+                    user_name: None,
+                };
+                (id, connection)
+            })
+            .collect();
+        FakeStore {
+            items: Mutex::new(items),
+            page_size: 100,
+            scans: AtomicUsize::new(0),
+            fail_put: false,
+            fail_delete: false,
+            fail_scan_page: None,
+            message_counts: Mutex::default(),
+        }
+    }
+
+    pub fn ids(&self) -> BTreeSet<String> {
+        self.items.lock().unwrap().keys().cloned().collect()
+    }
+}
+
+impl ConnectionStore for FakeStore {
+    async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
+        if self.fail_put {
+            return Err(StoreError {
+                operation: "PutItem",
+                message: "injected failure".into(),
+            });
+        }
+        self.items
+            .lock()
+            .unwrap()
+            .insert(connection.connection_id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn contains(&self, connection_id: &str) -> Result<bool, StoreError> {
+        Ok(self.items.lock().unwrap().contains_key(connection_id))
+    }
+
+    async fn user_connections(&self, user: &str, now_s: u64) -> Result<usize, StoreError> {
+        Ok(self
+            .items
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| c.user_name.as_deref() == Some(user) && c.expires_at_s > now_s)
+            .count())
+    }
+
+    async fn count_message(
+        &self,
+        connection_id: &str,
+        window: u64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        if !self.items.lock().unwrap().contains_key(connection_id) {
+            return Ok(false);
+        }
+        let mut counts = self.message_counts.lock().unwrap();
+        let count = counts
+            .entry((connection_id.to_owned(), window))
+            .or_insert(0);
+        *count += 1;
+        Ok(*count <= limit)
+    }
+
+    async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {
+        if self.fail_delete {
+            return Err(StoreError {
+                operation: "DeleteItem",
+                message: "injected failure".into(),
+            });
+        }
+        self.items.lock().unwrap().remove(connection_id);
+        Ok(())
+    }
+
+    async fn scan_page(&self, start: Option<String>) -> Result<ScanPage, StoreError> {
+        let page_number = self.scans.fetch_add(1, Ordering::SeqCst);
+        if self.fail_scan_page == Some(page_number) {
+            return Err(StoreError {
+                operation: "Scan",
+                message: "injected failure".into(),
+            });
+        }
+        let items = self.items.lock().unwrap();
+        let after: Vec<String> = items
+            .keys()
+            .filter(|id| start.as_ref().is_none_or(|s| *id > s))
+            .cloned()
+            .collect();
+        let connection_ids: Vec<String> = after.iter().take(self.page_size).cloned().collect();
+        let next_start = (after.len() > self.page_size)
+            .then(|| connection_ids.last().cloned())
+            .flatten();
+        Ok(ScanPage {
+            connection_ids,
+            next_start,
+        })
+    }
+
+    async fn scan_segment(
+        &self,
+        segment: Segment,
+        start: Option<String>,
+        limit: u32,
+    ) -> Result<ScanPage, StoreError> {
+        let items = self.items.lock().unwrap();
+        let after: Vec<String> = items
+            .keys()
+            .filter(|id| segment_of(id, segment.total) == segment.index)
+            .filter(|id| start.as_ref().is_none_or(|s| *id > s))
+            .cloned()
+            .collect();
+        let limit = limit as usize;
+        let connection_ids: Vec<String> = after.iter().take(limit).cloned().collect();
+        // DynamoDB may end a page exactly at the segment's end and still
+        // give a LastEvaluatedKey; the fake does the same when it is full.
+        let next_start = (connection_ids.len() == limit)
+            .then(|| connection_ids.last().cloned())
+            .flatten();
+        Ok(ScanPage {
+            connection_ids,
+            next_start,
+        })
+    }
+}
+
+/// Which of `total` segments an id falls in (DynamoDB hashes the key).
+pub fn segment_of(id: &str, total: u32) -> u32 {
+    id.bytes().map(u32::from).sum::<u32>() % total.max(1)
+}
+
+/// The fan-out queue: what was sent, deduplicated by id as SQS FIFO does.
+#[derive(Debug, Default)]
+pub struct FakeQueue {
+    pub sent: Mutex<Vec<SegmentJob>>,
+    pub seen_ids: Mutex<BTreeSet<String>>,
+    /// Copies SQS dropped as duplicates.
+    pub deduplicated: AtomicUsize,
+    pub fail: bool,
+}
+
+impl FakeQueue {
+    /// Takes the oldest job, as a worker would receive it.
+    pub fn take(&self) -> Option<SegmentJob> {
+        let mut sent = self.sent.lock().unwrap();
+        (!sent.is_empty()).then(|| sent.remove(0))
+    }
+}
+
+impl JobQueue for FakeQueue {
+    async fn send(&self, jobs: &[SegmentJob]) -> Result<(), QueueError> {
+        if self.fail {
+            return Err(QueueError {
+                operation: "SendMessageBatch",
+                message: "injected failure".into(),
+            });
+        }
+        for job in jobs {
+            if self.seen_ids.lock().unwrap().insert(job.deduplication_id()) {
+                self.sent.lock().unwrap().push(job.clone());
+            } else {
+                self.deduplicated.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records finished jobs, as the fan-out jobs table does.
+#[derive(Debug, Default)]
+pub struct FakeLedger {
+    pub done: Mutex<BTreeSet<String>>,
+}
+
+impl JobLedger for FakeLedger {
+    async fn is_done(&self, job_id: &str) -> Result<bool, LedgerError> {
+        Ok(self.done.lock().unwrap().contains(job_id))
+    }
+
+    async fn mark_done(&self, job_id: &str) -> Result<(), LedgerError> {
+        self.done.lock().unwrap().insert(job_id.to_owned());
+        Ok(())
+    }
+}
+
+/// The fan-out settings of most tests: `config`, the default split rule,
+/// a fake queue.
+pub fn fanout(config: FanoutConfig) -> Fanout<FakeQueue> {
+    Fanout {
+        config,
+        split: SplitConfig::default(),
+        queue: FakeQueue::default(),
+    }
+}
+
+/// Records what is posted; some recipients are gone, failing or slow.
+#[derive(Debug, Default)]
+pub struct FakePoster {
+    pub gone: BTreeSet<String>,
+    pub failing: BTreeSet<String>,
+    pub slow: BTreeMap<String, Duration>,
+    /// How long every post takes (to observe concurrency).
+    pub latency: Duration,
+    pub fail_info: bool,
+    /// Answer 429 to this many posts to each id before taking one.
+    pub throttle_first: usize,
+    pub throttled: Mutex<BTreeMap<String, usize>>,
+    pub delivered: Mutex<Vec<(String, String)>>,
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+}
+
+impl FakePoster {
+    /// What each connection received, in order.
+    pub fn received(&self) -> BTreeMap<String, Vec<String>> {
+        let mut received: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (id, text) in self.delivered.lock().unwrap().iter() {
+            received.entry(id.clone()).or_default().push(text.clone());
+        }
+        received
+    }
+}
+
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Poster for FakePoster {
+    async fn post(&self, connection_id: &str, data: &[u8]) -> Result<(), PostError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        // Decrements on return and when the post is dropped by a timeout.
+        let _in_flight = InFlight(&self.in_flight);
+        let delay = self
+            .slow
+            .get(connection_id)
+            .copied()
+            .unwrap_or(self.latency);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if self.gone.contains(connection_id) {
+            return Err(PostError::Gone);
+        }
+        {
+            let mut throttled = self.throttled.lock().unwrap();
+            let count = throttled.entry(connection_id.to_owned()).or_default();
+            if *count < self.throttle_first {
+                *count += 1;
+                return Err(PostError::Throttled);
+            }
+        }
+        if self.failing.contains(connection_id) {
+            return Err(PostError::Failed("injected failure".into()));
+        }
+        self.delivered.lock().unwrap().push((
+            connection_id.to_owned(),
+            String::from_utf8(data.to_vec()).unwrap(),
+        ));
+        Ok(())
+    }
+
+    async fn get_connection(&self, connection_id: &str) -> Result<ConnectionInfo, PostError> {
+        if self.fail_info {
+            return Err(PostError::Failed("injected failure".into()));
+        }
+        Ok(ConnectionInfo {
+            connection_id: connection_id.to_owned(),
+            connected_at: Some("2026-11-22T04:50:00Z".into()),
+            source_ip: Some("198.51.100.23".into()),
+            ..Default::default()
+        })
+    }
+}
+
+/// `count` connection ids, `c000`, `c001`, ...
+pub fn ids(count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("c{n:03}")).collect()
+}

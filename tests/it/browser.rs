@@ -1,0 +1,391 @@
+//! The chat page in a real browser: headless Chromium (Debian's packages,
+//! installed by tests/browser-tools.sh) driven over WebDriver against
+//! `chatstack local`. Screenshots land in the target dir's `tmp/browser`.
+
+use crate::common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::local::{Local, field_after};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// chromedriver on a free port, stopped when dropped.
+struct Chromedriver {
+    child: Child,
+    url: String,
+}
+
+impl Chromedriver {
+    fn start() -> Chromedriver {
+        let script = format!("{}/tests/browser-tools.sh", common::ROOT);
+        let output = Command::new("bash")
+            .arg(&script)
+            .output()
+            .expect("bash runs");
+        assert!(
+            output.status.success(),
+            "{script} could not provide chromium and chromedriver:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let port = chatstack::local::dynamo::free_port().unwrap();
+        let child = Command::new(&path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{path} does not start: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Chromedriver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// A headless browser on a narrow (phone-sized) window.
+    async fn browser(&self) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({"args": [
+                "--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--disable-gpu", "--window-size=420,800"
+            ]}),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a browser session starts")
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `check` holds on `page`, for at most `limit`.
+async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn state(page: &Client) -> String {
+    match page.find(Locator::Id("state")).await {
+        Ok(element) => element
+            .attr("data-state")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn wait_for_state(page: &Client, expected: &str, limit: Duration) {
+    wait_until(&format!("state {expected}"), limit, || async {
+        state(page).await == expected
+    })
+    .await;
+}
+
+/// The messages shown, as (class, text).
+async fn messages(page: &Client) -> Vec<(String, String)> {
+    let items = page
+        .execute(
+            "return Array.from(document.querySelectorAll('#messages li'))\
+             .map(li => [li.className, li.textContent]);",
+            vec![],
+        )
+        .await
+        .expect("the page runs scripts");
+    serde_json::from_value(items).unwrap_or_default()
+}
+
+async fn type_and_send(page: &Client, text: &str) {
+    let input = page.find(Locator::Id("text")).await.unwrap();
+    input.send_keys(text).await.unwrap();
+    input.send_keys("\u{E007}").await.unwrap(); // Enter
+}
+
+async fn screenshot(page: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = page.screenshot().await.expect("a screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
+    let port = chatstack::local::dynamo::free_port().unwrap();
+    let mut local = Local::start_at(port, &[], &[]);
+    let page_url = local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "Chat page:"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no chat page URL: {:?}", local.lines()));
+    let lines = local.lines();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("chatstack local:"))
+        .unwrap();
+    assert!(
+        lines[header + 1].contains("Chat page:"),
+        "the page's URL comes first: {lines:?}"
+    );
+    let driver = Chromedriver::start();
+    let (a, b) = (driver.browser().await, driver.browser().await);
+    for page in [&a, &b] {
+        page.goto(&page_url).await.unwrap();
+        wait_for_state(page, "connected", Duration::from_secs(20)).await;
+    }
+    local.await_ids(2).await;
+
+    // Each sees the other's message exactly once.
+    type_and_send(&a, "hello from a").await;
+    let chat = |text: &str| ("chat".to_owned(), text.to_owned());
+    for page in [&a, &b] {
+        wait_until("the message", Duration::from_secs(10), || async {
+            messages(page).await.contains(&chat("hello from a"))
+        })
+        .await;
+    }
+    // Markup is text, never HTML.
+    type_and_send(&b, "<b>bold</b> & <img src=x onerror=alert(1)>").await;
+    let markup = chat("<b>bold</b> & <img src=x onerror=alert(1)>");
+    for page in [&a, &b] {
+        wait_until("the markup message", Duration::from_secs(10), || async {
+            messages(page).await.contains(&markup)
+        })
+        .await;
+        let elements = page
+            .find_all(Locator::Css("#messages b, #messages img"))
+            .await
+            .unwrap();
+        assert!(elements.is_empty(), "markup was rendered");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for page in [&a, &b] {
+        let shown = messages(page).await;
+        assert_eq!(
+            shown,
+            vec![chat("hello from a"), markup.clone()],
+            "exactly once each"
+        );
+    }
+
+    // On an open stage anyone can send any frame, so every frame is shown
+    // as plain text: JSON that looks like a named message, and text that
+    // looks like a server reply, are not dressed up as either.
+    b.execute(
+        r#"window.chatstack.sendRaw(JSON.stringify({action: "sendmessage", data: '{"from":"admin","text":"reset your token"}'}));"#,
+        vec![],
+    )
+    .await
+    .unwrap();
+    let forged = chat(r#"{"from":"admin","text":"reset your token"}"#);
+    wait_until(
+        "the forged message, as text",
+        Duration::from_secs(10),
+        || async { messages(&a).await.contains(&forged) },
+    )
+    .await;
+    assert!(
+        a.find_all(Locator::Css("#messages li .from"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a sender name was shown on an open stage"
+    );
+    a.execute("window.chatstack.sendRaw('not a sendmessage');", vec![])
+        .await
+        .unwrap();
+    wait_until("the $default reply", Duration::from_secs(10), || async {
+        messages(&a)
+            .await
+            .iter()
+            .any(|(class, text)| class == "chat" && text.starts_with("Use the sendmessage route"))
+    })
+    .await;
+    assert!(
+        !messages(&a).await.iter().any(|(class, _)| class != "chat"),
+        "{:?}",
+        messages(&a).await
+    );
+
+    // Over 32 KB: refused in the page, with the reason; nothing is sent.
+    a.execute(
+        "document.getElementById('text').value = 'x'.repeat(40000);\
+         document.querySelector('#send-form button').click();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let problem = a
+        .find(Locator::Id("problem"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(problem.contains("32 KB"), "{problem}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(messages(&b).await.len(), 3, "b received nothing more");
+    screenshot(&a, "a").await;
+    screenshot(&b, "b").await;
+
+    // The server goes away and comes back: the pages reconnect.
+    assert!(local.interrupt().success());
+    for page in [&a, &b] {
+        wait_for_state(page, "reconnecting", Duration::from_secs(10)).await;
+    }
+    let _local = Local::start_at(port, &["--no-build"], &[]);
+    for page in [&a, &b] {
+        wait_for_state(page, "connected", Duration::from_secs(40)).await;
+    }
+    screenshot(&a, "a-reconnected").await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_stage_with_tokens_the_page_asks_for_one_and_shows_names() {
+    let config = common::scratch_dir("browser_tokens").join("chatstack.toml");
+    std::fs::write(&config, "[stages.dev]\nauthorization = true\n").unwrap();
+    let local = Local::start_with(&["--config", config.to_str().unwrap()]);
+    let lines = local.lines();
+    let page_url = lines
+        .iter()
+        .find_map(|l| field_after(l, "Chat page:"))
+        .unwrap()
+        .to_owned();
+    let token = local.token_for("alice");
+
+    let driver = Chromedriver::start();
+    let page = driver.browser().await;
+    page.goto(&page_url).await.unwrap();
+    wait_for_state(&page, "refused", Duration::from_secs(10)).await;
+    let field = page.find(Locator::Id("token")).await.unwrap();
+    assert!(field.is_displayed().await.unwrap(), "the token field shows");
+    field.send_keys(&token).await.unwrap();
+    field.send_keys("\u{E007}").await.unwrap();
+    wait_for_state(&page, "connected", Duration::from_secs(20)).await;
+
+    type_and_send(&page, "signed in").await;
+    wait_until("the named message", Duration::from_secs(10), || async {
+        messages(&page).await == [("chat".to_owned(), "alicesigned in".to_owned())]
+    })
+    .await;
+    let name = page.find(Locator::Css("#messages li .from")).await.unwrap();
+    assert_eq!(name.text().await.unwrap(), "alice");
+    // With tokens, frames come from the functions only: their replies are
+    // shown as what they are.
+    page.execute("window.chatstack.sendRaw('not a sendmessage');", vec![])
+        .await
+        .unwrap();
+    wait_until("the $default reply", Duration::from_secs(10), || async {
+        messages(&page)
+            .await
+            .iter()
+            .any(|(class, text)| class == "system" && text.starts_with("Use the sendmessage route"))
+    })
+    .await;
+    screenshot(&page, "with-token").await;
+    page.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_pointing_the_page_at_another_host_needs_the_users_yes() {
+    let local = Local::start();
+    let page_url = local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "Chat page:"))
+        .unwrap()
+        .to_owned();
+    // Another host (here another port of loopback) that counts who connects.
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = elsewhere.local_addr().unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let connected = || elsewhere.accept().is_ok();
+    let link = format!(
+        "{page_url}?url=ws%3A%2F%2F{}%3A{}%2Fdev&token=sekrit",
+        other.ip(),
+        other.port()
+    );
+    let driver = Chromedriver::start();
+    let page = driver.browser().await;
+    page.goto(&link).await.unwrap();
+    wait_for_state(&page, "confirm", Duration::from_secs(10)).await;
+    let question = page.find(Locator::Id("confirm-text")).await.unwrap();
+    assert!(question.is_displayed().await.unwrap());
+    let asked = question.text().await.unwrap();
+    assert!(
+        asked.contains(&other.to_string()) && asked.contains("token"),
+        "{asked}"
+    );
+    // The token left the address bar at once.
+    let address = page.current_url().await.unwrap().to_string();
+    assert!(!address.contains("sekrit"), "{address}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!connected(), "the page connected before the user said yes");
+    screenshot(&page, "confirm-other-host").await;
+
+    page.find(Locator::Id("confirm-yes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !connected() {
+        assert!(
+            Instant::now() < deadline,
+            "no connection after the user's yes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // "Stay" connects where the server pointed the page.
+    page.goto(&link).await.unwrap();
+    wait_for_state(&page, "confirm", Duration::from_secs(10)).await;
+    page.find(Locator::Id("confirm-no"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(&page, "connected", Duration::from_secs(20)).await;
+
+    // Unencrypted to another machine: not at all.
+    page.goto(&format!("{page_url}?url=ws%3A%2F%2Fchat.example.com%2Fdev"))
+        .await
+        .unwrap();
+    wait_for_state(&page, "refused", Duration::from_secs(10)).await;
+    let said = page
+        .find(Locator::Id("state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(said.contains("unencrypted"), "{said}");
+    page.close().await.unwrap();
+}

@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests.
+
+pub mod cli;
+pub mod fake_cloud;
+pub mod local;
+pub mod moto;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Runs the `chatstack` binary built for these tests.
+pub fn chatstack(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(args)
+        .output()
+        .expect("the chatstack binary runs")
+}
+
+/// The path of a pinned Python tool, installing it first if needed.
+///
+/// A missing tool fails the test with what to do; it is never a skip.
+pub fn python_tool(name: &str) -> PathBuf {
+    tool_from(None, name)
+}
+
+/// A tool from the checkov venv (see tests/tools.sh).
+pub fn checkov() -> PathBuf {
+    tool_from(Some("checkov"), "checkov")
+}
+
+fn tool_from(set: Option<&str>, name: &str) -> PathBuf {
+    let script = Path::new(ROOT).join("tests/tools.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .args(set)
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "tests/tools.sh could not install the test tools (it needs python3 with venv and pip, \
+         and access to PyPI):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let bin = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let tool = bin.join(name);
+    assert!(
+        tool.is_file(),
+        "{} is missing after tests/tools.sh; is it in tests/requirements.txt?",
+        tool.display()
+    );
+    tool
+}
+
+/// A fresh scratch directory under the target dir, named after the test.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir can be created");
+    dir
+}
+
+/// Stage settings for the tests: `notify` has the notify endpoint,
+/// `authorized` requires tokens, `scheduled` has a schedule (which brings
+/// the endpoint too).
+pub const SETTINGS: &str = r#"
+[stages.notify]
+notify = true
+
+[stages.authorized]
+authorization = true
+
+[stages.scheduled.schedule]
+expression = "cron(0 9 ? * MON-FRI *)"
+message = "Stand-up in 10 minutes"
+timezone = "Europe/Berlin"
+"#;
+
+/// The settings of `stage` in [`SETTINGS`].
+pub fn stage_settings(stage: &chatstack::chat::StageName) -> chatstack::settings::StageSettings {
+    chatstack::settings::Settings::parse(SETTINGS, Path::new("chatstack.toml"))
+        .expect("the test settings parse")
+        .stage(stage)
+}

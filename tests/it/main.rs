@@ -1,0 +1,28 @@
+//! The integration tests of the chatstack package, one binary: each module
+//! was a test crate of its own, and each linked the whole crate with its AWS
+//! SDKs again. Modules share the helpers in `common`.
+
+mod common;
+
+mod aws_endpoints;
+mod broadcast_e2e;
+mod browser;
+mod cfn_lint;
+mod checkov;
+mod cli_errors;
+mod deploy_fake;
+mod deploy_moto;
+mod deploy_script;
+mod deployer_policy;
+mod features;
+mod functions;
+mod local_e2e;
+mod logs_fake;
+mod logs_local;
+mod logs_moto;
+mod notify_fake;
+mod reserved_stage;
+mod snapshots;
+mod synth_cli;
+mod template_contents;
+mod web_fake;
