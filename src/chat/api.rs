@@ -219,3 +219,62 @@ pub(super) fn stage_url(scheme: &str, api: &LogicalId, stage: &StageName) -> Exp
         SubPart::Text(format!("/{stage}")),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{CodeBucket, FunctionProps, InvokedBy, add_token_authorizer};
+
+    #[test]
+    fn an_authorizer_is_refused_on_any_route_but_connect() {
+        let mut template = Template::new("t");
+        let stage: StageName = "dev".parse().unwrap();
+        let code = CodeBucket::add_to(&mut template).unwrap();
+        let mut api = WebSocketApi::add_to(&mut template, &stage).unwrap();
+        let props = |prefix| FunctionProps {
+            name: "f",
+            logical_prefix: prefix,
+            description: "test",
+            memory_mb: 128,
+            timeout_seconds: 3,
+            invoked_by: InvokedBy::Route,
+            feeds_its_own_queue: false,
+        };
+        let add = |template: &mut Template, prefix| {
+            LambdaFunction::add_to(template, &props(prefix), &code, Grants::new()).unwrap()
+        };
+        let checker = add(&mut template, "Auth");
+        let authorizer = add_token_authorizer(&mut template, &api, &checker).unwrap();
+        let function = add(&mut template, "Send");
+        let refused = api.add_route(
+            &mut template,
+            RouteOptions {
+                route_key: "sendmessage",
+                integration: RouteIntegration::Lambda(&function),
+                authorizer: Some(&authorizer),
+            },
+        );
+        let error = refused.unwrap_err().to_string();
+        assert!(
+            error.contains("sendmessage") && error.contains("$connect"),
+            "{error}"
+        );
+        let connect = add(&mut template, "Connect");
+        api.add_route(
+            &mut template,
+            RouteOptions {
+                route_key: CONNECT_ROUTE,
+                integration: RouteIntegration::Lambda(&connect),
+                authorizer: Some(&authorizer),
+            },
+        )
+        .unwrap();
+        let json = serde_json::to_value(&template).unwrap();
+        let route = &json["Resources"]["ConnectRoute"]["Properties"];
+        assert_eq!(route["AuthorizationType"], "CUSTOM");
+        assert_eq!(
+            route["AuthorizerId"],
+            serde_json::json!({"Ref": "ConnectAuthorizer"})
+        );
+    }
+}

@@ -105,8 +105,14 @@ impl Execute for LocalArgs {
             allowed_origins: self.allow_origin,
         };
         block_on(async {
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
+            // Listening from here, not from when `shutdown` is first polled
+            // (after the banner): a Ctrl-C any earlier would kill local
+            // without stopping what it started.
+            let mut interrupts =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                    .map_err(CliError::Runtime)?;
+            let shutdown = async move {
+                interrupts.recv().await;
             };
             run_local(options, out, shutdown).await?;
             Ok(())
