@@ -29,6 +29,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -149,13 +150,13 @@ impl TryFrom<u32> for RateLimit {
     type Error = String;
 
     fn try_from(rate: u32) -> Result<Self, String> {
-        if (1..=10_000).contains(&rate) {
-            Ok(RateLimit(rate))
-        } else {
-            Err(format!(
-                "rate_limit is {rate}: use 1 to 10000 (API Gateway's account-wide quota, which caps the stage's)"
-            ))
-        }
+        within(
+            "rate_limit",
+            rate,
+            1..=10_000,
+            "API Gateway's account-wide quota, which caps the stage's",
+        )
+        .map(RateLimit)
     }
 }
 
@@ -168,13 +169,13 @@ impl TryFrom<u32> for BurstLimit {
     type Error = String;
 
     fn try_from(burst: u32) -> Result<Self, String> {
-        if (1..=5_000).contains(&burst) {
-            Ok(BurstLimit(burst))
-        } else {
-            Err(format!(
-                "burst_limit is {burst}: use 1 to 5000 (API Gateway's account-wide burst, which caps the stage's)"
-            ))
-        }
+        within(
+            "burst_limit",
+            burst,
+            1..=5_000,
+            "API Gateway's account-wide burst, which caps the stage's",
+        )
+        .map(BurstLimit)
     }
 }
 
@@ -220,13 +221,13 @@ impl TryFrom<u32> for ConnectionsPerUser {
     type Error = String;
 
     fn try_from(limit: u32) -> Result<Self, String> {
-        if (1..=1_000).contains(&limit) {
-            Ok(ConnectionsPerUser(limit))
-        } else {
-            Err(format!(
-                "connections_per_user is {limit}: use 1 to 1000 (a person's tabs and devices, not a fleet)"
-            ))
-        }
+        within(
+            "connections_per_user",
+            limit,
+            1..=1_000,
+            "a person's tabs and devices, not a fleet",
+        )
+        .map(ConnectionsPerUser)
     }
 }
 
@@ -239,13 +240,27 @@ impl TryFrom<u32> for MessagesPerMinute {
     type Error = String;
 
     fn try_from(limit: u32) -> Result<Self, String> {
-        if (1..=6_000).contains(&limit) {
-            Ok(MessagesPerMinute(limit))
-        } else {
-            Err(format!(
-                "messages_per_minute is {limit}: use 1 to 6000 (6000 a minute is 100 a second, the default rate of the whole stage)"
-            ))
-        }
+        within(
+            "messages_per_minute",
+            limit,
+            1..=6_000,
+            "6000 a minute is 100 a second, the default rate of the whole stage",
+        )
+        .map(MessagesPerMinute)
+    }
+}
+
+/// `value` when `range` holds it; else why not, naming `key`, the range and
+/// the reason for it (`why`).
+fn within(key: &str, value: u32, range: RangeInclusive<u32>, why: &str) -> Result<u32, String> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{key} is {value}: use {} to {} ({why})",
+            range.start(),
+            range.end()
+        ))
     }
 }
 
@@ -293,13 +308,13 @@ impl TryFrom<u32> for DirectLimit {
     type Error = String;
 
     fn try_from(limit: u32) -> Result<Self, String> {
-        if (1..=20_000).contains(&limit) {
-            Ok(DirectLimit(limit))
-        } else {
-            Err(format!(
-                "direct_limit is {limit}: use 1 to 20000 (one invocation must post that many well inside API Gateway's 29 s)"
-            ))
-        }
+        within(
+            "direct_limit",
+            limit,
+            1..=20_000,
+            "one invocation must post that many well inside API Gateway's 29 s",
+        )
+        .map(DirectLimit)
     }
 }
 
@@ -313,13 +328,13 @@ impl TryFrom<u32> for Workers {
     type Error = String;
 
     fn try_from(workers: u32) -> Result<Self, String> {
-        if (2..=1_000).contains(&workers) {
-            Ok(Workers(workers))
-        } else {
-            Err(format!(
-                "workers is {workers}: use 2 to 1000 (the range of an SQS event source's maximum concurrency)"
-            ))
-        }
+        within(
+            "workers",
+            workers,
+            2..=1_000,
+            "the range of an SQS event source's maximum concurrency",
+        )
+        .map(Workers)
     }
 }
 

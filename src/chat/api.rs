@@ -223,7 +223,8 @@ pub(super) fn stage_url(scheme: &str, api: &LogicalId, stage: &StageName) -> Exp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::{CodeBucket, FunctionProps, InvokedBy, add_token_authorizer};
+    use crate::chat::function::test_props;
+    use crate::chat::{CodeBucket, add_token_authorizer};
 
     #[test]
     fn an_authorizer_is_refused_on_any_route_but_connect() {
@@ -231,17 +232,8 @@ mod tests {
         let stage: StageName = "dev".parse().unwrap();
         let code = CodeBucket::add_to(&mut template).unwrap();
         let mut api = WebSocketApi::add_to(&mut template, &stage).unwrap();
-        let props = |prefix| FunctionProps {
-            name: "f",
-            logical_prefix: prefix,
-            description: "test",
-            memory_mb: 128,
-            timeout_seconds: 3,
-            invoked_by: InvokedBy::Route,
-            feeds_its_own_queue: false,
-        };
         let add = |template: &mut Template, prefix| {
-            LambdaFunction::add_to(template, &props(prefix), &code, Grants::new()).unwrap()
+            LambdaFunction::add_to(template, &test_props(prefix), &code, Grants::new()).unwrap()
         };
         let checker = add(&mut template, "Auth");
         let authorizer = add_token_authorizer(&mut template, &api, &checker).unwrap();

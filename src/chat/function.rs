@@ -189,6 +189,21 @@ impl LambdaFunction {
     }
 }
 
+/// A small route function whose logical ids start with `logical_prefix`,
+/// for the constructs' tests.
+#[cfg(test)]
+pub(crate) fn test_props(logical_prefix: &str) -> FunctionProps<'_> {
+    FunctionProps {
+        name: "f",
+        logical_prefix,
+        description: "test",
+        memory_mb: 128,
+        timeout_seconds: 3,
+        invoked_by: InvokedBy::Route,
+        feeds_its_own_queue: false,
+    }
+}
+
 /// Ends the name of every parameter that holds a zip's S3 key.
 const CODE_KEY_SUFFIX: &str = "CodeKey";
 

@@ -4,7 +4,9 @@
 //! by `tests/it/functions.rs`). A new route with its own function is a new
 //! entry here and a new binary there.
 
-use super::{ConnectionMethod, FunctionProps, InvokedBy, TableAction, code_key_parameter};
+use super::{
+    CONNECT_ROUTE, ConnectionMethod, FunctionProps, InvokedBy, TableAction, code_key_parameter,
+};
 
 /// One Lambda function of the app: its binary, its route, its sizing and
 /// the access it needs. Each becomes a [`super::LambdaFunction`].
@@ -112,7 +114,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "connect",
         logical_prefix: "Connect",
-        trigger: Trigger::WebSocketRoute("$connect"),
+        trigger: Trigger::WebSocketRoute(CONNECT_ROUTE),
         description: "chatstack $connect: records the connection id",
         memory_mb: 128,
         timeout_seconds: 10,

@@ -63,22 +63,14 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         if !present {
             continue;
         }
-        let mut grants = Grants::new();
-        table.grant(&mut grants, spec.table_actions);
-        if spec.enforces == Enforces::MessagesPerMinute {
-            table.grant_message_count(&mut grants, settings.limits.messages_per_minute);
-        }
-        api.grant_manage_connections(&mut grants, spec.connection_methods);
-        fanout.grant(&mut grants, spec.fanout);
-        if spec.enforces == Enforces::ConnectionsPerUser {
-            table.grant_user_count(&mut grants, settings.limits.connections_per_user);
-        }
+        let grants = grants_for(spec, settings, &table, &api, &fanout);
         let function = LambdaFunction::add_to(&mut template, &spec.props(), &code, grants)?;
         match spec.trigger {
             Trigger::WebSocketRoute(route_key) => {
+                // Only $connect is authorized, and only on a stage with tokens.
                 let authorizer = authorization
                     .as_ref()
-                    .map(|(_, authorizer)| authorizer)
+                    .map(|tokens| &tokens.authorizer)
                     .filter(|_| route_key == CONNECT_ROUTE);
                 let route = RouteOptions {
                     route_key,
@@ -105,10 +97,38 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     stage.add_outputs(&mut template)?;
     table.add_output(&mut template)?;
     fanout.add_output(&mut template)?;
-    if let Some((secret, _)) = &authorization {
-        secret.add_output(&mut template)?;
+    if let Some(tokens) = &authorization {
+        tokens.secret.add_output(&mut template)?;
     }
     Ok(template)
+}
+
+/// What `spec`'s function reaches, each granted by the resource with the
+/// variable that names it, and the stage's limits it enforces.
+fn grants_for(
+    spec: &FunctionSpec,
+    settings: &StageSettings,
+    table: &ConnectionsTable,
+    api: &WebSocketApi,
+    fanout: &FanoutQueue,
+) -> Grants {
+    let mut grants = Grants::new();
+    table.grant(&mut grants, spec.table_actions);
+    if spec.enforces == Enforces::MessagesPerMinute {
+        table.grant_message_count(&mut grants, settings.limits.messages_per_minute);
+    }
+    api.grant_manage_connections(&mut grants, spec.connection_methods);
+    fanout.grant(&mut grants, spec.fanout);
+    if spec.enforces == Enforces::ConnectionsPerUser {
+        table.grant_user_count(&mut grants, settings.limits.connections_per_user);
+    }
+    grants
+}
+
+/// What a stage with tokens adds.
+struct TokenAuthorization {
+    secret: TokenSecret,
+    authorizer: ConnectAuthorizer,
 }
 
 /// Connecting takes a token: the secret, the authorizer function that may
@@ -117,7 +137,7 @@ fn add_token_authorization(
     template: &mut Template,
     api: &WebSocketApi,
     code: &CodeBucket,
-) -> Result<(TokenSecret, ConnectAuthorizer), TemplateError> {
+) -> Result<TokenAuthorization, TemplateError> {
     let secret = TokenSecret::add_to(template)?;
     let spec = FUNCTIONS
         .iter()
@@ -127,5 +147,5 @@ fn add_token_authorization(
     secret.grant_read(&mut grants);
     let function = LambdaFunction::add_to(template, &spec.props(), code, grants)?;
     let authorizer = add_token_authorizer(template, api, &function)?;
-    Ok((secret, authorizer))
+    Ok(TokenAuthorization { secret, authorizer })
 }

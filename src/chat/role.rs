@@ -53,11 +53,6 @@ impl Grants {
         self.environment.insert(name.to_owned(), value);
     }
 
-    /// The variables granted so far.
-    pub fn environment(&self) -> &BTreeMap<String, Expr> {
-        &self.environment
-    }
-
     /// Adds the execution role `name` holding the statements granted, and
     /// returns it with the variables.
     pub(super) fn add_role(

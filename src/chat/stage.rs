@@ -102,10 +102,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::chat::{
-        CodeBucket, FunctionProps, Grants, InvokedBy, LambdaFunction, RouteIntegration,
-        RouteOptions,
-    };
+    use crate::chat::function::test_props;
+    use crate::chat::{CodeBucket, Grants, LambdaFunction, RouteIntegration, RouteOptions};
     use crate::settings::{BurstLimit, RateLimit};
 
     /// The stage of an API with one function and route per key, as JSON,
@@ -117,17 +115,9 @@ mod tests {
         let mut api = WebSocketApi::add_to(&mut template, &stage).unwrap();
         for (n, key) in route_keys.iter().enumerate() {
             let prefix = format!("F{n}");
-            let props = FunctionProps {
-                name: "f",
-                logical_prefix: &prefix,
-                description: "test",
-                memory_mb: 128,
-                timeout_seconds: 3,
-                invoked_by: InvokedBy::Route,
-                feeds_its_own_queue: false,
-            };
             let function =
-                LambdaFunction::add_to(&mut template, &props, &code, Grants::new()).unwrap();
+                LambdaFunction::add_to(&mut template, &test_props(&prefix), &code, Grants::new())
+                    .unwrap();
             let route = RouteOptions {
                 route_key: key,
                 integration: RouteIntegration::Lambda(&function),

@@ -135,7 +135,13 @@ impl ConnectionsTable {
             return;
         }
         let actions: Vec<_> = actions.iter().map(|a| a.iam_action()).collect();
-        grants.allow("ConnectionsTable", &actions, vec![Expr::arn_of(&self.id)]);
+        self.allow_on_items(grants, &actions);
+    }
+
+    /// Allows `actions` on the table's items, in the one statement every
+    /// grant on them shares.
+    fn allow_on_items(&self, grants: &mut Grants, actions: &[&str]) {
+        grants.allow("ConnectionsTable", actions, vec![Expr::arn_of(&self.id)]);
     }
 
     /// Lets the function count a user's connections (Query on the index by
@@ -159,11 +165,7 @@ impl ConnectionsTable {
     /// Lets the function count each connection's messages on its item
     /// (UpdateItem) and tells it how many a minute one may send.
     pub fn grant_message_count(&self, grants: &mut Grants, most: MessagesPerMinute) {
-        grants.allow(
-            "ConnectionsTable",
-            &[TableAction::UpdateItem.iam_action()],
-            vec![Expr::arn_of(&self.id)],
-        );
+        self.allow_on_items(grants, &[TableAction::UpdateItem.iam_action()]);
         grants.set(MESSAGES_PER_MINUTE_VAR, most.0.to_string().into());
     }
 }

@@ -34,6 +34,9 @@ pub enum ManagementError {
     /// A message over API Gateway's limit (128 KB).
     #[error("Message too long: {bytes} bytes, at most {most}")]
     PayloadTooLarge { bytes: usize, most: usize },
+    /// A body too large even to read to the end, so of no known size.
+    #[error("Message too long: over {most} bytes")]
+    UnreadablyLarge { most: usize },
 }
 
 impl ManagementError {
@@ -43,7 +46,9 @@ impl ManagementError {
             ManagementError::NoSuchStage => StatusCode::NOT_FOUND,
             ManagementError::Gone => StatusCode::GONE,
             ManagementError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            ManagementError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ManagementError::PayloadTooLarge { .. } | ManagementError::UnreadablyLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
         }
     }
 
@@ -54,7 +59,9 @@ impl ManagementError {
             ManagementError::NoSuchStage => None,
             ManagementError::Gone => Some("GoneException"),
             ManagementError::TooManyRequests => Some("LimitExceededException"),
-            ManagementError::PayloadTooLarge { .. } => Some("PayloadTooLargeException"),
+            ManagementError::PayloadTooLarge { .. } | ManagementError::UnreadablyLarge { .. } => {
+                Some("PayloadTooLargeException")
+            }
         }
     }
 }
@@ -106,10 +113,7 @@ async fn require_signature(
     // so that refusal still comes from PostToConnection, with the size.
     let most = gateway.limits.max_message_bytes;
     let Ok(bytes) = axum::body::to_bytes(body, most + 1024).await else {
-        return Err(ManagementError::PayloadTooLarge {
-            bytes: most + 1024,
-            most,
-        });
+        return Err(ManagementError::UnreadablyLarge { most });
     };
     let signer = &gateway.access.management_signer;
     let checked = crate::sigv4::check_received(
