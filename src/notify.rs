@@ -127,15 +127,16 @@ pub fn region_of(url: &str, fallback: &str) -> String {
     }
 }
 
-/// The request body: the text, and the connections when some are named.
-pub fn request_body(text: &str, to: &[String]) -> Result<Vec<u8>, NotifyError> {
+/// The request body: the text, and the room or the connections when one
+/// or some are named.
+pub fn request_body(text: &str, room: Option<&str>, to: &[String]) -> Result<Vec<u8>, NotifyError> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(NotifyError::TooLarge(text.len()));
     }
-    let body = if to.is_empty() {
-        json!({ "text": text })
-    } else {
-        json!({ "text": text, "connectionIds": to })
+    let body = match room {
+        Some(room) => json!({ "text": text, "room": room }),
+        None if to.is_empty() => json!({ "text": text }),
+        None => json!({ "text": text, "connectionIds": to }),
     };
     Ok(body.to_string().into_bytes())
 }
@@ -301,13 +302,16 @@ mod tests {
     #[test]
     fn the_body_names_connections_only_when_given() {
         let everyone: serde_json::Value =
-            serde_json::from_slice(&request_body("hi", &[]).unwrap()).unwrap();
+            serde_json::from_slice(&request_body("hi", None, &[]).unwrap()).unwrap();
         assert_eq!(everyone, json!({"text": "hi"}));
         let some: serde_json::Value =
-            serde_json::from_slice(&request_body("hi", &["a".into()]).unwrap()).unwrap();
+            serde_json::from_slice(&request_body("hi", None, &["a".into()]).unwrap()).unwrap();
         assert_eq!(some, json!({"text": "hi", "connectionIds": ["a"]}));
+        let room: serde_json::Value =
+            serde_json::from_slice(&request_body("hi", Some("ops"), &[]).unwrap()).unwrap();
+        assert_eq!(room, json!({"text": "hi", "room": "ops"}));
         assert!(matches!(
-            request_body(&"x".repeat(MAX_TEXT_BYTES + 1), &[]),
+            request_body(&"x".repeat(MAX_TEXT_BYTES + 1), None, &[]),
             Err(NotifyError::TooLarge(_))
         ));
     }

@@ -18,6 +18,9 @@
 //! messages_per_minute = 60        # per connection; more are refused
 //! connections_per_user = 10       # with tokens: more connections are refused
 //!
+//! [stages.prod.rooms]             # (the default shown)
+//! presence_limit = 100            # rooms larger than this get no joined/left
+//!
 //! [stages.prod.throttling]        # every client together (defaults shown)
 //! rate_limit = 100                # route requests a second, steady
 //! burst_limit = 200               # and at once above that
@@ -103,6 +106,52 @@ pub struct StageSettings {
     /// How fast the stage's routes may be called, all clients together.
     #[serde(default)]
     pub throttling: Throttling,
+    /// How rooms behave.
+    #[serde(default)]
+    pub rooms: Rooms,
+}
+
+/// How rooms behave on the stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rooms {
+    /// Members a room may have for its members to hear `joined` and
+    /// `left`; a larger room is not told (each would be a broadcast).
+    #[serde(default = "Rooms::default_presence_limit")]
+    pub presence_limit: PresenceLimit,
+}
+
+impl Rooms {
+    fn default_presence_limit() -> PresenceLimit {
+        PresenceLimit(chat_contract::DEFAULT_PRESENCE_LIMIT)
+    }
+}
+
+impl Default for Rooms {
+    fn default() -> Self {
+        Rooms {
+            presence_limit: Rooms::default_presence_limit(),
+        }
+    }
+}
+
+/// 1 to 1,000 members: a join in a room this large costs that many posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct PresenceLimit(pub u32);
+
+impl TryFrom<u32> for PresenceLimit {
+    type Error = String;
+
+    fn try_from(limit: u32) -> Result<Self, String> {
+        within(
+            "presence_limit",
+            limit,
+            1..=1_000,
+            "each join and leave in a room this large is a post to every member",
+        )
+        .map(PresenceLimit)
+    }
 }
 
 /// The stage's route throttling: API Gateway's token bucket, applied to
@@ -355,6 +404,38 @@ pub struct Schedule {
     /// local time across daylight saving (Scheduler's
     /// `ScheduleExpressionTimezone`); none: UTC.
     pub timezone: Option<Timezone>,
+    /// Only this room's members get the message; none: every client.
+    pub room: Option<RoomName>,
+}
+
+/// A room's name, checked against the one rule the handlers enforce too
+/// ([`chat_contract::check_room_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RoomName(String);
+
+impl RoomName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        chat_contract::check_room_name(&name)
+            .map(|()| RoomName(name))
+            .map_err(|refused| refused.to_string())
+    }
+}
+
+impl std::str::FromStr for RoomName {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        RoomName::try_from(name.to_owned())
+    }
 }
 
 /// An IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`),
@@ -767,6 +848,19 @@ mod tests {
     }
 
     #[test]
+    fn a_schedules_room_follows_the_room_rule() {
+        let with_room = |room: &str| {
+            parse(&format!(
+                "[stages.dev.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \"hi\"\nroom = \"{room}\"\n"
+            ))
+        };
+        let dev = with_room("ops").unwrap().stage(&stage("dev"));
+        assert_eq!(dev.schedule.unwrap().room.unwrap().as_str(), "ops");
+        let error = with_room("no room").unwrap_err().to_string();
+        assert!(error.contains("1 to 64 letters"), "{error}");
+    }
+
+    #[test]
     fn a_schedule_alone_brings_the_notify_function() {
         let settings = parse(
             "[stages.dev.schedule]\nexpression = \"cron(0 9 ? * MON-FRI *)\"\nmessage = \"hi\"\n",
@@ -784,6 +878,17 @@ mod tests {
             .unwrap()
             .stage(&stage("dev"));
         assert_eq!(dev.limits.messages_per_minute.0, 60);
+        assert_eq!(dev.rooms.presence_limit.0, 100);
+        let rooms = parse("[stages.dev.rooms]\npresence_limit = 7\n")
+            .unwrap()
+            .stage(&"dev".parse().unwrap());
+        assert_eq!(rooms.rooms.presence_limit.0, 7);
+        for bad in ["presence_limit = 0", "presence_limit = 1001"] {
+            let error = parse(&format!("[stages.dev.rooms]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("use 1 to 1000"), "{bad}: {error}");
+        }
         let set = parse("[stages.dev.limits]\nmessages_per_minute = 5\n")
             .unwrap()
             .stage(&stage("dev"));

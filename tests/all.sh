@@ -2,7 +2,7 @@
 # Runs every test of the project on a fresh machine: installs the pinned test
 # tools (tests/tools.sh) and the browser (tests/browser-tools.sh) while the
 # tests build, runs the tests of the chatstack package and of the handlers
-# workspace, then builds the Lambda zips the way users do.
+# workspace, and builds the Lambda zips the way users do beside them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,6 +25,15 @@ if ! wait "$installs"; then
   exit 1
 fi
 
+# The release zips' cross build (fat LTO per function) needs the CPU the
+# tests mostly leave idle (they wait on servers and clients): it runs beside
+# them at the lowest priority, and its output follows theirs.
+# In a session of its own, so a failed test ends it, cargo and zig included.
+zips_log="$(mktemp)"
+setsid nice -n 19 bash handlers/build.sh --locked >"$zips_log" 2>&1 &
+zips=$!
+trap 'kill -- -"$zips" 2>/dev/null; rm -f "$install_log" "$zips_log"' EXIT
+
 echo "== chatstack (root package)"
 cargo test --locked
 
@@ -32,4 +41,9 @@ echo "== handlers workspace"
 (cd handlers && cargo test --locked)
 
 echo "== handlers release zips (provided.al2023, arm64)"
-bash handlers/build.sh --locked
+if ! wait "$zips"; then
+  cat "$zips_log" >&2
+  echo "tests/all.sh: building the release zips failed (see above)" >&2
+  exit 1
+fi
+grep -v '^\s*Compiling ' "$zips_log"

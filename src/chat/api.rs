@@ -38,6 +38,9 @@ pub const CONNECT_ROUTE: &str = "$connect";
 #[derive(Debug, Clone, Copy)]
 pub struct RouteOptions<'a> {
     pub route_key: &'a str,
+    /// Prefix of its logical ids: `<prefix>Route`, `<prefix>Integration`,
+    /// `<prefix>Permission`.
+    pub logical_prefix: &'a str,
     pub integration: RouteIntegration<'a>,
     /// Only [`CONNECT_ROUTE`] may have one.
     pub authorizer: Option<&'a ConnectAuthorizer>,
@@ -119,6 +122,7 @@ impl WebSocketApi {
     ) -> Result<(), TemplateError> {
         let RouteOptions {
             route_key,
+            logical_prefix: name,
             integration: RouteIntegration::Lambda(function),
             authorizer,
         } = options;
@@ -127,14 +131,16 @@ impl WebSocketApi {
                 "route {route_key:?} has an authorizer: a WebSocket API authorizes on {CONNECT_ROUTE} only"
             )));
         }
-        let name = function.logical_prefix();
         let integration = template.add(
             &format!("{name}Integration"),
             Integration {
                 api_id: (&self.id).into(),
                 integration_type: IntegrationType::AwsProxy,
                 integration_uri: Some(lambda_invocation_uri(function)),
-                description: Some(format!("{route_key} to the {name} function")),
+                description: Some(format!(
+                    "{route_key} to the {} function",
+                    function.logical_prefix()
+                )),
                 timeout_in_millis: None,
                 payload_format_version: None,
             },
@@ -242,6 +248,7 @@ mod tests {
             &mut template,
             RouteOptions {
                 route_key: "sendmessage",
+                logical_prefix: "Send",
                 integration: RouteIntegration::Lambda(&function),
                 authorizer: Some(&authorizer),
             },
@@ -256,6 +263,7 @@ mod tests {
             &mut template,
             RouteOptions {
                 route_key: CONNECT_ROUTE,
+                logical_prefix: "Connect",
                 integration: RouteIntegration::Lambda(&connect),
                 authorizer: Some(&authorizer),
             },

@@ -8,6 +8,14 @@ use super::{
     CONNECT_ROUTE, ConnectionMethod, FunctionProps, InvokedBy, TableAction, code_key_parameter,
 };
 
+/// A route of the WebSocket API: its key, and the prefix of its logical ids
+/// (`<prefix>Route`, `<prefix>Integration`, `<prefix>Permission`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub key: &'static str,
+    pub logical_prefix: &'static str,
+}
+
 /// One Lambda function of the app: its binary, its route, its sizing and
 /// the access it needs. Each becomes a [`super::LambdaFunction`].
 #[derive(Debug)]
@@ -22,8 +30,13 @@ pub struct FunctionSpec {
     pub description: &'static str,
     pub memory_mb: u32,
     pub timeout_seconds: u32,
-    /// What it may do to the connections table.
+    /// What it may do to the connections table...
     pub table_actions: &'static [TableAction],
+    /// ...and to the room-members table.
+    pub member_actions: &'static [TableAction],
+    /// Whether it tells rooms who joined and left (and so needs the
+    /// stage's presence limit).
+    pub announces_presence: bool,
     /// Which `@connections` management API methods it may call.
     pub connection_methods: &'static [ConnectionMethod],
     /// Its part in broadcasts too large for one invocation.
@@ -56,8 +69,8 @@ pub enum FanoutPart {
 /// What invokes a function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
-    /// A route of the WebSocket API, by its route key.
-    WebSocketRoute(&'static str),
+    /// Routes of the WebSocket API.
+    WebSocketRoutes(&'static [RouteSpec]),
     /// The notify endpoint (and a stage's schedule), present only in stages
     /// whose settings ask for it.
     Notify,
@@ -82,7 +95,7 @@ impl FunctionSpec {
             memory_mb: self.memory_mb,
             timeout_seconds: self.timeout_seconds,
             invoked_by: match self.trigger {
-                Trigger::WebSocketRoute(_) => InvokedBy::Route,
+                Trigger::WebSocketRoutes(_) => InvokedBy::Route,
                 Trigger::Notify => InvokedBy::EndpointAndSchedule,
                 Trigger::Authorizer => InvokedBy::Authorizer,
                 Trigger::FanoutQueue => InvokedBy::Queue,
@@ -97,15 +110,15 @@ impl FunctionSpec {
     pub fn in_every_stage(&self) -> bool {
         matches!(
             self.trigger,
-            Trigger::WebSocketRoute(_) | Trigger::FanoutQueue
+            Trigger::WebSocketRoutes(_) | Trigger::FanoutQueue
         )
     }
 
-    /// The WebSocket route it serves, if it serves one.
-    pub fn route_key(&self) -> Option<&'static str> {
+    /// The WebSocket routes it serves (none for the other triggers).
+    pub fn routes(&self) -> &'static [RouteSpec] {
         match self.trigger {
-            Trigger::WebSocketRoute(key) => Some(key),
-            Trigger::Notify | Trigger::Authorizer | Trigger::FanoutQueue => None,
+            Trigger::WebSocketRoutes(routes) => routes,
+            Trigger::Notify | Trigger::Authorizer | Trigger::FanoutQueue => &[],
         }
     }
 }
@@ -114,61 +127,118 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "connect",
         logical_prefix: "Connect",
-        trigger: Trigger::WebSocketRoute(CONNECT_ROUTE),
-        description: "chatstack $connect: records the connection id",
+        trigger: Trigger::WebSocketRoutes(&[RouteSpec {
+            key: CONNECT_ROUTE,
+            logical_prefix: "Connect",
+        }]),
+        description: "chatstack $connect: records the connection id in its first room",
         memory_mb: 128,
         timeout_seconds: 10,
         table_actions: &[TableAction::PutItem],
-        connection_methods: &[],
+        // Its membership; the room's members, to tell them it joined.
+        member_actions: &[TableAction::PutItem, TableAction::Query],
+        connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::None,
         enforces: Enforces::ConnectionsPerUser,
+        announces_presence: true,
     },
     FunctionSpec {
         name: "disconnect",
         logical_prefix: "Disconnect",
-        trigger: Trigger::WebSocketRoute("$disconnect"),
-        description: "chatstack $disconnect: forgets the connection id",
+        trigger: Trigger::WebSocketRoutes(&[RouteSpec {
+            key: "$disconnect",
+            logical_prefix: "Disconnect",
+        }]),
+        description: "chatstack $disconnect: forgets the connection id and its rooms",
         memory_mb: 128,
         timeout_seconds: 10,
         table_actions: &[TableAction::DeleteItem],
-        connection_methods: &[],
+        member_actions: &[TableAction::DeleteItem, TableAction::Query],
+        connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::None,
         enforces: Enforces::Nothing,
+        announces_presence: true,
     },
     FunctionSpec {
         name: "sendmessage",
         logical_prefix: "SendMessage",
-        trigger: Trigger::WebSocketRoute("sendmessage"),
-        description: "chatstack sendmessage: posts a message to every connection",
+        trigger: Trigger::WebSocketRoutes(&[RouteSpec {
+            key: "sendmessage",
+            logical_prefix: "SendMessage",
+        }]),
+        description: "chatstack sendmessage: posts a message to the members of a room",
         // More memory buys more CPU and network for the fan-out.
         memory_mb: 512,
         // API Gateway's integration timeout is 29 s; a longer run would be cut off.
         timeout_seconds: 29,
-        // Scan for recipients, DeleteItem for the ones that are gone
-        // (counting the sender's messages is granted with the limit).
-        table_actions: &[TableAction::Scan, TableAction::DeleteItem],
+        // GetItem for the sender's rooms, DeleteItem for the recipients
+        // that are gone (counting the sender's messages is granted with
+        // the limit); Query for the room's members.
+        table_actions: &[TableAction::GetItem, TableAction::DeleteItem],
+        member_actions: &[TableAction::Query, TableAction::DeleteItem],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Splits,
         enforces: Enforces::MessagesPerMinute,
+        announces_presence: false,
+    },
+    FunctionSpec {
+        name: "rooms",
+        logical_prefix: "Rooms",
+        trigger: Trigger::WebSocketRoutes(&[
+            RouteSpec {
+                key: "join",
+                logical_prefix: "Join",
+            },
+            RouteSpec {
+                key: "leave",
+                logical_prefix: "Leave",
+            },
+            RouteSpec {
+                key: "who",
+                logical_prefix: "Who",
+            },
+        ]),
+        description: "chatstack rooms: join, leave and who",
+        memory_mb: 128,
+        timeout_seconds: 10,
+        // The connection's set of rooms (GetItem, UpdateItem); its
+        // memberships; the room's members. Room actions count against the
+        // message limit.
+        table_actions: &[TableAction::GetItem, TableAction::UpdateItem],
+        member_actions: &[
+            TableAction::PutItem,
+            TableAction::DeleteItem,
+            TableAction::Query,
+        ],
+        connection_methods: &[ConnectionMethod::Post],
+        fanout: FanoutPart::None,
+        enforces: Enforces::MessagesPerMinute,
+        announces_presence: true,
     },
     FunctionSpec {
         name: "default",
         logical_prefix: "Default",
-        trigger: Trigger::WebSocketRoute("$default"),
+        trigger: Trigger::WebSocketRoutes(&[RouteSpec {
+            key: "$default",
+            logical_prefix: "Default",
+        }]),
         description: "chatstack $default: tells the caller how to use the API",
         memory_mb: 128,
         timeout_seconds: 10,
-        table_actions: &[],
+        // GetItem for the caller's protocol.
+        table_actions: &[TableAction::GetItem],
+        member_actions: &[],
         // GetConnection for the caller's info, PostToConnection for the reply.
         connection_methods: &[ConnectionMethod::Get, ConnectionMethod::Post],
         fanout: FanoutPart::None,
         enforces: Enforces::Nothing,
+        announces_presence: false,
     },
     FunctionSpec {
         name: "notify",
         logical_prefix: "Notify",
         trigger: Trigger::Notify,
-        description: "chatstack notify: pushes a message to every connection, or to chosen ones",
+        description: "chatstack notify: pushes a message to every connection, a room, or chosen ones",
         memory_mb: 512,
         // An HTTP API waits at most 30 s for its integration.
         timeout_seconds: 29,
@@ -178,9 +248,11 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
             TableAction::GetItem,
             TableAction::DeleteItem,
         ],
+        member_actions: &[TableAction::Query, TableAction::DeleteItem],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Splits,
         enforces: Enforces::Nothing,
+        announces_presence: false,
     },
     FunctionSpec {
         name: "authorizer",
@@ -191,9 +263,11 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         timeout_seconds: 10,
         // It reads the token secret (granted by the secret), nothing else.
         table_actions: &[],
+        member_actions: &[],
         connection_methods: &[],
         fanout: FanoutPart::None,
         enforces: Enforces::Nothing,
+        announces_presence: false,
     },
     FunctionSpec {
         name: "fanout",
@@ -202,10 +276,13 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         description: "chatstack fanout: posts one page of a large broadcast per queued job",
         memory_mb: 512,
         timeout_seconds: super::fanout::WORKER_TIMEOUT_SECONDS,
-        // Scan its segment, DeleteItem for the ones that are gone.
+        // Scan its segment or Query its room's shard, DeleteItem for the
+        // ones that are gone.
         table_actions: &[TableAction::Scan, TableAction::DeleteItem],
+        member_actions: &[TableAction::Query, TableAction::DeleteItem],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Works,
         enforces: Enforces::Nothing,
+        announces_presence: false,
     },
 ];

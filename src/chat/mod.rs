@@ -29,13 +29,13 @@ pub use function::{
     ASSETS_BUCKET_PARAMETER, CodeBucket, FunctionProps, InvokedBy, LambdaFunction,
     code_key_parameter, is_code_key_parameter,
 };
-pub use functions::{Enforces, FUNCTIONS, FanoutPart, FunctionSpec, Trigger};
+pub use functions::{Enforces, FUNCTIONS, FanoutPart, FunctionSpec, RouteSpec, Trigger};
 pub use logs::FunctionLogs;
 pub use notify::{NOTIFY_PATH, NOTIFY_ROUTE, NOTIFY_URL_OUTPUT, NotifyEndpoint};
 pub use role::Grants;
 pub use schedule::{add_push_schedule, scheduled_event};
 pub use stage::{CALLBACK_URL_OUTPUT, StageProps, WEBSOCKET_URL_OUTPUT, WebSocketStage};
-pub use table::{ConnectionsTable, TableAction};
+pub use table::{ConnectionsTable, MembersTable, TableAction};
 
 use crate::cfn::{Template, TemplateError};
 use crate::settings::StageSettings;
@@ -48,6 +48,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     ));
     let code = CodeBucket::add_to(&mut template)?;
     let table = ConnectionsTable::add_to(&mut template, settings.authorization)?;
+    let members = MembersTable::add_to(&mut template)?;
     let mut api = WebSocketApi::add_to(&mut template, stage)?;
     let fanout = FanoutQueue::add_to(&mut template, settings.broadcast)?;
     let authorization = if settings.authorization {
@@ -63,21 +64,28 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         if !present {
             continue;
         }
-        let grants = grants_for(spec, settings, &table, &api, &fanout);
+        let tables = Tables {
+            connections: &table,
+            members: &members,
+        };
+        let grants = grants_for(spec, settings, tables, &api, &fanout);
         let function = LambdaFunction::add_to(&mut template, &spec.props(), &code, grants)?;
         match spec.trigger {
-            Trigger::WebSocketRoute(route_key) => {
-                // Only $connect is authorized, and only on a stage with tokens.
-                let authorizer = authorization
-                    .as_ref()
-                    .map(|tokens| &tokens.authorizer)
-                    .filter(|_| route_key == CONNECT_ROUTE);
-                let route = RouteOptions {
-                    route_key,
-                    integration: RouteIntegration::Lambda(&function),
-                    authorizer,
-                };
-                api.add_route(&mut template, route)?
+            Trigger::WebSocketRoutes(routes) => {
+                for route in routes {
+                    // Only $connect is authorized, and only on a stage with tokens.
+                    let authorizer = authorization
+                        .as_ref()
+                        .map(|tokens| &tokens.authorizer)
+                        .filter(|_| route.key == CONNECT_ROUTE);
+                    let options = RouteOptions {
+                        route_key: route.key,
+                        logical_prefix: route.logical_prefix,
+                        integration: RouteIntegration::Lambda(&function),
+                        authorizer,
+                    };
+                    api.add_route(&mut template, options)?;
+                }
             }
             Trigger::Notify => notify = Some(function),
             Trigger::FanoutQueue => fanout.add_worker(&mut template, &function)?,
@@ -103,17 +111,31 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     Ok(template)
 }
 
+/// The stage's tables.
+#[derive(Clone, Copy)]
+struct Tables<'a> {
+    connections: &'a ConnectionsTable,
+    members: &'a MembersTable,
+}
+
 /// What `spec`'s function reaches, each granted by the resource with the
 /// variable that names it, and the stage's limits it enforces.
 fn grants_for(
     spec: &FunctionSpec,
     settings: &StageSettings,
-    table: &ConnectionsTable,
+    tables: Tables,
     api: &WebSocketApi,
     fanout: &FanoutQueue,
 ) -> Grants {
     let mut grants = Grants::new();
+    let table = tables.connections;
     table.grant(&mut grants, spec.table_actions);
+    tables.members.grant(&mut grants, spec.member_actions);
+    if spec.announces_presence {
+        tables
+            .members
+            .grant_presence(&mut grants, settings.rooms.presence_limit);
+    }
     if spec.enforces == Enforces::MessagesPerMinute {
         table.grant_message_count(&mut grants, settings.limits.messages_per_minute);
     }

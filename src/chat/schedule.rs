@@ -24,9 +24,13 @@ const LAMBDA_EVENT_AGE_SECONDS: u32 = 240;
 /// again, so nobody gets it twice.
 const LAMBDA_RETRY_ATTEMPTS: u32 = 0;
 
-/// The event the notify function receives from the schedule.
-pub fn scheduled_event(message: &str) -> serde_json::Value {
-    serde_json::json!({ "text": message })
+/// The event the notify function receives from the schedule: the text,
+/// and the room when the push is for one room's members.
+pub fn scheduled_event(message: &str, room: Option<&str>) -> serde_json::Value {
+    match room {
+        Some(room) => serde_json::json!({ "text": message, "room": room }),
+        None => serde_json::json!({ "text": message }),
+    }
 }
 
 /// Adds the schedule and its role.
@@ -69,7 +73,13 @@ pub fn add_push_schedule(
             target: Target {
                 arn: Expr::arn_of(notify.id()),
                 role_arn: Expr::arn_of(&role),
-                input: Some(scheduled_event(schedule.message.as_str()).to_string()),
+                input: Some(
+                    scheduled_event(
+                        schedule.message.as_str(),
+                        schedule.room.as_ref().map(settings::RoomName::as_str),
+                    )
+                    .to_string(),
+                ),
                 retry_policy: Some(RetryPolicy {
                     maximum_event_age_in_seconds: SCHEDULER_EVENT_AGE_SECONDS,
                     maximum_retry_attempts: SCHEDULER_RETRY_ATTEMPTS,

@@ -120,6 +120,7 @@ mod tests {
                     .unwrap();
             let route = RouteOptions {
                 route_key: key,
+                logical_prefix: &prefix,
                 integration: RouteIntegration::Lambda(&function),
                 authorizer: None,
             };

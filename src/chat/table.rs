@@ -1,4 +1,4 @@
-//! The connections table.
+//! The connections table and the room-members table.
 
 use crate::cfn::dynamodb::{
     AttributeDefinition, AttributeType, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -6,14 +6,14 @@ use crate::cfn::dynamodb::{
 };
 
 use chat_contract::{
-    CONNECTION_ID, CONNECTIONS_PER_USER_VAR, EXPIRES_AT, MESSAGES_PER_MINUTE_VAR, TABLE_NAME_VAR,
-    USER_INDEX, USER_NAME,
+    CONNECTION_ID, CONNECTIONS_PER_USER_VAR, EXPIRES_AT, MEMBERS_TABLE_NAME_VAR,
+    MESSAGES_PER_MINUTE_VAR, PRESENCE_LIMIT_VAR, ROOM_KEY, TABLE_NAME_VAR, USER_INDEX, USER_NAME,
 };
 
 use crate::cfn::{
     Expr, LogicalId, Output, Resource, RetentionPolicy, SubPart, Template, TemplateError,
 };
-use crate::settings::{ConnectionsPerUser, MessagesPerMinute};
+use crate::settings::{ConnectionsPerUser, MessagesPerMinute, PresenceLimit};
 
 use super::Grants;
 
@@ -25,6 +25,7 @@ pub enum TableAction {
     DeleteItem,
     UpdateItem,
     Scan,
+    Query,
 }
 
 impl TableAction {
@@ -35,6 +36,7 @@ impl TableAction {
             TableAction::DeleteItem => "dynamodb:DeleteItem",
             TableAction::UpdateItem => "dynamodb:UpdateItem",
             TableAction::Scan => "dynamodb:Scan",
+            TableAction::Query => "dynamodb:Query",
         }
     }
 }
@@ -59,6 +61,20 @@ pub fn expiring_table(key: &str) -> Table {
         sse_specification: Some(SseSpecification { sse_enabled: true }),
         global_secondary_indexes: None,
     }
+}
+
+/// [`expiring_table`] keyed by `key` and the string sort key `sort`.
+fn expiring_table_sorted(key: &str, sort: &str) -> Table {
+    let mut table = expiring_table(key);
+    table.key_schema.push(KeySchemaElement {
+        attribute_name: sort.to_owned(),
+        key_type: KeyType::Range,
+    });
+    table.attribute_definitions.push(AttributeDefinition {
+        attribute_name: sort.to_owned(),
+        attribute_type: AttributeType::S,
+    });
+    table
 }
 
 /// The table of open connections, one item per connection id.
@@ -167,5 +183,50 @@ impl ConnectionsTable {
     pub fn grant_message_count(&self, grants: &mut Grants, most: MessagesPerMinute) {
         self.allow_on_items(grants, &[TableAction::UpdateItem.iam_action()]);
         grants.set(MESSAGES_PER_MINUTE_VAR, most.0.to_string().into());
+    }
+}
+
+/// The table of room memberships: one item per connection and room, keyed
+/// by `<room>#<shard>` and the connection id, so a room's members are a
+/// query on each of its shards (see the README's "Rooms").
+#[derive(Debug)]
+pub struct MembersTable {
+    id: LogicalId,
+}
+
+impl MembersTable {
+    pub fn add_to(template: &mut Template) -> Result<Self, TemplateError> {
+        // Memberships expire with their connection (TTL), like it.
+        let id = template.add(
+            "MembersTable",
+            Resource::new(expiring_table_sorted(ROOM_KEY, CONNECTION_ID))
+                .retention(RetentionPolicy::Delete)
+                .skip_checkov(
+                    "CKV_AWS_119",
+                    "encrypted with the AWS managed key; room memberships are not sensitive enough for a CMK",
+                )
+                .skip_checkov(
+                    "CKV_AWS_28",
+                    "items live at most two hours (TTL); there is nothing to restore",
+                ),
+        )?;
+        Ok(MembersTable { id })
+    }
+
+    /// Tells the function the table's name, and lets it perform `actions`
+    /// on it (none: it only learns the name), and nothing else.
+    pub fn grant(&self, grants: &mut Grants, actions: &[TableAction]) {
+        grants.set(MEMBERS_TABLE_NAME_VAR, (&self.id).into());
+        if actions.is_empty() {
+            return;
+        }
+        let actions: Vec<_> = actions.iter().map(|a| a.iam_action()).collect();
+        grants.allow("MembersTable", &actions, vec![Expr::arn_of(&self.id)]);
+    }
+
+    /// Tells a function that announces joins and leaves the most members a
+    /// room may have for them to be told.
+    pub fn grant_presence(&self, grants: &mut Grants, limit: PresenceLimit) {
+        grants.set(PRESENCE_LIMIT_VAR, limit.0.to_string().into());
     }
 }

@@ -114,13 +114,15 @@ pub enum Command {
         logs:FilterLogEvents on its log groups (/aws/lambda/chatstack-<stage>-*). Times are UTC.")]
     Logs(LogsArgs),
 
-    /// Push a message to a stage's connected clients (all, or those named
-    /// with --to) through its notify endpoint, signed with your AWS
-    /// credentials. The stage needs `notify = true` in chatstack.toml.
+    /// Push a message to a stage's connected clients (all, those named with
+    /// --to, or a room's members with --room) through its notify endpoint,
+    /// signed with your AWS credentials. The stage needs `notify = true` in
+    /// chatstack.toml.
     #[command(
-        override_usage = "chatstack notify (--stage S | --url URL) [--to CONNECTION_ID]... [--region R] [--profile P] TEXT",
+        override_usage = "chatstack notify (--stage S | --url URL) [--to CONNECTION_ID... | --room NAME] [--region R] [--profile P] TEXT",
         after_help = "Examples:\n  chatstack notify --stage prod \"Maintenance at 18:00 UTC\"\n  \
         chatstack notify --stage dev --to Bc2dEeXyIAMCJcw= \"just for you\"\n  \
+        chatstack notify --stage dev --room ops \"deploy at 17:00\"\n  \
         chatstack notify --url http://127.0.0.1:PORT/notify \"hello from local\"\n\n\
         Your credentials need execute-api:Invoke on the stack's NotifyRouteArn output; \
         a stage's URL is read with cloudformation:DescribeStacks."

@@ -25,16 +25,20 @@ pub struct NotifyArgs {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// Push to this connection only; repeat for several (at most 100).
-    /// Without it, every connected client gets the text.
-    #[arg(long = "to", value_name = "CONNECTION_ID")]
+    /// Without it (and without --room), every connected client gets the text.
+    #[arg(long = "to", value_name = "CONNECTION_ID", conflicts_with = "room")]
     pub to: Vec<String>,
+    /// Push to this room's members only (1 to 64 letters, digits, '-', '_', '.').
+    #[arg(long, value_name = "NAME")]
+    pub room: Option<crate::settings::RoomName>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
 
 impl Execute for NotifyArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
-        let body = notify::request_body(&self.text, &self.to)?;
+        let room = self.room.as_ref().map(crate::settings::RoomName::as_str);
+        let body = notify::request_body(&self.text, room, &self.to)?;
         block_on(async {
             // A URL's request is signed for the region its host names (an
             // emulator's takes any), so no configured region is needed.

@@ -35,6 +35,8 @@ pub struct LocalTable {
     pub hash_key: String,
     /// `S`, `N` or `B`.
     pub hash_key_type: String,
+    /// Its RANGE key and type, if it has one.
+    pub range_key: Option<(String, String)>,
     /// Its global secondary indexes.
     pub indexes: Vec<LocalIndex>,
 }
@@ -418,15 +420,16 @@ fn read_tables(template: &Value, table_prefix: &str) -> Result<Vec<LocalTable>, 
     resources_of(template, "AWS::DynamoDB::Table")
         .map(|(id, table)| {
             let properties = &table["Properties"];
-            let (hash_key, hash_key_type) = hash_key_of(properties, &properties["KeySchema"])
+            let (hash_key, hash_key_type) = key_of(properties, &properties["KeySchema"], "HASH")
                 .ok_or_else(|| invalid(format!("table {id} has no defined HASH key")))?;
+            let range_key = key_of(properties, &properties["KeySchema"], "RANGE");
             let indexes = properties["GlobalSecondaryIndexes"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .map(|index| {
                     let name = index["IndexName"].as_str().unwrap_or_default().to_owned();
-                    let (hash_key, hash_key_type) = hash_key_of(properties, &index["KeySchema"])
+                    let (hash_key, hash_key_type) = key_of(properties, &index["KeySchema"], "HASH")
                         .ok_or_else(|| {
                             invalid(format!(
                                 "index {name} of table {id} has no defined HASH key"
@@ -451,19 +454,20 @@ fn read_tables(template: &Value, table_prefix: &str) -> Result<Vec<LocalTable>, 
                 name: format!("{table_prefix}-{id}"),
                 hash_key,
                 hash_key_type,
+                range_key,
                 indexes,
             })
         })
         .collect()
 }
 
-/// The HASH attribute of `key_schema` and its type, from the table's
-/// `properties`' attribute definitions.
-fn hash_key_of(properties: &Value, key_schema: &Value) -> Option<(String, String)> {
+/// The `HASH` or `RANGE` (`key_type`) attribute of `key_schema` and its
+/// type, from the table's `properties`' attribute definitions.
+fn key_of(properties: &Value, key_schema: &Value, key_type: &str) -> Option<(String, String)> {
     let key = key_schema
         .as_array()?
         .iter()
-        .find(|k| k["KeyType"] == "HASH")?["AttributeName"]
+        .find(|k| k["KeyType"] == key_type)?["AttributeName"]
         .as_str()?;
     let key_type = properties["AttributeDefinitions"]
         .as_array()?
@@ -620,13 +624,17 @@ mod tests {
         assert_eq!(app.selection_field, "action");
         let route_functions: Vec<_> = FUNCTIONS
             .iter()
-            .filter(|spec| spec.route_key().is_some())
+            .filter(|spec| !spec.routes().is_empty())
             .collect();
-        assert_eq!(app.routes.len(), route_functions.len());
+        let route_count: usize = route_functions.iter().map(|spec| spec.routes().len()).sum();
+        assert_eq!(app.routes.len(), route_count);
         assert!(app.http_routes.is_empty() && app.schedules.is_empty());
         for spec in route_functions {
-            let id = &app.routes[spec.route_key().unwrap()];
-            assert_eq!(id, &format!("{}Function", spec.logical_prefix));
+            for route in spec.routes() {
+                let id = &app.routes[route.key];
+                assert_eq!(id, &format!("{}Function", spec.logical_prefix));
+            }
+            let id = &format!("{}Function", spec.logical_prefix);
             let function = &app.functions[id];
             assert_eq!(function.binary, spec.name);
             assert_eq!(
@@ -640,7 +648,18 @@ mod tests {
                 "chatstack-dev-ConnectionsTable"
             );
         }
-        assert_eq!(app.tables[0].hash_key, chat_contract::CONNECTION_ID);
+        let table = |id: &str| app.tables.iter().find(|t| t.logical_id == id).unwrap();
+        assert_eq!(
+            table("ConnectionsTable").hash_key,
+            chat_contract::CONNECTION_ID
+        );
+        assert_eq!(table("ConnectionsTable").range_key, None);
+        let members = table("MembersTable");
+        assert_eq!(members.hash_key, chat_contract::ROOM_KEY);
+        assert_eq!(
+            members.range_key,
+            Some((chat_contract::CONNECTION_ID.to_owned(), "S".to_owned()))
+        );
         let limits = app.route_limits.expect("the stage throttles its routes");
         assert!(limits.rate > 0.0 && limits.burst > 0, "{limits:?}");
     }

@@ -121,6 +121,17 @@ pub async fn create_table(
         .key_schema(hash_key(&table.hash_key)?)
         .attribute_definitions(definition(&table.hash_key, &table.hash_key_type)?)
         .billing_mode(BillingMode::PayPerRequest);
+    if let Some((range_key, range_key_type)) = &table.range_key {
+        request = request
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(range_key)
+                    .key_type(KeyType::Range)
+                    .build()
+                    .map_err(built)?,
+            )
+            .attribute_definitions(definition(range_key, range_key_type)?);
+    }
     for index in &table.indexes {
         let projection = if index.included.is_empty() {
             Projection::builder().projection_type(ProjectionType::KeysOnly)

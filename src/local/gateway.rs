@@ -125,6 +125,18 @@ fn connect_verdict(result: &Result<Value, InvokeError>) -> Option<StatusCode> {
     }
 }
 
+/// The subprotocol `$connect`'s answer selects (its `Sec-WebSocket-Protocol`
+/// header, any case), which API Gateway sends back in the handshake.
+fn selected_subprotocol(answer: &Value) -> Option<String> {
+    answer["headers"]
+        .as_object()?
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))?
+        .1
+        .as_str()
+        .map(str::to_owned)
+}
+
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -528,7 +540,26 @@ async fn upgrade(
     if let Some(status) = answer.as_ref().and_then(connect_verdict) {
         return (status, "the $connect route refused the connection").into_response();
     }
-    let gateway = gateway.clone();
+    let subprotocol = answer
+        .as_ref()
+        .and_then(|answer| answer.as_ref().ok())
+        .and_then(selected_subprotocol);
+    accept(gateway, upgrade, context, subprotocol)
+}
+
+/// Completes the handshake `$connect` accepted, with the subprotocol it
+/// selected (sent only if the client offered it, as a WebSocket server
+/// must), and serves the connection.
+fn accept(
+    gateway: Arc<Gateway>,
+    upgrade: WebSocketUpgrade,
+    context: ConnectionContext,
+    subprotocol: Option<String>,
+) -> Response {
+    let upgrade = match subprotocol {
+        Some(protocol) => upgrade.protocols([protocol]),
+        None => upgrade,
+    };
     upgrade
         // Larger than the limit, so an oversize message gets API Gateway's
         // close code (1009) from us rather than a protocol error.

@@ -179,7 +179,8 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
     let sender = &mut writers[0];
     assert_eq!(local.table_ids().await.len(), CLIENTS);
 
-    // Over the direct limit: sendmessage splits, four workers post.
+    // Over the direct limit: sendmessage splits the room, one segment a
+    // shard, four workers at a time post.
     let body = r#"{"action":"sendmessage","data":"to everyone"}"#;
     sender.send(Message::Text(body.into())).await.unwrap();
     let counts = await_everyone(&heard, "to everyone", &local, CLIENTS).await;
@@ -198,7 +199,8 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
         .iter()
         .filter(|l| l["fields"]["message"] == "broadcast segment done")
         .collect();
-    assert_eq!(segments.len(), 4, "one line per segment: {segments:?}");
+    let shards = chat_contract::ROOM_SHARDS as usize;
+    assert_eq!(segments.len(), shards, "one line per segment: {segments:?}");
     let sent: u64 = segments
         .iter()
         .map(|l| l["fields"]["sent"].as_u64().unwrap())
@@ -234,7 +236,9 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
         .find(|l| l.contains("broadcast split"))
         .unwrap_or_else(|| panic!("no split line:\n{text}"));
     let id = field_after(split, "broadcast_id=").unwrap();
-    let total = format!("TOTAL  broadcast {id} done, 4 segments: sent={CLIENTS} gone=0 failed=0");
+    let total = format!(
+        "TOTAL  broadcast {id} done, {shards} segments: sent={CLIENTS} gone=0 failed=0"
+    );
     assert!(
         text.lines().any(|l| l.ends_with(&total)),
         "no {total:?} in:\n{text}"
@@ -287,14 +291,14 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
     );
 }
 
-/// A message near API Gateway's 128 KB limit, split into more segments
-/// than a `SendMessageBatch` holds: the jobs go out in batches that fit
-/// SQS's limit on a batch's total size (moto enforces it), and every
-/// connection gets the text once.
+/// A message near API Gateway's 128 KB limit, split into a room's shards:
+/// ten jobs of over 120 KB each go out in batches that fit SQS's limit on a
+/// batch's total size (moto enforces it), and every connection gets the
+/// text once.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_120_kb_broadcast_through_twelve_segments_reaches_everyone_once() {
+async fn a_120_kb_broadcast_through_every_shard_of_a_room_reaches_everyone_once() {
     const LISTENERS: usize = 150;
-    const SEGMENTS: usize = 12;
+    const SEGMENTS: usize = chat_contract::ROOM_SHARDS as usize;
     raise_file_limit();
     let dir =
         std::env::temp_dir().join(format!("chatstack-broadcast-large-{}", std::process::id()));

@@ -1197,7 +1197,7 @@ async fn deploy_warns_when_the_accounts_lambda_concurrency_is_small() {
         cloud.state.borrow_mut().concurrency = Some(concurrency);
         deploy_default(&cloud, &assets).await
     };
-    // A new account's 10: ten workers and four other functions do not fit.
+    // A new account's 10: ten workers and five other functions do not fit.
     let output = run(Ok(AccountConcurrency {
         total: 10,
         unreserved: 10,
@@ -1205,7 +1205,7 @@ async fn deploy_warns_when_the_accounts_lambda_concurrency_is_small() {
     .await;
     assert!(
         output.contains("may run 10 Lambda invocations at once")
-            && output.contains("up to 10 fanout workers beside its 4 other functions")
+            && output.contains("up to 10 fanout workers beside its 5 other functions")
             && output.contains("[stages.dev.broadcast] workers"),
         "{output}"
     );
@@ -1213,19 +1213,19 @@ async fn deploy_warns_when_the_accounts_lambda_concurrency_is_small() {
         output.contains("Deployed chatstack-dev."),
         "advice only: {output}"
     );
-    // One to spare beside ten workers and four others is quiet; none is not.
+    // One to spare beside ten workers and five others is quiet; none is not.
     let quiet = run(Ok(AccountConcurrency {
         total: 1000,
-        unreserved: 15,
+        unreserved: 16,
     }))
     .await;
     assert!(!quiet.contains("warning"), "{quiet}");
     let tight = run(Ok(AccountConcurrency {
         total: 1000,
-        unreserved: 14,
+        unreserved: 15,
     }))
     .await;
-    assert!(tight.contains("may run 14 Lambda invocations"), "{tight}");
+    assert!(tight.contains("may run 15 Lambda invocations"), "{tight}");
     // Not allowed to ask: a note, and the deploy goes on.
     let denied = run(Err(CloudError::Other("AccessDeniedException: no".into()))).await;
     assert!(

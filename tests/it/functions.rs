@@ -57,10 +57,21 @@ fn every_function_has_a_handler_binary_and_every_binary_a_function() {
 #[test]
 fn logical_prefixes_and_route_keys_are_unique() {
     let prefixes: BTreeSet<_> = FUNCTIONS.iter().map(|spec| spec.logical_prefix).collect();
-    let routes: Vec<_> = FUNCTIONS
-        .iter()
-        .filter_map(|spec| spec.route_key())
-        .collect();
+    let routes: Vec<_> = FUNCTIONS.iter().flat_map(|spec| spec.routes()).collect();
     assert_eq!(prefixes.len(), FUNCTIONS.len());
-    assert_eq!(routes.iter().collect::<BTreeSet<_>>().len(), routes.len());
+    let keys: BTreeSet<_> = routes.iter().map(|route| route.key).collect();
+    assert_eq!(keys.len(), routes.len(), "route keys are unique");
+    // A route's logical ids may share its function's prefix (one route),
+    // never another function's or route's.
+    let route_prefixes: BTreeSet<_> = routes.iter().map(|route| route.logical_prefix).collect();
+    assert_eq!(route_prefixes.len(), routes.len());
+    for spec in FUNCTIONS {
+        for route in spec.routes() {
+            assert!(
+                route.logical_prefix == spec.logical_prefix
+                    || !prefixes.contains(route.logical_prefix),
+                "{route:?}"
+            );
+        }
+    }
 }

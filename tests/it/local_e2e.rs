@@ -128,13 +128,25 @@ async fn the_chat_app_works_end_to_end_on_localhost() {
     // ...and a stale id (a client API Gateway forgot) is removed on its 410,
     // without breaking the broadcast.
     let client = local.dynamodb_client().await;
+    let stale = "stale-connection=";
     client
         .put_item()
         .table_name(TABLE)
+        .item("connectionId", AttributeValue::S(stale.into()))
+        .item("rooms", AttributeValue::Ss(vec!["general".into()]))
+        .send()
+        .await
+        .unwrap();
+    // ...a member of the default room, as its $connect recorded it.
+    let shard = chat_contract::shard_of(stale);
+    client
+        .put_item()
+        .table_name(common::local::MEMBERS_TABLE)
         .item(
-            "connectionId",
-            AttributeValue::S("stale-connection=".into()),
+            "roomKey",
+            AttributeValue::S(chat_contract::room_key("general", shard)),
         )
+        .item("connectionId", AttributeValue::S(stale.into()))
         .send()
         .await
         .unwrap();
@@ -1075,10 +1087,11 @@ async fn a_given_dynamodb_endpoint_is_used_instead_of_starting_moto() {
     assert_eq!(receive(&mut client).await, "via my own DynamoDB");
     let tables =
         moto.boto3("print(sorted(boto3.client('dynamodb', **kw).list_tables()['TableNames']))");
-    // The template's tables: connections, and the fan-out's finished jobs.
+    // The template's tables: connections, the fan-out's finished jobs, and
+    // the room members.
     assert_eq!(
         tables,
-        "['chatstack-dev-ConnectionsTable', 'chatstack-dev-FanoutJobsTable']"
+        "['chatstack-dev-ConnectionsTable', 'chatstack-dev-FanoutJobsTable', 'chatstack-dev-MembersTable']"
     );
 
     // Each function gets Lambda's environment, not the user's shell: the

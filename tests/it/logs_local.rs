@@ -158,7 +158,7 @@ async fn a_message_sent_on_local_shows_in_its_logs_with_totals() {
     assert_eq!(wrong.status.code(), Some(1));
     let error = String::from_utf8_lossy(&wrong.stderr);
     assert!(
-        error.contains("has no function \"sendmesage\"; its functions are: connect, disconnect, sendmessage, default"),
+        error.contains("has no function \"sendmesage\"; its functions are: connect, disconnect, sendmessage, rooms, default"),
         "{error}"
     );
 

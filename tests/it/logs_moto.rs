@@ -145,7 +145,7 @@ fn logs_reads_the_stacks_log_groups_through_the_sdk() {
     assert_eq!(
         String::from_utf8_lossy(&wrong.stderr).trim(),
         "error: stage ci has no function \"notify\" (its settings leave that function out); \
-         its functions are: connect, disconnect, sendmessage, default, fanout"
+         its functions are: connect, disconnect, sendmessage, rooms, default, fanout"
     );
 
     let quiet = moto.chatstack(&[

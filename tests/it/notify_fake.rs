@@ -107,7 +107,7 @@ async fn serve(endpoint: Arc<Endpoint>, secret: &'static str) -> String {
 async fn the_post_is_signed_and_every_answer_is_reported() {
     let endpoint = Arc::new(Endpoint::default());
     let url = serve(endpoint.clone(), "right").await;
-    let body = || notify::request_body("hello", &["c1".to_owned()]).unwrap();
+    let body = || notify::request_body("hello", None, &["c1".to_owned()]).unwrap();
 
     *endpoint.answer.lock().unwrap() = (
         200,

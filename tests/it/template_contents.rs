@@ -37,7 +37,7 @@ fn template(stage: &str) -> Value {
 
 /// The functions that serve WebSocket routes.
 fn route_functions() -> impl Iterator<Item = &'static chat::FunctionSpec> {
-    FUNCTIONS.iter().filter(|spec| spec.route_key().is_some())
+    FUNCTIONS.iter().filter(|spec| !spec.routes().is_empty())
 }
 
 /// The resources of `kind` that belong to the WebSocket API.
@@ -127,6 +127,7 @@ fn each_function_gets_only_what_its_spec_declares() {
             .map(str::to_owned)
             .into();
         expected.extend(spec.table_actions.iter().map(|a| format!("dynamodb:{a:?}")));
+        expected.extend(spec.member_actions.iter().map(|a| format!("dynamodb:{a:?}")));
         if !spec.connection_methods.is_empty() {
             expected.insert("execute-api:ManageConnections".to_owned());
         }
@@ -213,6 +214,10 @@ fn table_and_log_grants_name_their_own_resources() {
                     &[json!({"Fn::Sub": "${ConnectionsTable.Arn}/index/ByUser"})]
                 )
             }
+            // The room memberships: that table only.
+            _ if statement["Sid"] == "MembersTable" => {
+                assert_eq!(resources, &[json!({"Fn::GetAtt": ["MembersTable", "Arn"]})])
+            }
             a if a.starts_with("dynamodb:") => {
                 assert_eq!(
                     resources,
@@ -241,14 +246,16 @@ fn every_route_reaches_its_own_function_and_only_this_api_may_invoke_it() {
     assert_eq!(
         keys,
         route_functions()
-            .filter_map(|spec| spec.route_key())
+            .flat_map(|spec| spec.routes().iter().map(|route| route.key))
             .collect(),
-        "one route per function"
+        "every route of every function"
     );
-    for spec in route_functions() {
-        let prefix = spec.logical_prefix;
+    let routes = route_functions().flat_map(|spec| spec.routes().iter().map(move |r| (spec, r)));
+    for (spec, spec_route) in routes {
+        let prefix = spec_route.logical_prefix;
+        let function = spec.logical_prefix;
         let route = &resources[format!("{prefix}Route")]["Properties"];
-        assert_eq!(route["RouteKey"], spec.route_key().unwrap());
+        assert_eq!(route["RouteKey"], spec_route.key);
         assert_eq!(route["AuthorizationType"], "NONE");
         assert_eq!(
             route["Target"],
@@ -259,28 +266,31 @@ fn every_route_reaches_its_own_function_and_only_this_api_may_invoke_it() {
         assert_eq!(
             integration["IntegrationUri"],
             json!({"Fn::Sub": format!(
-                "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{{prefix}Function.Arn}}/invocations"
+                "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{{function}Function.Arn}}/invocations"
             )})
         );
         let permission = &resources[format!("{prefix}Permission")]["Properties"];
         assert_eq!(
             permission["FunctionName"],
-            json!({"Fn::GetAtt": [format!("{prefix}Function"), "Arn"]})
+            json!({"Fn::GetAtt": [format!("{function}Function"), "Arn"]})
         );
         assert_eq!(
             permission["SourceArn"],
             json!({"Fn::Sub": format!(
                 "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{WebSocketApi}}/prod/{}",
-                spec.route_key().unwrap()
+                spec_route.key
             )})
         );
     }
     // The fan-out worker's event source invokes it with its own role: no
     // resource policy.
+    let route_count: usize = route_functions().map(|spec| spec.routes().len()).sum();
+    let others =
+        resources_of_type(&template, "AWS::Lambda::Function").len() - route_functions().count() - 1;
     assert_eq!(
         resources_of_type(&template, "AWS::Lambda::Permission").len(),
-        resources_of_type(&template, "AWS::Lambda::Function").len() - 1,
-        "one permission per function the API invokes, each with a scoped SourceArn"
+        route_count + others,
+        "one permission per route (and per other function the API invokes), each with a scoped SourceArn"
     );
 }
 
@@ -407,7 +417,8 @@ fn stage_deploys_itself_once_every_route_and_integration_exists() {
         .map(|(id, _)| id.as_str())
         .collect();
     assert_eq!(depends, wired);
-    assert_eq!(wired.len(), 2 * route_functions().count());
+    let routes: usize = route_functions().map(|spec| spec.routes().len()).sum();
+    assert_eq!(wired.len(), 2 * routes, "a route and an integration each");
     let stage = &template["Resources"]["Stage"]["Properties"];
     assert_eq!(stage["AutoDeploy"], true);
     assert!(stage.get("DeploymentId").is_none());

@@ -95,3 +95,159 @@ pub const USAGE_REPLY_PREFIX: &str = "Use the sendmessage route";
 pub const NOT_SENT_REPLY_PREFIX: &str = "Your message was not sent:";
 /// ...and a broadcast that may be incomplete.
 pub const INCOMPLETE_REPLY_PREFIX: &str = "Your message may not have reached everyone:";
+
+/// The WebSocket subprotocol of chatstack's JSON frames: a client that
+/// asks for it (`Sec-WebSocket-Protocol`) gets a JSON object with a `type`
+/// in every frame; `$connect` echoes it, as API Gateway requires. A client
+/// that does not ask gets the guide's bare text.
+pub const SUBPROTOCOL: &str = "chatstack.v1";
+/// The query-string parameter naming the room a client joins as it
+/// connects (`?room=NAME`).
+pub const ROOM_QUERY_PARAMETER: &str = "room";
+/// The room of a client that names none: every guide client meets there.
+pub const DEFAULT_ROOM: &str = "general";
+/// The longest room name, in bytes (its characters are ASCII).
+pub const MAX_ROOM_NAME_BYTES: usize = 64;
+/// The most rooms one connection may be in at once (its own item lists
+/// them, so `$disconnect` knows which memberships to remove).
+pub const MAX_ROOMS_PER_CONNECTION: usize = 20;
+/// Partitions a room's members are spread over: `<room>#<shard>`, the
+/// shard from the connection id. A 100,000-member room is 10 partitions of
+/// about 10,000 items, each read by its own worker on a split broadcast.
+pub const ROOM_SHARDS: u32 = 10;
+
+/// The room-members table's partition key: `<room>#<shard>` (S).
+pub const ROOM_KEY: &str = "roomKey";
+/// The room a member item or connection item names (S).
+pub const ROOM: &str = "room";
+/// The connection item's string set of the rooms it is in.
+pub const ROOMS: &str = "rooms";
+/// The connection or member item's protocol: [`SUBPROTOCOL`] when the
+/// client asked for it, absent for the guide's plain text.
+pub const PROTOCOL: &str = "protocol";
+/// The room-members table's name, set on the functions that read or write
+/// memberships.
+pub const MEMBERS_TABLE_NAME_VAR: &str = "CHATSTACK_MEMBERS_TABLE";
+/// Listeners (`chatstack.v1` members) a room may have for them to hear
+/// `joined` / `left` (`[stages.X.rooms] presence_limit`); past it, no
+/// presence events.
+pub const PRESENCE_LIMIT_VAR: &str = "CHATSTACK_PRESENCE_LIMIT";
+/// [`PRESENCE_LIMIT_VAR`]'s default.
+pub const DEFAULT_PRESENCE_LIMIT: u32 = 100;
+/// The most members a `who` answer lists; past it, a count says how many.
+pub const MAX_WHO_MEMBERS: usize = 100;
+
+/// Which of [`ROOM_SHARDS`] partitions of a room a connection's membership
+/// is kept in: FNV-1a of the id, the same in every process and build.
+pub fn shard_of(connection_id: &str) -> u32 {
+    let hash = connection_id.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash % ROOM_SHARDS
+}
+
+/// The members table's partition key ([`ROOM_KEY`]) of `room`'s `shard`.
+pub fn room_key(room: &str, shard: u32) -> String {
+    format!("{room}#{shard}")
+}
+
+/// The members table's partition key of `room`'s listeners: its
+/// `chatstack.v1` members, who hear `joined` and `left`, each also kept
+/// here, so an announcement reads only them.
+pub fn listeners_key(room: &str) -> String {
+    format!("{room}#listeners")
+}
+
+/// Why a room name is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomNameError {
+    Empty,
+    TooLong { bytes: usize },
+    BadCharacter { character: char },
+}
+
+impl std::fmt::Display for RoomNameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rule = "a room name is 1 to 64 letters, digits, '-', '_' or '.'";
+        match self {
+            RoomNameError::Empty => write!(f, "the room name is empty ({rule})"),
+            RoomNameError::TooLong { bytes } => {
+                write!(f, "the room name is {bytes} bytes long ({rule})")
+            }
+            RoomNameError::BadCharacter { character } => {
+                write!(f, "the room name holds {character:?} ({rule})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RoomNameError {}
+
+/// Checks a room name against the one rule every side enforces: 1 to
+/// [`MAX_ROOM_NAME_BYTES`] ASCII letters, digits, `-`, `_` and `.` (so a
+/// name is safe in a URL, a log line and a DynamoDB key, and `#`, which
+/// joins a room to its shard, cannot appear).
+pub fn check_room_name(name: &str) -> Result<(), RoomNameError> {
+    if name.is_empty() {
+        return Err(RoomNameError::Empty);
+    }
+    if let Some(character) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(RoomNameError::BadCharacter { character });
+    }
+    if name.len() > MAX_ROOM_NAME_BYTES {
+        return Err(RoomNameError::TooLong { bytes: name.len() });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_follow_one_rule() {
+        for good in [
+            "general",
+            "a",
+            "team-7_eu.west",
+            &"x".repeat(64),
+            DEFAULT_ROOM,
+        ] {
+            assert_eq!(check_room_name(good), Ok(()), "{good}");
+        }
+        assert_eq!(check_room_name(""), Err(RoomNameError::Empty));
+        assert_eq!(
+            check_room_name(&"x".repeat(65)),
+            Err(RoomNameError::TooLong { bytes: 65 })
+        );
+        for (bad, character) in [("a#1", '#'), ("a b", ' '), ("café", 'é'), ("x/y", '/')] {
+            assert_eq!(
+                check_room_name(bad),
+                Err(RoomNameError::BadCharacter { character }),
+                "{bad}"
+            );
+        }
+        let reason = check_room_name("a b").unwrap_err().to_string();
+        assert!(reason.contains("1 to 64 letters"), "{reason}");
+    }
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        // Fixed values: a shard that moved between builds would hide the
+        // members written before a deploy.
+        assert_eq!(shard_of(""), 0x811c_9dc5 % ROOM_SHARDS);
+        assert_eq!(shard_of("a"), 0xe40c_292c % ROOM_SHARDS);
+        let mut counts = [0u32; ROOM_SHARDS as usize];
+        for n in 0..10_000 {
+            counts[shard_of(&format!("L{n:07}Cid=")) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(room_key("general", 3), "general#3");
+    }
+}

@@ -8,7 +8,11 @@
 //!   FIFO queue (one group per segment, with a hand-off delay standing in
 //!   for SQS and the event source), against a stub that also enforces the
 //!   management API's account rate limit (429 past it), beside the bound
-//!   N / rate.
+//!   N / rate;
+//! - rooms: a message to a room of R in a table of N reads the room's R
+//!   members (a query a shard), beside a broadcast to everyone (a scan of
+//!   N); and a room of 100,000 through the split path, one worker chain
+//!   per shard.
 //!
 //! Each case runs in a child process of this binary, so its peak RSS is
 //! its own. `cargo bench --bench fanout` (in handlers/); `-- --quick` for
@@ -22,30 +26,83 @@ use std::time::Duration;
 use chat_core::fanout::{Fanout, FanoutConfig};
 use chat_core::poster::{ConnectionInfo, PostError, Poster};
 use chat_core::segments::{
-    Delivery, JobLedger, JobQueue, LedgerError, QueueError, SegmentJob, SplitConfig,
+    Broadcast, Delivery, JobLedger, JobQueue, LedgerError, QueueError, SegmentJob, SplitConfig,
     broadcast_or_split, run_job,
 };
-use chat_core::store::{Connection, ConnectionStore, ScanPage, Segment, StoreError};
+use chat_core::store::{
+    Connection, ConnectionStore, Joined, Member, ROOM_SHARDS, ScanPage, Segment, StoreError,
+    shard_of,
+};
 use tokio::time::Instant;
 
 /// DynamoDB returns at most 1 MB a page: about 10,000 ids of this size.
 const PAGE: usize = 10_000;
 const LATENCY: Duration = Duration::from_millis(20);
 
-/// N ids in memory, scanned in pages.
+/// N ids in memory, scanned in pages, and one room's members by shard
+/// (as the members table keys them), each shard in id order.
 struct MemoryStore {
     ids: Vec<String>,
+    room: Vec<Vec<String>>,
+    /// Items read, by scans and queries: what DynamoDB would bill.
+    read: AtomicUsize,
+}
+
+impl MemoryStore {
+    /// A table of `ids`, the first `room_size` of them in the room.
+    fn new(ids: Vec<String>, room_size: usize) -> Self {
+        let mut room = vec![Vec::new(); ROOM_SHARDS as usize];
+        for id in &ids[..room_size] {
+            room[shard_of(id) as usize].push(id.clone());
+        }
+        room.iter_mut().for_each(|shard| shard.sort());
+        MemoryStore {
+            ids,
+            room,
+            read: AtomicUsize::new(0),
+        }
+    }
+
+    fn page(&self, ids: Vec<String>, next_start: Option<String>) -> ScanPage {
+        self.read.fetch_add(ids.len(), Ordering::Relaxed);
+        ScanPage {
+            members: ids.iter().map(|id| Member::plain(id)).collect(),
+            next_start,
+        }
+    }
 }
 
 impl ConnectionStore for MemoryStore {
     async fn put(&self, _: &Connection) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn contains(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.ids.iter().any(|known| known == id))
+    async fn connection(&self, _: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(None)
     }
-    async fn delete(&self, _: &str) -> Result<(), StoreError> {
-        Ok(())
+    async fn delete(&self, _: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(None)
+    }
+    async fn join(&self, _: &str, _: &str) -> Result<Joined, StoreError> {
+        Ok(Joined::NoConnection)
+    }
+    async fn leave(&self, _: &str, _: &str) -> Result<Option<Member>, StoreError> {
+        Ok(None)
+    }
+    async fn room_page(
+        &self,
+        _: &str,
+        shard: u32,
+        start: Option<String>,
+        limit: u32,
+    ) -> Result<ScanPage, StoreError> {
+        let members = &self.room[shard as usize];
+        let from = start.map_or(0, |last| members.partition_point(|id| *id <= last));
+        let to = (from + (limit as usize).min(PAGE)).min(members.len());
+        let next_start = (to < members.len()).then(|| members[to - 1].clone());
+        Ok(self.page(members[from..to].to_vec(), next_start))
+    }
+    async fn room_listeners(&self, _: &str, _: u32) -> Result<Option<Vec<Member>>, StoreError> {
+        Ok(Some(Vec::new()))
     }
     async fn user_connections(&self, _: &str, _: u64) -> Result<usize, StoreError> {
         Ok(0)
@@ -56,10 +113,8 @@ impl ConnectionStore for MemoryStore {
     async fn scan_page(&self, start: Option<String>) -> Result<ScanPage, StoreError> {
         let from = start.and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
         let to = (from + PAGE).min(self.ids.len());
-        Ok(ScanPage {
-            connection_ids: self.ids[from..to].to_vec(),
-            next_start: (to < self.ids.len()).then(|| to.to_string()),
-        })
+        let next_start = (to < self.ids.len()).then(|| to.to_string());
+        Ok(self.page(self.ids[from..to].to_vec(), next_start))
     }
     /// Segment `index` holds every id whose position is `index` modulo the
     /// total; the start key is the last id's position.
@@ -82,10 +137,20 @@ impl ConnectionStore for MemoryStore {
             .last()
             .filter(|last| *last + total < self.ids.len())
             .map(|last| last.to_string());
-        Ok(ScanPage {
-            connection_ids: positions.iter().map(|&i| self.ids[i].clone()).collect(),
+        Ok(self.page(
+            positions.iter().map(|&i| self.ids[i].clone()).collect(),
             next_start,
-        })
+        ))
+    }
+}
+
+/// A message of `text` to `room` (`None`: everyone).
+fn message<'a>(room: Option<&'a str>, text: &'a str) -> Broadcast<'a> {
+    Broadcast {
+        room,
+        text,
+        from: None,
+        at_ms: 0,
     }
 }
 
@@ -244,7 +309,7 @@ fn run_case(n: usize, concurrency: usize, gone_pct: usize, slow_pct: usize) {
         rate_limit: None,
         throttled: AtomicUsize::new(0),
     };
-    let store = MemoryStore { ids: ids.clone() };
+    let store = MemoryStore::new(ids.clone(), 0);
     let fanout = Fanout {
         config: FanoutConfig {
             concurrency,
@@ -258,7 +323,8 @@ fn run_case(n: usize, concurrency: usize, gone_pct: usize, slow_pct: usize) {
     };
     let delivery = runtime.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(3600);
-        broadcast_or_split(&store, &api, &fanout, "a message of some length", deadline).await
+        let text = message(None, "a message of some length");
+        broadcast_or_split(&store, &api, &fanout, &text, deadline).await
     });
     let Ok(Delivery::Direct(summary)) = delivery else {
         panic!("the direct path: {delivery:?}")
@@ -285,15 +351,16 @@ const HANDOFF: Duration = Duration::from_millis(20);
 const ACCOUNT_RATE: f64 = 10_000.0;
 const ACCOUNT_BURST: f64 = 5_000.0;
 
-/// One split broadcast to `n` through `workers` workers: prints a row.
-fn run_split_case(n: usize, workers: u32) {
+/// One split broadcast to `n` through `workers` workers (to a room of
+/// all `n`, in one chain a shard, when `room`): prints a row.
+fn run_split_case(n: usize, workers: u32, room: bool) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .expect("a runtime");
-    let store = MemoryStore {
-        ids: (0..n).map(|i| format!("conn-{i:08}=")).collect(),
-    };
+    let ids = (0..n).map(|i| format!("conn-{i:08}=")).collect();
+    let store = MemoryStore::new(ids, if room { n } else { 0 });
+    let segments = if room { ROOM_SHARDS } else { workers };
     let api = StubApi {
         gone: HashSet::new(),
         slow: HashSet::new(),
@@ -314,7 +381,7 @@ fn run_split_case(n: usize, workers: u32) {
             &store,
             &api,
             &fanout,
-            "a message",
+            &message(room.then_some("big"), "a message"),
             started + Duration::from_secs(29),
         )
         .await
@@ -327,7 +394,7 @@ fn run_split_case(n: usize, workers: u32) {
         );
         let ledger = MemoryLedger::default();
         let worker = || async {
-            while segments_done.load(Ordering::Relaxed) < workers as usize {
+            while segments_done.load(Ordering::Relaxed) < segments as usize {
                 let Some(job) = fanout.queue.take() else {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                     continue;
@@ -345,7 +412,7 @@ fn run_split_case(n: usize, workers: u32) {
                 fanout.queue.done(&job);
             }
         };
-        futures::future::join_all((0..workers).map(|_| worker())).await;
+        futures::future::join_all((0..segments).map(|_| worker())).await;
         (
             started.elapsed().as_secs_f64(),
             jobs.into_inner(),
@@ -353,16 +420,67 @@ fn run_split_case(n: usize, workers: u32) {
         )
     });
     let bound = n as f64 / ACCOUNT_RATE;
+    let audience = if room { "room" } else { "all" };
     println!(
-        "| {n:>7} | {workers:>3} | {jobs:>5} | {wall:>7.2} s | {bound:>6.2} s | {:>5.2}x | {:>8} | {:>6.1} MB | sent {sent} |",
+        "| {audience:>4} | {n:>7} | {segments:>3} | {jobs:>5} | {wall:>7.2} s | {bound:>6.2} s | {:>5.2}x | {:>8} | {:>6.1} MB | sent {sent} |",
         wall / bound,
         api.throttled.load(Ordering::Relaxed),
         peak_rss_mb(),
     );
 }
 
+/// A direct message to a room of `room_size` in a table of `n`, beside a
+/// broadcast to everyone: items read and time. Prints two rows.
+fn run_room_case(n: usize, room_size: usize) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let ids = (0..n).map(|i| format!("conn-{i:08}=")).collect();
+    let store = MemoryStore::new(ids, room_size);
+    let api = StubApi {
+        gone: HashSet::new(),
+        slow: HashSet::new(),
+        rate_limit: None,
+        throttled: AtomicUsize::new(0),
+    };
+    let fanout = Fanout {
+        config: FanoutConfig::default(),
+        split: SplitConfig {
+            direct_limit: n,
+            ..SplitConfig::default()
+        },
+        queue: NoQueue,
+    };
+    for (audience, room) in [("room", Some("small")), ("all", None)] {
+        store.read.store(0, Ordering::Relaxed);
+        let delivery = runtime.block_on(async {
+            let deadline = Instant::now() + Duration::from_secs(3600);
+            broadcast_or_split(&store, &api, &fanout, &message(room, "hi"), deadline).await
+        });
+        let Ok(Delivery::Direct(summary)) = delivery else {
+            panic!("the direct path: {delivery:?}")
+        };
+        println!(
+            "| {audience:>4} | {n:>7} | {room_size:>5} | {:>7} | {:>8.3} s | sent {} |",
+            store.read.load(Ordering::Relaxed),
+            summary.duration.as_secs_f64(),
+            summary.sent,
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, n, room_size, ..] = args.as_slice()
+        && flag == "--room-case"
+    {
+        run_room_case(
+            n.parse().expect("a number"),
+            room_size.parse().expect("a number"),
+        );
+        return;
+    }
     if let [_, flag, n, c, gone, slow, ..] = args.as_slice()
         && flag == "--case"
     {
@@ -370,12 +488,13 @@ fn main() {
         run_case(parse(n), parse(c), parse(gone), parse(slow));
         return;
     }
-    if let [_, flag, n, workers, ..] = args.as_slice()
+    if let [_, flag, n, workers, room, ..] = args.as_slice()
         && flag == "--split-case"
     {
         run_split_case(
             n.parse().expect("a number"),
             workers.parse().expect("a number"),
+            room == "room",
         );
         return;
     }
@@ -421,19 +540,50 @@ fn main() {
         HANDOFF.as_millis()
     );
     println!(
-        "|       N |   S |  jobs | wall      | bound    | ratio  | 429s     | peak RSS  | outcome |"
+        "| to   |       N |   S |  jobs | wall      | bound    | ratio  | 429s     | peak RSS  | outcome |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let split_cases: &[(usize, u32)] = if quick {
-        &[(20_000, 10)]
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let split_cases: &[(usize, u32, &str)] = if quick {
+        &[(20_000, 10, "all"), (20_000, 10, "room")]
     } else {
-        &[(100_000, 10), (100_000, 20), (100_000, 40)]
+        &[
+            (100_000, 10, "all"),
+            (100_000, 20, "all"),
+            (100_000, 40, "all"),
+            (100_000, ROOM_SHARDS, "room"),
+        ]
     };
-    for (n, workers) in split_cases {
+    for (n, workers, audience) in split_cases {
         let status = std::process::Command::new(&me)
-            .args(["--split-case", &n.to_string(), &workers.to_string()])
+            .args([
+                "--split-case",
+                &n.to_string(),
+                &workers.to_string(),
+                audience,
+            ])
             .status()
             .expect("the case runs");
-        assert!(status.success(), "split case {n} x {workers} failed");
+        assert!(
+            status.success(),
+            "split case {n} x {workers} ({audience}) failed"
+        );
+    }
+    println!(
+        "\nrooms: a message to a room of R in a table of N (a query on each of the room's {ROOM_SHARDS} shards) \
+         beside one to everyone (a scan); items read, and the broadcast's time"
+    );
+    println!("| to   |       N |     R |    read | time       | outcome |");
+    println!("|---|---|---|---|---|---|");
+    let room_cases: &[(usize, usize)] = if quick {
+        &[(10_000, 100)]
+    } else {
+        &[(100_000, 100), (100_000, 2_000)]
+    };
+    for (n, room_size) in room_cases {
+        let status = std::process::Command::new(&me)
+            .args(["--room-case", &n.to_string(), &room_size.to_string()])
+            .status()
+            .expect("the case runs");
+        assert!(status.success(), "room case {n} / {room_size} failed");
     }
 }

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use chat_contract::{
-    CONNECTIONS_PER_USER_VAR, DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR,
-    FANOUT_SEGMENTS_VAR, MANAGEMENT_ENDPOINT_VAR, MESSAGES_PER_MINUTE_VAR, TABLE_NAME_VAR,
-    TOKEN_SECRET_ARN_VAR,
+    CONNECTIONS_PER_USER_VAR, DEFAULT_PRESENCE_LIMIT, DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR,
+    FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR, MANAGEMENT_ENDPOINT_VAR, MEMBERS_TABLE_NAME_VAR,
+    MESSAGES_PER_MINUTE_VAR, PRESENCE_LIMIT_VAR, TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR,
 };
 
 use crate::fanout::FanoutConfig;
@@ -35,6 +35,16 @@ pub enum ConfigError {
 /// The table name, from `lookup` (normally `std::env::var`).
 pub fn table_name(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     required(&lookup, TABLE_NAME_VAR)
+}
+
+/// The room-members table's name.
+pub fn members_table_name(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    required(&lookup, MEMBERS_TABLE_NAME_VAR)
+}
+
+/// Members a room may have for presence events to be sent in it.
+pub fn presence_limit(lookup: impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
+    Ok(optional_limit(&lookup, PRESENCE_LIMIT_VAR)?.unwrap_or(DEFAULT_PRESENCE_LIMIT))
 }
 
 /// The management API endpoint (`https://{api}.execute-api.{region}.{suffix}/{stage}`),
@@ -155,6 +165,20 @@ mod tests {
         assert!(error.to_string().contains("TABLE_NAME is not set"));
         assert_eq!(table_name(env(&[("TABLE_NAME", "")])), Err(error));
         assert_eq!(table_name(env(&[("TABLE_NAME", "t")])).unwrap(), "t");
+    }
+
+    #[test]
+    fn rooms_settings_have_defaults_and_checks() {
+        assert_eq!(
+            members_table_name(env(&[])),
+            Err(ConfigError::Missing("CHATSTACK_MEMBERS_TABLE"))
+        );
+        assert_eq!(presence_limit(env(&[])), Ok(DEFAULT_PRESENCE_LIMIT));
+        assert_eq!(
+            presence_limit(env(&[("CHATSTACK_PRESENCE_LIMIT", "5")])),
+            Ok(5)
+        );
+        assert!(presence_limit(env(&[("CHATSTACK_PRESENCE_LIMIT", "x")])).is_err());
     }
 
     #[test]

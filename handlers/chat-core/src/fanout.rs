@@ -7,7 +7,8 @@ use futures::stream;
 use tokio::time::Instant;
 
 use crate::poster::{PostError, Poster};
-use crate::store::ConnectionStore;
+use crate::protocol::Rendered;
+use crate::store::{ConnectionStore, Member};
 
 /// Everything a function that broadcasts needs besides the store and the
 /// poster: the pacing, when to split, and the queue split broadcasts go to.
@@ -62,15 +63,15 @@ enum Outcome {
     Unreached,
 }
 
-/// Posts `data` to exactly `connection_ids` (known to be in the store):
-/// at most `config.concurrency` at a time, no post starting that could
+/// Posts `message` to exactly `members` (known to be in the store), each
+/// in its own protocol: at most `config.concurrency` at a time, no post starting that could
 /// outlast the `deadline`, gone (410) ids deleted, any other failure for
 /// one recipient logged and counted, never stopping the others.
 pub async fn send_to<S: ConnectionStore, P: Poster>(
     store: &S,
     poster: &P,
-    connection_ids: Vec<String>,
-    data: &[u8],
+    members: Vec<Member>,
+    message: &Rendered,
     config: FanoutConfig,
     deadline: Instant,
 ) -> Summary {
@@ -80,8 +81,8 @@ pub async fn send_to<S: ConnectionStore, P: Poster>(
     let _unreached = post_all(
         store,
         poster,
-        connection_ids,
-        data,
+        members,
+        message,
         config,
         last_start,
         &mut summary,
@@ -98,38 +99,47 @@ pub(crate) fn latest_post_start(deadline: Instant, config: FanoutConfig, now: In
         .unwrap_or(now)
 }
 
-/// Posts to `connection_ids`, at most `config.concurrency` at a time and
-/// none starting after `last_start`, adding the outcomes to `summary`.
-/// Returns the ids not reached: their post would have started too late, or
+/// Posts to `members`, at most `config.concurrency` at a time and none
+/// starting after `last_start`, adding the outcomes to `summary`. Returns
+/// the members not reached: their post would have started too late, or
 /// the management API kept throttling until then.
 pub(crate) async fn post_all<S: ConnectionStore, P: Poster>(
     store: &S,
     poster: &P,
-    connection_ids: Vec<String>,
-    data: &[u8],
+    members: Vec<Member>,
+    message: &Rendered,
     config: FanoutConfig,
     last_start: Instant,
     summary: &mut Summary,
-) -> Vec<String> {
-    let mut posts = stream::iter(connection_ids)
+) -> Vec<Member> {
+    let mut posts = stream::iter(members)
         // A post's future first runs as it takes a slot, so the deadline is
         // checked as each post is about to start, not when the ids are read.
-        .map(|connection_id| async move {
+        .map(|member| async move {
+            let data = message.for_protocol(member.protocol);
             let outcome = if Instant::now() < last_start {
-                post_one(store, poster, &connection_id, data, config, last_start).await
+                post_one(
+                    store,
+                    poster,
+                    &member.connection_id,
+                    data,
+                    config,
+                    last_start,
+                )
+                .await
             } else {
                 Outcome::Unreached
             };
-            (connection_id, outcome)
+            (member, outcome)
         })
         .buffer_unordered(config.concurrency.max(1));
     let mut unreached = Vec::new();
-    while let Some((connection_id, outcome)) = posts.next().await {
+    while let Some((member, outcome)) = posts.next().await {
         match outcome {
             Outcome::Sent => summary.sent += 1,
             Outcome::Gone => summary.gone += 1,
             Outcome::Failed => summary.failed += 1,
-            Outcome::Unreached => unreached.push(connection_id),
+            Outcome::Unreached => unreached.push(member),
         }
     }
     summary.unreached += unreached.len();

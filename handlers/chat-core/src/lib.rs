@@ -21,6 +21,7 @@ pub mod fanout;
 pub mod message;
 pub mod notify;
 pub mod poster;
+pub mod protocol;
 pub mod routes;
 pub mod runtime;
 pub mod segments;

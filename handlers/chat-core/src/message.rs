@@ -19,24 +19,43 @@ pub enum MessageError {
     MissingText,
     #[error("the \"{field}\" field must be a string")]
     NotAString { field: &'static str },
+    #[error("{0}")]
+    BadRoom(chat_contract::RoomNameError),
+    #[error(
+        "you are not in room {room:?} (join it first: {{\"action\":\"join\",\"room\":\"{room}\"}})"
+    )]
+    NotInRoom { room: String },
 }
 
 impl MessageError {
     /// What the sender is told.
     pub fn reply(&self) -> String {
-        format!(
-            "{} {self}. Send {{\"action\":\"sendmessage\",\"data\":\"your text\"}}.",
-            chat_contract::NOT_SENT_REPLY_PREFIX
-        )
+        let prefix = chat_contract::NOT_SENT_REPLY_PREFIX;
+        match self {
+            MessageError::BadRoom(_) | MessageError::NotInRoom { .. } => {
+                format!("{prefix} {self}.")
+            }
+            _ => format!(
+                "{prefix} {self}. Send {{\"action\":\"sendmessage\",\"data\":\"your text\"}}."
+            ),
+        }
     }
 }
 
-/// The text to broadcast from a `sendmessage` body.
+/// A `sendmessage` body, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub text: String,
+    /// The room named (checked against the rule); `None`: the sender's own.
+    pub room: Option<String>,
+}
+
+/// The text to broadcast, and the room named, from a `sendmessage` body.
 ///
 /// Accepts `{"action":"sendmessage","data":"..."}` (the blog's format) and
 /// `{"action":"sendmessage","message":"..."}` (the docs tutorial's); `data`
-/// wins when both are present.
-pub fn text_to_send(body: Option<&str>) -> Result<String, MessageError> {
+/// wins when both are present. `"room"` is optional.
+pub fn read_message(body: Option<&str>) -> Result<Outgoing, MessageError> {
     let body = body.ok_or(MessageError::Empty)?;
     if body.len() > MAX_MESSAGE_BYTES {
         return Err(MessageError::TooLarge { size: body.len() });
@@ -44,9 +63,17 @@ pub fn text_to_send(body: Option<&str>) -> Result<String, MessageError> {
     let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(body) else {
         return Err(MessageError::NotJsonObject);
     };
+    let room = match fields.remove("room") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(room)) => {
+            chat_contract::check_room_name(&room).map_err(MessageError::BadRoom)?;
+            Some(room)
+        }
+        Some(_) => return Err(MessageError::NotAString { field: "room" }),
+    };
     for field in ["data", "message"] {
         match fields.remove(field) {
-            Some(Value::String(text)) => return Ok(text),
+            Some(Value::String(text)) => return Ok(Outgoing { text, room }),
             Some(_) => return Err(MessageError::NotAString { field }),
             None => {}
         }
@@ -61,19 +88,19 @@ mod tests {
     #[test]
     fn reads_the_blogs_data_field() {
         let body = r#"{"action":"sendmessage","data":"hello"}"#;
-        assert_eq!(text_to_send(Some(body)).unwrap(), "hello");
+        assert_eq!(read_message(Some(body)).unwrap().text, "hello");
     }
 
     #[test]
     fn reads_the_tutorials_message_field() {
         let body = r#"{"action":"sendmessage","message":"hi there"}"#;
-        assert_eq!(text_to_send(Some(body)).unwrap(), "hi there");
+        assert_eq!(read_message(Some(body)).unwrap().text, "hi there");
     }
 
     #[test]
     fn data_wins_over_message() {
         let body = r#"{"action":"sendmessage","message":"m","data":"d"}"#;
-        assert_eq!(text_to_send(Some(body)).unwrap(), "d");
+        assert_eq!(read_message(Some(body)).unwrap().text, "d");
     }
 
     #[test]
@@ -96,7 +123,7 @@ mod tests {
             ),
         ];
         for (body, expected) in cases {
-            assert_eq!(text_to_send(body), Err(expected), "{body:?}");
+            assert_eq!(read_message(body), Err(expected), "{body:?}");
         }
     }
 
@@ -108,13 +135,34 @@ mod tests {
             "x".repeat(MAX_MESSAGE_BYTES - wrapper)
         );
         assert_eq!(at_limit.len(), MAX_MESSAGE_BYTES);
-        assert!(text_to_send(Some(&at_limit)).is_ok());
+        assert!(read_message(Some(&at_limit)).is_ok());
         let over = at_limit.replacen('x', "xx", 1);
         assert_eq!(
-            text_to_send(Some(&over)),
+            read_message(Some(&over)),
             Err(MessageError::TooLarge {
                 size: MAX_MESSAGE_BYTES + 1
             })
+        );
+    }
+
+    #[test]
+    fn reads_the_room_and_checks_its_name() {
+        let body = r#"{"action":"sendmessage","room":"ops","data":"hi"}"#;
+        assert_eq!(
+            read_message(Some(body)).unwrap(),
+            Outgoing {
+                text: "hi".into(),
+                room: Some("ops".into())
+            }
+        );
+        assert_eq!(read_message(Some(r#"{"data":"hi"}"#)).unwrap().room, None);
+        assert!(matches!(
+            read_message(Some(r#"{"room":"a b","data":"hi"}"#)),
+            Err(MessageError::BadRoom(_))
+        ));
+        assert_eq!(
+            read_message(Some(r#"{"room":7,"data":"hi"}"#)),
+            Err(MessageError::NotAString { field: "room" })
         );
     }
 

@@ -2,8 +2,8 @@
 //! ones, from the notify endpoint (a signed `POST /notify`) or a schedule.
 //!
 //! The request, as the body of the POST or the schedule's input:
-//! `{"text": "...", "connectionIds": ["...", ...]}`, `connectionIds`
-//! optional (without it, everyone).
+//! `{"text": "...", "room": "...", "connectionIds": ["...", ...]}`, `room`
+//! and `connectionIds` optional and not both (without either, everyone).
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::fanout::{Fanout, Summary, send_to};
 use crate::message::MAX_MESSAGE_BYTES;
 use crate::poster::Poster;
-use crate::segments::{BroadcastError, Delivery, JobQueue, broadcast_or_split};
+use crate::segments::{Broadcast, BroadcastError, Delivery, JobQueue, broadcast_or_split};
 use crate::store::ConnectionStore;
 
 /// The most connection ids one request may name: a targeted push is for a
@@ -23,6 +23,9 @@ pub const MAX_CONNECTION_IDS: usize = 100;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NotifyRequest {
     pub text: String,
+    /// Only this room's members.
+    #[serde(default)]
+    pub room: Option<String>,
     #[serde(default)]
     pub connection_ids: Option<Vec<String>>,
 }
@@ -57,6 +60,12 @@ pub enum RequestError {
         "\"connectionIds\" is an empty list: name at least one, or leave it out to reach everyone"
     )]
     NoIds,
+    #[error("\"room\": {0}")]
+    BadRoom(chat_contract::RoomNameError),
+    #[error(
+        "\"room\" and \"connectionIds\" both given: a push goes to a room or to named connections"
+    )]
+    RoomAndIds,
 }
 
 impl From<serde_json::Error> for RequestError {
@@ -94,6 +103,12 @@ impl NotifyRequest {
             return Err(RequestError::TooLarge {
                 size: self.text.len(),
             });
+        }
+        if let Some(room) = &self.room {
+            chat_contract::check_room_name(room).map_err(RequestError::BadRoom)?;
+            if self.connection_ids.is_some() {
+                return Err(RequestError::RoomAndIds);
+            }
         }
         match &self.connection_ids {
             Some(ids) if ids.is_empty() => Err(RequestError::NoIds),
@@ -141,8 +156,9 @@ impl NotifyOutcome {
     }
 }
 
-/// Sends the request's text to everyone, or to the named connections the
-/// table holds (the others are reported as unknown, each id once).
+/// Sends the request's text to everyone, to a room's members, or to the
+/// named connections the table holds (the others are reported as unknown,
+/// each id once).
 pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
     store: &S,
     poster: &P,
@@ -151,9 +167,14 @@ pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
     deadline: tokio::time::Instant,
 ) -> Result<NotifyOutcome, BroadcastError> {
     let config = fanout.config;
-    let data = request.text.as_bytes();
-    let Some(mut ids) = request.connection_ids else {
-        return match broadcast_or_split(store, poster, fanout, &request.text, deadline).await? {
+    let message = Broadcast {
+        room: request.room.as_deref(),
+        text: &request.text,
+        from: None,
+        at_ms: crate::protocol::epoch_ms(std::time::SystemTime::now()),
+    };
+    let Some(mut ids) = request.connection_ids.clone() else {
+        return match broadcast_or_split(store, poster, fanout, &message, deadline).await? {
             Delivery::Direct(summary) => Ok(NotifyOutcome::from_summary(&summary, Vec::new())),
             Delivery::Split {
                 broadcast_id,
@@ -167,9 +188,9 @@ pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
     };
     ids.sort();
     ids.dedup();
-    let checked: Vec<(String, Result<bool, crate::store::StoreError>)> = futures::stream::iter(ids)
+    let checked: Vec<(String, Result<_, crate::store::StoreError>)> = futures::stream::iter(ids)
         .map(|id| async move {
-            let held = store.contains(&id).await;
+            let held = store.connection(&id).await;
             (id, held)
         })
         .buffer_unordered(config.concurrency.max(1))
@@ -177,14 +198,13 @@ pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
         .await;
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
     for (id, held) in checked {
-        if held? {
-            known.push(id);
-        } else {
-            unknown.push(id);
+        match held? {
+            Some(connection) => known.push(connection.member()),
+            None => unknown.push(id),
         }
     }
     unknown.sort();
-    let summary = send_to(store, poster, known, data, config, deadline).await;
+    let summary = send_to(store, poster, known, &message.rendered(), config, deadline).await;
     Ok(NotifyOutcome::from_summary(&summary, unknown))
 }
 
@@ -225,6 +245,21 @@ mod tests {
         assert_eq!(
             refused(br#"{"text":"a","connectionIds":[]}"#),
             RequestError::NoIds
+        );
+        assert_eq!(
+            NotifyRequest::parse(br#"{"text":"a","room":"ops"}"#)
+                .unwrap()
+                .room
+                .as_deref(),
+            Some("ops")
+        );
+        assert!(matches!(
+            refused(br#"{"text":"a","room":"no room"}"#),
+            RequestError::BadRoom(_)
+        ));
+        assert_eq!(
+            refused(br#"{"text":"a","room":"ops","connectionIds":["c"]}"#),
+            RequestError::RoomAndIds
         );
         let many: Vec<String> = (0..=MAX_CONNECTION_IDS).map(|n| format!("c{n}")).collect();
         let body = serde_json::json!({"text": "a", "connectionIds": many}).to_string();

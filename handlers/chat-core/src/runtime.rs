@@ -69,9 +69,19 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// The connections table, with a client built once for the process.
-pub fn dynamo_store(sdk_config: &SdkConfig, table: &str) -> DynamoStore {
-    DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk_config), table)
+/// The connections and members tables (named by the environment, exiting
+/// with a clear message when they are not), with a client built once for
+/// the process.
+pub fn dynamo_store(sdk_config: &SdkConfig) -> DynamoStore {
+    let table = or_exit(crate::config::table_name(env));
+    let members = or_exit(crate::config::members_table_name(env));
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk_config), &table, &members)
+}
+
+/// The management API of the function's stage.
+pub fn management_api(sdk_config: &SdkConfig) -> crate::poster::ManagementApi {
+    let endpoint = or_exit(crate::config::management_endpoint(env));
+    crate::poster::ManagementApi::new(sdk_config, &endpoint)
 }
 
 /// What the functions that fan out (`sendmessage`, `notify`, `fanout`)
@@ -86,16 +96,15 @@ pub struct FanoutClients {
 /// Reads the configuration (exiting with a clear message when some is
 /// missing) and builds the clients.
 pub async fn fanout_clients() -> FanoutClients {
-    let table = or_exit(crate::config::table_name(env));
     let config = or_exit(crate::config::fanout_config(env));
     let split = or_exit(crate::config::split_config(env));
     let sdk_config = sdk_config().await;
-    let store = dynamo_store(&sdk_config, &table);
-    let endpoint = or_exit(crate::config::management_endpoint(env));
+    let store = dynamo_store(&sdk_config);
+    let poster = management_api(&sdk_config);
     let queue_url = or_exit(crate::config::fanout_queue_url(env));
     FanoutClients {
         store,
-        poster: crate::poster::ManagementApi::new(&sdk_config, &endpoint),
+        poster,
         fanout: crate::fanout::Fanout {
             config,
             split,

@@ -25,7 +25,8 @@ use chat_contract::{EXPIRES_AT, FANOUT_BATCH_BYTES, FANOUT_MAX_RETRY_HOPS, JOB_I
 
 use crate::fanout::{Fanout, Summary, latest_post_start, post_all, send_to};
 use crate::poster::Poster;
-use crate::store::{ConnectionStore, Segment, StoreError};
+use crate::protocol::{Protocol, Rendered};
+use crate::store::{ConnectionStore, Member, ROOM_SHARDS, Segment, StoreError};
 
 /// When and how a broadcast is split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,21 +95,57 @@ pub struct SegmentJob {
     /// Jobs of this segment before this one.
     pub hop: u32,
     pub scan: ScanPosition,
-    /// Read by an earlier job and not reached yet; posted first.
+    /// Read by an earlier job and not reached yet; posted first: plain
+    /// clients...
     #[serde(default)]
     pub pending: Vec<String>,
+    /// ...and clients of the `chatstack.v1` protocol.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_framed: Vec<String>,
     /// Jobs in a row, before this one, that had pending ids left over.
     #[serde(default)]
     pub retries: u32,
     pub text: String,
+    /// The sender's user name, on stages with tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The room broadcast to, whose shard `segment` is; `None`: a scan of
+    /// every connection, in `total_segments` segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// When the message was taken, epoch milliseconds.
+    #[serde(default)]
+    pub at: u64,
     #[serde(default)]
     pub totals: Totals,
+}
+
+/// One message to broadcast, and who to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Broadcast<'a> {
+    /// `None`: every connection of the stage.
+    pub room: Option<&'a str>,
+    pub text: &'a str,
+    pub from: Option<&'a str>,
+    pub at_ms: u64,
+}
+
+impl Broadcast<'_> {
+    /// The copies plain and `chatstack.v1` clients get.
+    pub fn rendered(&self) -> Rendered {
+        Rendered::message(self.room, self.text, self.from, self.at_ms)
+    }
 }
 
 impl SegmentJob {
     /// The first job of `segment` (of `total_segments`): from the
     /// segment's start, nothing pending, nothing counted yet.
-    pub fn first(broadcast_id: &str, segment: u32, total_segments: u32, text: &str) -> Self {
+    pub fn first(
+        broadcast_id: &str,
+        segment: u32,
+        total_segments: u32,
+        message: &Broadcast,
+    ) -> Self {
         SegmentJob {
             broadcast_id: broadcast_id.to_owned(),
             segment,
@@ -116,10 +153,38 @@ impl SegmentJob {
             hop: 0,
             scan: ScanPosition::Beginning,
             pending: Vec::new(),
+            pending_framed: Vec::new(),
             retries: 0,
-            text: text.to_owned(),
+            text: message.text.to_owned(),
+            from: message.from.map(str::to_owned),
+            room: message.room.map(str::to_owned),
+            at: message.at_ms,
             totals: Totals::default(),
         }
+    }
+
+    /// The message this job carries.
+    pub fn broadcast(&self) -> Broadcast<'_> {
+        Broadcast {
+            room: self.room.as_deref(),
+            text: &self.text,
+            from: self.from.as_deref(),
+            at_ms: self.at,
+        }
+    }
+
+    /// The members an earlier job could not reach, each in its protocol.
+    fn pending_members(&self) -> Vec<Member> {
+        let plain = self.pending.iter().map(|id| Member::plain(id));
+        let framed = self.pending_framed.iter().map(|id| Member {
+            protocol: Protocol::V1,
+            ..Member::plain(id)
+        });
+        plain.chain(framed).collect()
+    }
+
+    fn has_pending(&self) -> bool {
+        !(self.pending.is_empty() && self.pending_framed.is_empty())
     }
 
     /// The FIFO message group: one per segment, so a segment's jobs run
@@ -390,44 +455,98 @@ pub enum JobError {
     Ledger(#[from] LedgerError),
 }
 
-/// Posts `text` to every connection itself when there are at most
-/// `split.direct_limit`, or hands the broadcast to workers. Nothing is
-/// posted before the choice is made, so no one hears it twice.
+/// Posts `message` to every recipient itself when there are at most
+/// `split.direct_limit`, or hands the broadcast to workers: a room's in
+/// one job per shard, everyone's in `split.segments` scan segments.
+/// Nothing is posted before the choice is made, so no one hears it twice.
 pub async fn broadcast_or_split<S: ConnectionStore, P: Poster, Q: JobQueue>(
     store: &S,
     poster: &P,
     fanout: &Fanout<Q>,
-    text: &str,
+    message: &Broadcast<'_>,
     deadline: Instant,
 ) -> Result<Delivery, BroadcastError> {
     let (config, split, queue) = (fanout.config, fanout.split, &fanout.queue);
     let started = Instant::now();
+    let recipients = match message.room {
+        Some(room) => room_members(store, room, split.direct_limit).await?,
+        None => every_connection(store, split.direct_limit).await?,
+    };
+    let Some(recipients) = recipients else {
+        let broadcast_id = new_broadcast_id();
+        let segments = match message.room {
+            Some(_) => ROOM_SHARDS,
+            None => split.segments.max(1),
+        };
+        let jobs: Vec<SegmentJob> = (0..segments)
+            .map(|segment| SegmentJob::first(&broadcast_id, segment, segments, message))
+            .collect();
+        queue.send(&jobs).await?;
+        return Ok(Delivery::Split {
+            broadcast_id,
+            segments,
+        });
+    };
+    let rendered = message.rendered();
+    let mut summary = send_to(store, poster, recipients, &rendered, config, deadline).await;
+    // The broadcast's time includes reading the recipients.
+    summary.duration = started.elapsed();
+    Ok(Delivery::Direct(summary))
+}
+
+/// Every connection, or `None` once there are more than `most`.
+async fn every_connection<S: ConnectionStore>(
+    store: &S,
+    most: usize,
+) -> Result<Option<Vec<Member>>, StoreError> {
     let mut recipients = Vec::new();
     let mut start = None;
     loop {
         let page = store.scan_page(start).await?;
-        recipients.extend(page.connection_ids);
-        if recipients.len() > split.direct_limit {
-            let broadcast_id = new_broadcast_id();
-            let segments = split.segments.max(1);
-            let jobs: Vec<SegmentJob> = (0..segments)
-                .map(|segment| SegmentJob::first(&broadcast_id, segment, segments, text))
-                .collect();
-            queue.send(&jobs).await?;
-            return Ok(Delivery::Split {
-                broadcast_id,
-                segments,
-            });
+        recipients.extend(page.members);
+        if recipients.len() > most {
+            return Ok(None);
         }
         start = page.next_start;
         if start.is_none() {
-            break;
+            return Ok(Some(recipients));
         }
     }
-    let mut summary = send_to(store, poster, recipients, text.as_bytes(), config, deadline).await;
-    // The broadcast's time includes reading the ids.
-    summary.duration = started.elapsed();
-    Ok(Delivery::Direct(summary))
+}
+
+/// Every member of `room`, or `None` once there are more than `most`:
+/// its shards read side by side, each in pages of about its share of
+/// `most`, so a small room costs one query a shard and a large one about
+/// `most` items before it is split.
+pub async fn room_members<S: ConnectionStore>(
+    store: &S,
+    room: &str,
+    most: usize,
+) -> Result<Option<Vec<Member>>, StoreError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let read = AtomicUsize::new(0);
+    let page_limit = u32::try_from(most / ROOM_SHARDS as usize + 1).unwrap_or(u32::MAX);
+    let read_shard = |shard: u32| {
+        let read = &read;
+        async move {
+            let mut members = Vec::new();
+            let mut start = None;
+            loop {
+                let page = store.room_page(room, shard, start, page_limit).await?;
+                read.fetch_add(page.members.len(), Ordering::Relaxed);
+                members.extend(page.members);
+                start = page.next_start;
+                if start.is_none() || read.load(Ordering::Relaxed) > most {
+                    return Ok::<_, StoreError>(members);
+                }
+            }
+        }
+    };
+    let shards = futures::future::try_join_all((0..ROOM_SHARDS).map(read_shard)).await?;
+    if read.load(Ordering::Relaxed) > most {
+        return Ok(None);
+    }
+    Ok(Some(shards.into_iter().flatten().collect()))
 }
 
 /// What one job did.
@@ -465,13 +584,13 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
     let (config, page_size, queue) = (fanout.config, fanout.split.page_size, &fanout.queue);
     let started = Instant::now();
     let last_start = latest_post_start(deadline, config, started);
-    let data = job.text.as_bytes();
+    let rendered = job.broadcast().rendered();
     let mut summary = Summary::default();
     let mut unreached = post_all(
         store,
         poster,
-        job.pending.clone(),
-        data,
+        job.pending_members(),
+        &rendered,
         config,
         last_start,
         &mut summary,
@@ -481,9 +600,12 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
     // A job with pending ids posts only those: at most one page per job.
     if let Some(start) = scan
         .start()
-        .filter(|_| job.pending.is_empty() && Instant::now() < last_start)
+        .filter(|_| !job.has_pending() && Instant::now() < last_start)
     {
-        let page = store.scan_segment(job.segment(), start, page_size).await?;
+        let page = match &job.room {
+            Some(room) => store.room_page(room, job.segment, start, page_size).await?,
+            None => store.scan_segment(job.segment(), start, page_size).await?,
+        };
         scan = match page.next_start {
             Some(key) => ScanPosition::After(key),
             None => ScanPosition::Done,
@@ -491,8 +613,8 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
         unreached = post_all(
             store,
             poster,
-            page.connection_ids,
-            data,
+            page.members,
+            &rendered,
             config,
             last_start,
             &mut summary,
@@ -511,10 +633,15 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
         log_segment_done(&job, totals);
         None
     } else {
+        let (framed, plain): (Vec<Member>, Vec<Member>) = unreached
+            .into_iter()
+            .partition(|member| member.protocol == Protocol::V1);
+        let ids = |members: Vec<Member>| members.into_iter().map(|m| m.connection_id).collect();
         let next = SegmentJob {
             hop: job.hop + 1,
             scan,
-            pending: unreached,
+            pending: ids(plain),
+            pending_framed: ids(framed),
             retries,
             totals,
             ..job
@@ -535,10 +662,10 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
 /// as missed) so the chain ends. Returns the next job's count of retries.
 fn give_up_if_retried_too_often(
     job: &SegmentJob,
-    unreached: &mut Vec<String>,
+    unreached: &mut Vec<Member>,
     totals: &mut Totals,
 ) -> u32 {
-    if job.pending.is_empty() || unreached.is_empty() {
+    if !job.has_pending() || unreached.is_empty() {
         return 0;
     }
     let retries = job.retries + 1;
@@ -552,12 +679,14 @@ fn give_up_if_retried_too_often(
 }
 
 /// The ids a segment gave up on, with why.
-fn log_missed(job: &SegmentJob, missed: &[String]) {
+fn log_missed(job: &SegmentJob, missed: &[Member]) {
+    let ids: Vec<&str> = missed.iter().map(|m| m.connection_id.as_str()).collect();
     tracing::warn!(
         broadcast_id = %job.broadcast_id,
         segment = job.segment,
+        room = job.room.as_deref(),
         missed = missed.len(),
-        connection_ids = %missed.join(","),
+        connection_ids = %ids.join(","),
         "broadcast gave up on connections throttled {FANOUT_MAX_RETRY_HOPS} jobs in a row"
     );
 }
@@ -566,6 +695,7 @@ fn log_missed(job: &SegmentJob, missed: &[String]) {
 fn log_segment_done(job: &SegmentJob, totals: Totals) {
     tracing::info!(
         broadcast_id = %job.broadcast_id,
+        room = job.room.as_deref(),
         segment = job.segment,
         total_segments = job.total_segments,
         jobs = job.hop + 1,

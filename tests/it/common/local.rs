@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 /// The connections table of stage dev.
 pub const TABLE: &str = "chatstack-dev-ConnectionsTable";
+/// The room-members table of a `chatstack local` stage `dev`.
+pub const MEMBERS_TABLE: &str = "chatstack-dev-MembersTable";
 
 /// A running `chatstack local`, stopped (Ctrl-C) when dropped.
 pub struct Local {

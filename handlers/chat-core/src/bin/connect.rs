@@ -1,4 +1,4 @@
-//! `$connect`: records the new connection's id.
+//! `$connect`: records the new connection in its first room.
 
 use std::time::SystemTime;
 
@@ -7,10 +7,11 @@ use chat_core::{config, routes, runtime};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_process();
-    let table = runtime::or_exit(config::table_name(runtime::env));
     let sdk_config = runtime::sdk_config().await;
     let most_per_user = runtime::or_exit(config::connections_per_user(runtime::env));
-    let store = &runtime::dynamo_store(&sdk_config, &table);
+    let presence_limit = runtime::or_exit(config::presence_limit(runtime::env));
+    let store = &runtime::dynamo_store(&sdk_config);
+    let poster = &runtime::management_api(&sdk_config);
     runtime::serve(|event, _deadline| async move {
         let now = SystemTime::now();
         if let Some(most) = most_per_user
@@ -18,7 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         {
             return Ok(refused);
         }
-        Ok(routes::connect(store, &event, now).await)
+        Ok(routes::connect(store, poster, &event, presence_limit, now).await)
     })
     .await
 }

@@ -1,4 +1,4 @@
-//! `sendmessage`: posts the text to every connection.
+//! `sendmessage`: posts the text to the members of a room.
 
 use chat_core::{routes, runtime};
 
@@ -9,15 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let per_minute = runtime::or_exit(chat_core::config::messages_per_minute(runtime::env));
     let (store, poster, fanout) = (&clients.store, &clients.poster, &clients.fanout);
     runtime::serve(|event, deadline| async move {
-        if let Some(limit) = per_minute {
-            let now = std::time::SystemTime::now();
-            if let Some(refused) =
-                routes::over_message_rate(store, poster, &event, limit, now).await
-            {
-                return Ok(refused);
-            }
-        }
-        Ok(routes::send_message(store, poster, &event, fanout, deadline).await)
+        Ok(routes::send_message(store, poster, &event, fanout, per_minute, deadline).await)
     })
     .await
 }

@@ -91,7 +91,9 @@ async fn connect_stores_the_user_name_and_messages_carry_it() {
     let store = FakeStore::with_ids(Vec::new());
     let response = routes::connect(
         &store,
+        &FakePoster::default(),
         &as_user(event("connect"), "alice"),
+        100,
         SystemTime::now(),
     )
     .await;
@@ -99,7 +101,9 @@ async fn connect_stores_the_user_name_and_messages_carry_it() {
     let stored = store.items.lock().unwrap()["Bc2dEeXyIAMCJcw="].clone();
     assert_eq!(stored.user_name.as_deref(), Some("alice"));
 
-    let store = FakeStore::with_ids(ids(2));
+    let mut sender = ids(2);
+    sender.push("Bc2dEeXyIAMCJcw=".to_owned());
+    let store = FakeStore::with_ids(sender);
     let poster = FakePoster::default();
     let mut message = as_user(event("sendmessage"), "alice");
     message.body = Some(r#"{"action":"sendmessage","data":"<b>hi</b>"}"#.to_owned());
@@ -109,9 +113,11 @@ async fn connect_stores_the_user_name_and_messages_carry_it() {
         &poster,
         &message,
         &fanout(FanoutConfig::default()),
+        None,
         deadline,
     )
     .await;
+    assert_eq!(poster.received().len(), 3, "both others and the sender");
     for received in poster.received().values() {
         let received: serde_json::Value = serde_json::from_str(&received[0]).unwrap();
         assert_eq!(received, json!({"from": "alice", "text": "<b>hi</b>"}));
@@ -126,9 +132,11 @@ async fn connect_stores_the_user_name_and_messages_carry_it() {
         &poster,
         &open,
         &fanout(FanoutConfig::default()),
+        None,
         deadline,
     )
     .await;
+    assert_eq!(poster.received().len(), 3);
     assert!(poster.received().values().all(|texts| texts == &["plain"]));
 }
 
@@ -248,7 +256,9 @@ async fn a_users_connections_are_counted_through_the_index_by_user() {
         .send()
         .await
         .expect("the table is created in moto");
-    let store = DynamoStore::new(client, "connections");
+    crate::support::moto::create_keyed_table(&client, "members", &["roomKey", "connectionId"])
+        .await;
+    let store = DynamoStore::new(client, "connections", "members");
     let now = SystemTime::now();
     for (id, user, at) in [
         ("a1", Some("alice"), now),

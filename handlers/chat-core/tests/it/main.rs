@@ -5,6 +5,7 @@ mod support;
 mod authorize;
 mod dynamo_moto;
 mod management_api;
+mod rooms;
 mod routes;
 mod segments;
 mod startup;

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::support::{FakePoster, FakeStore, event, fanout, ids, message_from};
+use crate::support::{FakePoster, FakeStore, event, everyone, fanout, ids, message_from};
 use aws_lambda_events::encodings::Body;
 use chat_core::fanout::FanoutConfig;
 use chat_core::routes::{self, USAGE};
@@ -59,7 +59,8 @@ fn real_event_shapes_parse() {
 async fn connect_records_the_id_with_a_two_hour_ttl() {
     let store = FakeStore::with_ids([]);
     let now = UNIX_EPOCH + Duration::from_secs(1_795_323_000);
-    let response = routes::connect(&store, &event("connect"), now).await;
+    let response =
+        routes::connect(&store, &FakePoster::default(), &event("connect"), 100, now).await;
     assert_eq!(response.status_code, 200);
     let items = store.items.lock().unwrap();
     let stored = &items["Bc2dEeXyIAMCJcw="];
@@ -73,7 +74,14 @@ async fn connect_refuses_the_connection_when_the_store_fails() {
         fail_put: true,
         ..FakeStore::with_ids([])
     };
-    let response = routes::connect(&store, &event("connect"), SystemTime::now()).await;
+    let response = routes::connect(
+        &store,
+        &FakePoster::default(),
+        &event("connect"),
+        100,
+        SystemTime::now(),
+    )
+    .await;
     assert_eq!(response.status_code, 500);
     assert!(store.ids().is_empty());
 }
@@ -82,9 +90,19 @@ async fn connect_refuses_the_connection_when_the_store_fails() {
 async fn disconnect_removes_the_id_and_is_idempotent() {
     let store = FakeStore::with_ids(["Bc2dEeXyIAMCJcw=".to_owned(), "other".to_owned()]);
     let event = event("disconnect");
-    assert_eq!(routes::disconnect(&store, &event).await.status_code, 200);
+    assert_eq!(
+        routes::disconnect(&store, &FakePoster::default(), &event, 100)
+            .await
+            .status_code,
+        200
+    );
     assert_eq!(store.ids(), BTreeSet::from(["other".to_owned()]));
-    assert_eq!(routes::disconnect(&store, &event).await.status_code, 200);
+    assert_eq!(
+        routes::disconnect(&store, &FakePoster::default(), &event, 100)
+            .await
+            .status_code,
+        200
+    );
     assert_eq!(store.ids(), BTreeSet::from(["other".to_owned()]));
 }
 
@@ -94,7 +112,8 @@ async fn disconnect_answers_200_even_when_the_delete_fails() {
         fail_delete: true,
         ..FakeStore::with_ids(["Bc2dEeXyIAMCJcw=".to_owned()])
     };
-    let response = routes::disconnect(&store, &event("disconnect")).await;
+    let response =
+        routes::disconnect(&store, &FakePoster::default(), &event("disconnect"), 100).await;
     assert_eq!(response.status_code, 200);
     assert_eq!(store.ids().len(), 1, "left for TTL to remove");
 }
@@ -105,16 +124,22 @@ async fn a_route_without_connection_id_is_a_client_error() {
     event.request_context.connection_id = None;
     let store = FakeStore::with_ids([]);
     assert_eq!(
-        routes::connect(&store, &event, SystemTime::now())
-            .await
-            .status_code,
+        routes::connect(
+            &store,
+            &FakePoster::default(),
+            &event,
+            100,
+            SystemTime::now()
+        )
+        .await
+        .status_code,
         400
     );
     assert!(store.ids().is_empty());
 }
 
 #[tokio::test]
-async fn sendmessage_reaches_every_connection_once_across_pages_in_both_formats() {
+async fn sendmessage_reaches_every_member_of_the_room_once_in_both_formats() {
     for body in [
         r#"{"action":"sendmessage","data":"hello"}"#,
         r#"{"action":"sendmessage","message":"hello"}"#,
@@ -130,6 +155,7 @@ async fn sendmessage_reaches_every_connection_once_across_pages_in_both_formats(
             &poster,
             &message_from("c007", Some(body)),
             &fanout(FanoutConfig::default()),
+            None,
             later(),
         )
         .await;
@@ -139,8 +165,13 @@ async fn sendmessage_reaches_every_connection_once_across_pages_in_both_formats(
         assert!(received.values().all(|texts| texts == &["hello"]));
         assert_eq!(
             store.scans.load(Ordering::SeqCst),
-            5,
-            "23 ids in pages of 5"
+            0,
+            "a room's message reads its members, not the table"
+        );
+        assert_eq!(
+            store.room_queries.load(Ordering::SeqCst),
+            chat_core::store::ROOM_SHARDS as usize,
+            "one query a shard"
         );
     }
 }
@@ -161,6 +192,7 @@ async fn gone_recipients_are_deleted_and_only_they() {
         &poster,
         &message_from("c005", Some(body)),
         &fanout(FanoutConfig::default()),
+        None,
         later(),
     )
     .await;
@@ -186,6 +218,7 @@ async fn a_failing_recipient_does_not_stop_the_others() {
         &poster,
         &message_from("c001", Some(body)),
         &fanout(FanoutConfig::default()),
+        None,
         later(),
     )
     .await;
@@ -217,6 +250,7 @@ async fn a_slow_recipient_times_out_without_holding_up_the_others() {
         &poster,
         &message_from("c000", Some(body)),
         &fanout(config),
+        None,
         later(),
     )
     .await;
@@ -250,6 +284,7 @@ async fn concurrency_bound_holds_and_is_used() {
         &poster,
         &message_from("c000", Some(body)),
         &fanout(config),
+        None,
         later(),
     )
     .await;
@@ -279,8 +314,9 @@ async fn a_broadcast_stops_starting_posts_before_the_deadline_and_counts_who_it_
         Ok(Delivery::Direct(summary)) => summary,
         other => panic!("expected a direct broadcast: {other:?}"),
     };
-    let summary =
-        direct(broadcast_or_split(&store, &poster, &fanout(config), "hi", deadline).await);
+    let summary = direct(
+        broadcast_or_split(&store, &poster, &fanout(config), &everyone("hi"), deadline).await,
+    );
     assert_eq!(summary.sent, 6);
     assert_eq!(summary.unreached, 6, "every page is read before posting");
     assert_eq!(poster.received().len(), 6);
@@ -291,7 +327,9 @@ async fn a_broadcast_stops_starting_posts_before_the_deadline_and_counts_who_it_
 
     // With time to spare, everyone is reached and nothing is reported missing.
     let poster = FakePoster::default();
-    let summary = direct(broadcast_or_split(&store, &poster, &fanout(config), "hi", later()).await);
+    let summary = direct(
+        broadcast_or_split(&store, &poster, &fanout(config), &everyone("hi"), later()).await,
+    );
     assert_eq!((summary.sent, summary.unreached), (12, 0));
 }
 
@@ -319,6 +357,7 @@ async fn bad_input_is_answered_to_the_sender_only_and_nothing_is_broadcast() {
             &poster,
             &message_from("c003", body),
             &fanout(FanoutConfig::default()),
+            None,
             later(),
         )
         .await;
@@ -331,18 +370,18 @@ async fn bad_input_is_answered_to_the_sender_only_and_nothing_is_broadcast() {
             received["c003"]
         );
         assert_eq!(
-            store.scans.load(Ordering::SeqCst),
+            store.scans.load(Ordering::SeqCst) + store.room_queries.load(Ordering::SeqCst),
             0,
-            "no scan, no broadcast"
+            "nothing read, no broadcast"
         );
         assert!(body_text(&response).contains(reason));
     }
 }
 
 #[tokio::test]
-async fn a_failed_scan_answers_500_stops_and_tells_the_sender() {
+async fn a_failed_room_read_answers_500_stops_and_tells_the_sender() {
     let store = FakeStore {
-        fail_scan_page: Some(0),
+        fail_room_query: true,
         ..FakeStore::with_ids(ids(3))
     };
     let poster = FakePoster::default();
@@ -352,6 +391,7 @@ async fn a_failed_scan_answers_500_stops_and_tells_the_sender() {
         &poster,
         &message_from("c000", Some(body)),
         &fanout(FanoutConfig::default()),
+        None,
         later(),
     )
     .await;
@@ -368,7 +408,7 @@ async fn a_failed_scan_answers_500_stops_and_tells_the_sender() {
 async fn default_route_answers_the_caller_with_usage_and_info() {
     let poster = FakePoster::default();
     let event = event("sendmessage");
-    let response = routes::default_route(&poster, &event).await;
+    let response = routes::default_route(&FakeStore::with_ids([]), &poster, &event).await;
     assert_eq!(response.status_code, 200);
     let received = poster.received();
     assert_eq!(received.len(), 1, "only the caller hears back");
@@ -385,7 +425,8 @@ async fn default_route_reports_a_failed_lookup_to_the_caller() {
         fail_info: true,
         ..FakePoster::default()
     };
-    let response = routes::default_route(&poster, &event("sendmessage")).await;
+    let response =
+        routes::default_route(&FakeStore::with_ids([]), &poster, &event("sendmessage")).await;
     assert_eq!(response.status_code, 500);
     assert_eq!(
         poster.received(),
@@ -545,21 +586,25 @@ fn every_reply_to_a_sender_begins_with_its_contract_prefix() {
 async fn a_connection_over_its_message_rate_is_told_so_and_others_are_not_held_up() {
     let store = FakeStore::with_ids(ids(3));
     let poster = FakePoster::default();
-    let body = r#"{"action":"sendmessage","data":"hi"}"#;
     let minute = UNIX_EPOCH + Duration::from_secs(1_795_453_200);
     let check = |sender: &'static str, at: SystemTime| {
         let (store, poster) = (&store, &poster);
         async move {
-            routes::over_message_rate(store, poster, &message_from(sender, Some(body)), 3, at).await
+            let Ok(sender) = routes::sender(store, poster, &message_from(sender, None)).await
+            else {
+                return Some(());
+            };
+            routes::over_message_rate(store, poster, &sender, "sendmessage", 3, at)
+                .await
+                .map(|refused| assert_eq!(refused.status_code, 429))
         }
     };
     for _ in 0..3 {
         assert!(check("c000", minute).await.is_none());
     }
-    let refused = check("c000", minute + Duration::from_secs(30))
+    check("c000", minute + Duration::from_secs(30))
         .await
         .expect("the fourth in a minute is refused");
-    assert_eq!(refused.status_code, 429);
     let told = poster.received();
     let reply = &told["c000"];
     assert_eq!(reply.len(), 1, "{told:?}");
@@ -576,5 +621,6 @@ async fn a_connection_over_its_message_rate_is_told_so_and_others_are_not_held_u
             .is_none()
     );
     // An id the table does not hold sends nothing.
-    assert!(check("stranger", minute).await.is_some());
+    let stranger = routes::sender(&store, &poster, &message_from("stranger", None)).await;
+    assert_eq!(stranger.map(|_| ()).unwrap_err().status_code, 410);
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::support::{
-    FakeLedger, FakePoster, FakeQueue, FakeStore, fanout, ids, message_from, segment_of,
+    FakeLedger, FakePoster, FakeQueue, FakeStore, everyone, fanout, ids, message_from, segment_of,
 };
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chat_core::fanout::{Fanout, FanoutConfig, backoff};
@@ -62,7 +62,7 @@ async fn a_broadcast_over_the_direct_limit_is_queued_one_job_per_segment_and_not
     let store = FakeStore::with_ids(ids(50));
     let poster = FakePoster::default();
     let fanout = split(49, 4, 10);
-    let delivery = broadcast_or_split(&store, &poster, &fanout, "hi", later())
+    let delivery = broadcast_or_split(&store, &poster, &fanout, &everyone("hi"), later())
         .await
         .unwrap();
     let Delivery::Split {
@@ -90,7 +90,7 @@ async fn a_broadcast_over_the_direct_limit_is_queued_one_job_per_segment_and_not
 
     // At the limit exactly, the function posts itself and queues nothing.
     let fanout = split(50, 4, 10);
-    let delivery = broadcast_or_split(&store, &poster, &fanout, "hi", later()).await;
+    let delivery = broadcast_or_split(&store, &poster, &fanout, &everyone("hi"), later()).await;
     assert!(
         matches!(delivery, Ok(Delivery::Direct(ref s)) if s.sent == 50),
         "{delivery:?}"
@@ -108,7 +108,7 @@ async fn workers_reach_every_connection_exactly_once_page_by_page() {
         ..FakePoster::default()
     };
     let fanout = split(100, 4, 30);
-    broadcast_or_split(&store, &poster, &fanout, "to all", later())
+    broadcast_or_split(&store, &poster, &fanout, &everyone("to all"), later())
         .await
         .unwrap();
     let jobs = drain(&store, &poster, &fanout, &ledger).await;
@@ -141,7 +141,7 @@ async fn a_job_cut_off_mid_page_is_retried_and_repeats_only_what_it_had_posted_o
         },
         ..split(100, 2, 50)
     };
-    broadcast_or_split(&store, &poster, &fanout, "hi", later())
+    broadcast_or_split(&store, &poster, &fanout, &everyone("hi"), later())
         .await
         .unwrap();
     // Run one job of segment 0 to completion, then cut the next one off
@@ -216,7 +216,7 @@ async fn a_job_retried_after_it_queued_its_successor_does_not_repeat_the_rest_of
     let ledger = FakeLedger::default();
     let poster = FakePoster::default();
     let fanout = split(100, 1, 40);
-    broadcast_or_split(&store, &poster, &fanout, "hi", later())
+    broadcast_or_split(&store, &poster, &fanout, &everyone("hi"), later())
         .await
         .unwrap();
     // The worker queued the next job and died before it recorded this one
@@ -253,7 +253,7 @@ async fn throttled_posts_are_retried_with_backoff_and_never_counted_as_gone() {
         &store,
         &poster,
         &fanout(FanoutConfig::default()),
-        "hi",
+        &everyone("hi"),
         later(),
     )
     .await
@@ -287,7 +287,7 @@ async fn ids_throttled_until_the_deadline_are_passed_to_the_next_job() {
         ..FakePoster::default()
     };
     let fanout = split(10, 1, 20);
-    let job = SegmentJob::first("b1", 0, 1, "hi");
+    let job = SegmentJob::first("b1", 0, 1, &everyone("hi"));
     let deadline = Instant::now() + Duration::from_secs(10);
     let outcome = run_job(&store, &poster, &fanout, &ledger, job, deadline)
         .await
@@ -340,7 +340,7 @@ async fn the_worker_reports_a_failed_job_and_every_one_after_it() {
     let ledger = FakeLedger::default();
     let poster = FakePoster::default();
     let fanout = split(1, 1, 10);
-    let job = SegmentJob::first("b2", 0, 1, "hi");
+    let job = SegmentJob::first("b2", 0, 1, &everyone("hi"));
     let good = serde_json::to_string(&job).unwrap();
 
     let response = routes::fanout_jobs(
@@ -393,6 +393,7 @@ async fn a_split_that_cannot_be_queued_tells_the_sender() {
         &poster,
         &message_from("c003", Some(body)),
         &fanout,
+        None,
         later(),
     )
     .await;
@@ -409,7 +410,7 @@ async fn a_retry_after_the_deduplication_window_does_not_repeat_the_rest_of_the_
     let ledger = FakeLedger::default();
     let poster = FakePoster::default();
     let fanout = split(100, 1, 40);
-    broadcast_or_split(&store, &poster, &fanout, "hi", later())
+    broadcast_or_split(&store, &poster, &fanout, &everyone("hi"), later())
         .await
         .unwrap();
     // Queued its successor, then died before recording itself as done.
@@ -436,7 +437,7 @@ async fn a_retry_after_the_deduplication_window_does_not_repeat_the_rest_of_the_
     // A copy of a job that ran to the end does nothing at all.
     let copy = SegmentJob {
         hop: 1,
-        ..SegmentJob::first(&fanout_id(&ledger), 0, 1, "hi")
+        ..SegmentJob::first(&fanout_id(&ledger), 0, 1, &everyone("hi"))
     };
     let outcome = run_job(&store, &poster, &fanout, &ledger, copy, later())
         .await
@@ -463,7 +464,7 @@ async fn a_segment_throttled_job_after_job_gives_up_on_those_ids_and_ends() {
     let fanout = split(10, 1, 20);
     fanout
         .queue
-        .send(&[SegmentJob::first("b9", 0, 1, "hi")])
+        .send(&[SegmentJob::first("b9", 0, 1, &everyone("hi"))])
         .await
         .unwrap();
     let mut jobs = 0;
@@ -490,7 +491,7 @@ fn jobs_are_batched_by_bytes_as_sent_escapes_included() {
     use chat_core::segments::batches;
     let text = "x".repeat(120 * 1024);
     let jobs: Vec<SegmentJob> = (0..10)
-        .map(|n| SegmentJob::first("b1", n, 10, &text))
+        .map(|n| SegmentJob::first("b1", n, 10, &everyone(&text)))
         .collect();
     let batched = batches(&jobs).unwrap();
     assert!(
@@ -514,12 +515,12 @@ fn jobs_are_batched_by_bytes_as_sent_escapes_included() {
     );
     // Small jobs: ten to a batch.
     let small: Vec<SegmentJob> = (0..25)
-        .map(|n| SegmentJob::first("b1", n, 25, "hi"))
+        .map(|n| SegmentJob::first("b1", n, 25, &everyone("hi")))
         .collect();
     let sizes: Vec<usize> = batches(&small).unwrap().iter().map(Vec::len).collect();
     assert_eq!(sizes, [10, 10, 5]);
     // Escaping counts: 50,000 control characters are 300,000 bytes of JSON.
-    let escaped = SegmentJob::first("b1", 0, 1, &"\u{1}".repeat(50_000));
+    let escaped = SegmentJob::first("b1", 0, 1, &everyone(&"\u{1}".repeat(50_000)));
     let error = batches(&[escaped]).unwrap_err().to_string();
     assert!(error.contains("over SQS's 262144-byte limit"), "{error}");
 }

@@ -36,14 +36,37 @@ fn bad_concurrency_fails_fast_and_says_so() {
     assert!(stderr.contains("SEND_CONCURRENCY is \"lots\""), "{stderr}");
 }
 
+/// The tables every function of a WebSocket route reads.
+const TABLES: &[(&str, &str)] = &[("TABLE_NAME", "t"), ("CHATSTACK_MEMBERS_TABLE", "m")];
+
+#[test]
+fn functions_of_rooms_need_the_members_table_and_say_so() {
+    for binary in [
+        env!("CARGO_BIN_EXE_connect"),
+        env!("CARGO_BIN_EXE_disconnect"),
+        env!("CARGO_BIN_EXE_default"),
+        env!("CARGO_BIN_EXE_sendmessage"),
+        env!("CARGO_BIN_EXE_rooms"),
+        env!("CARGO_BIN_EXE_notify"),
+    ] {
+        let output = start_binary(binary, &[("TABLE_NAME", "t")]);
+        assert_eq!(output.status.code(), Some(1), "{binary}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("CHATSTACK_MEMBERS_TABLE is not set"),
+            "{binary}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn functions_that_post_need_the_management_endpoint_and_say_so() {
     for (binary, env) in [
-        (
-            env!("CARGO_BIN_EXE_sendmessage"),
-            &[("TABLE_NAME", "t")][..],
-        ),
-        (env!("CARGO_BIN_EXE_default"), &[]),
+        (env!("CARGO_BIN_EXE_sendmessage"), TABLES),
+        (env!("CARGO_BIN_EXE_default"), TABLES),
+        (env!("CARGO_BIN_EXE_connect"), TABLES),
+        (env!("CARGO_BIN_EXE_disconnect"), TABLES),
+        (env!("CARGO_BIN_EXE_rooms"), TABLES),
     ] {
         let output = start_binary(binary, env);
         assert_eq!(output.status.code(), Some(1), "{binary}");
@@ -59,6 +82,7 @@ fn functions_that_post_need_the_management_endpoint_and_say_so() {
 fn functions_that_broadcast_need_the_fanout_queue_and_say_so() {
     let env = [
         ("TABLE_NAME", "t"),
+        ("CHATSTACK_MEMBERS_TABLE", "m"),
         ("CHATSTACK_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/dev"),
         ("AWS_REGION", "us-east-1"),
     ];
@@ -81,6 +105,7 @@ fn functions_that_broadcast_need_the_fanout_queue_and_say_so() {
 fn the_worker_needs_the_fanout_jobs_table_and_says_so() {
     let env = [
         ("TABLE_NAME", "t"),
+        ("CHATSTACK_MEMBERS_TABLE", "m"),
         ("CHATSTACK_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/dev"),
         ("CHATSTACK_FANOUT_QUEUE_URL", "http://127.0.0.1:9/q.fifo"),
         ("AWS_REGION", "us-east-1"),

@@ -10,8 +10,13 @@ use std::time::Duration;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use chat_core::fanout::{Fanout, FanoutConfig};
 use chat_core::poster::{ConnectionInfo, PostError, Poster};
-use chat_core::segments::{JobLedger, JobQueue, LedgerError, QueueError, SegmentJob, SplitConfig};
-use chat_core::store::{Connection, ConnectionStore, ScanPage, Segment, StoreError};
+use chat_core::protocol::Protocol;
+use chat_core::segments::{
+    Broadcast, JobLedger, JobQueue, LedgerError, QueueError, SegmentJob, SplitConfig,
+};
+use chat_core::store::{
+    Connection, ConnectionStore, Joined, Member, ScanPage, Segment, StoreError, shard_of,
+};
 
 /// A real API Gateway WebSocket event from `tests/events/<name>.json`.
 pub fn event(name: &str) -> ApiGatewayWebsocketProxyRequest {
@@ -28,12 +33,19 @@ pub fn message_from(sender: &str, body: Option<&str>) -> ApiGatewayWebsocketProx
     event
 }
 
-/// An in-memory table, scanned in pages of `page_size` ids in id order.
+/// In-memory tables of connections and members, scanned in pages of
+/// `page_size` in id order.
 #[derive(Debug)]
 pub struct FakeStore {
     pub items: Mutex<BTreeMap<String, Connection>>,
+    /// Members by (room, shard, connection id), as the members table keys them.
+    pub members: Mutex<BTreeMap<(String, u32, String), Member>>,
     pub page_size: usize,
     pub scans: AtomicUsize,
+    /// Queries of a room's shard, every page counted.
+    pub room_queries: AtomicUsize,
+    /// Fail every query of a room's shard.
+    pub fail_room_query: bool,
     pub fail_put: bool,
     pub fail_delete: bool,
     /// Fail the scan of this page number (0-based).
@@ -43,52 +55,183 @@ pub struct FakeStore {
 }
 
 impl FakeStore {
+    /// Plain connections with these ids, each in the default room.
     pub fn with_ids(ids: impl IntoIterator<Item = String>) -> Self {
-        let items = ids
-            .into_iter()
-            .map(|id| {
-                let connection = Connection {
-                    connection_id: id.clone(),
-                    connected_at_ms: 0,
-                    expires_at_s: 0,
-                    user_name: None,
-                };
-                (id, connection)
-            })
-            .collect();
-        FakeStore {
-            items: Mutex::new(items),
+        let store = FakeStore {
+            items: Mutex::default(),
+            members: Mutex::default(),
             page_size: 100,
             scans: AtomicUsize::new(0),
+            room_queries: AtomicUsize::new(0),
+            fail_room_query: false,
             fail_put: false,
             fail_delete: false,
             fail_scan_page: None,
             message_counts: Mutex::default(),
+        };
+        for id in ids {
+            store.insert(Connection::opened(&id, std::time::UNIX_EPOCH));
         }
+        store
+    }
+
+    /// Holds `connection` and its memberships, as `put` writes them.
+    pub fn insert(&self, connection: Connection) {
+        let mut members = self.members.lock().unwrap();
+        for room in &connection.rooms {
+            members.insert(
+                member_key(room, &connection.connection_id),
+                connection.member(),
+            );
+        }
+        self.items
+            .lock()
+            .unwrap()
+            .insert(connection.connection_id.clone(), connection);
     }
 
     pub fn ids(&self) -> BTreeSet<String> {
         self.items.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// The ids of `room`'s members.
+    pub fn room(&self, room: &str) -> BTreeSet<String> {
+        self.members
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(r, _, _)| r == room)
+            .map(|(_, _, id)| id.clone())
+            .collect()
+    }
+}
+
+fn member_key(room: &str, connection_id: &str) -> (String, u32, String) {
+    (
+        room.to_owned(),
+        shard_of(connection_id),
+        connection_id.to_owned(),
+    )
+}
+
+fn page_of(members: Vec<Member>, limit: usize, more: bool) -> ScanPage {
+    let members: Vec<Member> = members.into_iter().take(limit).collect();
+    // DynamoDB may end a page exactly at the end and still give a
+    // LastEvaluatedKey; the fake does the same when the page is full.
+    let next_start = (more || members.len() == limit)
+        .then(|| members.last().map(|m| m.connection_id.clone()))
+        .flatten();
+    ScanPage {
+        members,
+        next_start,
+    }
+}
+
+fn injected(operation: &'static str) -> StoreError {
+    StoreError {
+        operation,
+        message: "injected failure".into(),
     }
 }
 
 impl ConnectionStore for FakeStore {
     async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
         if self.fail_put {
-            return Err(StoreError {
-                operation: "PutItem",
-                message: "injected failure".into(),
-            });
+            return Err(injected("PutItem"));
         }
-        self.items
-            .lock()
-            .unwrap()
-            .insert(connection.connection_id.clone(), connection.clone());
+        self.insert(connection.clone());
         Ok(())
     }
 
-    async fn contains(&self, connection_id: &str) -> Result<bool, StoreError> {
-        Ok(self.items.lock().unwrap().contains_key(connection_id))
+    async fn connection(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(self.items.lock().unwrap().get(connection_id).cloned())
+    }
+
+    async fn delete(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
+        if self.fail_delete {
+            return Err(injected("DeleteItem"));
+        }
+        let gone = self.items.lock().unwrap().remove(connection_id);
+        if let Some(connection) = &gone {
+            let mut members = self.members.lock().unwrap();
+            for room in &connection.rooms {
+                members.remove(&member_key(room, connection_id));
+            }
+        }
+        Ok(gone)
+    }
+
+    async fn join(&self, connection_id: &str, room: &str) -> Result<Joined, StoreError> {
+        let mut items = self.items.lock().unwrap();
+        let Some(connection) = items.get_mut(connection_id) else {
+            return Ok(Joined::NoConnection);
+        };
+        if connection.is_in(room) {
+            return Ok(Joined::AlreadyIn);
+        }
+        if connection.rooms.len() >= chat_contract::MAX_ROOMS_PER_CONNECTION {
+            return Ok(Joined::TooManyRooms);
+        }
+        connection.rooms.push(room.to_owned());
+        let member = connection.member();
+        self.members
+            .lock()
+            .unwrap()
+            .insert(member_key(room, connection_id), member.clone());
+        Ok(Joined::Joined(member))
+    }
+
+    async fn leave(&self, connection_id: &str, room: &str) -> Result<Option<Member>, StoreError> {
+        let mut items = self.items.lock().unwrap();
+        let Some(connection) = items.get_mut(connection_id).filter(|c| c.is_in(room)) else {
+            return Ok(None);
+        };
+        connection.rooms.retain(|r| r != room);
+        self.members
+            .lock()
+            .unwrap()
+            .remove(&member_key(room, connection_id));
+        Ok(Some(connection.member()))
+    }
+
+    async fn room_page(
+        &self,
+        room: &str,
+        shard: u32,
+        start: Option<String>,
+        limit: u32,
+    ) -> Result<ScanPage, StoreError> {
+        self.room_queries.fetch_add(1, Ordering::SeqCst);
+        if self.fail_room_query {
+            return Err(injected("Query"));
+        }
+        let members = self.members.lock().unwrap();
+        let after: Vec<Member> = members
+            .iter()
+            .filter(|((r, s, id), _)| {
+                r == room && *s == shard && start.as_ref().is_none_or(|start| id > start)
+            })
+            .map(|(_, member)| member.clone())
+            .collect();
+        let more = after.len() > limit as usize;
+        Ok(page_of(after, limit as usize, more))
+    }
+
+    async fn room_listeners(
+        &self,
+        room: &str,
+        most: u32,
+    ) -> Result<Option<Vec<Member>>, StoreError> {
+        self.room_queries.fetch_add(1, Ordering::SeqCst);
+        let listeners: Vec<Member> = self
+            .members
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((r, _, _), member)| r == room && member.protocol == Protocol::V1)
+            .map(|(_, member)| member.clone())
+            .collect();
+        Ok((listeners.len() <= most as usize).then_some(listeners))
     }
 
     async fn user_connections(&self, user: &str, now_s: u64) -> Result<usize, StoreError> {
@@ -118,38 +261,22 @@ impl ConnectionStore for FakeStore {
         Ok(*count <= limit)
     }
 
-    async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {
-        if self.fail_delete {
-            return Err(StoreError {
-                operation: "DeleteItem",
-                message: "injected failure".into(),
-            });
-        }
-        self.items.lock().unwrap().remove(connection_id);
-        Ok(())
-    }
-
     async fn scan_page(&self, start: Option<String>) -> Result<ScanPage, StoreError> {
         let page_number = self.scans.fetch_add(1, Ordering::SeqCst);
         if self.fail_scan_page == Some(page_number) {
-            return Err(StoreError {
-                operation: "Scan",
-                message: "injected failure".into(),
-            });
+            return Err(injected("Scan"));
         }
         let items = self.items.lock().unwrap();
-        let after: Vec<String> = items
-            .keys()
-            .filter(|id| start.as_ref().is_none_or(|s| *id > s))
-            .cloned()
+        let after: Vec<Member> = items
+            .values()
+            .filter(|c| start.as_ref().is_none_or(|s| &c.connection_id > s))
+            .map(Connection::member)
             .collect();
-        let connection_ids: Vec<String> = after.iter().take(self.page_size).cloned().collect();
-        let next_start = (after.len() > self.page_size)
-            .then(|| connection_ids.last().cloned())
-            .flatten();
+        let more = after.len() > self.page_size;
+        let page = page_of(after, self.page_size, more);
         Ok(ScanPage {
-            connection_ids,
-            next_start,
+            next_start: page.next_start.filter(|_| more),
+            ..page
         })
     }
 
@@ -160,23 +287,13 @@ impl ConnectionStore for FakeStore {
         limit: u32,
     ) -> Result<ScanPage, StoreError> {
         let items = self.items.lock().unwrap();
-        let after: Vec<String> = items
-            .keys()
-            .filter(|id| segment_of(id, segment.total) == segment.index)
-            .filter(|id| start.as_ref().is_none_or(|s| *id > s))
-            .cloned()
+        let after: Vec<Member> = items
+            .values()
+            .filter(|c| segment_of(&c.connection_id, segment.total) == segment.index)
+            .filter(|c| start.as_ref().is_none_or(|s| &c.connection_id > s))
+            .map(Connection::member)
             .collect();
-        let limit = limit as usize;
-        let connection_ids: Vec<String> = after.iter().take(limit).cloned().collect();
-        // DynamoDB may end a page exactly at the segment's end and still
-        // give a LastEvaluatedKey; the fake does the same when it is full.
-        let next_start = (connection_ids.len() == limit)
-            .then(|| connection_ids.last().cloned())
-            .flatten();
-        Ok(ScanPage {
-            connection_ids,
-            next_start,
-        })
+        Ok(page_of(after, limit as usize, false))
     }
 }
 
@@ -330,6 +447,16 @@ impl Poster for FakePoster {
             source_ip: Some("198.51.100.23".into()),
             ..Default::default()
         })
+    }
+}
+
+/// A broadcast of `text` to every connection, as a push without a room.
+pub fn everyone(text: &str) -> Broadcast<'_> {
+    Broadcast {
+        room: None,
+        text,
+        from: None,
+        at_ms: 0,
     }
 }
 

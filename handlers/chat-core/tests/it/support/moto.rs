@@ -88,3 +88,34 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// A table keyed by `keys` (hash key first), string attributes.
+pub async fn create_keyed_table(client: &aws_sdk_dynamodb::Client, name: &str, keys: &[&str]) {
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest);
+    for (n, key) in keys.iter().enumerate() {
+        let key_type = if n == 0 {
+            aws_sdk_dynamodb::types::KeyType::Hash
+        } else {
+            aws_sdk_dynamodb::types::KeyType::Range
+        };
+        request = request
+            .key_schema(
+                aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name(*key)
+                    .key_type(key_type)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name(*key)
+                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            );
+    }
+    request.send().await.expect("table created in moto");
+}

@@ -1,5 +1,8 @@
 //! What each route does, generic over the store and poster so tests drive
 //! them with fakes. Each `main` hands one of these to the Lambda runtime.
+//! [`rooms`] holds the room actions (`join`, `leave`, `who`) and presence.
+
+pub mod rooms;
 
 use std::time::SystemTime;
 
@@ -10,17 +13,20 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use chat_contract::NOT_SENT_REPLY_PREFIX;
+use chat_contract::{
+    NOT_SENT_REPLY_PREFIX, ROOM_QUERY_PARAMETER, SUBPROTOCOL, USER_NAME_CONTEXT_KEY,
+};
 
 use crate::fanout::Fanout;
-use crate::message::{MAX_MESSAGE_BYTES, MessageError, text_to_send};
+use crate::message::{MAX_MESSAGE_BYTES, MessageError, read_message};
 use crate::notify::{self, NotifyOutcome, NotifyRequest, RequestError};
 use crate::poster::Poster;
+use crate::protocol::{Frame, Protocol, epoch_ms};
 use crate::segments::{
-    BroadcastError, Delivery, JobLedger, JobQueue, SegmentJob, broadcast_or_split, run_job,
+    Broadcast, BroadcastError, Delivery, JobLedger, JobQueue, SegmentJob, broadcast_or_split,
+    run_job,
 };
 use crate::store::{Connection, ConnectionStore};
-use chat_contract::USER_NAME_CONTEXT_KEY;
 
 // Each reply begins with its chat-contract prefix, by which clients tell
 // replies from chat (checked in tests/it/routes.rs).
@@ -43,10 +49,30 @@ fn response(status_code: i64, body: &str) -> ApiGatewayProxyResponse {
     response
 }
 
-/// Posts `text` to one client; a failure is only logged, since the route
-/// is already answering an error.
-async fn tell<P: Poster>(poster: &P, connection_id: &str, text: &str) {
-    if let Err(error) = poster.post(connection_id, text.as_bytes()).await {
+/// Tells one client what became of its request: an `error` frame (naming
+/// the `action` answered) for a `chatstack.v1` client, the bare text for a
+/// plain one. A failure to post is only logged: the route is answering
+/// already.
+async fn tell<P: Poster>(
+    poster: &P,
+    connection_id: &str,
+    protocol: Protocol,
+    action: Option<&str>,
+    text: &str,
+) {
+    let frame;
+    let data = match protocol {
+        Protocol::Plain => text.as_bytes(),
+        Protocol::V1 => {
+            frame = Frame::Error {
+                message: text,
+                action,
+            }
+            .to_json();
+            frame.as_bytes()
+        }
+    };
+    if let Err(error) = poster.post(connection_id, data).await {
         tracing::warn!(connection_id, %error, "could not tell the client");
     }
 }
@@ -66,43 +92,80 @@ fn user_name(event: &ApiGatewayWebsocketProxyRequest) -> Option<&str> {
         .as_str()
 }
 
-/// What recipients get: the text as sent on an open stage; on a stage
-/// that requires tokens, `{"from": "<user>", "text": "<text>"}`.
-pub fn delivered(sender: Option<&str>, text: String) -> String {
-    match sender {
-        Some(user) => serde_json::json!({ "from": user, "text": text }).to_string(),
-        None => text,
-    }
-}
-
 fn missing_connection_id() -> ApiGatewayProxyResponse {
     tracing::error!("event without requestContext.connectionId");
     response(400, "the event has no connection id")
 }
 
-/// `$connect`: records the connection. A failure answers 500, which makes
-/// API Gateway refuse the connection, so no client is left unreachable.
-pub async fn connect<S: ConnectionStore>(
-    store: &S,
+/// The room a connecting client asked for (`?room=`), or the default one.
+fn requested_room(
     event: &ApiGatewayWebsocketProxyRequest,
+) -> Result<String, chat_contract::RoomNameError> {
+    match event.query_string_parameters.first(ROOM_QUERY_PARAMETER) {
+        Some(room) => chat_contract::check_room_name(room).map(|()| room.to_owned()),
+        None => Ok(chat_contract::DEFAULT_ROOM.to_owned()),
+    }
+}
+
+/// The protocol a connecting client offered in `Sec-WebSocket-Protocol`.
+fn offered_protocol(event: &ApiGatewayWebsocketProxyRequest) -> Protocol {
+    let offered = event
+        .headers
+        .get("sec-websocket-protocol")
+        .and_then(|value| value.to_str().ok());
+    Protocol::offered(offered)
+}
+
+/// `$connect`: records the connection in its first room, echoing the
+/// `chatstack.v1` subprotocol when the client offered it (API Gateway
+/// completes the handshake only with the header the integration returns).
+/// A failure answers 500, which makes API Gateway refuse the connection,
+/// so no client is left unreachable; a bad room name answers 400 with the
+/// rule. Members of the room hear it joined (see [`rooms::announce`]).
+pub async fn connect<S: ConnectionStore, P: Poster>(
+    store: &S,
+    poster: &P,
+    event: &ApiGatewayWebsocketProxyRequest,
+    presence_limit: u32,
     now: SystemTime,
 ) -> ApiGatewayProxyResponse {
     let Some(id) = connection_id(event) else {
         return missing_connection_id();
     };
-    match store
-        .put(&Connection::opened(id, now).by(user_name(event)))
-        .await
-    {
-        Ok(()) => {
-            tracing::info!(connection_id = id, "connected");
-            response(200, "Connected.")
+    let room = match requested_room(event) {
+        Ok(room) => room,
+        Err(refused) => {
+            tracing::info!(connection_id = id, reason = %refused, "connection refused: bad room");
+            return response(400, &refused.to_string());
         }
-        Err(error) => {
-            tracing::error!(connection_id = id, %error, "could not record the connection");
-            response(500, "Failed to connect.")
-        }
+    };
+    let protocol = offered_protocol(event);
+    let connection = Connection::opened(id, now)
+        .by(user_name(event))
+        .speaking(protocol)
+        .in_room(&room);
+    if let Err(error) = store.put(&connection).await {
+        tracing::error!(connection_id = id, %error, "could not record the connection");
+        return response(500, "Failed to connect.");
     }
+    tracing::info!(connection_id = id, room, "connected");
+    rooms::announce(
+        store,
+        poster,
+        &room,
+        rooms::Presence::Joined,
+        &connection.member(),
+        presence_limit,
+    )
+    .await;
+    let mut answer = response(200, "Connected.");
+    if protocol == Protocol::V1 {
+        answer.headers.insert(
+            "sec-websocket-protocol",
+            http::HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
+    answer
 }
 
 /// The per-user connection cap, on stages with users: `None` when the
@@ -140,17 +203,36 @@ pub async fn over_connection_cap<S: ConnectionStore>(
     }
 }
 
-/// `$disconnect`: forgets the connection. Always 200: the client is gone
-/// whatever happens, and TTL removes an id whose delete failed.
-pub async fn disconnect<S: ConnectionStore>(
+/// `$disconnect`: forgets the connection and its memberships; the members
+/// of its rooms hear it left. Always 200: the client is gone whatever
+/// happens, and TTL removes an id whose delete failed.
+pub async fn disconnect<S: ConnectionStore, P: Poster>(
     store: &S,
+    poster: &P,
     event: &ApiGatewayWebsocketProxyRequest,
+    presence_limit: u32,
 ) -> ApiGatewayProxyResponse {
     let Some(id) = connection_id(event) else {
         return missing_connection_id();
     };
     match store.delete(id).await {
-        Ok(()) => tracing::info!(connection_id = id, "disconnected"),
+        Ok(gone) => {
+            tracing::info!(connection_id = id, "disconnected");
+            if let Some(connection) = gone {
+                let member = connection.member();
+                for room in &connection.rooms {
+                    rooms::announce(
+                        store,
+                        poster,
+                        room,
+                        rooms::Presence::Left,
+                        &member,
+                        presence_limit,
+                    )
+                    .await;
+                }
+            }
+        }
         Err(error) => {
             tracing::error!(connection_id = id, %error, "could not forget the connection")
         }
@@ -165,35 +247,65 @@ pub async fn disconnect<S: ConnectionStore>(
 /// route rate times this, not times 29 s. 2,000 posts take about 1.3 s.
 pub const DIRECT_BROADCAST_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The per-connection message rate: `None` when the message may go on;
-/// else the answer (429), the sender told why. A table that cannot be
-/// read lets the message go: the limit guards the stage, and a broadcast
-/// would fail there next anyway.
-pub async fn over_message_rate<S: ConnectionStore, P: Poster>(
+/// The connection a route's event comes from, as stored: `Err` is the
+/// route's answer when it is not there (or the table cannot be read), the
+/// client told why in plain text (its protocol is unknown then).
+pub async fn sender<S: ConnectionStore, P: Poster>(
     store: &S,
     poster: &P,
     event: &ApiGatewayWebsocketProxyRequest,
+) -> Result<Connection, ApiGatewayProxyResponse> {
+    let Some(id) = connection_id(event) else {
+        return Err(missing_connection_id());
+    };
+    match store.connection(id).await {
+        Ok(Some(connection)) => Ok(connection),
+        Ok(None) => {
+            tracing::warn!(
+                connection_id = id,
+                "a route of a connection the table does not hold"
+            );
+            Err(response(410, "This connection is not recorded; reconnect."))
+        }
+        Err(error) => {
+            tracing::error!(connection_id = id, %error, "the sender's connection could not be read");
+            tell(poster, id, Protocol::Plain, None, NOT_DELIVERED).await;
+            Err(response(500, "Failed to read the connection."))
+        }
+    }
+}
+
+/// The per-connection rate of messages and room actions: `None` when the
+/// request may go on; else the answer (429), the sender told why. A table
+/// that cannot be read lets it go: the limit guards the stage, and the
+/// broadcast would fail there next anyway.
+pub async fn over_message_rate<S: ConnectionStore, P: Poster>(
+    store: &S,
+    poster: &P,
+    sender: &Connection,
+    action: &str,
     per_minute: u32,
     now: SystemTime,
 ) -> Option<ApiGatewayProxyResponse> {
-    let sender = connection_id(event)?;
+    let id = sender.connection_id.as_str();
     let minute = now
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
         / 60;
-    match store.count_message(sender, minute, per_minute).await {
+    match store.count_message(id, minute, per_minute).await {
         Ok(true) => None,
         Ok(false) => {
             tracing::warn!(
-                connection_id = sender,
+                connection_id = id,
                 per_minute,
-                "message refused: over the rate limit"
+                action,
+                "request refused: over the rate limit"
             );
             let reply = format!(
                 "{NOT_SENT_REPLY_PREFIX} you are sending too fast (this stage takes at most {per_minute} messages a minute from one connection); wait a moment."
             );
-            tell(poster, sender, &reply).await;
+            tell(poster, id, sender.protocol, Some(action), &reply).await;
             Some(response(429, "Too many messages."))
         }
         Err(error) => {
@@ -203,62 +315,98 @@ pub async fn over_message_rate<S: ConnectionStore, P: Poster>(
     }
 }
 
-/// `sendmessage`: posts the text to every connection, itself or through
-/// the workers (see [`crate::segments`]). Bad input gets an explanation
-/// sent to the sender alone, and nothing is broadcast.
+/// `sendmessage`: posts the text to the members of a room the sender is
+/// in (the one named, or the one it connected to), itself or through the
+/// workers (see [`crate::segments`]). Bad input gets an explanation sent to
+/// the sender alone, and nothing is broadcast. `per_minute`: the stage's
+/// message rate limit, if any.
 pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
     store: &S,
     poster: &P,
     event: &ApiGatewayWebsocketProxyRequest,
     fanout: &Fanout<Q>,
+    per_minute: Option<u32>,
     deadline: tokio::time::Instant,
 ) -> ApiGatewayProxyResponse {
-    let Some(sender) = connection_id(event) else {
-        return missing_connection_id();
+    let sender = match self::sender(store, poster, event).await {
+        Ok(sender) => sender,
+        Err(answer) => return answer,
     };
-    let text = match text_to_send(event.body.as_deref()).and_then(|text| {
-        let message = delivered(user_name(event), text);
-        if message.len() > MAX_MESSAGE_BYTES {
-            Err(MessageError::TooLarge {
-                size: message.len(),
-            })
-        } else {
-            Ok(message)
+    let now = SystemTime::now();
+    if let Some(limit) = per_minute
+        && let Some(refused) =
+            over_message_rate(store, poster, &sender, "sendmessage", limit, now).await
+    {
+        return refused;
+    }
+    let id = sender.connection_id.as_str();
+    let from = user_name(event);
+    let outgoing = read_message(event.body.as_deref()).and_then(|outgoing| {
+        let room = outgoing.room.unwrap_or_else(|| sender.room.clone());
+        if !sender.is_in(&room) {
+            return Err(MessageError::NotInRoom { room });
         }
-    }) {
-        Ok(text) => text,
+        let size = Broadcast {
+            room: Some(&room),
+            text: &outgoing.text,
+            from,
+            at_ms: epoch_ms(now),
+        }
+        .rendered()
+        .largest();
+        if size > MAX_MESSAGE_BYTES {
+            return Err(MessageError::TooLarge { size });
+        }
+        Ok((room, outgoing.text))
+    });
+    let (room, text) = match outgoing {
+        Ok(outgoing) => outgoing,
         Err(refused) => {
-            tracing::info!(connection_id = sender, reason = %refused, "message refused");
-            tell(poster, sender, &refused.reply()).await;
+            tracing::info!(connection_id = id, reason = %refused, "message refused");
+            tell(
+                poster,
+                id,
+                sender.protocol,
+                Some("sendmessage"),
+                &refused.reply(),
+            )
+            .await;
             return response(400, &refused.to_string());
         }
     };
+    let message = Broadcast {
+        room: Some(&room),
+        text: &text,
+        from,
+        at_ms: epoch_ms(now),
+    };
     let deadline = deadline.min(tokio::time::Instant::now() + DIRECT_BROADCAST_BUDGET);
-    match broadcast_or_split(store, poster, fanout, &text, deadline).await {
+    match broadcast_or_split(store, poster, fanout, &message, deadline).await {
         Ok(delivery) => {
-            log_delivery(&delivery, sender);
+            log_delivery(&delivery, id, &room);
             response(200, "Message sent.")
         }
         Err(error) => {
-            tracing::error!(%error, "broadcast stopped");
+            tracing::error!(%error, room, "broadcast stopped");
             let reply = match error {
                 BroadcastError::Store(_) => NOT_DELIVERED,
                 BroadcastError::Queue(_) => NOT_QUEUED,
             };
-            tell(poster, sender, reply).await;
+            tell(poster, id, sender.protocol, Some("sendmessage"), reply).await;
             response(500, "Failed to send the message.")
         }
     }
 }
 
-/// The one line every message's broadcast leaves: who sent it, and its
-/// totals or where it went.
-fn log_delivery(delivery: &Delivery, sender: &str) {
+/// The one line every message's broadcast leaves: who sent it, to which
+/// room, and its totals or where it went.
+fn log_delivery(delivery: &Delivery, sender: &str, room: &str) {
     let source = "sendmessage";
     match delivery {
         Delivery::Direct(summary) => tracing::info!(
             source,
             connection_id = sender,
+            room,
             sent = summary.sent,
             gone = summary.gone,
             failed = summary.failed,
@@ -277,6 +425,7 @@ fn log_delivery(delivery: &Delivery, sender: &str) {
         } => tracing::info!(
             source,
             connection_id = sender,
+            room,
             %broadcast_id,
             segments,
             "broadcast split: each segment's totals follow in the fanout function's log"
@@ -327,24 +476,49 @@ pub async fn fanout_jobs<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedge
     response
 }
 
-/// `$default`: tells the caller how to use the API, with its connection info.
-pub async fn default_route<P: Poster>(
+/// `$default`: tells the caller how to use the API, with its connection
+/// info (in an `error` frame naming the action it sent, for a
+/// `chatstack.v1` client).
+pub async fn default_route<S: ConnectionStore, P: Poster>(
+    store: &S,
     poster: &P,
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let Some(id) = connection_id(event) else {
         return missing_connection_id();
     };
+    // Its protocol decides the reply's form; unknown, the guide's plain text.
+    let protocol = match store.connection(id).await {
+        Ok(connection) => connection.map_or(Protocol::Plain, |c| c.protocol),
+        Err(error) => {
+            tracing::warn!(connection_id = id, %error, "the caller's protocol could not be read");
+            Protocol::Plain
+        }
+    };
+    let action = event
+        .body
+        .as_deref()
+        .and_then(|body| serde_json::from_str::<serde_json::Value>(body).ok())
+        .and_then(|body| body.get("action")?.as_str().map(str::to_owned));
     let info = match poster.get_connection(id).await {
         Ok(info) => info,
         Err(error) => {
             tracing::error!(connection_id = id, %error, "GetConnection failed");
-            tell(poster, id, USAGE_WITHOUT_INFO).await;
+            tell(poster, id, protocol, action.as_deref(), USAGE_WITHOUT_INFO).await;
             return response(500, "Failed to read the connection.");
         }
     };
     let info = serde_json::to_string(&info).unwrap_or_else(|_| "{}".to_owned());
-    match poster.post(id, format!("{USAGE}{info}").as_bytes()).await {
+    let usage = format!("{USAGE}{info}");
+    let reply = match protocol {
+        Protocol::Plain => usage,
+        Protocol::V1 => Frame::Error {
+            message: &usage,
+            action: action.as_deref(),
+        }
+        .to_json(),
+    };
+    match poster.post(id, reply.as_bytes()).await {
         Ok(()) => response(200, "Usage sent."),
         Err(error) => {
             tracing::error!(connection_id = id, %error, "could not answer the caller");

@@ -1,0 +1,232 @@
+//! The `chatstack.v1` wire protocol: the frames a client that asked for
+//! the subprotocol receives, and how each recipient's copy of a message is
+//! written. A client that did not ask gets the guide's bare text (or, on a
+//! stage with tokens, `{"from","text"}` as before rooms).
+//!
+//! Fields may be added to a frame; a name here never changes meaning.
+
+use serde::Serialize;
+
+use chat_contract::SUBPROTOCOL;
+
+/// How a connection reads what it is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// The guide's: bare text.
+    #[default]
+    Plain,
+    /// [`SUBPROTOCOL`]: JSON frames with a `type`.
+    V1,
+}
+
+impl Protocol {
+    /// [`Protocol::V1`] when the client's `Sec-WebSocket-Protocol` offers
+    /// [`SUBPROTOCOL`] among its comma-separated choices.
+    pub fn offered(header: Option<&str>) -> Self {
+        let offers_v1 = header
+            .into_iter()
+            .flat_map(|value| value.split(','))
+            .any(|offer| offer.trim() == SUBPROTOCOL);
+        if offers_v1 {
+            Protocol::V1
+        } else {
+            Protocol::Plain
+        }
+    }
+
+    /// As stored on the connection and member items (`None`: plain).
+    pub fn stored(self) -> Option<&'static str> {
+        match self {
+            Protocol::Plain => None,
+            Protocol::V1 => Some(SUBPROTOCOL),
+        }
+    }
+
+    /// From a stored value; anything but [`SUBPROTOCOL`] reads as plain.
+    pub fn from_stored(value: Option<&str>) -> Self {
+        if value == Some(SUBPROTOCOL) {
+            Protocol::V1
+        } else {
+            Protocol::Plain
+        }
+    }
+}
+
+/// A member as `who` and presence events name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    pub connection_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Every frame a [`Protocol::V1`] client receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Frame<'a> {
+    /// A chat message, or a server push (`from` absent; `room` absent
+    /// when the push is to every connection of the stage).
+    Message {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<&'a str>,
+        /// When the server took it, epoch milliseconds.
+        at: u64,
+    },
+    Joined {
+        room: &'a str,
+        #[serde(flatten)]
+        member: &'a MemberView,
+    },
+    Left {
+        room: &'a str,
+        #[serde(flatten)]
+        member: &'a MemberView,
+    },
+    Who {
+        room: &'a str,
+        /// At most [`chat_contract::MAX_WHO_MEMBERS`] of them.
+        members: &'a [MemberView],
+        /// How many members the room has.
+        count: usize,
+    },
+    Error {
+        message: &'a str,
+        /// The action refused, when the frame answers one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        action: Option<&'a str>,
+    },
+}
+
+impl Frame<'_> {
+    pub fn to_json(&self) -> String {
+        // A frame holds only strings and numbers: it always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// One message as each kind of client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// What a plain client gets (as before rooms).
+    pub plain: String,
+    /// What a [`Protocol::V1`] client gets: a `message` frame.
+    pub framed: String,
+}
+
+impl Rendered {
+    /// `text` sent to `room` (`None`: to every connection) by `from` (a
+    /// user, on stages with tokens) at `at_ms`.
+    pub fn message(room: Option<&str>, text: &str, from: Option<&str>, at_ms: u64) -> Self {
+        let plain = match from {
+            Some(user) => serde_json::json!({ "from": user, "text": text }).to_string(),
+            None => text.to_owned(),
+        };
+        let framed = Frame::Message {
+            room,
+            text,
+            from,
+            at: at_ms,
+        }
+        .to_json();
+        Rendered { plain, framed }
+    }
+
+    /// The larger of the two copies, in bytes: both must fit API Gateway's
+    /// message limit.
+    pub fn largest(&self) -> usize {
+        self.plain.len().max(self.framed.len())
+    }
+
+    /// The copy for a client of `protocol`.
+    pub fn for_protocol(&self, protocol: Protocol) -> &[u8] {
+        match protocol {
+            Protocol::Plain => self.plain.as_bytes(),
+            Protocol::V1 => self.framed.as_bytes(),
+        }
+    }
+}
+
+/// Epoch milliseconds of `now`.
+pub fn epoch_ms(now: std::time::SystemTime) -> u64 {
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn the_subprotocol_is_picked_from_the_offers() {
+        assert_eq!(Protocol::offered(None), Protocol::Plain);
+        assert_eq!(Protocol::offered(Some("chat1")), Protocol::Plain);
+        assert_eq!(Protocol::offered(Some("chatstack.v1")), Protocol::V1);
+        assert_eq!(Protocol::offered(Some("chat1, chatstack.v1")), Protocol::V1);
+        assert_eq!(Protocol::offered(Some("chatstack.v10")), Protocol::Plain);
+        assert_eq!(Protocol::from_stored(Protocol::V1.stored()), Protocol::V1);
+        assert_eq!(Protocol::from_stored(None), Protocol::Plain);
+    }
+
+    #[test]
+    fn frames_have_a_type_and_the_documented_fields() {
+        let parsed = |frame: Frame| serde_json::from_str::<Value>(&frame.to_json()).unwrap();
+        assert_eq!(
+            parsed(Frame::Message {
+                room: Some("r"),
+                text: "hi",
+                from: Some("ana"),
+                at: 7
+            }),
+            json!({"type": "message", "room": "r", "text": "hi", "from": "ana", "at": 7})
+        );
+        let member = MemberView {
+            connection_id: "c1".into(),
+            user: None,
+        };
+        assert_eq!(
+            parsed(Frame::Joined {
+                room: "r",
+                member: &member
+            }),
+            json!({"type": "joined", "room": "r", "connectionId": "c1"})
+        );
+        assert_eq!(
+            parsed(Frame::Who {
+                room: "r",
+                members: std::slice::from_ref(&member),
+                count: 1
+            }),
+            json!({"type": "who", "room": "r", "members": [{"connectionId": "c1"}], "count": 1})
+        );
+        assert_eq!(
+            parsed(Frame::Error {
+                message: "no",
+                action: Some("join")
+            }),
+            json!({"type": "error", "message": "no", "action": "join"})
+        );
+    }
+
+    #[test]
+    fn plain_clients_get_what_they_got_before_rooms() {
+        let open = Rendered::message(Some("general"), "hello", None, 1);
+        assert_eq!(open.plain, "hello");
+        assert_eq!(open.for_protocol(Protocol::Plain), b"hello");
+        let named = Rendered::message(None, "hello", Some("ana"), 1);
+        assert_eq!(
+            serde_json::from_str::<Value>(&named.plain).unwrap(),
+            json!({"from": "ana", "text": "hello"})
+        );
+        let framed: Value = serde_json::from_slice(named.for_protocol(Protocol::V1)).unwrap();
+        assert_eq!(framed["type"], "message");
+        assert_eq!(framed.get("room"), None, "a push to everyone names no room");
+        assert!(named.largest() >= named.plain.len());
+    }
+}
