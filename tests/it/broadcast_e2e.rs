@@ -236,9 +236,8 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
         .find(|l| l.contains("broadcast split"))
         .unwrap_or_else(|| panic!("no split line:\n{text}"));
     let id = field_after(split, "broadcast_id=").unwrap();
-    let total = format!(
-        "TOTAL  broadcast {id} done, {shards} segments: sent={CLIENTS} gone=0 failed=0"
-    );
+    let total =
+        format!("TOTAL  broadcast {id} done, {shards} segments: sent={CLIENTS} gone=0 failed=0");
     assert!(
         text.lines().any(|l| l.ends_with(&total)),
         "no {total:?} in:\n{text}"

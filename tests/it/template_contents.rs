@@ -127,7 +127,11 @@ fn each_function_gets_only_what_its_spec_declares() {
             .map(str::to_owned)
             .into();
         expected.extend(spec.table_actions.iter().map(|a| format!("dynamodb:{a:?}")));
-        expected.extend(spec.member_actions.iter().map(|a| format!("dynamodb:{a:?}")));
+        expected.extend(
+            spec.member_actions
+                .iter()
+                .map(|a| format!("dynamodb:{a:?}")),
+        );
         if !spec.connection_methods.is_empty() {
             expected.insert("execute-api:ManageConnections".to_owned());
         }
