@@ -340,26 +340,8 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
         return refused;
     }
     let id = sender.connection_id.as_str();
-    let from = user_name(event);
-    let outgoing = read_message(event.body.as_deref()).and_then(|outgoing| {
-        let room = outgoing.room.unwrap_or_else(|| sender.room.clone());
-        if !sender.is_in(&room) {
-            return Err(MessageError::NotInRoom { room });
-        }
-        let size = Broadcast {
-            room: Some(&room),
-            text: &outgoing.text,
-            from,
-            at_ms: epoch_ms(now),
-        }
-        .rendered()
-        .largest();
-        if size > MAX_MESSAGE_BYTES {
-            return Err(MessageError::TooLarge { size });
-        }
-        Ok((room, outgoing.text))
-    });
-    let (room, text) = match outgoing {
+    let (room, text) = match outgoing_message(&sender, event.body.as_deref(), user_name(event), now)
+    {
         Ok(outgoing) => outgoing,
         Err(refused) => {
             tracing::info!(connection_id = id, reason = %refused, "message refused");
@@ -377,7 +359,7 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
     let message = Broadcast {
         room: Some(&room),
         text: &text,
-        from,
+        from: user_name(event),
         at_ms: epoch_ms(now),
     };
     let deadline = deadline.min(tokio::time::Instant::now() + DIRECT_BROADCAST_BUDGET);
@@ -396,6 +378,34 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
             response(500, "Failed to send the message.")
         }
     }
+}
+
+/// The room and text of `sender`'s `sendmessage` body, checked: a room
+/// it is in (the one named, or the one it connected to), and every copy
+/// within API Gateway's message limit once `from` and `now` are added.
+fn outgoing_message(
+    sender: &Connection,
+    body: Option<&str>,
+    from: Option<&str>,
+    now: SystemTime,
+) -> Result<(String, String), MessageError> {
+    let outgoing = read_message(body)?;
+    let room = outgoing.room.unwrap_or_else(|| sender.room.clone());
+    if !sender.is_in(&room) {
+        return Err(MessageError::NotInRoom { room });
+    }
+    let size = Broadcast {
+        room: Some(&room),
+        text: &outgoing.text,
+        from,
+        at_ms: epoch_ms(now),
+    }
+    .rendered()
+    .largest();
+    if size > MAX_MESSAGE_BYTES {
+        return Err(MessageError::TooLarge { size });
+    }
+    Ok((room, outgoing.text))
 }
 
 /// The one line every message's broadcast leaves: who sent it, to which
