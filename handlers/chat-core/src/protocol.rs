@@ -80,11 +80,18 @@ pub enum Frame<'a> {
         room: &'a str,
         #[serde(flatten)]
         member: &'a MemberView,
+        /// The action answered, when this is the answer to the client's
+        /// own (so it learns its connection id); absent on another
+        /// member's event.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        action: Option<&'a str>,
     },
     Left {
         room: &'a str,
         #[serde(flatten)]
         member: &'a MemberView,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        action: Option<&'a str>,
     },
     Who {
         room: &'a str,
@@ -92,6 +99,7 @@ pub enum Frame<'a> {
         members: &'a [MemberView],
         /// How many members the room has.
         count: usize,
+        action: &'a str,
     },
     Error {
         message: &'a str,
@@ -193,17 +201,27 @@ mod tests {
         assert_eq!(
             parsed(Frame::Joined {
                 room: "r",
-                member: &member
+                member: &member,
+                action: None
             }),
             json!({"type": "joined", "room": "r", "connectionId": "c1"})
+        );
+        assert_eq!(
+            parsed(Frame::Left {
+                room: "r",
+                member: &member,
+                action: Some("leave")
+            }),
+            json!({"type": "left", "room": "r", "connectionId": "c1", "action": "leave"})
         );
         assert_eq!(
             parsed(Frame::Who {
                 room: "r",
                 members: std::slice::from_ref(&member),
-                count: 1
+                count: 1,
+                action: "who"
             }),
-            json!({"type": "who", "room": "r", "members": [{"connectionId": "c1"}], "count": 1})
+            json!({"type": "who", "room": "r", "members": [{"connectionId": "c1"}], "count": 1, "action": "who"})
         );
         assert_eq!(
             parsed(Frame::Error {

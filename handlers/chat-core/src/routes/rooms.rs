@@ -57,10 +57,12 @@ pub async fn announce<S: ConnectionStore, P: Poster>(
         Presence::Joined => Frame::Joined {
             room,
             member: &seen,
+            action: None,
         },
         Presence::Left => Frame::Left {
             room,
             member: &seen,
+            action: None,
         },
     }
     .to_json();
@@ -265,6 +267,7 @@ async fn join<S: ConnectionStore, P: Poster>(
         Frame::Joined {
             room,
             member: &seen,
+            action: Some("join"),
         },
     )
     .await;
@@ -290,6 +293,7 @@ async fn leave<S: ConnectionStore, P: Poster>(
         Frame::Left {
             room,
             member: &seen,
+            action: Some("leave"),
         },
     )
     .await;
@@ -318,6 +322,7 @@ async fn who<S: ConnectionStore, P: Poster>(
             room,
             members: &listed,
             count: members.len(),
+            action: "who",
         },
     )
     .await;

@@ -256,7 +256,8 @@ async fn join_leave_and_who_answer_in_frames_and_members_hear_presence() {
     let got = frames(&poster);
     assert_eq!(
         got["ana"],
-        [json!({"type": "joined", "room": "ops", "connectionId": "ana"})]
+        [json!({"type": "joined", "room": "ops", "connectionId": "ana", "action": "join"})],
+        "the caller's answer names its action"
     );
     assert_eq!(
         got["bo"],
@@ -303,9 +304,10 @@ async fn join_leave_and_who_answer_in_frames_and_members_hear_presence() {
         (
             who["type"].as_str(),
             who["room"].as_str(),
-            who["count"].as_u64()
+            who["count"].as_u64(),
+            who["action"].as_str()
         ),
-        (Some("who"), Some("ops"), Some(3))
+        (Some("who"), Some("ops"), Some(3), Some("who"))
     );
     let listed: BTreeSet<&str> = who["members"]
         .as_array()
@@ -330,7 +332,8 @@ async fn join_leave_and_who_answer_in_frames_and_members_hear_presence() {
     let got = frames(&poster);
     assert_eq!(
         got["ana"],
-        [json!({"type": "left", "room": "ops", "connectionId": "ana"})]
+        [json!({"type": "left", "room": "ops", "connectionId": "ana", "action": "leave"})],
+        "the caller's answer names its action"
     );
     assert_eq!(
         got["bo"],
