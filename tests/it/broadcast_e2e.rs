@@ -1,5 +1,6 @@
 //! A broadcast to thousands of connections through `chatstack local`,
-//! split across the real `fanout` worker binary by the real `sendmessage`,
+//! split across the real `fanout` worker binary by the real `sendmessage`
+//! (the default room's members, while another room's hear nothing),
 //! through a FIFO queue in moto, with the management API's rate limit
 //! lowered so that workers back off and a worker can be killed mid-page.
 
@@ -17,6 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// Connections: a few thousand, opened at the stage's `$connect` rate
 /// (100 a second after a burst of 200).
 const CLIENTS: usize = 2_000;
+/// Connections in another room than the broadcast's.
+const OTHER_ROOM: usize = 20;
 /// What each worker job posts at most (the handlers' default page).
 const PAGE: usize = 100;
 
@@ -176,8 +179,16 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
 
     let heard: Heard = Arc::default();
     let mut writers = connect_all(&local.url, &heard, CLIENTS).await;
+    // Members of another room, who must hear none of it.
+    let heard_elsewhere: Heard = Arc::default();
+    let _elsewhere = connect_all(
+        &format!("{}?room=elsewhere", local.url),
+        &heard_elsewhere,
+        OTHER_ROOM,
+    )
+    .await;
     let sender = &mut writers[0];
-    assert_eq!(local.table_ids().await.len(), CLIENTS);
+    assert_eq!(local.table_ids().await.len(), CLIENTS + OTHER_ROOM);
 
     // Over the direct limit: sendmessage splits the room, one segment a
     // shard, four workers at a time post.
@@ -194,6 +205,11 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
             .iter()
             .filter(|l| l.contains("queue") || l.contains("fanout"))
             .collect::<Vec<_>>()
+    );
+    assert!(
+        heard_elsewhere.lock().unwrap().is_empty(),
+        "another room heard: {:?}",
+        heard_elsewhere.lock().unwrap()
     );
     let segments: Vec<&serde_json::Value> = log
         .iter()
@@ -265,6 +281,7 @@ async fn a_broadcast_to_thousands_goes_through_the_workers_and_survives_a_killed
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let counts = await_everyone(&heard, "once more", &local, CLIENTS).await;
+    assert!(heard_elsewhere.lock().unwrap().is_empty());
     let failed = failed_jobs(&local);
     let twice = counts.iter().filter(|n| **n == 2).count();
     assert!(

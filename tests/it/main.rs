@@ -22,6 +22,7 @@ mod logs_local;
 mod logs_moto;
 mod notify_fake;
 mod reserved_stage;
+mod rooms_e2e;
 mod snapshots;
 mod synth_cli;
 mod template_contents;

@@ -1,0 +1,302 @@
+//! Rooms through `chatstack local`: real `chatstack.v1` WebSocket clients
+//! (and a plain one, as the guide's wscat connects) against the real
+//! handler binaries and DynamoDB in moto.
+
+use std::time::Duration;
+
+use crate::common::local::Local;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A client that asks for `chatstack.v1`; `local` must select it.
+async fn connect_v1(url: &str) -> Client {
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(chat_contract::SUBPROTOCOL),
+    );
+    let (client, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol"),
+        Some(&HeaderValue::from_static(chat_contract::SUBPROTOCOL))
+    );
+    client
+}
+
+async fn send(client: &mut Client, body: Value) {
+    client
+        .send(Message::Text(body.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next text frame, within 10 s.
+async fn receive(client: &mut Client) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return text.to_string(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+}
+
+/// The next frame, parsed: every frame a v1 client gets is JSON.
+async fn frame(client: &mut Client) -> Value {
+    let text = receive(client).await;
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Nothing more arrives at any of `clients` for a while (waited out side
+/// by side).
+async fn quiet(clients: Vec<&mut Client>) {
+    let waits = clients
+        .into_iter()
+        .enumerate()
+        .map(|(n, client)| async move {
+            if let Ok(frame) = tokio::time::timeout(Duration::from_millis(800), client.next()).await
+            {
+                panic!("client {n}: expected nothing, got {frame:?}");
+            }
+        });
+    futures_util::future::join_all(waits).await;
+}
+
+/// A `message` frame's fields, `at` checked and left out.
+fn message_of(frame: &Value) -> Value {
+    assert!(frame["at"].as_u64().is_some_and(|at| at > 0), "{frame}");
+    let mut fields = frame.clone();
+    fields.as_object_mut().unwrap().remove("at");
+    fields
+}
+
+/// Joins `room` again (which changes nothing) to learn the client's id
+/// from the answer.
+async fn own_id(client: &mut Client, room: &str) -> String {
+    send(client, json!({"action": "join", "room": room})).await;
+    let answer = frame(client).await;
+    assert_eq!(
+        (answer["type"].as_str(), answer["action"].as_str()),
+        (Some("joined"), Some("join")),
+        "{answer}"
+    );
+    answer["connectionId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rooms_deliver_to_their_members_only_with_presence_and_refusals() {
+    let local = Local::start();
+    let room_url = |room: &str| format!("{}?room={room}", local.url);
+
+    let mut ana = connect_v1(&room_url("alpha")).await;
+    local.await_ids(1).await;
+    let mut bo = connect_v1(&room_url("alpha")).await;
+    let bo_joined = frame(&mut ana).await;
+    assert_eq!(
+        (bo_joined["type"].as_str(), bo_joined["room"].as_str()),
+        (Some("joined"), Some("alpha")),
+        "a member hears another connect into its room: {bo_joined}"
+    );
+    assert_eq!(bo_joined.get("action"), None, "not an answer to ana");
+    let mut cy = connect_v1(&room_url("beta")).await;
+    // wscat, as the guide connects: no subprotocol, no room.
+    let mut guide = tokio_tungstenite::connect_async(&local.url)
+        .await
+        .unwrap()
+        .0;
+    let mut in_general = connect_v1(&local.url).await;
+    local.await_ids(5).await;
+    quiet(vec![&mut ana]).await;
+
+    let ana_id = own_id(&mut ana, "alpha").await;
+    let bo_id = own_id(&mut bo, "alpha").await;
+    assert_eq!(bo_joined["connectionId"], bo_id.as_str());
+    let cy_id = own_id(&mut cy, "beta").await;
+    // Joining a room one is in again tells nobody else.
+    quiet(vec![&mut ana, &mut bo, &mut cy]).await;
+
+    // A message goes to its room's members once, and to nobody else.
+    send(
+        &mut ana,
+        json!({"action": "sendmessage", "data": "to alpha"}),
+    )
+    .await;
+    for member in [&mut ana, &mut bo] {
+        assert_eq!(
+            message_of(&frame(member).await),
+            json!({"type": "message", "room": "alpha", "text": "to alpha"})
+        );
+    }
+    quiet(vec![
+        &mut ana,
+        &mut bo,
+        &mut cy,
+        &mut in_general,
+        &mut guide,
+    ])
+    .await;
+
+    // cy joins alpha too: its answer names the action, alpha hears it.
+    send(&mut cy, json!({"action": "join", "room": "alpha"})).await;
+    assert_eq!(
+        frame(&mut cy).await,
+        json!({"type": "joined", "room": "alpha", "connectionId": cy_id, "action": "join"})
+    );
+    for member in [&mut ana, &mut bo] {
+        assert_eq!(
+            frame(member).await,
+            json!({"type": "joined", "room": "alpha", "connectionId": cy_id})
+        );
+    }
+
+    // A connection in two rooms gets both, each once.
+    send(
+        &mut bo,
+        json!({"action": "sendmessage", "room": "alpha", "data": "both"}),
+    )
+    .await;
+    send(
+        &mut cy,
+        json!({"action": "sendmessage", "room": "beta", "data": "beta only"}),
+    )
+    .await;
+    let mut heard_by_cy = vec![
+        message_of(&frame(&mut cy).await),
+        message_of(&frame(&mut cy).await),
+    ];
+    heard_by_cy.sort_by_key(|m| m["text"].to_string());
+    assert_eq!(
+        heard_by_cy,
+        [
+            json!({"type": "message", "room": "beta", "text": "beta only"}),
+            json!({"type": "message", "room": "alpha", "text": "both"}),
+        ]
+    );
+    for member in [&mut ana, &mut bo] {
+        assert_eq!(message_of(&frame(member).await)["text"], "both");
+    }
+    quiet(vec![&mut ana, &mut bo, &mut cy]).await;
+
+    // who answers the members.
+    send(&mut ana, json!({"action": "who", "room": "alpha"})).await;
+    let who = frame(&mut ana).await;
+    assert_eq!(
+        (
+            who["type"].as_str(),
+            who["count"].as_u64(),
+            who["action"].as_str()
+        ),
+        (Some("who"), Some(3), Some("who")),
+        "{who}"
+    );
+    let mut listed: Vec<&str> = who["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["connectionId"].as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    let mut expected = vec![ana_id.as_str(), bo_id.as_str(), cy_id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+
+    // Leaving stops delivery, and the room hears it.
+    send(&mut cy, json!({"action": "leave", "room": "alpha"})).await;
+    assert_eq!(
+        frame(&mut cy).await,
+        json!({"type": "left", "room": "alpha", "connectionId": cy_id, "action": "leave"})
+    );
+    for member in [&mut ana, &mut bo] {
+        assert_eq!(
+            frame(member).await,
+            json!({"type": "left", "room": "alpha", "connectionId": cy_id})
+        );
+    }
+    send(&mut ana, json!({"action": "sendmessage", "data": "after"})).await;
+    for member in [&mut ana, &mut bo] {
+        assert_eq!(message_of(&frame(member).await)["text"], "after");
+    }
+    quiet(vec![&mut cy]).await;
+
+    // Refused with a reason, to the sender only, and nothing delivered.
+    for (body, action, reason) in [
+        (
+            json!({"action": "sendmessage", "room": "alpha", "data": "sneak"}),
+            "sendmessage",
+            "you are not in room \"alpha\"",
+        ),
+        (
+            json!({"action": "join", "room": "no spaces"}),
+            "join",
+            "the room name holds ' '",
+        ),
+        (
+            json!({"action": "sendmessage", "room": "a#1", "data": "x"}),
+            "sendmessage",
+            "the room name holds '#'",
+        ),
+        (
+            json!({"action": "who", "room": "alpha"}),
+            "who",
+            "you are not in room \"alpha\"",
+        ),
+        (
+            json!({"action": "leave", "room": "alpha"}),
+            "leave",
+            "you are not in room \"alpha\"",
+        ),
+    ] {
+        send(&mut cy, body.clone()).await;
+        let refused = frame(&mut cy).await;
+        assert_eq!(
+            (refused["type"].as_str(), refused["action"].as_str()),
+            (Some("error"), Some(action)),
+            "{body}: {refused}"
+        );
+        assert!(
+            refused["message"].as_str().unwrap().contains(reason),
+            "{body}: {refused}"
+        );
+        quiet(vec![&mut ana, &mut bo]).await;
+    }
+    // A first room that breaks the rule fails the handshake (400).
+    let refused = tokio_tungstenite::connect_async(format!("{}?room=%3Cscript%3E", local.url))
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        refused.as_deref().is_some_and(|e| e.contains("400")),
+        "{refused:?}"
+    );
+
+    // The guide's flow: plain text, the default room.
+    guide
+        .send(Message::Text(
+            r#"{"action":"sendmessage","data":"hello"}"#.into(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(receive(&mut guide).await, "hello");
+    assert_eq!(
+        message_of(&frame(&mut in_general).await),
+        json!({"type": "message", "room": "general", "text": "hello"})
+    );
+    quiet(vec![&mut ana, &mut bo, &mut cy]).await;
+
+    // A member that disconnects is heard leaving.
+    bo.close(None).await.unwrap();
+    assert_eq!(
+        frame(&mut ana).await,
+        json!({"type": "left", "room": "alpha", "connectionId": bo_id})
+    );
+    local.await_ids(4).await;
+}
