@@ -10,20 +10,29 @@ use super::{CliError, Execute, block_on};
 pub struct ChatArgs {
     /// ws:// or wss:// URL of a stage (printed by `local` and `deploy`).
     pub url: String,
-    /// Send each line exactly as typed (for other routes or your own JSON).
+    /// Send each line exactly as typed (for other routes or your own JSON),
+    /// on a plain connection, as wscat does: frames are printed as they come.
     #[arg(long)]
     pub raw: bool,
     /// Connection token for a stage that requires one (chatstack token);
     /// added to the URL as ?token=...
     #[arg(long, env = "CHATSTACK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The room to connect to (default: general, where the guide's clients
+    /// meet). Once connected: /join ROOM, /leave [ROOM], /who [ROOM], /help.
+    #[arg(long, value_name = "NAME")]
+    pub room: Option<crate::settings::RoomName>,
 }
 
 impl Execute for ChatArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         block_on(async {
             let url = crate::client::with_token(&self.url, self.token.as_deref());
-            crate::client::run_chat(&url, self.raw, crate::client::stdin_lines(), out).await?;
+            let options = crate::client::ChatOptions {
+                raw: self.raw,
+                room: self.room.as_ref().map(|room| room.as_str()),
+            };
+            crate::client::run_chat(&url, options, crate::client::stdin_lines(), out).await?;
             Ok(())
         })
     }

@@ -150,10 +150,20 @@ pub enum Command {
     )]
     Web(WebArgs),
 
-    /// A terminal chat client: each line you type is sent as
-    /// {"action":"sendmessage","data":LINE}; what arrives is printed.
-    #[command(after_help = "Examples:\n  chatstack chat ws://127.0.0.1:8080/dev\n  \
-        chatstack chat wss://abc123.execute-api.eu-west-1.amazonaws.com/dev")]
+    /// A terminal chat client: each line you type goes to the room you are
+    /// talking in; what arrives is printed, other rooms' marked [#room].
+    ///
+    /// It speaks the chatstack.v1 protocol; against a stage deployed
+    /// before rooms (or with --raw) it talks as the guide's wscat does.
+    #[command(
+        after_help = "Commands (in the chat):\n  /join ROOM     join a room, or switch to one you are in\n  \
+        /leave [ROOM]  leave it (default: the room you talk in)\n  \
+        /who [ROOM]    who is there\n  \
+        //text         send a line that begins with /\n\n\
+        Examples:\n  chatstack chat ws://127.0.0.1:8080/dev\n  \
+        chatstack chat ws://127.0.0.1:8080/dev --room ops\n  \
+        chatstack chat wss://abc123.execute-api.eu-west-1.amazonaws.com/dev"
+    )]
     Chat(ChatArgs),
 }
 

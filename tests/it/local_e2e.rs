@@ -717,7 +717,7 @@ fn two_chat_clients_talk_through_local() {
         &alice_lines,
         &format!(
             "Not sent: the message is {} bytes; API Gateway takes at most 131072.",
-            130 * 1024 + r#"{"action":"sendmessage","data":""}"#.len()
+            130 * 1024 + r#"{"action":"sendmessage","room":"general","data":""}"#.len()
         ),
     );
     writeln!(alice.stdin.as_mut().unwrap(), "still here").unwrap();

@@ -300,3 +300,171 @@ async fn rooms_deliver_to_their_members_only_with_presence_and_refusals() {
     );
     local.await_ids(4).await;
 }
+
+/// A `chatstack chat` process and the lines it printed.
+struct ChatProcess {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ChatProcess {
+    fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatstack"))
+            .arg("chat")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("chatstack chat starts");
+        let lines = std::sync::Arc::<std::sync::Mutex<Vec<String>>>::default();
+        let sink = lines.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        ChatProcess { child, lines }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.child.stdin.as_mut().unwrap(), "{line}").unwrap();
+    }
+
+    /// Waits for a line that `matches`, and returns it.
+    async fn wait_for(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| matches(l)) {
+                return line.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} never came: {:?}",
+                self.lines.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_for_line(&self, line: &str) {
+        self.wait_for(line, |l| l == line).await;
+    }
+
+    fn printed(&self, text: &str) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| l.contains(text))
+    }
+
+    /// Ends the input (Ctrl-D) and expects a clean exit.
+    fn finish(mut self) {
+        drop(self.child.stdin.take());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chat_client_joins_switches_and_leaves_rooms_and_shows_presence() {
+    let local = Local::start();
+    let mut ana = ChatProcess::start(&[&local.url, "--room", "ops"]);
+    ana.wait_for_line("* You are in #ops; your lines go there. (your rooms: #ops)")
+        .await;
+    let mut bo = ChatProcess::start(&[&local.url]);
+    bo.wait_for_line("* You are in #general; your lines go there. (your rooms: #general)")
+        .await;
+
+    bo.type_line("/join ops");
+    bo.wait_for_line("* You are in #ops; your lines go there. (your rooms: #general #ops)")
+        .await;
+    ana.wait_for("bo's join", |l| {
+        l.starts_with("* ") && l.ends_with(" joined #ops")
+    })
+    .await;
+    bo.type_line("hi ops");
+    ana.wait_for_line("< hi ops").await;
+    bo.type_line("/who");
+    bo.wait_for("the answer to who", |l| l.starts_with("* #ops: 2 here: "))
+        .await;
+
+    // Back to general: ana, in ops only, hears none of it; a message of a
+    // room one is in but not talking in is marked with its room.
+    bo.type_line("/join general");
+    bo.wait_for_line("* You are in #general; your lines go there. (your rooms: #general #ops)")
+        .await;
+    bo.type_line("to general");
+    ana.type_line("to ops");
+    bo.wait_for_line("< [#ops] to ops").await;
+    bo.type_line("/join bad name");
+    bo.wait_for_line(
+        "join: the room name holds ' ' (a room name is 1 to 64 letters, digits, '-', '_' or '.')",
+    )
+    .await;
+
+    ana.type_line("/leave");
+    ana.wait_for_line("* You left #ops and are in no room: /join one to talk.")
+        .await;
+    bo.wait_for("ana's leave", |l| {
+        l.starts_with("* ") && l.ends_with(" left #ops")
+    })
+    .await;
+    ana.type_line("anyone?");
+    ana.wait_for_line("You are in no room: /join one to talk.")
+        .await;
+    assert!(
+        !ana.printed("to general"),
+        "{:?}",
+        ana.lines.lock().unwrap()
+    );
+    ana.finish();
+    bo.finish();
+}
+
+/// A stage deployed before rooms: it accepts the WebSocket without the
+/// subprotocol and answers each message with what it received.
+async fn stage_before_rooms() -> (String, tokio::task::JoinHandle<Vec<String>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/dev", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let mut received = Vec::new();
+        // The client's first try (offering the subprotocol) is dropped by
+        // it; the second stays.
+        for _ in 0..2 {
+            let (stream, _) = listener.accept().await.unwrap();
+            let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+                continue;
+            };
+            while let Some(Ok(message)) = socket.next().await {
+                if let Message::Text(text) = message {
+                    received.push(text.to_string());
+                    let reply = format!("got {text}");
+                    if socket.send(Message::Text(reply.into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        received
+    });
+    (url, server)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chat_client_talks_plainly_to_a_stage_that_predates_rooms() {
+    let (url, server) = stage_before_rooms().await;
+    let mut chat = ChatProcess::start(&[&url, "--room", "ops"]);
+    chat.wait_for("the notice", |l| l.starts_with("This stage predates rooms"))
+        .await;
+    chat.type_line("hello");
+    chat.wait_for_line(r#"< got {"action":"sendmessage","data":"hello"}"#)
+        .await;
+    chat.finish();
+    assert_eq!(
+        server.await.unwrap(),
+        [r#"{"action":"sendmessage","data":"hello"}"#],
+        "the guide's body, and no room action"
+    );
+}

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use std::collections::VecDeque;
 
+mod rooms;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -58,28 +60,146 @@ fn tls_connector() -> Result<Connector, ClientError> {
     Ok(Connector::Rustls(Arc::new(config)))
 }
 
+/// `url` with `value` (when there is one) as its `name` query parameter.
+fn with_parameter(url: &str, name: &str, value: Option<&str>) -> String {
+    let Some(value) = value else {
+        return url.to_owned();
+    };
+    let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{name}={encoded}")
+}
+
 /// `url` with `token` as its `token` query parameter (browsers cannot
 /// send headers on a WebSocket, so API Gateway's authorizer reads it there).
 pub fn with_token(url: &str, token: Option<&str>) -> String {
-    let Some(token) = token else {
-        return url.to_owned();
-    };
-    let encoded: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!(
-        "{url}{separator}{}={encoded}",
-        chat_contract::TOKEN_QUERY_PARAMETER
-    )
+    with_parameter(url, chat_contract::TOKEN_QUERY_PARAMETER, token)
 }
 
-/// What a typed line becomes: `{"action":"sendmessage","data":line}`, or
-/// the line itself with `raw`.
+/// What a typed line becomes on a plain connection:
+/// `{"action":"sendmessage","data":line}`, or the line itself with `raw`.
 pub fn outgoing(line: &str, raw: bool) -> String {
     if raw {
         line.to_owned()
     } else {
         json!({"action": "sendmessage", "data": line}).to_string()
     }
+}
+
+/// How `chatstack chat` talks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChatOptions<'a> {
+    /// Send lines as typed and show frames as they come, on a plain
+    /// connection (as wscat does).
+    pub raw: bool,
+    /// The room to connect to (`None`: the stage's default).
+    pub room: Option<&'a str>,
+}
+
+/// The guide's conversation: bare text both ways (or, with `raw`, what is
+/// typed), for `--raw` and for stages that predate rooms.
+struct PlainChat {
+    raw: bool,
+    /// What we sent that the server echoes back to us on an open stage.
+    unechoed: VecDeque<String>,
+}
+
+impl PlainChat {
+    fn read_line(&mut self, line: &str) -> rooms::Typed {
+        if !self.raw {
+            self.unechoed.push_back(line.to_owned());
+        }
+        rooms::Typed::Say(outgoing(line, self.raw))
+    }
+
+    fn show(&mut self, frame: &str) -> Option<String> {
+        let message = Incoming::parse(frame, self.raw);
+        // Our own message coming back: on an open stage the bare text we
+        // typed, already on screen; on a token stage it carries our name,
+        // and is shown.
+        if self
+            .unechoed
+            .front()
+            .is_some_and(|sent| sent == message.text())
+        {
+            self.unechoed.pop_front();
+            if matches!(message, Incoming::Plain(_)) {
+                return None;
+            }
+        }
+        Some(message.line())
+    }
+}
+
+/// A connection's conversation, by the protocol the stage agreed to.
+enum Conversation {
+    Plain(PlainChat),
+    Rooms(rooms::Rooms),
+}
+
+impl Conversation {
+    fn read_line(&mut self, line: &str) -> rooms::Typed {
+        match self {
+            Conversation::Plain(chat) => chat.read_line(line),
+            Conversation::Rooms(rooms) => rooms.read_line(line),
+        }
+    }
+
+    fn show(&mut self, frame: &str) -> Option<String> {
+        match self {
+            Conversation::Plain(chat) => chat.show(frame),
+            Conversation::Rooms(rooms) => rooms.show(frame),
+        }
+    }
+
+    /// The last line read was not sent after all: it will not come back.
+    fn unsent(&mut self) {
+        match self {
+            Conversation::Plain(chat) => {
+                chat.unechoed.pop_back();
+            }
+            Conversation::Rooms(rooms) => rooms.unsent(),
+        }
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the WebSocket, asking for [`chat_contract::SUBPROTOCOL`] when
+/// `rooms` is set.
+async fn open(
+    url: &str,
+    connector: Option<Connector>,
+    rooms: bool,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let mut request = url.into_client_request()?;
+    let headers = request.headers_mut();
+    headers.insert(
+        "user-agent",
+        HeaderValue::from_static(concat!("chatstack/", env!("CARGO_PKG_VERSION"))),
+    );
+    if rooms {
+        headers.insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static(chat_contract::SUBPROTOCOL),
+        );
+    }
+    let (socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector).await?;
+    Ok(socket)
+}
+
+/// A stage deployed before rooms completes the handshake without
+/// selecting the subprotocol it was offered.
+fn predates_rooms(error: &tokio_tungstenite::tungstenite::Error) -> bool {
+    use tokio_tungstenite::tungstenite::error::{Error, ProtocolError, SubProtocolError};
+    matches!(
+        error,
+        Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+            SubProtocolError::NoSubProtocol
+        ))
+    )
 }
 
 /// `message` as the frames API Gateway accepts: one text frame when it is
@@ -215,59 +335,71 @@ impl<'a> Incoming<'a> {
 /// Connects to `url`, sends each line of `input`, prints what arrives.
 /// Ends when the input ends (Ok) or when the server closes the connection
 /// or it drops (an error saying why). Only `shown_url`, the URL without
-/// its token, is ever printed.
+/// its token, is ever printed. Speaks `chatstack.v1` unless `raw`, or
+/// unless the stage predates rooms (then as before, saying so).
 pub async fn run_chat(
     url: &str,
-    raw: bool,
+    options: ChatOptions<'_>,
     mut input: mpsc::Receiver<std::io::Result<String>>,
     out: &mut dyn Write,
 ) -> Result<(), ClientError> {
-    let shown_url = without_token(url);
+    let url = with_parameter(url, chat_contract::ROOM_QUERY_PARAMETER, options.room);
+    let shown_url = without_token(&url);
+    let connect_error = |error: tokio_tungstenite::tungstenite::Error| ClientError::Connect {
+        url: shown_url.clone(),
+        reason: connect_failure(&error),
+    };
+    let plain = || {
+        Conversation::Plain(PlainChat {
+            raw: options.raw,
+            unechoed: VecDeque::new(),
+        })
+    };
     let connector = if url.starts_with("wss://") {
         Some(tls_connector()?)
     } else {
         None
     };
-    let connect_error = |reason: String| ClientError::Connect {
-        url: shown_url.clone(),
-        reason,
+    let (socket, mut conversation) = match open(&url, connector.clone(), !options.raw).await {
+        Ok(socket) if options.raw => (socket, plain()),
+        Ok(socket) => (
+            socket,
+            Conversation::Rooms(rooms::Rooms::connected_to(options.room)),
+        ),
+        Err(error) if predates_rooms(&error) => {
+            writeln!(
+                out,
+                "This stage predates rooms (it did not take the {} protocol): one room, \
+                 plain text, no /join, /leave or /who. Deploy again to have them.",
+                chat_contract::SUBPROTOCOL
+            )?;
+            let socket = open(&url, connector, false).await;
+            (socket.map_err(connect_error)?, plain())
+        }
+        Err(error) => return Err(connect_error(error)),
     };
-    let mut request = url
-        .into_client_request()
-        .map_err(|e| connect_error(connect_failure(&e)))?;
-    request.headers_mut().insert(
-        "user-agent",
-        HeaderValue::from_static(concat!("chatstack/", env!("CARGO_PKG_VERSION"))),
-    );
-    let (socket, _) =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector)
-            .await
-            .map_err(|e| connect_error(connect_failure(&e)))?;
     writeln!(
         out,
         "Connected to {shown_url}. Type a message and press Enter; Ctrl-D quits."
     )?;
     out.flush()?;
     let (mut sink, mut stream) = socket.split();
-    // What we sent that the server echoes back to us on an open stage.
-    let mut unechoed: VecDeque<String> = VecDeque::new();
+    if let Conversation::Rooms(rooms) = &conversation
+        && let Some(join) = rooms.first_join()
+    {
+        sink.send(Message::Text(join.into()))
+            .await
+            .map_err(|e| ClientError::Connection(e.to_string()))?;
+    }
     let mut input_open = true;
     loop {
         tokio::select! {
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    let message = Incoming::parse(&text, raw);
-                    // Our own message coming back: on an open stage the
-                    // bare text we typed, already on screen; on a token
-                    // stage it carries our name, and is shown.
-                    if unechoed.front().is_some_and(|sent| sent == message.text()) {
-                        unechoed.pop_front();
-                        if matches!(message, Incoming::Plain(_)) {
-                            continue;
-                        }
+                    if let Some(line) = conversation.show(&text) {
+                        writeln!(out, "{}", crate::terminal::visible(&line))?;
+                        out.flush()?;
                     }
-                    writeln!(out, "{}", crate::terminal::visible(&message.line()))?;
-                    out.flush()?;
                 }
                 Some(Ok(Message::Binary(bytes))) => {
                     let text = String::from_utf8_lossy(&bytes);
@@ -290,8 +422,16 @@ pub async fn run_chat(
             line = input.recv(), if input_open => match line {
                 Some(Ok(line)) if line.trim().is_empty() => {}
                 Some(Ok(line)) => {
-                    let message = outgoing(&line, raw);
+                    let message = match conversation.read_line(&line) {
+                        rooms::Typed::Say(body) | rooms::Typed::Request(body) => body,
+                        rooms::Typed::Notice(notice) => {
+                            writeln!(out, "{notice}")?;
+                            out.flush()?;
+                            continue;
+                        }
+                    };
                     let Some(frames) = frames(&message) else {
+                        conversation.unsent();
                         writeln!(
                             out,
                             "Not sent: the message is {} bytes; API Gateway takes at most {MAX_MESSAGE_BYTES}.",
@@ -304,9 +444,6 @@ pub async fn run_chat(
                         sink.send(frame)
                             .await
                             .map_err(|e| ClientError::Connection(e.to_string()))?;
-                    }
-                    if !raw {
-                        unechoed.push_back(line);
                     }
                 }
                 Some(Err(_)) | None => {

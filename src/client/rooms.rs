@@ -1,0 +1,325 @@
+//! `chatstack chat` on the `chatstack.v1` protocol: the rooms a connection
+//! is in, the one typed lines go to, the `/join`, `/leave` and `/who`
+//! commands, and how each frame reads on a terminal.
+
+use serde_json::{Value, json};
+
+/// The commands, as `/help` lists them.
+pub const HELP: &str = "Commands: /join ROOM (join it, or switch to it; your lines go there), \
+/leave [ROOM], /who [ROOM], /help. Start a line with // to send one that begins with /.";
+
+/// A typed line, read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Typed {
+    /// Text for the room being talked in.
+    Say(String),
+    /// A request for the server: its JSON body.
+    Request(String),
+    /// Something to tell the user, sending nothing.
+    Notice(String),
+}
+
+/// What the client knows of its rooms.
+#[derive(Debug, Default)]
+pub struct Rooms {
+    /// Rooms it is in, in the order it joined them.
+    joined: Vec<String>,
+    /// Where typed lines go; `None` once it has left every room.
+    talking_in: Option<String>,
+    /// Texts it sent that will come back to it, with their room.
+    unechoed: std::collections::VecDeque<(String, String)>,
+}
+
+/// Reads a room name from a command, checked against the rule.
+fn room_argument(command: &str, argument: &str) -> Result<String, String> {
+    chat_contract::check_room_name(argument)
+        .map(|()| argument.to_owned())
+        .map_err(|refused| format!("{command}: {refused}"))
+}
+
+impl Rooms {
+    /// The room the client asked for as it connected (`None`: the
+    /// stage's default); the answer to [`Rooms::first_join`] confirms it.
+    pub fn connected_to(room: Option<&str>) -> Self {
+        let room = room.unwrap_or(chat_contract::DEFAULT_ROOM).to_owned();
+        Rooms {
+            joined: vec![room.clone()],
+            talking_in: Some(room),
+            ..Rooms::default()
+        }
+    }
+
+    /// Joining the room it connected to again changes nothing on the
+    /// server; the answer confirms the room (a stage may have refused it).
+    pub fn first_join(&self) -> Option<String> {
+        self.talking_in
+            .as_ref()
+            .map(|room| json!({"action": "join", "room": room}).to_string())
+    }
+
+    /// What a typed line means.
+    pub fn read_line(&mut self, line: &str) -> Typed {
+        if let Some(text) = line.strip_prefix("//") {
+            return self.say(&format!("/{text}"));
+        }
+        let Some(command) = line.strip_prefix('/') else {
+            return self.say(line);
+        };
+        let (name, argument) = command
+            .split_once(char::is_whitespace)
+            .map_or((command, ""), |(name, rest)| (name, rest.trim()));
+        let room_or_current = |command: &str| -> Result<String, String> {
+            if argument.is_empty() {
+                self.talking_in.clone().ok_or_else(|| {
+                    format!("{command}: you are in no room; name one: /{command} ROOM")
+                })
+            } else {
+                room_argument(command, argument)
+            }
+        };
+        let request = |action: &str, room: Result<String, String>| match room {
+            Ok(room) => Typed::Request(json!({"action": action, "room": room}).to_string()),
+            Err(why) => Typed::Notice(why),
+        };
+        match name {
+            "join" if argument.is_empty() => Typed::Notice("join: which room? /join ROOM".into()),
+            "join" => request("join", room_argument("join", argument)),
+            "leave" => request("leave", room_or_current("leave")),
+            "who" => request("who", room_or_current("who")),
+            "help" => Typed::Notice(HELP.into()),
+            other => Typed::Notice(format!("/{other} is not a command. {HELP}")),
+        }
+    }
+
+    fn say(&mut self, text: &str) -> Typed {
+        match &self.talking_in {
+            Some(room) => {
+                self.unechoed.push_back((room.clone(), text.to_owned()));
+                Typed::Say(json!({"action": "sendmessage", "room": room, "data": text}).to_string())
+            }
+            None => Typed::Notice("You are in no room: /join one to talk.".into()),
+        }
+    }
+
+    /// The last line read was not sent after all: it will not come back.
+    pub fn unsent(&mut self) {
+        self.unechoed.pop_back();
+    }
+
+    /// The line a frame shows as (`None`: nothing to show, such as the
+    /// client's own message coming back, already on screen as typed).
+    pub fn show(&mut self, frame: &str) -> Option<String> {
+        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(frame) else {
+            // Only a reply that could not learn the protocol is not JSON.
+            return Some(format!("* {frame}"));
+        };
+        let text = |name: &str| fields.get(name).and_then(Value::as_str);
+        let room = text("room");
+        let answers_me = fields.get("action").is_some();
+        match text("type") {
+            Some("message") => self.message(room, text("from"), text("text").unwrap_or("")),
+            Some("joined") if answers_me => Some(self.joined(room?)),
+            Some("left") if answers_me => Some(self.left(room?)),
+            Some(change @ ("joined" | "left")) => {
+                let who = text("user").or(text("connectionId")).unwrap_or("someone");
+                Some(format!("* {who} {change} #{}", room?))
+            }
+            Some("who") => Some(who_line(room?, &fields)),
+            Some("error") => Some(format!("! {}", text("message").unwrap_or(frame))),
+            _ => Some(format!("< {frame}")),
+        }
+    }
+
+    fn message(&mut self, room: Option<&str>, from: Option<&str>, text: &str) -> Option<String> {
+        let own = self
+            .unechoed
+            .front()
+            .is_some_and(|(sent_to, sent)| Some(sent_to.as_str()) == room && sent == text);
+        if own {
+            self.unechoed.pop_front();
+            // Typed, so on screen; a stage with tokens names the sender,
+            // which is news (the server's name for you).
+            from?;
+        }
+        let place = match room {
+            Some(room) if Some(room) != self.talking_in.as_deref() => format!("[#{room}] "),
+            _ => String::new(),
+        };
+        Some(match from {
+            Some(from) => format!("< {place}{from}: {text}"),
+            None => format!("< {place}{text}"),
+        })
+    }
+
+    fn joined(&mut self, room: &str) -> String {
+        if !self.joined.iter().any(|r| r == room) {
+            self.joined.push(room.to_owned());
+        }
+        self.talking_in = Some(room.to_owned());
+        format!(
+            "* You are in #{room}; your lines go there. ({})",
+            self.listing()
+        )
+    }
+
+    fn left(&mut self, room: &str) -> String {
+        self.joined.retain(|r| r != room);
+        if self.talking_in.as_deref() == Some(room) {
+            self.talking_in = self.joined.last().cloned();
+        }
+        match &self.talking_in {
+            Some(now) => format!("* You left #{room}; your lines go to #{now}."),
+            None => format!("* You left #{room} and are in no room: /join one to talk."),
+        }
+    }
+
+    fn listing(&self) -> String {
+        let rooms: Vec<String> = self.joined.iter().map(|r| format!("#{r}")).collect();
+        format!("your rooms: {}", rooms.join(" "))
+    }
+}
+
+/// `* #ops: 3 here: alice, bob, 4f3a=` (and how many more it left out).
+fn who_line(room: &str, fields: &serde_json::Map<String, Value>) -> String {
+    let members: Vec<&str> = fields
+        .get("members")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|member| {
+            member
+                .get("user")
+                .or(member.get("connectionId"))
+                .and_then(Value::as_str)
+        })
+        .collect();
+    let count = fields
+        .get("count")
+        .and_then(Value::as_u64)
+        .unwrap_or(members.len() as u64);
+    let more = count.saturating_sub(members.len() as u64);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("* #{room}: {count} here: {}{tail}", members.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(typed: Typed) -> Value {
+        match typed {
+            Typed::Say(body) | Typed::Request(body) => serde_json::from_str(&body).unwrap(),
+            Typed::Notice(notice) => panic!("a notice: {notice}"),
+        }
+    }
+
+    #[test]
+    fn lines_go_to_the_room_talked_in_and_commands_become_requests() {
+        let mut rooms = Rooms::connected_to(Some("ops"));
+        assert_eq!(
+            rooms.first_join().as_deref(),
+            Some(r#"{"action":"join","room":"ops"}"#)
+        );
+        assert_eq!(
+            body(rooms.read_line("hi")),
+            json!({"action": "sendmessage", "room": "ops", "data": "hi"})
+        );
+        assert_eq!(
+            body(rooms.read_line("//etc/hosts")),
+            json!({"action": "sendmessage", "room": "ops", "data": "/etc/hosts"})
+        );
+        assert_eq!(
+            body(rooms.read_line("/join  lobby ")),
+            json!({"action": "join", "room": "lobby"})
+        );
+        assert_eq!(
+            body(rooms.read_line("/who")),
+            json!({"action": "who", "room": "ops"})
+        );
+        assert_eq!(
+            body(rooms.read_line("/leave lobby")),
+            json!({"action": "leave", "room": "lobby"})
+        );
+        for (line, says) in [
+            ("/join", "which room?"),
+            ("/join no way", "the room name holds ' '"),
+            ("/who a#b", "the room name holds '#'"),
+            ("/shout hi", "/shout is not a command"),
+            ("/help", "/join ROOM"),
+        ] {
+            match rooms.read_line(line) {
+                Typed::Notice(notice) => assert!(notice.contains(says), "{line}: {notice}"),
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn answers_move_the_conversation_and_others_read_as_system_lines() {
+        let mut rooms = Rooms::connected_to(None);
+        let answer = rooms
+            .show(r#"{"type":"joined","room":"general","connectionId":"me=","action":"join"}"#);
+        assert_eq!(
+            answer.as_deref(),
+            Some("* You are in #general; your lines go there. (your rooms: #general)")
+        );
+        rooms.show(r#"{"type":"joined","room":"ops","connectionId":"me=","action":"join"}"#);
+        assert_eq!(
+            body(rooms.read_line("hi")),
+            json!({"action": "sendmessage", "room": "ops", "data": "hi"})
+        );
+        // Its own message back: already on screen. Another room's: marked.
+        assert_eq!(
+            rooms.show(r#"{"type":"message","room":"ops","text":"hi","at":1}"#),
+            None
+        );
+        assert_eq!(
+            rooms
+                .show(r#"{"type":"message","room":"general","text":"yo","from":"bo","at":1}"#)
+                .as_deref(),
+            Some("< [#general] bo: yo")
+        );
+        assert_eq!(
+            rooms
+                .show(r#"{"type":"message","room":"ops","text":"hi","at":1}"#)
+                .as_deref(),
+            Some("< hi"),
+            "someone else's, once its own came back"
+        );
+        assert_eq!(
+            rooms
+                .show(r#"{"type":"joined","room":"ops","connectionId":"x=","user":"cy"}"#)
+                .as_deref(),
+            Some("* cy joined #ops")
+        );
+        assert_eq!(
+            rooms
+                .show(r#"{"type":"who","room":"ops","members":[{"connectionId":"me="},{"connectionId":"x=","user":"cy"}],"count":5,"action":"who"}"#)
+                .as_deref(),
+            Some("* #ops: 5 here: me=, cy and 3 more")
+        );
+        assert_eq!(
+            rooms
+                .show(r#"{"type":"error","message":"you are not in room \"x\"","action":"who"}"#)
+                .as_deref(),
+            Some("! you are not in room \"x\"")
+        );
+        assert_eq!(
+            rooms
+                .show(r#"{"type":"left","room":"ops","connectionId":"me=","action":"leave"}"#)
+                .as_deref(),
+            Some("* You left #ops; your lines go to #general.")
+        );
+        rooms.show(r#"{"type":"left","room":"general","connectionId":"me=","action":"leave"}"#);
+        assert!(matches!(rooms.read_line("anyone?"), Typed::Notice(n) if n.contains("no room")));
+        assert!(matches!(rooms.read_line("/who"), Typed::Notice(n) if n.contains("no room")));
+        assert_eq!(
+            rooms.show("Internal error").as_deref(),
+            Some("* Internal error")
+        );
+    }
+}
