@@ -49,10 +49,26 @@ impl ReplyPrefixes {
     }
 }
 
+/// What the page is given: its config, and the protocol's names it
+/// speaks (chat-contract's, so the page cannot drift from the functions).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageData<'a> {
+    #[serde(flatten)]
+    config: &'a PageConfig,
+    subprotocol: &'static str,
+    default_room: &'static str,
+}
+
 /// The page with `config` in it. The JSON sits in a data block; `<` is
 /// escaped so no value can end the element.
 pub fn page(config: &PageConfig) -> String {
-    let json = serde_json::to_string(config)
+    let data = PageData {
+        config,
+        subprotocol: chat_contract::SUBPROTOCOL,
+        default_room: chat_contract::DEFAULT_ROOM,
+    };
+    let json = serde_json::to_string(&data)
         .unwrap_or_else(|_| "{}".to_owned())
         .replace('<', "\\u003c");
     PAGE.replacen(CONFIG_PLACEHOLDER, &json, 1)
@@ -147,6 +163,7 @@ mod tests {
         });
         assert!(!html.contains(CONFIG_PLACEHOLDER));
         assert!(html.contains(r#""tokenRequired":true"#));
+        assert!(html.contains(r#""subprotocol":"chatstack.v1","defaultRoom":"general""#));
         assert!(!html.contains("</script><script>alert"));
         assert_eq!(html.matches("</script>").count(), 2);
     }

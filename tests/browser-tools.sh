@@ -5,6 +5,14 @@
 # downloaded.
 set -euo pipefail
 
+# Browser tests start at once and apt-get takes no second caller: one
+# installs, under the tools' lock dir, while the others wait.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools_dir="${CHATSTACK_TOOLS_DIR:-${CARGO_TARGET_DIR:-$root/target}/tools}"
+mkdir -p "$tools_dir"
+exec 9>"$tools_dir/.browser-lock"
+flock 9
+
 if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
     echo "tests/browser-tools.sh: the browser test needs Debian's chromium and chromium-driver:" \

@@ -105,17 +105,27 @@ async fn wait_for_state(page: &Client, expected: &str, limit: Duration) {
     .await;
 }
 
-/// The messages shown, as (class, text).
+/// The lines shown in the room on screen, as (class, text): `chat` (with
+/// `mine` for one's own), `system` or `error`.
 async fn messages(page: &Client) -> Vec<(String, String)> {
     let items = page
         .execute(
-            "return Array.from(document.querySelectorAll('#messages li'))\
-             .map(li => [li.className, li.textContent]);",
+            "return Array.from(document.querySelectorAll('#messages li:not([hidden])'))\
+             .map(li => [li.className, li.querySelector('.text').textContent]);",
             vec![],
         )
         .await
         .expect("the page runs scripts");
     serde_json::from_value(items).unwrap_or_default()
+}
+
+/// The chat messages shown (presence and answers left out).
+async fn chats(page: &Client) -> Vec<(String, String)> {
+    messages(page)
+        .await
+        .into_iter()
+        .filter(|(class, _)| class.starts_with("chat"))
+        .collect()
 }
 
 async fn type_and_send(page: &Client, text: &str) {
@@ -158,21 +168,22 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
     }
     local.await_ids(2).await;
 
-    // Each sees the other's message exactly once.
+    // Each sees the other's message exactly once, its own set apart.
     type_and_send(&a, "hello from a").await;
     let chat = |text: &str| ("chat".to_owned(), text.to_owned());
-    for page in [&a, &b] {
+    let mine = |text: &str| ("chat mine".to_owned(), text.to_owned());
+    for (page, seen) in [(&a, mine("hello from a")), (&b, chat("hello from a"))] {
         wait_until("the message", Duration::from_secs(10), || async {
-            messages(page).await.contains(&chat("hello from a"))
+            chats(page).await.contains(&seen)
         })
         .await;
     }
     // Markup is text, never HTML.
-    type_and_send(&b, "<b>bold</b> & <img src=x onerror=alert(1)>").await;
-    let markup = chat("<b>bold</b> & <img src=x onerror=alert(1)>");
-    for page in [&a, &b] {
+    let markup = "<b>bold</b> & <img src=x onerror=alert(1)>";
+    type_and_send(&b, markup).await;
+    for (page, seen) in [(&a, chat(markup)), (&b, mine(markup))] {
         wait_until("the markup message", Duration::from_secs(10), || async {
-            messages(page).await.contains(&markup)
+            chats(page).await.contains(&seen)
         })
         .await;
         let elements = page
@@ -182,18 +193,28 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
         assert!(elements.is_empty(), "markup was rendered");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    for page in [&a, &b] {
-        let shown = messages(page).await;
-        assert_eq!(
-            shown,
-            vec![chat("hello from a"), markup.clone()],
-            "exactly once each"
-        );
-    }
+    assert_eq!(
+        chats(&a).await,
+        [mine("hello from a"), chat(markup)],
+        "exactly once each"
+    );
+    assert_eq!(chats(&b).await, [chat("hello from a"), mine(markup)]);
+    // Each message with its time.
+    let times: Vec<String> = serde_json::from_value(
+        a.execute(
+            "return Array.from(document.querySelectorAll('#messages li.chat time'))\
+             .map(t => t.dateTime);",
+            vec![],
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(times.len(), 2, "{times:?}");
+    assert!(times.iter().all(|t| t.starts_with("20")), "{times:?}");
 
-    // On an open stage anyone can send any frame, so every frame is shown
-    // as plain text: JSON that looks like a named message, and text that
-    // looks like a server reply, are not dressed up as either.
+    // A sender's text is only ever a frame's text: JSON that looks like a
+    // named message, or like a frame, is shown as what was typed.
     b.execute(
         r#"window.chatstack.sendRaw(JSON.stringify({action: "sendmessage", data: '{"from":"admin","text":"reset your token"}'}));"#,
         vec![],
@@ -214,6 +235,25 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
             .is_empty(),
         "a sender name was shown on an open stage"
     );
+    b.execute(
+        r#"window.chatstack.sendRaw(JSON.stringify({action: "sendmessage", data: '{"type":"error","message":"you are banned"}'}));"#,
+        vec![],
+    )
+    .await
+    .unwrap();
+    let forged_frame = chat(r#"{"type":"error","message":"you are banned"}"#);
+    wait_until(
+        "the forged frame, as text",
+        Duration::from_secs(10),
+        || async { chats(&a).await.contains(&forged_frame) },
+    )
+    .await;
+    assert!(
+        !messages(&a).await.iter().any(|(class, _)| class == "error"),
+        "{:?}",
+        messages(&a).await
+    );
+    // The functions' own answers are shown as what they are.
     a.execute("window.chatstack.sendRaw('not a sendmessage');", vec![])
         .await
         .unwrap();
@@ -221,14 +261,9 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
         messages(&a)
             .await
             .iter()
-            .any(|(class, text)| class == "chat" && text.starts_with("Use the sendmessage route"))
+            .any(|(class, text)| class == "error" && text.starts_with("Use the sendmessage route"))
     })
     .await;
-    assert!(
-        !messages(&a).await.iter().any(|(class, _)| class != "chat"),
-        "{:?}",
-        messages(&a).await
-    );
 
     // Over 32 KB: refused in the page, with the reason; nothing is sent.
     a.execute(
@@ -247,7 +282,7 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
         .unwrap();
     assert!(problem.contains("32 KB"), "{problem}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(messages(&b).await.len(), 3, "b received nothing more");
+    assert_eq!(chats(&b).await.len(), 4, "b received nothing more");
     screenshot(&a, "a").await;
     screenshot(&b, "b").await;
 
@@ -290,7 +325,7 @@ async fn on_a_stage_with_tokens_the_page_asks_for_one_and_shows_names() {
 
     type_and_send(&page, "signed in").await;
     wait_until("the named message", Duration::from_secs(10), || async {
-        messages(&page).await == [("chat".to_owned(), "alicesigned in".to_owned())]
+        chats(&page).await == [("chat mine".to_owned(), "signed in".to_owned())]
     })
     .await;
     let name = page.find(Locator::Css("#messages li .from")).await.unwrap();
@@ -304,7 +339,7 @@ async fn on_a_stage_with_tokens_the_page_asks_for_one_and_shows_names() {
         messages(&page)
             .await
             .iter()
-            .any(|(class, text)| class == "system" && text.starts_with("Use the sendmessage route"))
+            .any(|(class, text)| class == "error" && text.starts_with("Use the sendmessage route"))
     })
     .await;
     screenshot(&page, "with-token").await;
@@ -387,5 +422,249 @@ async fn a_link_pointing_the_page_at_another_host_needs_the_users_yes() {
         .await
         .unwrap();
     assert!(said.contains("unencrypted"), "{said}");
+    page.close().await.unwrap();
+}
+
+/// The texts of an element list (`#room-list button`, `#members li`).
+async fn texts(page: &Client, css: &str) -> Vec<String> {
+    let found = page
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0]))\
+             .map(e => e.textContent);",
+            vec![json!(css)],
+        )
+        .await
+        .expect("the page runs scripts");
+    serde_json::from_value(found).unwrap_or_default()
+}
+
+/// The room tab shown as selected.
+async fn selected_room(page: &Client) -> String {
+    texts(page, "#room-list button[aria-selected=\"true\"]")
+        .await
+        .concat()
+}
+
+async fn join_room(page: &Client, room: &str) {
+    let input = page.find(Locator::Id("room-name")).await.unwrap();
+    input.send_keys(room).await.unwrap();
+    input.send_keys("\u{E007}").await.unwrap();
+}
+
+async fn click_room(page: &Client, room: &str) {
+    page.find(Locator::Css(&format!(
+        "#room-list button[data-room=\"{room}\"]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_switches_rooms_counts_unread_and_shows_who_is_there() {
+    let local = Local::start();
+    let page_url = local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "Chat page:"))
+        .unwrap()
+        .to_owned();
+    let driver = Chromedriver::start();
+    let (a, b) = (driver.browser().await, driver.browser().await);
+    a.goto(&page_url).await.unwrap();
+    wait_until("a in general", Duration::from_secs(20), || async {
+        selected_room(&a).await == "#general0"
+    })
+    .await;
+    b.goto(&page_url).await.unwrap();
+    wait_until("b in general", Duration::from_secs(20), || async {
+        selected_room(&b).await == "#general0"
+    })
+    .await;
+    // Who is there: a hears b arrive, and marks itself.
+    wait_until("two in general", Duration::from_secs(10), || async {
+        texts(&a, "#who-title").await == ["In #general (2)"]
+    })
+    .await;
+    let present = texts(&a, "#members li").await;
+    assert_eq!(present.len(), 2, "{present:?}");
+    assert_eq!(
+        present.iter().filter(|m| m.ends_with(" (you)")).count(),
+        1,
+        "{present:?}"
+    );
+    assert!(
+        messages(&a)
+            .await
+            .iter()
+            .any(|(class, text)| class == "system" && text.ends_with(" joined")),
+        "{:?}",
+        messages(&a).await
+    );
+
+    // a joins ops and talks there; b, not in it, hears nothing of it.
+    join_room(&a, "ops").await;
+    wait_until("a in ops", Duration::from_secs(10), || async {
+        selected_room(&a).await == "#ops0"
+    })
+    .await;
+    assert_eq!(texts(&a, "#room-list button").await, ["#general0", "#ops0"]);
+    type_and_send(&a, "in ops").await;
+    wait_until("a's ops message", Duration::from_secs(10), || async {
+        chats(&a).await == [("chat mine".to_owned(), "in ops".to_owned())]
+    })
+    .await;
+
+    // b talks in general: a, looking at ops, gets an unread count.
+    type_and_send(&b, "in general").await;
+    wait_until("one unread", Duration::from_secs(10), || async {
+        texts(
+            &a,
+            "#room-list button[data-room=\"general\"] .unread:not([hidden])",
+        )
+        .await
+            == ["1"]
+    })
+    .await;
+    assert_eq!(
+        chats(&a).await.len(),
+        1,
+        "general's message is not shown in ops"
+    );
+    click_room(&a, "general").await;
+    wait_until("general shown", Duration::from_secs(10), || async {
+        chats(&a).await == [("chat".to_owned(), "in general".to_owned())]
+    })
+    .await;
+    assert!(
+        texts(&a, "#room-list .unread:not([hidden])")
+            .await
+            .is_empty(),
+        "read once shown"
+    );
+    assert_eq!(
+        chats(&b).await,
+        [("chat mine".to_owned(), "in general".to_owned())],
+        "b never saw ops"
+    );
+
+    // A name that breaks the rule: the server's reason, as an error line.
+    join_room(&a, "no way").await;
+    wait_until("the refusal", Duration::from_secs(10), || async {
+        messages(&a).await.iter().any(|(class, text)| {
+            class == "error" && text.contains("a room name is 1 to 64 letters")
+        })
+    })
+    .await;
+    screenshot(&a, "rooms").await;
+
+    // a leaves general: its tabs keep ops, b hears it go.
+    a.find(Locator::Id("leave"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("a back in ops only", Duration::from_secs(10), || async {
+        texts(&a, "#room-list button").await == ["#ops0"] && selected_room(&a).await == "#ops0"
+    })
+    .await;
+    wait_until("b hears a leave", Duration::from_secs(10), || async {
+        messages(&b)
+            .await
+            .iter()
+            .any(|(class, text)| class == "system" && text.ends_with(" left"))
+            && texts(&b, "#who-title").await == ["In #general (1)"]
+    })
+    .await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// A stage deployed before rooms: a WebSocket server that selects no
+/// subprotocol and answers each message with what it received.
+fn stage_before_rooms() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let Ok(mut socket) = tokio_tungstenite::tungstenite::accept(stream) else {
+                    return;
+                };
+                while let Ok(message) = socket.read() {
+                    if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                        let reply = format!("got {text}");
+                        if socket.send(reply.into()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_talks_plainly_to_a_stage_that_predates_rooms() {
+    let local = Local::start();
+    let page_url = local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "Chat page:"))
+        .unwrap()
+        .to_owned();
+    let old = stage_before_rooms();
+    let driver = Chromedriver::start();
+    let page = driver.browser().await;
+    page.goto(&format!(
+        "{page_url}?url=ws%3A%2F%2F{}%3A{}%2Fdev",
+        old.ip(),
+        old.port()
+    ))
+    .await
+    .unwrap();
+    wait_for_state(&page, "confirm", Duration::from_secs(10)).await;
+    page.find(Locator::Id("confirm-yes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(&page, "connected", Duration::from_secs(20)).await;
+    let said = page
+        .find(Locator::Id("state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(said.contains("predates rooms"), "{said}");
+    assert!(
+        !page
+            .find(Locator::Id("rooms"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap(),
+        "no room bar for a stage without rooms"
+    );
+    type_and_send(&page, "hello").await;
+    wait_until(
+        "the old stage's answer",
+        Duration::from_secs(10),
+        || async {
+            chats(&page).await
+                == [(
+                    "chat".to_owned(),
+                    r#"got {"action":"sendmessage","data":"hello"}"#.to_owned(),
+                )]
+        },
+    )
+    .await;
     page.close().await.unwrap();
 }
