@@ -31,6 +31,8 @@ pub enum Format {
 const LEADING_FIELDS: &[&str] = &[
     "connection_id",
     "user",
+    "room",
+    "rooms",
     "broadcast_id",
     "segment",
     "total_segments",
@@ -327,6 +329,16 @@ mod tests {
             "--- 2026-11-23 (times in UTC) ---\n\
              21:31:48.123 sendmessage INFO   broadcast done connection_id=Bc2d= sent=2 gone=0 \
              failed=0 unreached=0 duration_ms=19 source=sendmessage request=c940e945\n"
+        );
+    }
+
+    #[test]
+    fn the_room_follows_who_a_line_is_about() {
+        let line = r#"{"level":"INFO","fields":{"message":"joined","connection_id":"Bc2d=","room":"ops","action":"join"}}"#;
+        assert_eq!(
+            printed(&[("rooms", T, line)], Format::Text),
+            "--- 2026-11-23 (times in UTC) ---\n\
+             21:31:48.123 rooms       INFO   joined connection_id=Bc2d= room=ops action=join\n"
         );
     }
 

@@ -87,16 +87,23 @@ async fn a_message_sent_on_local_shows_in_its_logs_with_totals() {
         broadcast.contains(" sendmessage INFO   broadcast done connection_id="),
         "{broadcast}"
     );
+    // The room, right after who sent to it.
+    let sender = field_after(broadcast, "connection_id=").unwrap();
+    assert!(
+        broadcast.contains(&format!("connection_id={sender} room=general ")),
+        "{broadcast}"
+    );
     assert!(
         broadcast.contains(" sent=2 gone=0 failed=0 unreached=0 "),
         "{broadcast}"
     );
-    let sender = field_after(broadcast, "connection_id=").unwrap();
     assert!(ids.iter().any(|id| id == sender), "{sender} in {ids:?}");
     assert!(text.starts_with("--- "), "a day header first:\n{text}");
     assert!(
         text.lines()
-            .filter(|l| l.contains(" connect ") && l.contains("connected connection_id="))
+            .filter(|l| l.contains(" connect ")
+                && l.contains("connected connection_id=")
+                && l.contains(" room=general "))
             .count()
             == 2,
         "both connections:\n{text}"

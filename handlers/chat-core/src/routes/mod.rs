@@ -217,7 +217,8 @@ pub async fn disconnect<S: ConnectionStore, P: Poster>(
     };
     match store.delete(id).await {
         Ok(gone) => {
-            tracing::info!(connection_id = id, "disconnected");
+            let rooms = gone.as_ref().map(|c| c.rooms.join(","));
+            tracing::info!(connection_id = id, rooms, "disconnected");
             if let Some(connection) = gone {
                 let member = connection.member();
                 for room in &connection.rooms {
@@ -628,12 +629,14 @@ async fn push<S: ConnectionStore, P: Poster, Q: JobQueue>(
     source: &str,
 ) -> Result<NotifyOutcome, BroadcastError> {
     let targeted = request.connection_ids.as_ref().map_or(0, Vec::len);
+    let room = request.room.clone();
     // Boxed: the fan-out's state machine nested in the runtime's is deeper
     // than the compiler lays out by default.
     match Box::pin(notify::notify(store, poster, request, fanout, deadline)).await {
         Ok(outcome) => {
             tracing::info!(
                 source,
+                room,
                 targeted,
                 sent = outcome.sent,
                 gone = outcome.gone,
