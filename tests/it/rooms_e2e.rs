@@ -468,3 +468,38 @@ async fn the_chat_client_talks_plainly_to_a_stage_that_predates_rooms() {
         "the guide's body, and no room action"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_stage_with_tokens_frames_name_the_users() {
+    let config = crate::common::scratch_dir("rooms_tokens").join("chatstack.toml");
+    std::fs::write(&config, "[stages.dev]\nauthorization = true\n").unwrap();
+    let local = Local::start_with(&["--config", config.to_str().unwrap()]);
+    let url_for = |user: &str| format!("{}?room=ops&token={}", local.url, local.token_for(user));
+    let mut alice = connect_v1(&url_for("alice")).await;
+    local.await_ids(1).await;
+    let mut bob = connect_v1(&url_for("bob")).await;
+    let joined = frame(&mut alice).await;
+    assert_eq!(
+        (joined["type"].as_str(), joined["user"].as_str()),
+        (Some("joined"), Some("bob")),
+        "{joined}"
+    );
+
+    send(&mut alice, json!({"action": "sendmessage", "data": "hi"})).await;
+    for member in [&mut alice, &mut bob] {
+        assert_eq!(
+            message_of(&frame(member).await),
+            json!({"type": "message", "room": "ops", "text": "hi", "from": "alice"})
+        );
+    }
+    send(&mut bob, json!({"action": "who"})).await;
+    let who = frame(&mut bob).await;
+    let mut users: Vec<&str> = who["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user"].as_str().unwrap())
+        .collect();
+    users.sort_unstable();
+    assert_eq!(users, ["alice", "bob"], "{who}");
+}
