@@ -71,7 +71,8 @@ async fn quiet(clients: Vec<&mut Client>) {
     futures_util::future::join_all(waits).await;
 }
 
-/// A `message` frame's fields, `at` checked and left out.
+/// A `message` frame's fields, `at` (when it was taken) checked and left
+/// out.
 fn message_of(frame: &Value) -> Value {
     assert!(frame["at"].as_u64().is_some_and(|at| at > 0), "{frame}");
     let mut fields = frame.clone();
@@ -133,7 +134,7 @@ async fn rooms_deliver_to_their_members_only_with_presence_and_refusals() {
     for member in [&mut ana, &mut bo] {
         assert_eq!(
             message_of(&frame(member).await),
-            json!({"type": "message", "room": "alpha", "text": "to alpha"})
+            json!({"type": "message", "room": "alpha", "text": "to alpha", "connectionId": ana_id})
         );
     }
     quiet(vec![
@@ -177,8 +178,8 @@ async fn rooms_deliver_to_their_members_only_with_presence_and_refusals() {
     assert_eq!(
         heard_by_cy,
         [
-            json!({"type": "message", "room": "beta", "text": "beta only"}),
-            json!({"type": "message", "room": "alpha", "text": "both"}),
+            json!({"type": "message", "room": "beta", "text": "beta only", "connectionId": cy_id}),
+            json!({"type": "message", "room": "alpha", "text": "both", "connectionId": bo_id}),
         ]
     );
     for member in [&mut ana, &mut bo] {
@@ -286,9 +287,18 @@ async fn rooms_deliver_to_their_members_only_with_presence_and_refusals() {
         .await
         .unwrap();
     assert_eq!(receive(&mut guide).await, "hello");
+    let hello = message_of(&frame(&mut in_general).await);
+    let guide_id = hello["connectionId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !guide_id.is_empty() && ![&ana_id, &bo_id, &cy_id].contains(&&guide_id),
+        "{hello}"
+    );
     assert_eq!(
-        message_of(&frame(&mut in_general).await),
-        json!({"type": "message", "room": "general", "text": "hello"})
+        hello,
+        json!({"type": "message", "room": "general", "text": "hello", "connectionId": guide_id})
     );
     quiet(vec![&mut ana, &mut bo, &mut cy]).await;
 
@@ -486,12 +496,18 @@ async fn on_a_stage_with_tokens_frames_name_the_users() {
     );
 
     send(&mut alice, json!({"action": "sendmessage", "data": "hi"})).await;
+    let mut heard = Vec::new();
     for member in [&mut alice, &mut bob] {
+        let mut message = message_of(&frame(member).await);
+        let sender = message.as_object_mut().unwrap().remove("connectionId");
+        assert!(sender.as_ref().is_some_and(Value::is_string), "{message}");
+        heard.push(sender);
         assert_eq!(
-            message_of(&frame(member).await),
+            message,
             json!({"type": "message", "room": "ops", "text": "hi", "from": "alice"})
         );
     }
+    assert_eq!(heard[0], heard[1], "one sender");
     send(&mut bob, json!({"action": "who"})).await;
     let who = frame(&mut bob).await;
     let mut users: Vec<&str> = who["members"]

@@ -150,6 +150,7 @@ fn message<'a>(room: Option<&'a str>, text: &'a str) -> Broadcast<'a> {
         room,
         text,
         from: None,
+        sender: None,
         at_ms: 0,
     }
 }

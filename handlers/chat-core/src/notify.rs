@@ -171,6 +171,7 @@ pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
         room: request.room.as_deref(),
         text: &request.text,
         from: None,
+        sender: None,
         at_ms: crate::protocol::epoch_ms(std::time::SystemTime::now()),
     };
     let Some(mut ids) = request.connection_ids.clone() else {

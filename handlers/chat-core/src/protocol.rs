@@ -65,14 +65,17 @@ pub struct MemberView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Frame<'a> {
-    /// A chat message, or a server push (`from` absent; `room` absent
-    /// when the push is to every connection of the stage).
+    /// A chat message, or a server push (`from` and `connectionId`
+    /// absent; `room` absent when the push is to every connection).
     Message {
         #[serde(skip_serializing_if = "Option::is_none")]
         room: Option<&'a str>,
         text: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         from: Option<&'a str>,
+        /// The sending connection (as `who` and presence name it).
+        #[serde(rename = "connectionId", skip_serializing_if = "Option::is_none")]
+        connection_id: Option<&'a str>,
         /// When the server took it, epoch milliseconds.
         at: u64,
     },
@@ -126,9 +129,16 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    /// `text` sent to `room` (`None`: to every connection) by `from` (a
-    /// user, on stages with tokens) at `at_ms`.
-    pub fn message(room: Option<&str>, text: &str, from: Option<&str>, at_ms: u64) -> Self {
+    /// `text` sent to `room` (`None`: to every connection) by connection
+    /// `sender` (`None`: a push) of `from` (a user, on stages with tokens)
+    /// at `at_ms`.
+    pub fn message(
+        room: Option<&str>,
+        text: &str,
+        from: Option<&str>,
+        sender: Option<&str>,
+        at_ms: u64,
+    ) -> Self {
         let plain = match from {
             Some(user) => serde_json::json!({ "from": user, "text": text }).to_string(),
             None => text.to_owned(),
@@ -137,6 +147,7 @@ impl Rendered {
             room,
             text,
             from,
+            connection_id: sender,
             at: at_ms,
         }
         .to_json();
@@ -190,9 +201,10 @@ mod tests {
                 room: Some("r"),
                 text: "hi",
                 from: Some("ana"),
+                connection_id: Some("c1"),
                 at: 7
             }),
-            json!({"type": "message", "room": "r", "text": "hi", "from": "ana", "at": 7})
+            json!({"type": "message", "room": "r", "text": "hi", "from": "ana", "connectionId": "c1", "at": 7})
         );
         let member = MemberView {
             connection_id: "c1".into(),
@@ -234,10 +246,10 @@ mod tests {
 
     #[test]
     fn plain_clients_get_what_they_got_before_rooms() {
-        let open = Rendered::message(Some("general"), "hello", None, 1);
+        let open = Rendered::message(Some("general"), "hello", None, Some("c1"), 1);
         assert_eq!(open.plain, "hello");
         assert_eq!(open.for_protocol(Protocol::Plain), b"hello");
-        let named = Rendered::message(None, "hello", Some("ana"), 1);
+        let named = Rendered::message(None, "hello", Some("ana"), None, 1);
         assert_eq!(
             serde_json::from_str::<Value>(&named.plain).unwrap(),
             json!({"from": "ana", "text": "hello"})
@@ -245,6 +257,7 @@ mod tests {
         let framed: Value = serde_json::from_slice(named.for_protocol(Protocol::V1)).unwrap();
         assert_eq!(framed["type"], "message");
         assert_eq!(framed.get("room"), None, "a push to everyone names no room");
+        assert_eq!(framed.get("connectionId"), None, "nor a sender");
         assert!(named.largest() >= named.plain.len());
     }
 }

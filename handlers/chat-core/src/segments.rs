@@ -109,6 +109,9 @@ pub struct SegmentJob {
     /// The sender's user name, on stages with tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// The sending connection; `None`: a push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
     /// The room broadcast to, whose shard `segment` is; `None`: a scan of
     /// every connection, in `total_segments` segments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,13 +130,15 @@ pub struct Broadcast<'a> {
     pub room: Option<&'a str>,
     pub text: &'a str,
     pub from: Option<&'a str>,
+    /// The sending connection; `None`: a push.
+    pub sender: Option<&'a str>,
     pub at_ms: u64,
 }
 
 impl Broadcast<'_> {
     /// The copies plain and `chatstack.v1` clients get.
     pub fn rendered(&self) -> Rendered {
-        Rendered::message(self.room, self.text, self.from, self.at_ms)
+        Rendered::message(self.room, self.text, self.from, self.sender, self.at_ms)
     }
 }
 
@@ -157,6 +162,7 @@ impl SegmentJob {
             retries: 0,
             text: message.text.to_owned(),
             from: message.from.map(str::to_owned),
+            sender: message.sender.map(str::to_owned),
             room: message.room.map(str::to_owned),
             at: message.at_ms,
             totals: Totals::default(),
@@ -169,6 +175,7 @@ impl SegmentJob {
             room: self.room.as_deref(),
             text: &self.text,
             from: self.from.as_deref(),
+            sender: self.sender.as_deref(),
             at_ms: self.at,
         }
     }

@@ -361,6 +361,7 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
         room: Some(&room),
         text: &text,
         from: user_name(event),
+        sender: Some(id),
         at_ms: epoch_ms(now),
     };
     let deadline = deadline.min(tokio::time::Instant::now() + DIRECT_BROADCAST_BUDGET);
@@ -399,6 +400,7 @@ fn outgoing_message(
         room: Some(&room),
         text: &outgoing.text,
         from,
+        sender: Some(&sender.connection_id),
         at_ms: epoch_ms(now),
     }
     .rendered()

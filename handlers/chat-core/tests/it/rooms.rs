@@ -177,6 +177,7 @@ async fn a_room_hears_its_messages_once_and_another_room_nothing() {
     assert_eq!(frame["text"], "hello a");
     assert!(frame["at"].as_u64().unwrap() > 1_700_000_000_000, "{frame}");
     assert!(frame.get("from").is_none(), "no name on an open stage");
+    assert_eq!(frame["connectionId"], "a2", "the sender's connection");
     assert_eq!(received["both"].len(), 1);
 
     // The room it connected to is the default; a connection in two rooms

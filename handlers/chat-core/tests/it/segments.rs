@@ -11,7 +11,8 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chat_core::fanout::{Fanout, FanoutConfig, backoff};
 use chat_core::routes::{self, NOT_QUEUED};
 use chat_core::segments::{
-    Delivery, JobQueue, ScanPosition, SegmentJob, SplitConfig, broadcast_or_split, run_job,
+    Broadcast, Delivery, JobQueue, ScanPosition, SegmentJob, SplitConfig, broadcast_or_split,
+    run_job,
 };
 use tokio::time::Instant;
 
@@ -523,4 +524,25 @@ fn jobs_are_batched_by_bytes_as_sent_escapes_included() {
     let escaped = SegmentJob::first("b1", 0, 1, &everyone(&"\u{1}".repeat(50_000)));
     let error = batches(&[escaped]).unwrap_err().to_string();
     assert!(error.contains("over SQS's 262144-byte limit"), "{error}");
+}
+
+#[test]
+fn a_job_carries_the_whole_message_through_the_queue() {
+    let message = Broadcast {
+        room: Some("ops"),
+        text: "hi",
+        from: Some("ana"),
+        sender: Some("c1="),
+        at_ms: 1_795_469_508_123,
+    };
+    let job = SegmentJob::first("b1", 3, 10, &message);
+    let queued: SegmentJob = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
+    assert_eq!(queued.broadcast(), message);
+    let framed: serde_json::Value =
+        serde_json::from_str(&queued.broadcast().rendered().framed).unwrap();
+    assert_eq!(
+        framed,
+        serde_json::json!({"type": "message", "room": "ops", "text": "hi", "from": "ana",
+            "connectionId": "c1=", "at": 1_795_469_508_123_u64})
+    );
 }

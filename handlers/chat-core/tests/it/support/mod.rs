@@ -456,6 +456,7 @@ pub fn everyone(text: &str) -> Broadcast<'_> {
         room: None,
         text,
         from: None,
+        sender: None,
         at_ms: 0,
     }
 }
