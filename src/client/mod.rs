@@ -109,7 +109,7 @@ impl PlainChat {
         if !self.raw {
             self.unechoed.push_back(line.to_owned());
         }
-        rooms::Typed::Say(outgoing(line, self.raw))
+        rooms::Typed::Send(outgoing(line, self.raw))
     }
 
     fn show(&mut self, frame: &str) -> Option<String> {
@@ -345,44 +345,11 @@ pub async fn run_chat(
 ) -> Result<(), ClientError> {
     let url = with_parameter(url, chat_contract::ROOM_QUERY_PARAMETER, options.room);
     let shown_url = without_token(&url);
-    let connect_error = |error: tokio_tungstenite::tungstenite::Error| ClientError::Connect {
-        url: shown_url.clone(),
-        reason: connect_failure(&error),
-    };
-    let plain = || {
-        Conversation::Plain(PlainChat {
-            raw: options.raw,
-            unechoed: VecDeque::new(),
-        })
-    };
-    let connector = if url.starts_with("wss://") {
-        Some(tls_connector()?)
-    } else {
-        None
-    };
-    let (socket, mut conversation) = match open(&url, connector.clone(), !options.raw).await {
-        Ok(socket) if options.raw => (socket, plain()),
-        Ok(socket) => (
-            socket,
-            Conversation::Rooms(rooms::Rooms::connected_to(options.room)),
-        ),
-        Err(error) if predates_rooms(&error) => {
-            writeln!(
-                out,
-                "This stage predates rooms (it did not take the {} protocol): one room, \
-                 plain text, no /join, /leave or /who. Deploy again to have them.",
-                chat_contract::SUBPROTOCOL
-            )?;
-            let socket = open(&url, connector, false).await;
-            (socket.map_err(connect_error)?, plain())
-        }
-        Err(error) => return Err(connect_error(error)),
-    };
-    writeln!(
+    let (socket, mut conversation) = connect_conversation(&url, &shown_url, options, out).await?;
+    print_line(
         out,
-        "Connected to {shown_url}. Type a message and press Enter; Ctrl-D quits."
+        &format!("Connected to {shown_url}. Type a message and press Enter; Ctrl-D quits."),
     )?;
-    out.flush()?;
     let (mut sink, mut stream) = socket.split();
     if let Conversation::Rooms(rooms) = &conversation
         && let Some(join) = rooms.first_join()
@@ -397,14 +364,12 @@ pub async fn run_chat(
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     if let Some(line) = conversation.show(&text) {
-                        writeln!(out, "{}", crate::terminal::visible(&line))?;
-                        out.flush()?;
+                        print_line(out, &crate::terminal::visible(&line))?;
                     }
                 }
                 Some(Ok(Message::Binary(bytes))) => {
                     let text = String::from_utf8_lossy(&bytes);
-                    writeln!(out, "< {}", crate::terminal::visible(&text))?;
-                    out.flush()?;
+                    print_line(out, &format!("< {}", crate::terminal::visible(&text)))?;
                 }
                 Some(Ok(Message::Close(frame))) => {
                     if !input_open {
@@ -421,31 +386,7 @@ pub async fn run_chat(
             },
             line = input.recv(), if input_open => match line {
                 Some(Ok(line)) if line.trim().is_empty() => {}
-                Some(Ok(line)) => {
-                    let message = match conversation.read_line(&line) {
-                        rooms::Typed::Say(body) | rooms::Typed::Request(body) => body,
-                        rooms::Typed::Notice(notice) => {
-                            writeln!(out, "{notice}")?;
-                            out.flush()?;
-                            continue;
-                        }
-                    };
-                    let Some(frames) = frames(&message) else {
-                        conversation.unsent();
-                        writeln!(
-                            out,
-                            "Not sent: the message is {} bytes; API Gateway takes at most {MAX_MESSAGE_BYTES}.",
-                            message.len()
-                        )?;
-                        out.flush()?;
-                        continue;
-                    };
-                    for frame in frames {
-                        sink.send(frame)
-                            .await
-                            .map_err(|e| ClientError::Connection(e.to_string()))?;
-                    }
-                }
+                Some(Ok(line)) => send_line(&mut conversation, &line, &mut sink, out).await?,
                 Some(Err(_)) | None => {
                     input_open = false;
                     let _ = sink.send(Message::Close(None)).await;
@@ -453,6 +394,88 @@ pub async fn run_chat(
             },
         }
     }
+}
+
+fn print_line(out: &mut dyn Write, line: &str) -> Result<(), ClientError> {
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Opens the connection and picks the conversation the stage takes:
+/// `chatstack.v1`, or plain for `--raw` and for a stage that predates rooms.
+async fn connect_conversation(
+    url: &str,
+    shown_url: &str,
+    options: ChatOptions<'_>,
+    out: &mut dyn Write,
+) -> Result<(Socket, Conversation), ClientError> {
+    let connect_error = |error: tokio_tungstenite::tungstenite::Error| ClientError::Connect {
+        url: shown_url.to_owned(),
+        reason: connect_failure(&error),
+    };
+    let plain = || {
+        Conversation::Plain(PlainChat {
+            raw: options.raw,
+            unechoed: VecDeque::new(),
+        })
+    };
+    let connector = if url.starts_with("wss://") {
+        Some(tls_connector()?)
+    } else {
+        None
+    };
+    match open(url, connector.clone(), !options.raw).await {
+        Ok(socket) if options.raw => Ok((socket, plain())),
+        Ok(socket) => Ok((
+            socket,
+            Conversation::Rooms(rooms::Rooms::connected_to(options.room)),
+        )),
+        Err(error) if predates_rooms(&error) => {
+            print_line(
+                out,
+                &format!(
+                    "This stage predates rooms (it did not take the {} protocol): one room, \
+                     plain text, no /join, /leave or /who. Deploy again to have them.",
+                    chat_contract::SUBPROTOCOL
+                ),
+            )?;
+            let socket = open(url, connector, false).await.map_err(connect_error)?;
+            Ok((socket, plain()))
+        }
+        Err(error) => Err(connect_error(error)),
+    }
+}
+
+type Sink = futures_util::stream::SplitSink<Socket, Message>;
+
+/// Sends what a typed line asks for, or tells the user why not.
+async fn send_line(
+    conversation: &mut Conversation,
+    line: &str,
+    sink: &mut Sink,
+    out: &mut dyn Write,
+) -> Result<(), ClientError> {
+    let message = match conversation.read_line(line) {
+        rooms::Typed::Send(body) => body,
+        rooms::Typed::Notice(notice) => return print_line(out, &notice),
+    };
+    let Some(frames) = frames(&message) else {
+        conversation.unsent();
+        return print_line(
+            out,
+            &format!(
+                "Not sent: the message is {} bytes; API Gateway takes at most {MAX_MESSAGE_BYTES}.",
+                message.len()
+            ),
+        );
+    };
+    for frame in frames {
+        sink.send(frame)
+            .await
+            .map_err(|e| ClientError::Connection(e.to_string()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

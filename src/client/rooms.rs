@@ -11,10 +11,8 @@ pub const HELP: &str = "Commands: /join ROOM (join it, or switch to it; your lin
 /// A typed line, read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Typed {
-    /// Text for the room being talked in.
-    Say(String),
-    /// A request for the server: its JSON body.
-    Request(String),
+    /// The JSON body to send: a message, or a room action.
+    Send(String),
     /// Something to tell the user, sending nothing.
     Notice(String),
 }
@@ -78,7 +76,7 @@ impl Rooms {
             }
         };
         let request = |action: &str, room: Result<String, String>| match room {
-            Ok(room) => Typed::Request(json!({"action": action, "room": room}).to_string()),
+            Ok(room) => Typed::Send(json!({"action": action, "room": room}).to_string()),
             Err(why) => Typed::Notice(why),
         };
         match name {
@@ -95,7 +93,9 @@ impl Rooms {
         match &self.talking_in {
             Some(room) => {
                 self.unechoed.push_back((room.clone(), text.to_owned()));
-                Typed::Say(json!({"action": "sendmessage", "room": room, "data": text}).to_string())
+                Typed::Send(
+                    json!({"action": "sendmessage", "room": room, "data": text}).to_string(),
+                )
             }
             None => Typed::Notice("You are in no room: /join one to talk.".into()),
         }
@@ -212,7 +212,7 @@ mod tests {
 
     fn body(typed: Typed) -> Value {
         match typed {
-            Typed::Say(body) | Typed::Request(body) => serde_json::from_str(&body).unwrap(),
+            Typed::Send(body) => serde_json::from_str(&body).unwrap(),
             Typed::Notice(notice) => panic!("a notice: {notice}"),
         }
     }

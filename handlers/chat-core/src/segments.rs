@@ -26,7 +26,7 @@ use chat_contract::{EXPIRES_AT, FANOUT_BATCH_BYTES, FANOUT_MAX_RETRY_HOPS, JOB_I
 use crate::fanout::{Fanout, Summary, latest_post_start, post_all, send_to};
 use crate::poster::Poster;
 use crate::protocol::{Protocol, Rendered};
-use crate::store::{ConnectionStore, Member, ROOM_SHARDS, Segment, StoreError};
+use crate::store::{ConnectionStore, Member, ROOM_SHARDS, ScanPage, Segment, StoreError};
 
 /// When and how a broadcast is split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,18 @@ pub struct Totals {
     /// reach them (throttled until each job's deadline).
     #[serde(default)]
     pub missed: usize,
+}
+
+impl Totals {
+    /// These totals with a job's posts added.
+    fn plus(self, summary: &Summary) -> Totals {
+        Totals {
+            sent: self.sent + summary.sent,
+            gone: self.gone + summary.gone,
+            failed: self.failed + summary.failed,
+            missed: self.missed,
+        }
+    }
 }
 
 /// One job of a split broadcast: a page of one segment, and the ids the
@@ -177,6 +189,44 @@ impl SegmentJob {
             from: self.from.as_deref(),
             sender: self.sender.as_deref(),
             at_ms: self.at,
+        }
+    }
+
+    /// The next page of this job's segment: of its room's shard, or of
+    /// the table's scan segment.
+    async fn read_page<S: ConnectionStore>(
+        &self,
+        store: &S,
+        start: Option<String>,
+        page_size: u32,
+    ) -> Result<ScanPage, StoreError> {
+        match &self.room {
+            Some(room) => store.room_page(room, self.segment, start, page_size).await,
+            None => store.scan_segment(self.segment(), start, page_size).await,
+        }
+    }
+
+    /// The segment's job after this one: from `scan`, with what this one
+    /// left `unreached` first.
+    fn next(
+        self,
+        scan: ScanPosition,
+        unreached: Vec<Member>,
+        retries: u32,
+        totals: Totals,
+    ) -> SegmentJob {
+        let (framed, plain): (Vec<Member>, Vec<Member>) = unreached
+            .into_iter()
+            .partition(|member| member.protocol == Protocol::V1);
+        let ids = |members: Vec<Member>| members.into_iter().map(|m| m.connection_id).collect();
+        SegmentJob {
+            hop: self.hop + 1,
+            scan,
+            pending: ids(plain),
+            pending_framed: ids(framed),
+            retries,
+            totals,
+            ..self
         }
     }
 
@@ -609,10 +659,7 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
         .start()
         .filter(|_| !job.has_pending() && Instant::now() < last_start)
     {
-        let page = match &job.room {
-            Some(room) => store.room_page(room, job.segment, start, page_size).await?,
-            None => store.scan_segment(job.segment(), start, page_size).await?,
-        };
+        let page = job.read_page(store, start, page_size).await?;
         scan = match page.next_start {
             Some(key) => ScanPosition::After(key),
             None => ScanPosition::Done,
@@ -629,30 +676,13 @@ pub async fn run_job<S: ConnectionStore, P: Poster, Q: JobQueue, L: JobLedger>(
         .await;
     }
     summary.duration = started.elapsed();
-    let mut totals = Totals {
-        sent: job.totals.sent + summary.sent,
-        gone: job.totals.gone + summary.gone,
-        failed: job.totals.failed + summary.failed,
-        missed: job.totals.missed,
-    };
+    let mut totals = job.totals.plus(&summary);
     let retries = give_up_if_retried_too_often(&job, &mut unreached, &mut totals);
     let next = if scan == ScanPosition::Done && unreached.is_empty() {
         log_segment_done(&job, totals);
         None
     } else {
-        let (framed, plain): (Vec<Member>, Vec<Member>) = unreached
-            .into_iter()
-            .partition(|member| member.protocol == Protocol::V1);
-        let ids = |members: Vec<Member>| members.into_iter().map(|m| m.connection_id).collect();
-        let next = SegmentJob {
-            hop: job.hop + 1,
-            scan,
-            pending: ids(plain),
-            pending_framed: ids(framed),
-            retries,
-            totals,
-            ..job
-        };
+        let next = job.next(scan, unreached, retries, totals);
         queue.send(std::slice::from_ref(&next)).await?;
         Some(next)
     };
