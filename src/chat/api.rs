@@ -164,17 +164,22 @@ impl WebSocketApi {
         )?;
         template.add(
             &format!("{name}Permission"),
-            Permission {
-                action: "lambda:InvokeFunction".to_owned(),
-                function_name: Expr::arn_of(function.id()),
-                principal: "apigateway.amazonaws.com".to_owned(),
-                source_arn: Some(self.execute_api_arn(route_key)),
-                source_account: Some(Expr::Pseudo(Pseudo::AccountId)),
-            },
+            self.invoke_permission(function, route_key),
         )?;
         self.routes.push(route);
         self.integrations.push(integration);
         Ok(())
+    }
+
+    /// Lets this API's `route_key` route, and only it, invoke `function`.
+    fn invoke_permission(&self, function: &LambdaFunction, route_key: &str) -> Permission {
+        Permission {
+            action: "lambda:InvokeFunction".to_owned(),
+            function_name: Expr::arn_of(function.id()),
+            principal: "apigateway.amazonaws.com".to_owned(),
+            source_arn: Some(self.execute_api_arn(route_key)),
+            source_account: Some(Expr::Pseudo(Pseudo::AccountId)),
+        }
     }
 }
 

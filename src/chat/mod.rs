@@ -72,20 +72,8 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         let function = LambdaFunction::add_to(&mut template, &spec.props(), &code, grants)?;
         match spec.trigger {
             Trigger::WebSocketRoutes(routes) => {
-                for route in routes {
-                    // Only $connect is authorized, and only on a stage with tokens.
-                    let authorizer = authorization
-                        .as_ref()
-                        .map(|tokens| &tokens.authorizer)
-                        .filter(|_| route.key == CONNECT_ROUTE);
-                    let options = RouteOptions {
-                        route_key: route.key,
-                        logical_prefix: route.logical_prefix,
-                        integration: RouteIntegration::Lambda(&function),
-                        authorizer,
-                    };
-                    api.add_route(&mut template, options)?;
-                }
+                let authorizer = authorization.as_ref().map(|tokens| &tokens.authorizer);
+                add_routes(&mut template, &mut api, &function, routes, authorizer)?;
             }
             Trigger::Notify => notify = Some(function),
             Trigger::FanoutQueue => fanout.add_worker(&mut template, &function)?,
@@ -109,6 +97,27 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         tokens.secret.add_output(&mut template)?;
     }
     Ok(template)
+}
+
+/// `function`'s routes; `authorizer` (a stage with tokens) guards
+/// `$connect`, the only route API Gateway authorizes.
+fn add_routes(
+    template: &mut Template,
+    api: &mut WebSocketApi,
+    function: &LambdaFunction,
+    routes: &[RouteSpec],
+    authorizer: Option<&ConnectAuthorizer>,
+) -> Result<(), TemplateError> {
+    for route in routes {
+        let options = RouteOptions {
+            route_key: route.key,
+            logical_prefix: route.logical_prefix,
+            integration: RouteIntegration::Lambda(function),
+            authorizer: authorizer.filter(|_| route.key == CONNECT_ROUTE),
+        };
+        api.add_route(template, options)?;
+    }
+    Ok(())
 }
 
 /// The stage's tables.

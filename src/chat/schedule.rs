@@ -39,29 +39,7 @@ pub fn add_push_schedule(
     notify: &LambdaFunction,
     schedule: &settings::Schedule,
 ) -> Result<(), TemplateError> {
-    let role = template.add(
-        "PushScheduleRole",
-        Role {
-            assume_role_policy_document: PolicyDocument::service_trust_for_this_account(
-                "scheduler.amazonaws.com",
-            ),
-            description: Some(
-                "Lets the chatstack push schedule invoke the notify function, and nothing else"
-                    .to_owned(),
-            ),
-            policies: vec![InlinePolicy {
-                policy_name: "invoke-notify".to_owned(),
-                policy_document: PolicyDocument::new(vec![Statement {
-                    sid: Some("InvokeNotify".to_owned()),
-                    effect: Effect::Allow,
-                    principal: None,
-                    action: vec!["lambda:InvokeFunction".to_owned()],
-                    resource: vec![Expr::arn_of(notify.id())],
-                    condition: Default::default(),
-                }]),
-            }],
-        },
-    )?;
+    let role = template.add("PushScheduleRole", invoke_role(notify))?;
     template.add(
         "PushSchedule",
         Schedule {
@@ -104,4 +82,28 @@ pub fn add_push_schedule(
         },
     )?;
     Ok(())
+}
+
+/// The role Scheduler takes: it may invoke the notify function, nothing else.
+fn invoke_role(notify: &LambdaFunction) -> Role {
+    Role {
+        assume_role_policy_document: PolicyDocument::service_trust_for_this_account(
+            "scheduler.amazonaws.com",
+        ),
+        description: Some(
+            "Lets the chatstack push schedule invoke the notify function, and nothing else"
+                .to_owned(),
+        ),
+        policies: vec![InlinePolicy {
+            policy_name: "invoke-notify".to_owned(),
+            policy_document: PolicyDocument::new(vec![Statement {
+                sid: Some("InvokeNotify".to_owned()),
+                effect: Effect::Allow,
+                principal: None,
+                action: vec!["lambda:InvokeFunction".to_owned()],
+                resource: vec![Expr::arn_of(notify.id())],
+                condition: Default::default(),
+            }]),
+        }],
+    }
 }

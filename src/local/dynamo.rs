@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::LocalError;
-use super::app::LocalTable;
+use super::app::{LocalIndex, LocalTable};
 
 /// A free port on 127.0.0.1 (the OS picks it; the listener is closed again).
 pub fn free_port() -> Result<u16, LocalError> {
@@ -100,56 +100,21 @@ pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     table: &LocalTable,
 ) -> Result<(), LocalError> {
-    let built = |e: aws_sdk_dynamodb::error::BuildError| LocalError::Dynamo(e.to_string());
-    let hash_key = |name: &str| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(KeyType::Hash)
-            .build()
-            .map_err(built)
-    };
-    let definition = |name: &str, kind: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::from(kind))
-            .build()
-            .map_err(built)
-    };
     let mut request = client
         .create_table()
         .table_name(&table.name)
-        .key_schema(hash_key(&table.hash_key)?)
+        .key_schema(key(&table.hash_key, KeyType::Hash)?)
         .attribute_definitions(definition(&table.hash_key, &table.hash_key_type)?)
         .billing_mode(BillingMode::PayPerRequest);
     if let Some((range_key, range_key_type)) = &table.range_key {
         request = request
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(range_key)
-                    .key_type(KeyType::Range)
-                    .build()
-                    .map_err(built)?,
-            )
+            .key_schema(key(range_key, KeyType::Range)?)
             .attribute_definitions(definition(range_key, range_key_type)?);
     }
     for index in &table.indexes {
-        let projection = if index.included.is_empty() {
-            Projection::builder().projection_type(ProjectionType::KeysOnly)
-        } else {
-            Projection::builder()
-                .projection_type(ProjectionType::Include)
-                .set_non_key_attributes(Some(index.included.clone()))
-        };
         request = request
             .attribute_definitions(definition(&index.hash_key, &index.hash_key_type)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(&index.name)
-                    .key_schema(hash_key(&index.hash_key)?)
-                    .projection(projection.build())
-                    .build()
-                    .map_err(built)?,
-            );
+            .global_secondary_indexes(global_index(index)?);
     }
     match request.send().await {
         Ok(_) => Ok(()),
@@ -166,6 +131,44 @@ pub async fn create_table(
             crate::aws::error_chain(&error)
         ))),
     }
+}
+
+fn built(error: aws_sdk_dynamodb::error::BuildError) -> LocalError {
+    LocalError::Dynamo(error.to_string())
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, LocalError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(built)
+}
+
+fn definition(name: &str, kind: &str) -> Result<AttributeDefinition, LocalError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::from(kind))
+        .build()
+        .map_err(built)
+}
+
+/// An index as the template declares it: keys only, or with the
+/// attributes it includes.
+fn global_index(index: &LocalIndex) -> Result<GlobalSecondaryIndex, LocalError> {
+    let projection = if index.included.is_empty() {
+        Projection::builder().projection_type(ProjectionType::KeysOnly)
+    } else {
+        Projection::builder()
+            .projection_type(ProjectionType::Include)
+            .set_non_key_attributes(Some(index.included.clone()))
+    };
+    GlobalSecondaryIndex::builder()
+        .index_name(&index.name)
+        .key_schema(key(&index.hash_key, KeyType::Hash)?)
+        .projection(projection.build())
+        .build()
+        .map_err(built)
 }
 
 /// AWS configuration for the guarded moto at `endpoint` in `region`

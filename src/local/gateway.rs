@@ -476,6 +476,43 @@ fn upgrade_request(
     }
 }
 
+/// The refusal of a browser page of another origin (one a hostile site
+/// could open beside the user's chat), unless `--allow-origin` allows it.
+fn refuse_foreign_origin(gateway: &Gateway, headers: &HeaderMap) -> Option<Response> {
+    let origin = headers.get("origin").map(|v| v.to_str().unwrap_or("?"));
+    if crate::loopback::origin_allowed(origin, &gateway.access.allowed_origins) {
+        return None;
+    }
+    let _ = gateway.log.send(format!(
+        "$connect refused 403: a browser page at {} (not this gateway's page; allow it with --allow-origin)",
+        origin.unwrap_or_default()
+    ));
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            "Forbidden: a page of another origin may not connect (chatstack local --allow-origin ORIGIN allows one)",
+        )
+            .into_response(),
+    )
+}
+
+/// A new connection's context, as API Gateway fills it in.
+fn new_connection(gateway: &Gateway, peer: SocketAddr, headers: &HeaderMap) -> ConnectionContext {
+    ConnectionContext {
+        connection_id: new_connection_id(),
+        connected_at: SystemTime::now(),
+        api_id: gateway.api_id.clone(),
+        stage: gateway.stage.clone(),
+        domain_name: gateway.domain_name.clone(),
+        source_ip: peer.ip().to_string(),
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        authorizer: None,
+    }
+}
+
 /// `GET /{stage}` with an upgrade: runs `$connect`, and accepts only if it
 /// answered 2xx.
 async fn upgrade(
@@ -493,32 +530,11 @@ async fn upgrade(
         )
             .into_response();
     }
-    let origin = headers.get("origin").map(|v| v.to_str().unwrap_or("?"));
-    if !crate::loopback::origin_allowed(origin, &gateway.access.allowed_origins) {
-        let _ = gateway.log.send(format!(
-            "$connect refused 403: a browser page at {} (not this gateway's page; allow it with --allow-origin)",
-            origin.unwrap_or_default()
-        ));
-        return (
-            StatusCode::FORBIDDEN,
-            "Forbidden: a page of another origin may not connect (chatstack local --allow-origin ORIGIN allows one)",
-        )
-            .into_response();
+    if let Some(refusal) = refuse_foreign_origin(&gateway, &headers) {
+        return refusal;
     }
     let request = upgrade_request(&headers, query.as_deref(), &gateway.domain_name);
-    let mut context = ConnectionContext {
-        connection_id: new_connection_id(),
-        connected_at: SystemTime::now(),
-        api_id: gateway.api_id.clone(),
-        stage: gateway.stage.clone(),
-        domain_name: gateway.domain_name.clone(),
-        source_ip: peer.ip().to_string(),
-        user_agent: headers
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        authorizer: None,
-    };
+    let mut context = new_connection(&gateway, peer, &headers);
     if !gateway.admit("$connect") {
         return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
     }

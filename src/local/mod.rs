@@ -12,6 +12,7 @@
 //! `supervisor` (what happens while it runs); `options` says what was asked.
 
 pub mod app;
+mod backing;
 mod banner;
 pub mod dynamo;
 mod environment;
@@ -24,6 +25,7 @@ mod management;
 mod options;
 mod prerequisites;
 mod process;
+mod push;
 mod queues;
 mod run_dir;
 pub mod runtime;
@@ -40,9 +42,10 @@ use tokio::sync::mpsc;
 
 use crate::chat;
 use app::LocalApp;
-use environment::FunctionSettings;
+use backing::Backing;
 use gateway::Gateway;
 use process::FunctionPool;
+use push::PushSources;
 use services::LocalServices;
 use supervisor::Events;
 
@@ -89,104 +92,106 @@ pub async fn run_local(
     out: &mut dyn Write,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), LocalError> {
-    let stage = options.stage.as_str();
-    let app = local_app(&options)?;
-    let moto = prerequisites::check(&options)?;
-    let binaries = prerequisites::handler_binaries(&options, &app, out)?;
-    let logs_dir = run_dir::create()?;
-    let mut services =
-        LocalServices::start(&moto, options.dynamodb_endpoint.clone(), &logs_dir).await?;
-    services.create_tables(&app).await?;
-    let secret_file = services
-        .create_secrets(&app, options.token_secret.clone(), &logs_dir)
-        .await?;
-    let (sqs, queue_urls) = services.create_queues(&app).await?;
+    let running = start(&options, out).await?;
+    running.supervise(out, shutdown).await
+}
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
-        .await
-        .map_err(io_error(format!("listening on 127.0.0.1:{}", options.port)))?;
-    let address = listener
-        .local_addr()
-        .map_err(io_error("reading the listening address"))?;
-    let settings = FunctionSettings {
-        stage,
-        services: &services,
-        management_endpoint: format!("http://{address}/{stage}"),
-        queue_urls: &queue_urls,
-    };
-    let (scale_up, scale_up_requests) = mpsc::unbounded_channel();
-    let (runtimes, mut pools) = environment::start_functions(
-        &app,
-        &binaries,
-        &settings,
-        &logs_dir,
-        options.concurrency,
-        &scale_up,
-    )
-    .await?;
+/// Everything a run started, until Ctrl-C.
+struct Running {
+    backing: Backing,
+    pools: Vec<FunctionPool>,
+    gateway: std::sync::Arc<Gateway>,
+    server: tokio::task::JoinHandle<io::Result<()>>,
+    push: PushSources,
+    events: Events,
+}
+
+/// Starts the services, the functions and the servers, and prints the
+/// banner.
+async fn start(options: &LocalOptions, out: &mut dyn Write) -> Result<Running, LocalError> {
+    let stage = options.stage.as_str();
+    let app = local_app(options)?;
+    let moto = prerequisites::check(options)?;
+    let binaries = prerequisites::handler_binaries(options, &app, out)?;
+    let logs_dir = run_dir::create()?;
+    let backing = Backing::start(options, &app, &moto, &logs_dir).await?;
+
+    let (listener, address) = listen(options.port).await?;
+    let (runtimes, pools, scale_up_requests) = backing
+        .start_functions(options, &app, &binaries, address, &logs_dir)
+        .await?;
 
     let (log_sender, log_lines) = mpsc::unbounded_channel();
-    let notify =
-        servers::serve_http_apis(&app, &runtimes, &log_sender, options.notify_port()).await?;
-    let schedules = schedules::start(
-        &app.schedules,
-        &runtimes,
-        &log_sender,
-        options.schedule_every,
-    );
-    let event_sources = queues::start(
-        &sqs,
-        &app.event_sources,
-        &app.queues,
-        &queue_urls,
-        &runtimes,
-        &log_sender,
-        (&services.region, options.queue_retry_after),
-    );
+    let push = PushSources::start(&app, &runtimes, &log_sender, options, &backing).await?;
+    let access =
+        servers::gateway_access(&backing.services, address.port(), &options.allowed_origins);
+    let host = address.to_string();
     let gateway = Gateway::new(
         app,
         stage,
-        &address.to_string(),
+        &host,
         options.limits,
         runtimes,
         log_sender,
-        servers::gateway_access(&services, address.port(), &options.allowed_origins),
+        access,
     );
     let server = servers::serve_gateway(listener, &gateway, address, stage);
-    let push = banner::push_lines(
-        notify.as_ref(),
-        &schedules,
-        &event_sources,
-        secret_file.as_deref(),
+    let secret_file = backing.secret_file.as_deref();
+    let push_lines = push.banner_lines(secret_file);
+    let (services, app) = (&backing.services, &gateway.app);
+    let banner = banner::banner(
+        stage,
+        address,
+        services,
+        app,
+        &pools,
+        &push_lines,
+        secret_file,
     );
-    say(
-        out,
-        banner::banner(
-            stage,
-            address,
-            &services,
-            &gateway.app,
-            &pools,
-            &push,
-            secret_file.as_deref(),
-        ),
-    )?;
+    say(out, banner)?;
     let events = Events {
         log_lines,
         scale_up_requests,
     };
-    let supervised = supervisor::supervise(out, &mut pools, events, shutdown).await;
+    Ok(Running {
+        backing,
+        pools,
+        gateway,
+        server,
+        push,
+        events,
+    })
+}
 
-    gateway.close_all(std::time::Duration::from_secs(1)).await;
-    server.abort();
-    if let Some(notify) = notify {
-        notify.server.abort();
+impl Running {
+    /// Supervises until `shutdown`, then closes every connection (1001)
+    /// and stops everything it started.
+    async fn supervise(
+        mut self,
+        out: &mut dyn Write,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), LocalError> {
+        let supervised = supervisor::supervise(out, &mut self.pools, self.events, shutdown).await;
+        self.gateway
+            .close_all(std::time::Duration::from_secs(1))
+            .await;
+        self.server.abort();
+        self.push.stop();
+        let stopped = stop_processes(&mut self.pools, &mut self.backing.services).await;
+        supervised?;
+        say(out, format!("Stopped {stopped} processes."))
     }
-    drop(schedules);
-    drop(event_sources);
-    let stopped = stop_processes(&mut pools, &mut services).await;
-    supervised?;
-    say(out, format!("Stopped {stopped} processes."))
+}
+
+/// The gateway's listener, on loopback only.
+async fn listen(port: u16) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), LocalError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(io_error(format!("listening on 127.0.0.1:{port}")))?;
+    let address = listener
+        .local_addr()
+        .map_err(io_error("reading the listening address"))?;
+    Ok((listener, address))
 }
 
 /// Stops every handler process and moto (if local started it); how many.

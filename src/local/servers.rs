@@ -87,30 +87,7 @@ pub(super) async fn serve_http_apis(
         .local_addr()
         .map_err(io_error("reading the listening address"))?;
     let (credentials, region) = signing_credentials().await;
-    let checked_against = match &credentials {
-        Some(credentials) => format!(
-            "requests must be signed with access key {} for {region}",
-            credentials.access_key_id()
-        ),
-        None => "no AWS credentials found to check signatures: every request is refused".to_owned(),
-    };
-    let routes: Vec<String> = app
-        .http_routes
-        .keys()
-        .map(|key| {
-            key.split_once(' ')
-                .map_or(key.as_str(), |(_, path)| path)
-                .to_owned()
-        })
-        .collect();
-    let described = format!(
-        "  Notify URL:      {} ({checked_against})",
-        routes
-            .iter()
-            .map(|path| format!("http://{address}{path}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let described = banner_line(app, address, credentials.as_ref(), &region);
     let router = http_api::HttpApi {
         routes: app.http_routes.clone(),
         runtimes: runtimes.clone(),
@@ -129,6 +106,32 @@ pub(super) async fn serve_http_apis(
         .await;
     });
     Ok(Some(HttpApiServer { server, described }))
+}
+
+/// The endpoint's line in the banner: its URLs, and whose signatures it
+/// takes.
+fn banner_line(
+    app: &LocalApp,
+    address: SocketAddr,
+    credentials: Option<&aws_credential_types::Credentials>,
+    region: &str,
+) -> String {
+    let checked_against = match credentials {
+        Some(credentials) => format!(
+            "requests must be signed with access key {} for {region}",
+            credentials.access_key_id()
+        ),
+        None => "no AWS credentials found to check signatures: every request is refused".to_owned(),
+    };
+    let urls: Vec<String> = app
+        .http_routes
+        .keys()
+        .map(|key| {
+            let path = key.split_once(' ').map_or(key.as_str(), |(_, path)| path);
+            format!("http://{address}{path}")
+        })
+        .collect();
+    format!("  Notify URL:      {} ({checked_against})", urls.join(", "))
 }
 
 /// The credentials and region the user's AWS configuration resolves to:

@@ -1,0 +1,78 @@
+//! The services a run's functions use, with the template's resources in
+//! them, and the functions started against them.
+
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+
+use super::app::LocalApp;
+use super::environment::{self, FunctionSettings};
+use super::process::FunctionPool;
+use super::services::LocalServices;
+use super::{LocalError, LocalOptions, runtime};
+
+/// The AWS services a run's functions use (moto, or the user's DynamoDB),
+/// with the template's tables, secrets and queues in them.
+pub(super) struct Backing {
+    pub(super) services: LocalServices,
+    pub(super) secret_file: Option<PathBuf>,
+    pub(super) sqs: aws_sdk_sqs::Client,
+    pub(super) queue_urls: std::collections::BTreeMap<String, String>,
+}
+
+impl Backing {
+    pub(super) async fn start(
+        options: &LocalOptions,
+        app: &LocalApp,
+        moto: &Path,
+        logs_dir: &Path,
+    ) -> Result<Self, LocalError> {
+        let services =
+            LocalServices::start(moto, options.dynamodb_endpoint.clone(), logs_dir).await?;
+        services.create_tables(app).await?;
+        let secret_file = services
+            .create_secrets(app, options.token_secret.clone(), logs_dir)
+            .await?;
+        let (sqs, queue_urls) = services.create_queues(app).await?;
+        Ok(Backing {
+            services,
+            secret_file,
+            sqs,
+            queue_urls,
+        })
+    }
+
+    /// Starts each function's processes, with the run's services and the
+    /// gateway at `address` as their management endpoint.
+    pub(super) async fn start_functions(
+        &self,
+        options: &LocalOptions,
+        app: &LocalApp,
+        binaries: &Path,
+        address: std::net::SocketAddr,
+        logs_dir: &Path,
+    ) -> Result<(Runtimes, Vec<FunctionPool>, mpsc::UnboundedReceiver<String>), LocalError> {
+        let stage = options.stage.as_str();
+        let settings = FunctionSettings {
+            stage,
+            services: &self.services,
+            management_endpoint: format!("http://{address}/{stage}"),
+            queue_urls: &self.queue_urls,
+        };
+        // Each pool keeps a sender, to ask for another process when busy.
+        let (scale_up, scale_up_requests) = mpsc::unbounded_channel();
+        let (runtimes, pools) = environment::start_functions(
+            app,
+            binaries,
+            &settings,
+            logs_dir,
+            options.concurrency,
+            &scale_up,
+        )
+        .await?;
+        Ok((runtimes, pools, scale_up_requests))
+    }
+}
+
+/// Each function's Runtime API, by logical id.
+pub(super) type Runtimes = std::collections::BTreeMap<String, std::sync::Arc<runtime::FunctionRuntime>>;
