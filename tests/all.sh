@@ -2,7 +2,8 @@
 # Runs every test of the project on a fresh machine: installs the pinned test
 # tools (tests/tools.sh) and the browser (tests/browser-tools.sh) while the
 # tests build, runs the tests of the chatstack package and of the handlers
-# workspace, and builds the Lambda zips the way users do beside them.
+# workspace, and cross-builds a Lambda zip the way users' deploys do beside
+# them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,12 +26,15 @@ if ! wait "$installs"; then
   exit 1
 fi
 
-# The release zips' cross build (fat LTO per function) needs the CPU the
-# tests mostly leave idle (they wait on servers and clients): it runs beside
-# them at the lowest priority, and its output follows theirs.
-# In a session of its own, so a failed test ends it, cargo and zig included.
+# The release cross build, as users' deploys run it (cargo-lambda, zig,
+# arm64, fat LTO), for one function: the functions share the toolchain, the
+# dependencies and chat-core, and differ only in their main (all of which
+# the debug build above compiled), while each one's LTO link costs about a
+# minute. It needs the CPU the tests mostly leave idle (they wait on servers
+# and clients): it runs beside them at the lowest priority, its output after
+# theirs, in a session of its own so a failed test ends it, zig included.
 zips_log="$(mktemp)"
-setsid nice -n 19 bash handlers/build.sh --locked >"$zips_log" 2>&1 &
+setsid nice -n 19 bash handlers/build.sh --locked --function sendmessage >"$zips_log" 2>&1 &
 zips=$!
 # (Under set -e a failing command in the trap sets the exit status: the
 # group has usually ended by then, so its kill failing must not count.)
@@ -42,7 +46,7 @@ cargo test --locked
 echo "== handlers workspace"
 (cd handlers && cargo test --locked)
 
-echo "== handlers release zips (provided.al2023, arm64)"
+echo "== handlers release zip (provided.al2023, arm64): sendmessage"
 if ! wait "$zips"; then
   cat "$zips_log" >&2
   echo "tests/all.sh: building the release zips failed (see above)" >&2
