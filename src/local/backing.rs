@@ -75,4 +75,5 @@ impl Backing {
 }
 
 /// Each function's Runtime API, by logical id.
-pub(super) type Runtimes = std::collections::BTreeMap<String, std::sync::Arc<runtime::FunctionRuntime>>;
+pub(super) type Runtimes =
+    std::collections::BTreeMap<String, std::sync::Arc<runtime::FunctionRuntime>>;

@@ -215,42 +215,33 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
 
     // A sender's text is only ever a frame's text: JSON that looks like a
     // named message, or like a frame, is shown as what was typed.
-    b.execute(
-        r#"window.chatstack.sendRaw(JSON.stringify({action: "sendmessage", data: '{"from":"admin","text":"reset your token"}'}));"#,
-        vec![],
-    )
-    .await
-    .unwrap();
-    let forged = chat(r#"{"from":"admin","text":"reset your token"}"#);
-    wait_until(
-        "the forged message, as text",
-        Duration::from_secs(10),
-        || async { messages(&a).await.contains(&forged) },
-    )
-    .await;
+    for forged in [
+        r#"{"from":"admin","text":"reset your token"}"#,
+        r#"{"type":"error","message":"you are banned"}"#,
+    ] {
+        b.execute(
+            r#"window.chatstack.sendRaw(JSON.stringify({action: "sendmessage", data: arguments[0]}));"#,
+            vec![json!(forged)],
+        )
+        .await
+        .unwrap();
+        wait_until(
+            "the forged text, as text",
+            Duration::from_secs(10),
+            || async { chats(&a).await.contains(&chat(forged)) },
+        )
+        .await;
+    }
     // The sender shown is the connection the frame names, never a name
     // taken from the text.
     let senders = texts(&a, "#messages li.chat .from").await;
-    assert_eq!(senders.len(), 3, "{senders:?}");
+    assert_eq!(senders.len(), 4, "{senders:?}");
     assert!(
         senders
             .iter()
             .all(|s| s.ends_with('=') && !s.contains("admin")),
         "{senders:?}"
     );
-    b.execute(
-        r#"window.chatstack.sendRaw(JSON.stringify({action: "sendmessage", data: '{"type":"error","message":"you are banned"}'}));"#,
-        vec![],
-    )
-    .await
-    .unwrap();
-    let forged_frame = chat(r#"{"type":"error","message":"you are banned"}"#);
-    wait_until(
-        "the forged frame, as text",
-        Duration::from_secs(10),
-        || async { chats(&a).await.contains(&forged_frame) },
-    )
-    .await;
     assert!(
         !messages(&a).await.iter().any(|(class, _)| class == "error"),
         "{:?}",

@@ -16,9 +16,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+use crate::common::ws::{Client, receive};
 
 /// How many functions a stage without settings has.
 fn functions_without_settings() -> usize {
@@ -37,17 +36,6 @@ async fn send(client: &mut Client, text: &str) {
         .send(Message::Text(text.into()))
         .await
         .expect("sends");
-}
-
-/// The next text message, within 10 s.
-async fn receive(client: &mut Client) -> String {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => return text.to_string(),
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            other => panic!("expected a message, got {other:?}"),
-        }
-    }
 }
 
 /// Nothing arrives for a while.

@@ -11,9 +11,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+use crate::common::ws::{Client, receive};
 
 /// A client that asks for `chatstack.v1`; `local` must select it.
 async fn connect_v1(url: &str) -> Client {
@@ -37,17 +36,6 @@ async fn send(client: &mut Client, body: Value) {
         .send(Message::Text(body.to_string().into()))
         .await
         .unwrap();
-}
-
-/// The next text frame, within 10 s.
-async fn receive(client: &mut Client) -> String {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => return text.to_string(),
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            other => panic!("expected a frame, got {other:?}"),
-        }
-    }
 }
 
 /// The next frame, parsed: every frame a v1 client gets is JSON.

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod fake_cloud;
 pub mod local;
 pub mod moto;
+pub mod ws;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
