@@ -1,5 +1,7 @@
 //! `AWS::ApiGatewayV2::*`: WebSocket (and HTTP) APIs.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::{Expr, ResourceProperties};
@@ -127,6 +129,13 @@ pub struct Integration {
     /// HTTP APIs' Lambda proxy event format: `2.0` (or `1.0`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload_format_version: Option<String>,
+    /// Mapping templates by key (WebSocket APIs), chosen by the
+    /// template selection expression; a `MOCK` integration's gives its
+    /// status code.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_templates: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_selection_expression: Option<String>,
 }
 
 impl ResourceProperties for Integration {

@@ -51,7 +51,12 @@ pub struct RouteOptions<'a> {
 pub enum RouteIntegration<'a> {
     /// The function, through a Lambda proxy integration.
     Lambda(&'a LambdaFunction),
+    /// Nothing: API Gateway takes the message and answers it itself.
+    Mock,
 }
+
+/// The one mapping template of a `MOCK` integration.
+const MOCK_TEMPLATE_KEY: &str = "$default";
 
 /// The API, knowing the stage it will be served on (permissions are scoped
 /// to it); routes are added one by one, then a [`super::WebSocketStage`]
@@ -123,7 +128,7 @@ impl WebSocketApi {
         let RouteOptions {
             route_key,
             logical_prefix: name,
-            integration: RouteIntegration::Lambda(function),
+            integration: target,
             authorizer,
         } = options;
         if authorizer.is_some() && route_key != CONNECT_ROUTE {
@@ -133,17 +138,7 @@ impl WebSocketApi {
         }
         let integration = template.add(
             &format!("{name}Integration"),
-            Integration {
-                api_id: (&self.id).into(),
-                integration_type: IntegrationType::AwsProxy,
-                integration_uri: Some(lambda_invocation_uri(function)),
-                description: Some(format!(
-                    "{route_key} to the {} function",
-                    function.logical_prefix()
-                )),
-                timeout_in_millis: None,
-                payload_format_version: None,
-            },
+            self.integration(route_key, target),
         )?;
         // Only $connect can have an authorizer; the open sample has none.
         let authorizer = authorizer.map(ConnectAuthorizer::id);
@@ -162,13 +157,65 @@ impl WebSocketApi {
                 operation_name: Some(name.to_owned()),
             },
         )?;
-        template.add(
-            &format!("{name}Permission"),
-            self.invoke_permission(function, route_key),
-        )?;
+        if let RouteIntegration::Lambda(function) = target {
+            template.add(
+                &format!("{name}Permission"),
+                self.invoke_permission(function, route_key),
+            )?;
+        }
         self.routes.push(route);
         self.integrations.push(integration);
         Ok(())
+    }
+
+    /// The route of the clients' heartbeats
+    /// ([`chat_contract::HEARTBEAT_ROUTE`]): a message there keeps the
+    /// connection from going idle and invokes nothing.
+    pub fn add_heartbeat_route(&mut self, template: &mut Template) -> Result<(), TemplateError> {
+        let options = RouteOptions {
+            route_key: chat_contract::HEARTBEAT_ROUTE,
+            logical_prefix: "Heartbeat",
+            integration: RouteIntegration::Mock,
+            authorizer: None,
+        };
+        self.add_route(template, options)
+    }
+
+    /// The integration behind `route_key`: a Lambda proxy, or a `MOCK`
+    /// whose one mapping template answers 200 (a route without a route
+    /// response sends the client nothing back).
+    fn integration(&self, route_key: &str, target: RouteIntegration) -> Integration {
+        let api_id = (&self.id).into();
+        match target {
+            RouteIntegration::Lambda(function) => Integration {
+                api_id,
+                integration_type: IntegrationType::AwsProxy,
+                integration_uri: Some(lambda_invocation_uri(function)),
+                description: Some(format!(
+                    "{route_key} to the {} function",
+                    function.logical_prefix()
+                )),
+                timeout_in_millis: None,
+                payload_format_version: None,
+                request_templates: Default::default(),
+                template_selection_expression: None,
+            },
+            RouteIntegration::Mock => Integration {
+                api_id,
+                integration_type: IntegrationType::Mock,
+                integration_uri: None,
+                description: Some(format!("{route_key}: answered by API Gateway, no function")),
+                timeout_in_millis: None,
+                payload_format_version: None,
+                request_templates: [(
+                    MOCK_TEMPLATE_KEY.to_owned(),
+                    r#"{"statusCode": 200}"#.to_owned(),
+                )]
+                .into(),
+                // `\$default` is the literal key `$default`.
+                template_selection_expression: Some(format!("\\{MOCK_TEMPLATE_KEY}")),
+            },
+        }
     }
 
     /// Lets this API's `route_key` route, and only it, invoke `function`.

@@ -86,6 +86,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
             add_push_schedule(&mut template, function, schedule)?;
         }
     }
+    api.add_heartbeat_route(&mut template)?;
     let stage_props = StageProps {
         throttling: settings.throttling,
     };

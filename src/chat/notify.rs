@@ -54,6 +54,8 @@ impl NotifyEndpoint {
                 description: Some(format!("{NOTIFY_ROUTE} to the notify function")),
                 timeout_in_millis: None,
                 payload_format_version: Some("2.0".to_owned()),
+                request_templates: Default::default(),
+                template_selection_expression: None,
             },
         )?;
         let route = template.add(

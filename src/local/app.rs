@@ -51,6 +51,15 @@ pub struct LocalIndex {
     pub included: Vec<String>,
 }
 
+/// What a WebSocket route invokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// This function (logical id), through a Lambda proxy integration.
+    Function(String),
+    /// Nothing: a `MOCK` integration, which API Gateway answers itself.
+    Mock,
+}
+
 /// A route of an HTTP API (the notify endpoint).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpRoute {
@@ -118,8 +127,8 @@ pub struct LocalEventSource {
 pub struct LocalApp {
     /// The body field routes are selected by (`action` for `$request.body.action`).
     pub selection_field: String,
-    /// WebSocket route key to function logical id.
-    pub routes: BTreeMap<String, String>,
+    /// WebSocket route key to what it invokes.
+    pub routes: BTreeMap<String, RouteTarget>,
     /// HTTP API route keys (`POST /notify`).
     pub http_routes: BTreeMap<String, HttpRoute>,
     pub schedules: Vec<LocalSchedule>,
@@ -179,10 +188,21 @@ impl LocalApp {
         let mut routes = BTreeMap::new();
         let mut http_routes = BTreeMap::new();
         for (api, key, route) in read_routes(template, &functions)? {
-            if api == websocket_api {
-                routes.insert(key, route.function);
-            } else {
-                http_routes.insert(key, route);
+            match route {
+                ReadRoute::Mock if api == websocket_api => {
+                    routes.insert(key, RouteTarget::Mock);
+                }
+                ReadRoute::Function(route) if api == websocket_api => {
+                    routes.insert(key, RouteTarget::Function(route.function));
+                }
+                ReadRoute::Function(route) => {
+                    http_routes.insert(key, route);
+                }
+                ReadRoute::Mock => {
+                    return Err(invalid(format!(
+                        "HTTP API route {key} has a MOCK integration, which local emulates on WebSocket routes only"
+                    )));
+                }
             }
         }
         Ok(LocalApp {
@@ -562,13 +582,19 @@ fn read_environment(
         .collect()
 }
 
-/// Route key to function logical id, following each route's
-/// `integrations/<id>` target to an `AWS_PROXY` integration's function.
-/// Every route: its API's logical id, its key, and where it goes.
+/// A route as the template gives it.
+enum ReadRoute {
+    Function(HttpRoute),
+    Mock,
+}
+
+/// Every route: its API's logical id, its key, and where it goes,
+/// following each route's `integrations/<id>` target to an `AWS_PROXY`
+/// integration's function, or to a `MOCK` integration.
 fn read_routes(
     template: &Value,
     functions: &BTreeMap<String, LocalFunction>,
-) -> Result<Vec<(String, String, HttpRoute)>, LocalError> {
+) -> Result<Vec<(String, String, ReadRoute)>, LocalError> {
     resources_of(template, "AWS::ApiGatewayV2::Route")
         .map(|(id, route)| {
             let properties = &route["Properties"];
@@ -582,10 +608,14 @@ fn read_routes(
                 .next()
                 .ok_or_else(|| invalid(format!("route {id} has no integrations/ target")))?;
             let integration = &template["Resources"][&integration_id];
-            if integration["Properties"]["IntegrationType"] != "AWS_PROXY" {
-                return Err(invalid(format!(
-                    "route {id}: {integration_id} is not an AWS_PROXY integration"
-                )));
+            match integration["Properties"]["IntegrationType"].as_str() {
+                Some("AWS_PROXY") => {}
+                Some("MOCK") => return Ok((api.to_owned(), key.to_owned(), ReadRoute::Mock)),
+                _ => {
+                    return Err(invalid(format!(
+                        "route {id}: {integration_id} is neither an AWS_PROXY nor a MOCK integration"
+                    )));
+                }
             }
             let uri = &integration["Properties"]["IntegrationUri"];
             let function = sub_references(uri)
@@ -601,7 +631,7 @@ fn read_routes(
                 function,
                 signed_only: properties["AuthorizationType"] == "AWS_IAM",
             };
-            Ok((api.to_owned(), key.to_owned(), route))
+            Ok((api.to_owned(), key.to_owned(), ReadRoute::Function(route)))
         })
         .collect()
 }
@@ -627,12 +657,17 @@ mod tests {
             .filter(|spec| !spec.routes().is_empty())
             .collect();
         let route_count: usize = route_functions.iter().map(|spec| spec.routes().len()).sum();
-        assert_eq!(app.routes.len(), route_count);
+        // The functions' routes, and the heartbeat's MOCK.
+        assert_eq!(app.routes.len(), route_count + 1);
+        assert_eq!(
+            app.routes[chat_contract::HEARTBEAT_ROUTE],
+            RouteTarget::Mock
+        );
         assert!(app.http_routes.is_empty() && app.schedules.is_empty());
         for spec in route_functions {
             for route in spec.routes() {
-                let id = &app.routes[route.key];
-                assert_eq!(id, &format!("{}Function", spec.logical_prefix));
+                let function = format!("{}Function", spec.logical_prefix);
+                assert_eq!(app.routes[route.key], RouteTarget::Function(function));
             }
             let id = &format!("{}Function", spec.logical_prefix);
             let function = &app.functions[id];

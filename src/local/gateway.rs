@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::app::{LocalApp, LocalAuthorizer};
+use super::app::{LocalApp, LocalAuthorizer, RouteTarget};
 use super::events::{self, ConnectionContext};
 use super::runtime::{FunctionRuntime, InvokeError};
 use super::throttle::{RouteLimits, Throttle};
@@ -198,14 +198,17 @@ impl Gateway {
             .with_state(self.clone())
     }
 
-    /// Invokes the function behind `route_key`; `None` when there is no such route.
+    /// Invokes the function behind `route_key`; `None` when there is no
+    /// such route, or it invokes no function (a `MOCK`).
     async fn invoke(
         &self,
         route_key: &str,
         connection_id: &str,
         event: Value,
     ) -> Option<Result<Value, InvokeError>> {
-        let function = self.app.routes.get(route_key)?;
+        let RouteTarget::Function(function) = self.app.routes.get(route_key)? else {
+            return None;
+        };
         let runtime = self.runtimes.get(function)?;
         let started = Instant::now();
         let result = runtime.invoke(event).await;
@@ -298,6 +301,15 @@ impl Gateway {
         let error = match self.app.select_route(&body) {
             None => Some("Forbidden"),
             Some(route) if !self.admit(route) => Some("Too Many Requests"),
+            // API Gateway answers a MOCK route itself: nothing is invoked,
+            // and with no route response the client is sent nothing.
+            Some(route) if self.app.routes.get(route) == Some(&RouteTarget::Mock) => {
+                let _ = self.log.send(format!(
+                    "{route:<12} {:<18} MOCK (no function)",
+                    context.connection_id
+                ));
+                None
+            }
             Some(route) => {
                 let event = events::message(&context, route, &body, &request_id);
                 match self.invoke(route, &context.connection_id, event).await {

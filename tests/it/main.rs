@@ -16,6 +16,7 @@ mod deploy_script;
 mod deployer_policy;
 mod features;
 mod functions;
+mod heartbeat_e2e;
 mod local_e2e;
 mod logs_fake;
 mod logs_local;

@@ -251,9 +251,25 @@ fn every_route_reaches_its_own_function_and_only_this_api_may_invoke_it() {
         keys,
         route_functions()
             .flat_map(|spec| spec.routes().iter().map(|route| route.key))
+            .chain([chat_contract::HEARTBEAT_ROUTE])
             .collect(),
-        "every route of every function"
+        "every route of every function, and the heartbeat's"
     );
+    // The heartbeat: a MOCK that API Gateway answers itself (200, no route
+    // response), with no function and no permission.
+    let heartbeat = &resources["HeartbeatRoute"]["Properties"];
+    assert_eq!(heartbeat["RouteKey"], chat_contract::HEARTBEAT_ROUTE);
+    assert_eq!(heartbeat["AuthorizationType"], "NONE");
+    assert!(heartbeat.get("RouteResponseSelectionExpression").is_none());
+    let mock = &resources["HeartbeatIntegration"]["Properties"];
+    assert_eq!(mock["IntegrationType"], "MOCK");
+    assert!(mock.get("IntegrationUri").is_none());
+    assert_eq!(mock["TemplateSelectionExpression"], "\\$default");
+    assert_eq!(
+        mock["RequestTemplates"],
+        json!({"$default": r#"{"statusCode": 200}"#})
+    );
+    assert!(resources.get("HeartbeatPermission").is_none());
     let routes = route_functions().flat_map(|spec| spec.routes().iter().map(move |r| (spec, r)));
     for (spec, spec_route) in routes {
         let prefix = spec_route.logical_prefix;
@@ -422,7 +438,11 @@ fn stage_deploys_itself_once_every_route_and_integration_exists() {
         .collect();
     assert_eq!(depends, wired);
     let routes: usize = route_functions().map(|spec| spec.routes().len()).sum();
-    assert_eq!(wired.len(), 2 * routes, "a route and an integration each");
+    assert_eq!(
+        wired.len(),
+        2 * (routes + 1),
+        "a route and an integration each, the heartbeat's included"
+    );
     let stage = &template["Resources"]["Stage"]["Properties"];
     assert_eq!(stage["AutoDeploy"], true);
     assert!(stage.get("DeploymentId").is_none());

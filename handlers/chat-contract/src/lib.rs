@@ -101,6 +101,15 @@ pub const INCOMPLETE_REPLY_PREFIX: &str = "Your message may not have reached eve
 /// in every frame; `$connect` echoes it, as API Gateway requires. A client
 /// that does not ask gets the guide's bare text.
 pub const SUBPROTOCOL: &str = "chatstack.v1";
+
+/// The route a client's heartbeat (`{"action":"heartbeat"}`) takes: a
+/// `MOCK` integration, which keeps the connection from going idle without
+/// invoking a function.
+pub const HEARTBEAT_ROUTE: &str = "heartbeat";
+
+/// How often the clients send a heartbeat, well inside API Gateway's
+/// 10-minute idle timeout.
+pub const HEARTBEAT_SECONDS: u64 = 300;
 /// The query-string parameter naming the room a client joins as it
 /// connects (`?room=NAME`).
 pub const ROOM_QUERY_PARAMETER: &str = "room";
