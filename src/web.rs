@@ -26,6 +26,9 @@ pub struct PageConfig {
     /// How the functions' replies to a sender begin (chat-contract): the
     /// page shows them apart from chat messages.
     pub reply_prefixes: ReplyPrefixes,
+    /// How often the page sends a heartbeat
+    /// ([`chat_contract::heartbeat_seconds`] of the idle timeout).
+    pub heartbeat_seconds: u64,
 }
 
 /// The prefixes of the replies a sender gets, by how the page shows them.
@@ -58,6 +61,7 @@ struct PageData<'a> {
     config: &'a PageConfig,
     subprotocol: &'static str,
     default_room: &'static str,
+    heartbeat_route: &'static str,
 }
 
 /// The page with `config` in it. The JSON sits in a data block; `<` is
@@ -67,6 +71,7 @@ pub fn page(config: &PageConfig) -> String {
         config,
         subprotocol: chat_contract::SUBPROTOCOL,
         default_room: chat_contract::DEFAULT_ROOM,
+        heartbeat_route: chat_contract::HEARTBEAT_ROUTE,
     };
     let json = serde_json::to_string(&data)
         .unwrap_or_else(|_| "{}".to_owned())
@@ -160,6 +165,7 @@ mod tests {
             token_required: true,
             max_frame_bytes: chat_contract::MAX_FRAME_BYTES,
             reply_prefixes: ReplyPrefixes::of_this_version(),
+            heartbeat_seconds: chat_contract::HEARTBEAT_SECONDS,
         });
         assert!(!html.contains(CONFIG_PLACEHOLDER));
         assert!(html.contains(r#""tokenRequired":true"#));
@@ -183,6 +189,7 @@ mod tests {
             token_required: true,
             max_frame_bytes: chat_contract::MAX_FRAME_BYTES,
             reply_prefixes: ReplyPrefixes::of_this_version(),
+            heartbeat_seconds: chat_contract::HEARTBEAT_SECONDS,
         };
         let configured = "wss://abc.execute-api.eu-west-1.amazonaws.com";
         let origin = connectable_origin(&config.url);
@@ -250,5 +257,6 @@ pub async fn deployed_page<C: crate::aws::StackReader>(
         token_required: output(crate::chat::TOKEN_SECRET_OUTPUT).is_some(),
         max_frame_bytes: chat_contract::MAX_FRAME_BYTES,
         reply_prefixes: ReplyPrefixes::of_this_version(),
+        heartbeat_seconds: chat_contract::HEARTBEAT_SECONDS,
     })
 }

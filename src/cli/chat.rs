@@ -22,6 +22,11 @@ pub struct ChatArgs {
     /// meet). Once connected: /join ROOM, /leave [ROOM], /who [ROOM], /help.
     #[arg(long, value_name = "NAME")]
     pub room: Option<crate::settings::RoomName>,
+    /// Seconds between heartbeats, which keep an idle connection open
+    /// (API Gateway closes one after 10 minutes without a message).
+    #[arg(long, value_name = "SECONDS", default_value_t = chat_contract::HEARTBEAT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=540))]
+    pub heartbeat: u64,
 }
 
 impl Execute for ChatArgs {
@@ -31,6 +36,7 @@ impl Execute for ChatArgs {
             let options = crate::client::ChatOptions {
                 raw: self.raw,
                 room: self.room.as_ref().map(|room| room.as_str()),
+                heartbeat: std::time::Duration::from_secs(self.heartbeat),
             };
             crate::client::run_chat(&url, options, crate::client::stdin_lines(), out).await?;
             Ok(())

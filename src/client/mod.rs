@@ -87,13 +87,16 @@ pub fn outgoing(line: &str, raw: bool) -> String {
 }
 
 /// How `chatstack chat` talks.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ChatOptions<'a> {
     /// Send lines as typed and show frames as they come, on a plain
     /// connection (as wscat does).
     pub raw: bool,
     /// The room to connect to (`None`: the stage's default).
     pub room: Option<&'a str>,
+    /// How often to send a heartbeat on a `chatstack.v1` connection, so it
+    /// does not go idle.
+    pub heartbeat: std::time::Duration,
 }
 
 /// The guide's conversation: bare text both ways (or, with `raw`, what is
@@ -359,8 +362,19 @@ pub async fn run_chat(
             .map_err(|e| ClientError::Connection(e.to_string()))?;
     }
     let mut input_open = true;
+    let rooms = matches!(conversation, Conversation::Rooms(_));
+    let mut heartbeat = tokio::time::interval_at(
+        tokio::time::Instant::now() + options.heartbeat,
+        options.heartbeat,
+    );
+    let beat = json!({"action": chat_contract::HEARTBEAT_ROUTE}).to_string();
     loop {
         tokio::select! {
+            _ = heartbeat.tick(), if rooms && input_open => {
+                sink.send(Message::Text(beat.clone().into()))
+                    .await
+                    .map_err(|e| ClientError::Connection(e.to_string()))?;
+            }
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     if let Some(line) = conversation.show(&text) {

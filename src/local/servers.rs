@@ -28,6 +28,7 @@ pub(super) fn serve_gateway(
         token_required: gateway.app.connect_authorizer.is_some(),
         max_frame_bytes: gateway.limits.max_frame_bytes,
         reply_prefixes: crate::web::ReplyPrefixes::of_this_version(),
+        heartbeat_seconds: chat_contract::heartbeat_seconds(gateway.limits.idle_timeout.as_secs()),
     };
     let router = crate::loopback::own_host_only(
         gateway.router().merge(crate::web::router(page)),

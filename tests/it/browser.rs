@@ -662,3 +662,40 @@ async fn the_page_talks_plainly_to_a_stage_that_predates_rooms() {
     .await;
     page.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_heartbeats_through_idle_periods() {
+    // An idle timeout of 4 s: the page beats every 2 s.
+    let local = Local::start_with(&["--idle-timeout", "4"]);
+    let page_url = local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "Chat page:"))
+        .unwrap()
+        .to_owned();
+    let driver = Chromedriver::start();
+    let page = driver.browser().await;
+    page.goto(&page_url).await.unwrap();
+    wait_for_state(&page, "connected", Duration::from_secs(20)).await;
+    let connects = |local: &Local| {
+        local
+            .lines()
+            .iter()
+            .filter(|l| l.starts_with("$connect"))
+            .count()
+    };
+    assert_eq!(connects(&local), 1);
+    // Three idle timeouts: never closed, never reconnected.
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(state(&page).await, "connected");
+    }
+    assert_eq!(connects(&local), 1, "{:?}", local.lines());
+    let beats = local
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with(chat_contract::HEARTBEAT_ROUTE) && l.contains("MOCK"))
+        .count();
+    assert!(beats >= 5, "{:?}", local.lines());
+    page.close().await.unwrap();
+}

@@ -74,3 +74,36 @@ async fn heartbeats_keep_a_connection_past_the_idle_timeout_and_invoke_nothing()
         "only the message invoked a function: {routed:?}"
     );
 }
+
+#[test]
+fn the_chat_client_heartbeats_through_idle_periods() {
+    use std::io::{BufRead, Write};
+    let local = Local::start_with(&["--idle-timeout", "2"]);
+    let mut chat = std::process::Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(["chat", &local.url, "--heartbeat", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(chat.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("Connected to "), "{line}");
+    // Three idle timeouts, then a message still goes through.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(chat.try_wait().unwrap().is_none(), "chat ended while idle");
+    writeln!(chat.stdin.as_mut().unwrap(), "after a quiet while").unwrap();
+    drop(chat.stdin.take());
+    assert!(chat.wait().unwrap().success());
+    let beats = local
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with(chat_contract::HEARTBEAT_ROUTE))
+        .count();
+    assert!(beats >= 4, "{:?}", local.lines());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !local.lines().iter().any(|l| l.starts_with("sendmessage")) {
+        assert!(Instant::now() < deadline, "{:?}", local.lines());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

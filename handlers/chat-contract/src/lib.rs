@@ -110,6 +110,13 @@ pub const HEARTBEAT_ROUTE: &str = "heartbeat";
 /// How often the clients send a heartbeat, well inside API Gateway's
 /// 10-minute idle timeout.
 pub const HEARTBEAT_SECONDS: u64 = 300;
+
+/// The heartbeat interval for a connection that goes idle after
+/// `idle_timeout_seconds`: half of it, at most [`HEARTBEAT_SECONDS`], at
+/// least a second.
+pub fn heartbeat_seconds(idle_timeout_seconds: u64) -> u64 {
+    (idle_timeout_seconds / 2).clamp(1, HEARTBEAT_SECONDS)
+}
 /// The query-string parameter naming the room a client joins as it
 /// connects (`?room=NAME`).
 pub const ROOM_QUERY_PARAMETER: &str = "room";
