@@ -98,6 +98,35 @@ async fn state(page: &Client) -> String {
     }
 }
 
+/// The chat page's URL, from local's banner.
+fn page_url(local: &Local) -> String {
+    local
+        .lines()
+        .iter()
+        .find_map(|l| field_after(l, "Chat page:"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no chat page URL: {:?}", local.lines()))
+}
+
+async fn click(page: &Client, id: &str) {
+    page.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// What the page's state line says.
+async fn state_text(page: &Client) -> String {
+    page.find(Locator::Id("state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn wait_for_state(page: &Client, expected: &str, limit: Duration) {
     wait_until(&format!("state {expected}"), limit, || async {
         state(page).await == expected
@@ -145,12 +174,7 @@ async fn screenshot(page: &Client, name: &str) {
 async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
     let port = chatstack::local::dynamo::free_port().unwrap();
     let mut local = Local::start_at(port, &[], &[]);
-    let page_url = local
-        .lines()
-        .iter()
-        .find_map(|l| field_after(l, "Chat page:"))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no chat page URL: {:?}", local.lines()));
+    let page_url = page_url(&local);
     let lines = local.lines();
     let header = lines
         .iter()
@@ -299,12 +323,7 @@ async fn on_a_stage_with_tokens_the_page_asks_for_one_and_shows_names() {
     let config = common::scratch_dir("browser_tokens").join("chatstack.toml");
     std::fs::write(&config, "[stages.dev]\nauthorization = true\n").unwrap();
     let local = Local::start_with(&["--config", config.to_str().unwrap()]);
-    let lines = local.lines();
-    let page_url = lines
-        .iter()
-        .find_map(|l| field_after(l, "Chat page:"))
-        .unwrap()
-        .to_owned();
+    let page_url = page_url(&local);
     let token = local.token_for("alice");
 
     let driver = Chromedriver::start();
@@ -343,12 +362,7 @@ async fn on_a_stage_with_tokens_the_page_asks_for_one_and_shows_names() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_link_pointing_the_page_at_another_host_needs_the_users_yes() {
     let local = Local::start();
-    let page_url = local
-        .lines()
-        .iter()
-        .find_map(|l| field_after(l, "Chat page:"))
-        .unwrap()
-        .to_owned();
+    let page_url = page_url(&local);
     // Another host (here another port of loopback) that counts who connects.
     let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let other = elsewhere.local_addr().unwrap();
@@ -377,12 +391,7 @@ async fn a_link_pointing_the_page_at_another_host_needs_the_users_yes() {
     assert!(!connected(), "the page connected before the user said yes");
     screenshot(&page, "confirm-other-host").await;
 
-    page.find(Locator::Id("confirm-yes"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "confirm-yes").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !connected() {
         assert!(
@@ -395,12 +404,7 @@ async fn a_link_pointing_the_page_at_another_host_needs_the_users_yes() {
     // "Stay" connects where the server pointed the page.
     page.goto(&link).await.unwrap();
     wait_for_state(&page, "confirm", Duration::from_secs(10)).await;
-    page.find(Locator::Id("confirm-no"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "confirm-no").await;
     wait_for_state(&page, "connected", Duration::from_secs(20)).await;
 
     // Unencrypted to another machine: not at all.
@@ -408,13 +412,7 @@ async fn a_link_pointing_the_page_at_another_host_needs_the_users_yes() {
         .await
         .unwrap();
     wait_for_state(&page, "refused", Duration::from_secs(10)).await;
-    let said = page
-        .find(Locator::Id("state"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let said = state_text(&page).await;
     assert!(said.contains("unencrypted"), "{said}");
     page.close().await.unwrap();
 }
@@ -459,12 +457,7 @@ async fn click_room(page: &Client, room: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_switches_rooms_counts_unread_and_shows_who_is_there() {
     let local = Local::start();
-    let page_url = local
-        .lines()
-        .iter()
-        .find_map(|l| field_after(l, "Chat page:"))
-        .unwrap()
-        .to_owned();
+    let page_url = page_url(&local);
     let driver = Chromedriver::start();
     let (a, b) = (driver.browser().await, driver.browser().await);
     a.goto(&page_url).await.unwrap();
@@ -555,12 +548,7 @@ async fn the_page_switches_rooms_counts_unread_and_shows_who_is_there() {
     screenshot(&a, "rooms").await;
 
     // a leaves general: its tabs keep ops, b hears it go.
-    a.find(Locator::Id("leave"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&a, "leave").await;
     wait_until("a back in ops only", Duration::from_secs(10), || async {
         texts(&a, "#room-list button").await == ["#ops0"] && selected_room(&a).await == "#ops0"
     })
@@ -605,12 +593,7 @@ fn stage_before_rooms() -> std::net::SocketAddr {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_talks_plainly_to_a_stage_that_predates_rooms() {
     let local = Local::start();
-    let page_url = local
-        .lines()
-        .iter()
-        .find_map(|l| field_after(l, "Chat page:"))
-        .unwrap()
-        .to_owned();
+    let page_url = page_url(&local);
     let old = stage_before_rooms();
     let driver = Chromedriver::start();
     let page = driver.browser().await;
@@ -622,20 +605,9 @@ async fn the_page_talks_plainly_to_a_stage_that_predates_rooms() {
     .await
     .unwrap();
     wait_for_state(&page, "confirm", Duration::from_secs(10)).await;
-    page.find(Locator::Id("confirm-yes"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "confirm-yes").await;
     wait_for_state(&page, "connected", Duration::from_secs(20)).await;
-    let said = page
-        .find(Locator::Id("state"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let said = state_text(&page).await;
     assert!(said.contains("predates rooms"), "{said}");
     assert!(
         !page
@@ -667,12 +639,7 @@ async fn the_page_talks_plainly_to_a_stage_that_predates_rooms() {
 async fn the_page_heartbeats_through_idle_periods() {
     // An idle timeout of 4 s: the page beats every 2 s.
     let local = Local::start_with(&["--idle-timeout", "4"]);
-    let page_url = local
-        .lines()
-        .iter()
-        .find_map(|l| field_after(l, "Chat page:"))
-        .unwrap()
-        .to_owned();
+    let page_url = page_url(&local);
     let driver = Chromedriver::start();
     let page = driver.browser().await;
     page.goto(&page_url).await.unwrap();
