@@ -309,6 +309,31 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
     for page in [&a, &b] {
         wait_for_state(page, "reconnecting", Duration::from_secs(10)).await;
     }
+    // While it is away the pages retry with full jitter: each wait
+    // anywhere up to a cap doubling from 1 s.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for page in [&a, &b] {
+        let retries: Vec<(f64, f64)> = serde_json::from_value(
+            page.execute(
+                "return window.chatstack.retries.map(r => [r.waitMs, r.capMs]);",
+                vec![],
+            )
+            .await
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(retries.len() >= 3, "{retries:?}");
+        let caps: Vec<f64> = retries.iter().map(|(_, cap)| *cap).collect();
+        assert_eq!(caps[..3], [1000.0, 2000.0, 4000.0], "{retries:?}");
+        assert!(
+            retries.iter().all(|(wait, cap)| *wait >= 0.0 && wait <= cap),
+            "{retries:?}"
+        );
+        assert!(
+            retries.iter().any(|(wait, cap)| wait < cap),
+            "jittered, not the caps themselves: {retries:?}"
+        );
+    }
     let _local = Local::start_at(port, &["--no-build"], &[]);
     for page in [&a, &b] {
         wait_for_state(page, "connected", Duration::from_secs(40)).await;
