@@ -326,7 +326,9 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
         let caps: Vec<f64> = retries.iter().map(|(_, cap)| *cap).collect();
         assert_eq!(caps[..3], [1000.0, 2000.0, 4000.0], "{retries:?}");
         assert!(
-            retries.iter().all(|(wait, cap)| *wait >= 0.0 && wait <= cap),
+            retries
+                .iter()
+                .all(|(wait, cap)| *wait >= 0.0 && wait <= cap),
             "{retries:?}"
         );
         assert!(
