@@ -202,6 +202,14 @@ pub async fn room_action<S: ConnectionStore, P: Poster>(
             .await;
             response(400, &refused.to_string())
         }
+        Err(Refused::Gone) => {
+            tracing::info!(
+                connection_id = id,
+                action = name,
+                "the connection went away meanwhile"
+            );
+            response(410, "This connection is not recorded; reconnect.")
+        }
         Err(Refused::Store(error)) => {
             tracing::error!(connection_id = id, action = name, %error, "room action failed");
             let reply = "The room could not be read or changed just now. Please try again.";
@@ -216,6 +224,9 @@ struct Answered;
 
 enum Refused {
     Client(RoomError),
+    /// The caller's connection item went away after the route read it
+    /// (its `$disconnect` ran meanwhile): there is no one to answer.
+    Gone,
     Store(crate::store::StoreError),
 }
 
@@ -258,7 +269,7 @@ async fn join<S: ConnectionStore, P: Poster>(
         }
         Joined::AlreadyIn => {}
         Joined::TooManyRooms => return Err(Refused::Client(RoomError::TooManyRooms)),
-        Joined::NoConnection => return Err(Refused::Client(RoomError::NotIn(room.to_owned()))),
+        Joined::NoConnection => return Err(Refused::Gone),
     }
     let seen = view(&member);
     answer(

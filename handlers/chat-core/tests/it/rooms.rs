@@ -360,6 +360,30 @@ async fn join_leave_and_who_answer_in_frames_and_members_hear_presence() {
 }
 
 #[tokio::test]
+async fn a_join_whose_connection_went_away_meanwhile_answers_410_and_joins_nothing() {
+    let store = FakeStore {
+        forget_on_read: true,
+        ..store_with(&[("ana", &["lobby"]), ("bo", &["ops"])], &[])
+    };
+    let poster = FakePoster::default();
+    let status = room_action(
+        &store,
+        &poster,
+        "ana",
+        "join",
+        r#"{"action":"join","room":"ops"}"#,
+    )
+    .await;
+    assert_eq!(status, 410);
+    assert!(
+        poster.received().is_empty(),
+        "no one to answer, nothing to announce: {:?}",
+        poster.received()
+    );
+    assert_eq!(store.room("ops"), BTreeSet::from(["bo".into()]));
+}
+
+#[tokio::test]
 async fn room_actions_refuse_with_a_reason_in_an_error_frame() {
     let store = store_with(&[("ana", &["lobby"])], &[]);
     for (route, body, reason) in [

@@ -48,6 +48,9 @@ pub struct FakeStore {
     pub fail_room_query: bool,
     pub fail_put: bool,
     pub fail_delete: bool,
+    /// A connection vanishes as it is read, as when its `$disconnect`
+    /// runs beside the route that read it.
+    pub forget_on_read: bool,
     /// Fail the scan of this page number (0-based).
     pub fail_scan_page: Option<usize>,
     /// Messages counted, by connection and minute.
@@ -66,6 +69,7 @@ impl FakeStore {
             fail_room_query: false,
             fail_put: false,
             fail_delete: false,
+            forget_on_read: false,
             fail_scan_page: None,
             message_counts: Mutex::default(),
         };
@@ -144,7 +148,11 @@ impl ConnectionStore for FakeStore {
     }
 
     async fn connection(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
-        Ok(self.items.lock().unwrap().get(connection_id).cloned())
+        let mut items = self.items.lock().unwrap();
+        if self.forget_on_read {
+            return Ok(items.remove(connection_id));
+        }
+        Ok(items.get(connection_id).cloned())
     }
 
     async fn delete(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
