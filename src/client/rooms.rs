@@ -24,8 +24,9 @@ pub struct Rooms {
     joined: Vec<String>,
     /// Where typed lines go; `None` once it has left every room.
     talking_in: Option<String>,
-    /// Texts it sent that will come back to it, with their room.
-    unechoed: std::collections::VecDeque<(String, String)>,
+    /// Its connection id, from the answers to its own joins: a message
+    /// frame naming it is its own, already on screen as typed.
+    me: Option<String>,
 }
 
 /// Reads a room name from a command, checked against the rule.
@@ -91,19 +92,11 @@ impl Rooms {
 
     fn say(&mut self, text: &str) -> Typed {
         match &self.talking_in {
-            Some(room) => {
-                self.unechoed.push_back((room.clone(), text.to_owned()));
-                Typed::Send(
-                    json!({"action": "sendmessage", "room": room, "data": text}).to_string(),
-                )
-            }
+            Some(room) => Typed::Send(
+                json!({"action": "sendmessage", "room": room, "data": text}).to_string(),
+            ),
             None => Typed::Notice("You are in no room: /join one to talk.".into()),
         }
-    }
-
-    /// The last line read was not sent after all: it will not come back.
-    pub fn unsent(&mut self) {
-        self.unechoed.pop_back();
     }
 
     /// The line a frame shows as (`None`: nothing to show, such as the
@@ -117,8 +110,14 @@ impl Rooms {
         let room = text("room");
         let answers_me = fields.get("action").is_some();
         match text("type") {
-            Some("message") => self.message(room, text("from"), text("text").unwrap_or("")),
-            Some("joined") if answers_me => Some(self.joined(room?)),
+            Some("message") => {
+                let own = self.me.is_some() && text("connectionId") == self.me.as_deref();
+                self.message(room, text("from"), text("text").unwrap_or(""), own)
+            }
+            Some("joined") if answers_me => {
+                self.me = text("connectionId").map(str::to_owned).or(self.me.take());
+                Some(self.joined(room?))
+            }
             Some("left") if answers_me => Some(self.left(room?)),
             Some(change @ ("joined" | "left")) => {
                 let who = text("user").or(text("connectionId")).unwrap_or("someone");
@@ -130,13 +129,14 @@ impl Rooms {
         }
     }
 
-    fn message(&mut self, room: Option<&str>, from: Option<&str>, text: &str) -> Option<String> {
-        let own = self
-            .unechoed
-            .front()
-            .is_some_and(|(sent_to, sent)| Some(sent_to.as_str()) == room && sent == text);
+    fn message(
+        &self,
+        room: Option<&str>,
+        from: Option<&str>,
+        text: &str,
+        own: bool,
+    ) -> Option<String> {
         if own {
-            self.unechoed.pop_front();
             // Typed, so on screen; a stage with tokens names the sender,
             // which is news (the server's name for you).
             from?;
@@ -272,23 +272,32 @@ mod tests {
             body(rooms.read_line("hi")),
             json!({"action": "sendmessage", "room": "ops", "data": "hi"})
         );
-        // Its own message back: already on screen. Another room's: marked.
-        assert_eq!(
-            rooms.show(r#"{"type":"message","room":"ops","text":"hi","at":1}"#),
-            None
-        );
+        // Its own message back (its connection named): already on screen.
         assert_eq!(
             rooms
-                .show(r#"{"type":"message","room":"general","text":"yo","from":"bo","at":1}"#)
+                .show(r#"{"type":"message","room":"ops","text":"hi","connectionId":"me=","at":1}"#),
+            None
+        );
+        // Another room's: marked.
+        assert_eq!(
+            rooms
+                .show(r#"{"type":"message","room":"general","text":"yo","from":"bo","connectionId":"b=","at":1}"#)
                 .as_deref(),
             Some("< [#general] bo: yo")
         );
         assert_eq!(
             rooms
-                .show(r#"{"type":"message","room":"ops","text":"hi","at":1}"#)
+                .show(r#"{"type":"message","room":"ops","text":"hi","connectionId":"x=","at":1}"#)
                 .as_deref(),
             Some("< hi"),
-            "someone else's, once its own came back"
+            "the same text from someone else is shown"
+        );
+        // A push names no connection.
+        assert_eq!(
+            rooms
+                .show(r#"{"type":"message","room":"ops","text":"maintenance at noon","at":1}"#)
+                .as_deref(),
+            Some("< maintenance at noon")
         );
         assert_eq!(
             rooms
