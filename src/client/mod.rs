@@ -373,29 +373,12 @@ pub async fn run_chat(
                     .await
                     .map_err(|e| ClientError::Connection(e.to_string()))?;
             }
-            frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    if let Some(line) = conversation.show(&text) {
-                        print_line(out, &crate::terminal::visible(&line))?;
-                    }
+            frame = stream.next() => {
+                let received = receive(frame, &mut conversation, out, input_open, &shown_url)?;
+                if let Received::Ended = received {
+                    return Ok(());
                 }
-                Some(Ok(Message::Binary(bytes))) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    print_line(out, &format!("< {}", crate::terminal::visible(&text)))?;
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    if !input_open {
-                        return Ok(());
-                    }
-                    let why = frame
-                        .map(|f| format!(" ({} {})", u16::from(f.code), f.reason))
-                        .unwrap_or_default();
-                    return Err(ClientError::ClosedByServer(why));
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None if !input_open => return Ok(()),
-                Some(Err(_)) | None => return Err(ClientError::Dropped(shown_url)),
-            },
+            }
             line = input.recv(), if input_open => match line {
                 Some(Ok(line)) if line.trim().is_empty() => {}
                 Some(Ok(line)) => send_line(&mut conversation, &line, &mut sink, out).await?,
@@ -406,6 +389,46 @@ pub async fn run_chat(
             },
         }
     }
+}
+
+/// After a frame: whether the chat goes on.
+enum Received {
+    More,
+    /// The close we asked for, once the input ended.
+    Ended,
+}
+
+/// Shows what arrived; an `Err` says why the server ended the chat.
+fn receive(
+    frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    conversation: &mut Conversation,
+    out: &mut dyn Write,
+    input_open: bool,
+    shown_url: &str,
+) -> Result<Received, ClientError> {
+    match frame {
+        Some(Ok(Message::Text(text))) => {
+            if let Some(line) = conversation.show(&text) {
+                print_line(out, &crate::terminal::visible(&line))?;
+            }
+        }
+        Some(Ok(Message::Binary(bytes))) => {
+            let text = String::from_utf8_lossy(&bytes);
+            print_line(out, &format!("< {}", crate::terminal::visible(&text)))?;
+        }
+        Some(Ok(Message::Close(_))) | Some(Err(_)) | None if !input_open => {
+            return Ok(Received::Ended);
+        }
+        Some(Ok(Message::Close(frame))) => {
+            let why = frame
+                .map(|f| format!(" ({} {})", u16::from(f.code), f.reason))
+                .unwrap_or_default();
+            return Err(ClientError::ClosedByServer(why));
+        }
+        Some(Ok(_)) => {}
+        Some(Err(_)) | None => return Err(ClientError::Dropped(shown_url.to_owned())),
+    }
+    Ok(Received::More)
 }
 
 fn print_line(out: &mut dyn Write, line: &str) -> Result<(), ClientError> {

@@ -188,6 +188,18 @@ pub async fn room_action<S: ConnectionStore, P: Poster>(
             who(store, poster, &caller, &room).await
         }
     };
+    answer_outcome(poster, &caller, name, outcome).await
+}
+
+/// The route's answer to an action's outcome; the caller told why when it
+/// was refused (unless it has gone).
+async fn answer_outcome<P: Poster>(
+    poster: &P,
+    caller: &Connection,
+    name: &str,
+    outcome: Result<Answered, Refused>,
+) -> ApiGatewayProxyResponse {
+    let id = caller.connection_id.as_str();
     match outcome {
         Ok(Answered) => response(200, "Done."),
         Err(Refused::Client(refused)) => {
