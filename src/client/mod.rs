@@ -156,10 +156,12 @@ impl Conversation {
     }
 
     /// The last line read was not sent after all: it will not come back.
-    /// (Rooms knows its own messages by connection id, not by their text.)
     fn unsent(&mut self) {
-        if let Conversation::Plain(chat) = self {
-            chat.unechoed.pop_back();
+        match self {
+            Conversation::Plain(chat) => {
+                chat.unechoed.pop_back();
+            }
+            Conversation::Rooms(rooms) => rooms.unsent(),
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct Rooms {
     /// Its connection id, from the answers to its own joins: a message
     /// frame naming it is its own, already on screen as typed.
     me: Option<String>,
+    /// Until that answer comes (a message may come back first: the routes
+    /// run side by side), the texts it sent, with their room.
+    unechoed: std::collections::VecDeque<(String, String)>,
 }
 
 /// Reads a room name from a command, checked against the rule.
@@ -92,9 +95,14 @@ impl Rooms {
 
     fn say(&mut self, text: &str) -> Typed {
         match &self.talking_in {
-            Some(room) => Typed::Send(
-                json!({"action": "sendmessage", "room": room, "data": text}).to_string(),
-            ),
+            Some(room) => {
+                if self.me.is_none() {
+                    self.unechoed.push_back((room.clone(), text.to_owned()));
+                }
+                Typed::Send(
+                    json!({"action": "sendmessage", "room": room, "data": text}).to_string(),
+                )
+            }
             None => Typed::Notice("You are in no room: /join one to talk.".into()),
         }
     }
@@ -111,11 +119,15 @@ impl Rooms {
         let answers_me = fields.get("action").is_some();
         match text("type") {
             Some("message") => {
-                let own = self.me.is_some() && text("connectionId") == self.me.as_deref();
-                self.message(room, text("from"), text("text").unwrap_or(""), own)
+                let body = text("text").unwrap_or("");
+                let own = self.is_own(text("connectionId"), room, body);
+                self.message(room, text("from"), body, own)
             }
             Some("joined") if answers_me => {
-                self.me = text("connectionId").map(str::to_owned).or(self.me.take());
+                if let Some(id) = text("connectionId") {
+                    self.me = Some(id.to_owned());
+                    self.unechoed.clear();
+                }
                 Some(self.joined(room?))
             }
             Some("left") if answers_me => Some(self.left(room?)),
@@ -149,6 +161,27 @@ impl Rooms {
             Some(from) => format!("< {place}{from}: {text}"),
             None => format!("< {place}{text}"),
         })
+    }
+
+    /// Whether a message is its own: by connection id once known, else by
+    /// the text it sent last to that room.
+    fn is_own(&mut self, sender: Option<&str>, room: Option<&str>, text: &str) -> bool {
+        if let Some(me) = &self.me {
+            return sender == Some(me.as_str());
+        }
+        let echoed = self
+            .unechoed
+            .front()
+            .is_some_and(|(sent_to, sent)| Some(sent_to.as_str()) == room && sent == text);
+        if echoed {
+            self.unechoed.pop_front();
+        }
+        echoed
+    }
+
+    /// The last line read was not sent after all: it will not come back.
+    pub fn unsent(&mut self) {
+        self.unechoed.pop_back();
     }
 
     fn joined(&mut self, room: &str) -> String {
@@ -256,6 +289,21 @@ mod tests {
                 other => panic!("{line}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn its_own_message_is_known_even_when_it_comes_back_before_the_join_answer() {
+        let mut rooms = Rooms::connected_to(None);
+        body(rooms.read_line("hi"));
+        let own = r#"{"type":"message","room":"general","text":"hi","connectionId":"me=","at":1}"#;
+        assert_eq!(
+            rooms.show(own),
+            None,
+            "matched by its text while its id is unknown"
+        );
+        assert_eq!(rooms.show(own).as_deref(), Some("< hi"), "only once");
+        rooms.show(r#"{"type":"joined","room":"general","connectionId":"me=","action":"join"}"#);
+        assert_eq!(rooms.show(own), None, "then by its id");
     }
 
     #[test]

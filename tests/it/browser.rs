@@ -306,8 +306,17 @@ async fn two_browsers_chat_through_local_and_reconnect_after_a_restart() {
 
     // The server goes away and comes back: the pages reconnect.
     assert!(local.interrupt().success());
+    // (A jittered retry may leave "reconnecting" within milliseconds: the
+    // pages' retries are what show they noticed.)
     for page in [&a, &b] {
-        wait_for_state(page, "reconnecting", Duration::from_secs(10)).await;
+        wait_until("a retry", Duration::from_secs(10), || async {
+            page.execute("return window.chatstack.retries.length;", vec![])
+                .await
+                .ok()
+                .and_then(|n| n.as_u64())
+                .is_some_and(|n| n > 0)
+        })
+        .await;
     }
     // While it is away the pages retry with full jitter: each wait
     // anywhere up to a cap doubling from 1 s.
