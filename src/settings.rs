@@ -109,6 +109,75 @@ pub struct StageSettings {
     /// How rooms behave.
     #[serde(default)]
     pub rooms: Rooms,
+    /// Each room's messages kept, numbered, for clients to catch up on;
+    /// absent: none kept (the guide's behaviour).
+    pub history: Option<History>,
+}
+
+/// A stage's room history (`[stages.X.history]`, an empty table takes the
+/// defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Days a message is kept.
+    #[serde(default = "History::default_days")]
+    pub days: HistoryDays,
+    /// The most messages one `history` request is answered with.
+    #[serde(default = "History::default_max_per_request")]
+    pub max_per_request: HistoryMaxPerRequest,
+}
+
+impl History {
+    fn default_days() -> HistoryDays {
+        HistoryDays(chat_contract::DEFAULT_HISTORY_DAYS)
+    }
+
+    fn default_max_per_request() -> HistoryMaxPerRequest {
+        HistoryMaxPerRequest(chat_contract::DEFAULT_HISTORY_MAX_PER_REQUEST)
+    }
+
+    /// How long a message is kept, in seconds.
+    pub fn retention_seconds(&self) -> u64 {
+        u64::from(self.days.0) * 24 * 60 * 60
+    }
+}
+
+/// 1 to 365 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct HistoryDays(pub u32);
+
+impl TryFrom<u32> for HistoryDays {
+    type Error = String;
+
+    fn try_from(days: u32) -> Result<Self, String> {
+        within(
+            "days",
+            days,
+            1..=365,
+            "history is for catching up; every day kept is storage paid for",
+        )
+        .map(HistoryDays)
+    }
+}
+
+/// 1 to 1,000 messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct HistoryMaxPerRequest(pub u32);
+
+impl TryFrom<u32> for HistoryMaxPerRequest {
+    type Error = String;
+
+    fn try_from(most: u32) -> Result<Self, String> {
+        within(
+            "max_per_request",
+            most,
+            1..=1_000,
+            "each request is one DynamoDB query of that many items, answered in one 128 KB frame",
+        )
+        .map(HistoryMaxPerRequest)
+    }
 }
 
 /// How rooms behave on the stage.
@@ -903,6 +972,38 @@ mod tests {
         ] {
             let error = parse(&format!("[stages.dev.limits]\n{text}\n")).unwrap_err();
             assert!(error.contains(rule), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn history_is_off_unless_asked_for_and_has_defaults_and_bounds() {
+        let dev = parse("[stages.dev]\nnotify = true\n")
+            .unwrap()
+            .stage(&stage("dev"));
+        assert_eq!(dev.history, None);
+        let defaults = parse("[stages.dev.history]\n")
+            .unwrap()
+            .stage(&stage("dev"))
+            .history
+            .unwrap();
+        assert_eq!((defaults.days.0, defaults.max_per_request.0), (7, 100));
+        assert_eq!(defaults.retention_seconds(), 7 * 86_400);
+        let set = parse("[stages.dev.history]\ndays = 30\nmax_per_request = 20\n")
+            .unwrap()
+            .stage(&stage("dev"))
+            .history
+            .unwrap();
+        assert_eq!((set.days.0, set.max_per_request.0), (30, 20));
+        for (text, rule) in [
+            ("days = 0", "use 1 to 365"),
+            ("days = 366", "use 1 to 365"),
+            ("max_per_request = 0", "use 1 to 1000"),
+            ("max_per_request = 1001", "use 1 to 1000"),
+            ("retention = 3", "unknown field"),
+        ] {
+            let error = parse(&format!("[stages.dev.history]\n{text}\n")).unwrap_err();
+            assert!(error.contains(rule), "{text}: {error}");
+            assert!(error.contains("line 2"), "{text}: {error}");
         }
     }
 

@@ -14,6 +14,8 @@ use super::{
 pub struct RouteSpec {
     pub key: &'static str,
     pub logical_prefix: &'static str,
+    /// The route exists only on stages that keep history.
+    pub needs_history: bool,
 }
 
 /// One Lambda function of the app: its binary, its route, its sizing and
@@ -32,8 +34,10 @@ pub struct FunctionSpec {
     pub timeout_seconds: u32,
     /// What it may do to the connections table...
     pub table_actions: &'static [TableAction],
-    /// ...and to the room-members table.
+    /// ...to the room-members table...
     pub member_actions: &'static [TableAction],
+    /// ...and to the history table, on stages that keep one.
+    pub history_actions: &'static [TableAction],
     /// Whether it tells rooms who joined and left (and so needs the
     /// stage's presence limit).
     pub announces_presence: bool,
@@ -130,6 +134,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         trigger: Trigger::WebSocketRoutes(&[RouteSpec {
             key: CONNECT_ROUTE,
             logical_prefix: "Connect",
+            needs_history: false,
         }]),
         description: "chatstack $connect: records the connection id in its first room",
         memory_mb: 128,
@@ -137,6 +142,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         table_actions: &[TableAction::PutItem],
         // Its membership; the room's members, to tell them it joined.
         member_actions: &[TableAction::PutItem, TableAction::Query],
+        history_actions: &[],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::None,
         enforces: Enforces::ConnectionsPerUser,
@@ -148,12 +154,14 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         trigger: Trigger::WebSocketRoutes(&[RouteSpec {
             key: "$disconnect",
             logical_prefix: "Disconnect",
+            needs_history: false,
         }]),
         description: "chatstack $disconnect: forgets the connection id and its rooms",
         memory_mb: 128,
         timeout_seconds: 10,
         table_actions: &[TableAction::DeleteItem],
         member_actions: &[TableAction::DeleteItem, TableAction::Query],
+        history_actions: &[],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::None,
         enforces: Enforces::Nothing,
@@ -165,6 +173,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         trigger: Trigger::WebSocketRoutes(&[RouteSpec {
             key: "sendmessage",
             logical_prefix: "SendMessage",
+            needs_history: false,
         }]),
         description: "chatstack sendmessage: posts a message to the members of a room",
         // More memory buys more CPU and network for the fan-out.
@@ -176,6 +185,8 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         // the limit); Query for the room's members.
         table_actions: &[TableAction::GetItem, TableAction::DeleteItem],
         member_actions: &[TableAction::Query, TableAction::DeleteItem],
+        // The room's counter (UpdateItem) and the message (PutItem).
+        history_actions: &[TableAction::UpdateItem, TableAction::PutItem],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Splits,
         enforces: Enforces::MessagesPerMinute,
@@ -188,14 +199,22 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
             RouteSpec {
                 key: "join",
                 logical_prefix: "Join",
+                needs_history: false,
             },
             RouteSpec {
                 key: "leave",
                 logical_prefix: "Leave",
+                needs_history: false,
             },
             RouteSpec {
                 key: "who",
                 logical_prefix: "Who",
+                needs_history: false,
+            },
+            RouteSpec {
+                key: chat_contract::HISTORY_ROUTE,
+                logical_prefix: "History",
+                needs_history: true,
             },
         ]),
         description: "chatstack rooms: join, leave and who",
@@ -210,6 +229,9 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
             TableAction::DeleteItem,
             TableAction::Query,
         ],
+        // A room's last number for a join's answer (GetItem), its
+        // messages for a history request (Query).
+        history_actions: &[TableAction::GetItem, TableAction::Query],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::None,
         enforces: Enforces::MessagesPerMinute,
@@ -221,6 +243,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         trigger: Trigger::WebSocketRoutes(&[RouteSpec {
             key: "$default",
             logical_prefix: "Default",
+            needs_history: false,
         }]),
         description: "chatstack $default: tells the caller how to use the API",
         memory_mb: 128,
@@ -228,6 +251,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         // GetItem for the caller's protocol.
         table_actions: &[TableAction::GetItem],
         member_actions: &[],
+        history_actions: &[],
         // GetConnection for the caller's info, PostToConnection for the reply.
         connection_methods: &[ConnectionMethod::Get, ConnectionMethod::Post],
         fanout: FanoutPart::None,
@@ -249,6 +273,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
             TableAction::DeleteItem,
         ],
         member_actions: &[TableAction::Query, TableAction::DeleteItem],
+        history_actions: &[],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Splits,
         enforces: Enforces::Nothing,
@@ -264,6 +289,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         // It reads the token secret (granted by the secret), nothing else.
         table_actions: &[],
         member_actions: &[],
+        history_actions: &[],
         connection_methods: &[],
         fanout: FanoutPart::None,
         enforces: Enforces::Nothing,
@@ -280,6 +306,7 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
         // ones that are gone.
         table_actions: &[TableAction::Scan, TableAction::DeleteItem],
         member_actions: &[TableAction::Query, TableAction::DeleteItem],
+        history_actions: &[],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Works,
         enforces: Enforces::Nothing,

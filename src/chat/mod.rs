@@ -35,7 +35,7 @@ pub use notify::{NOTIFY_PATH, NOTIFY_ROUTE, NOTIFY_URL_OUTPUT, NotifyEndpoint};
 pub use role::Grants;
 pub use schedule::{add_push_schedule, scheduled_event};
 pub use stage::{CALLBACK_URL_OUTPUT, StageProps, WEBSOCKET_URL_OUTPUT, WebSocketStage};
-pub use table::{ConnectionsTable, MembersTable, TableAction};
+pub use table::{ConnectionsTable, HistoryTable, MembersTable, TableAction};
 
 use crate::cfn::{Template, TemplateError};
 use crate::settings::StageSettings;
@@ -49,6 +49,10 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     let code = CodeBucket::add_to(&mut template)?;
     let table = ConnectionsTable::add_to(&mut template, settings.authorization)?;
     let members = MembersTable::add_to(&mut template)?;
+    let history = settings
+        .history
+        .map(|history| HistoryTable::add_to(&mut template, history))
+        .transpose()?;
     let mut api = WebSocketApi::add_to(&mut template, stage)?;
     let fanout = FanoutQueue::add_to(&mut template, settings.broadcast)?;
     let authorization = if settings.authorization {
@@ -67,12 +71,16 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         let tables = Tables {
             connections: &table,
             members: &members,
+            history: history.as_ref(),
         };
         let grants = grants_for(spec, settings, tables, &api, &fanout);
         let function = LambdaFunction::add_to(&mut template, &spec.props(), &code, grants)?;
         match spec.trigger {
             Trigger::WebSocketRoutes(routes) => {
                 let authorizer = authorization.as_ref().map(|tokens| &tokens.authorizer);
+                let routes = routes
+                    .iter()
+                    .filter(|route| !route.needs_history || history.is_some());
                 add_routes(&mut template, &mut api, &function, routes, authorizer)?;
             }
             Trigger::Notify => notify = Some(function),
@@ -93,6 +101,9 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     let stage = WebSocketStage::add_to(&mut template, api, stage_props)?;
     stage.add_outputs(&mut template)?;
     table.add_output(&mut template)?;
+    if let Some(history) = &history {
+        history.add_output(&mut template)?;
+    }
     fanout.add_output(&mut template)?;
     if let Some(tokens) = &authorization {
         tokens.secret.add_output(&mut template)?;
@@ -106,7 +117,7 @@ fn add_routes(
     template: &mut Template,
     api: &mut WebSocketApi,
     function: &LambdaFunction,
-    routes: &[RouteSpec],
+    routes: impl Iterator<Item = &'static RouteSpec>,
     authorizer: Option<&ConnectAuthorizer>,
 ) -> Result<(), TemplateError> {
     for route in routes {
@@ -126,6 +137,8 @@ fn add_routes(
 struct Tables<'a> {
     connections: &'a ConnectionsTable,
     members: &'a MembersTable,
+    /// On stages that keep history.
+    history: Option<&'a HistoryTable>,
 }
 
 /// What `spec`'s function reaches, each granted by the resource with the
@@ -141,6 +154,9 @@ fn grants_for(
     let table = tables.connections;
     table.grant(&mut grants, spec.table_actions);
     tables.members.grant(&mut grants, spec.member_actions);
+    if let Some(history) = tables.history {
+        history.grant(&mut grants, spec.history_actions);
+    }
     if spec.announces_presence {
         tables
             .members

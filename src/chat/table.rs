@@ -6,14 +6,16 @@ use crate::cfn::dynamodb::{
 };
 
 use chat_contract::{
-    CONNECTION_ID, CONNECTIONS_PER_USER_VAR, EXPIRES_AT, MEMBERS_TABLE_NAME_VAR,
-    MESSAGES_PER_MINUTE_VAR, PRESENCE_LIMIT_VAR, ROOM_KEY, TABLE_NAME_VAR, USER_INDEX, USER_NAME,
+    CONNECTION_ID, CONNECTIONS_PER_USER_VAR, EXPIRES_AT, HISTORY_MAX_PER_REQUEST_VAR,
+    HISTORY_RETENTION_SECONDS_VAR, HISTORY_TABLE_VAR, MEMBERS_TABLE_NAME_VAR,
+    MESSAGES_PER_MINUTE_VAR, PRESENCE_LIMIT_VAR, ROOM, ROOM_KEY, SEQ, TABLE_NAME_VAR, USER_INDEX,
+    USER_NAME,
 };
 
 use crate::cfn::{
     Expr, LogicalId, Output, Resource, RetentionPolicy, SubPart, Template, TemplateError,
 };
-use crate::settings::{ConnectionsPerUser, MessagesPerMinute, PresenceLimit};
+use crate::settings::{ConnectionsPerUser, History, MessagesPerMinute, PresenceLimit};
 
 use super::Grants;
 
@@ -63,8 +65,8 @@ pub fn expiring_table(key: &str) -> Table {
     }
 }
 
-/// [`expiring_table`] keyed by `key` and the string sort key `sort`.
-fn expiring_table_sorted(key: &str, sort: &str) -> Table {
+/// [`expiring_table`] keyed by `key` and the sort key `sort` of `sort_type`.
+fn expiring_table_sorted(key: &str, sort: &str, sort_type: AttributeType) -> Table {
     let mut table = expiring_table(key);
     table.key_schema.push(KeySchemaElement {
         attribute_name: sort.to_owned(),
@@ -72,7 +74,7 @@ fn expiring_table_sorted(key: &str, sort: &str) -> Table {
     });
     table.attribute_definitions.push(AttributeDefinition {
         attribute_name: sort.to_owned(),
-        attribute_type: AttributeType::S,
+        attribute_type: sort_type,
     });
     table
 }
@@ -199,7 +201,7 @@ impl MembersTable {
         // Memberships expire with their connection (TTL), like it.
         let id = template.add(
             "MembersTable",
-            Resource::new(expiring_table_sorted(ROOM_KEY, CONNECTION_ID))
+            Resource::new(expiring_table_sorted(ROOM_KEY, CONNECTION_ID, AttributeType::S))
                 .retention(RetentionPolicy::Delete)
                 .skip_checkov(
                     "CKV_AWS_119",
@@ -228,5 +230,66 @@ impl MembersTable {
     /// room may have for them to be told.
     pub fn grant_presence(&self, grants: &mut Grants, limit: PresenceLimit) {
         grants.set(PRESENCE_LIMIT_VAR, limit.0.to_string().into());
+    }
+}
+
+/// The table of each room's messages, keyed by room and number
+/// ([`SEQ`]): a catch-up is one query of a room's partition after a
+/// number. Each room's counter item (number 0) gives the numbers; the
+/// messages expire after the stage's retention (TTL), the counters never,
+/// so a room's numbers keep rising (see the README's "History").
+#[derive(Debug)]
+pub struct HistoryTable {
+    id: LogicalId,
+    settings: History,
+}
+
+impl HistoryTable {
+    pub fn add_to(template: &mut Template, settings: History) -> Result<Self, TemplateError> {
+        let id = template.add(
+            "HistoryTable",
+            Resource::new(expiring_table_sorted(ROOM, SEQ, AttributeType::N))
+                .retention(RetentionPolicy::Delete)
+                .skip_checkov(
+                    "CKV_AWS_119",
+                    "encrypted with the AWS managed key; a customer managed key is a choice the stage's owner makes",
+                )
+                .skip_checkov(
+                    "CKV_AWS_28",
+                    "a catch-up buffer of days (TTL), not a record: point-in-time recovery would restore what is meant to expire",
+                ),
+        )?;
+        Ok(HistoryTable { id, settings })
+    }
+
+    /// Outputs the table's name, for operators and scripts.
+    pub fn add_output(&self, template: &mut Template) -> Result<(), TemplateError> {
+        template.add_output(
+            "HistoryTableName",
+            Output {
+                description: "DynamoDB table of each room's recent messages".to_owned(),
+                value: (&self.id).into(),
+            },
+        )
+    }
+
+    /// Tells the function the table's name and the stage's history
+    /// settings, and lets it perform `actions` on it (none: nothing at all,
+    /// not even the name: the function has no part in history).
+    pub fn grant(&self, grants: &mut Grants, actions: &[TableAction]) {
+        if actions.is_empty() {
+            return;
+        }
+        grants.set(HISTORY_TABLE_VAR, (&self.id).into());
+        grants.set(
+            HISTORY_RETENTION_SECONDS_VAR,
+            self.settings.retention_seconds().to_string().into(),
+        );
+        grants.set(
+            HISTORY_MAX_PER_REQUEST_VAR,
+            self.settings.max_per_request.0.to_string().into(),
+        );
+        let actions: Vec<_> = actions.iter().map(|a| a.iam_action()).collect();
+        grants.allow("HistoryTable", &actions, vec![Expr::arn_of(&self.id)]);
     }
 }

@@ -70,6 +70,10 @@ pub struct LocalArgs {
     /// queue's visibility timeout (120), to see a retry without waiting.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub queue_retry_after: Option<u64>,
+    /// Keep rooms' messages SECONDS instead of the stage's
+    /// [stages.X.history] days, to see retention at work.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub history_retention: Option<u64>,
     /// Let pages of ORIGIN (http://localhost:3000, say: a front end of
     /// your own) open WebSocket connections; repeat for more. Browsers
     /// send their page's origin, and the gateway refuses any but its own
@@ -84,6 +88,12 @@ pub struct LocalArgs {
 impl Execute for LocalArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         let settings = self.settings.stage(&self.stage)?;
+        if self.history_retention.is_some() && settings.history.is_none() {
+            return Err(CliError::Usage(format!(
+                "--history-retention: stage {} keeps no history; add [stages.{}.history] to the settings",
+                self.stage, self.stage
+            )));
+        }
         let options = LocalOptions {
             settings,
             stage: self.stage,
@@ -102,6 +112,7 @@ impl Execute for LocalArgs {
             schedule_every: self.schedule_every.map(Duration::from_secs),
             token_secret: self.token_secret,
             queue_retry_after: self.queue_retry_after.map(Duration::from_secs),
+            history_retention: self.history_retention.map(Duration::from_secs),
             allowed_origins: self.allow_origin,
         };
         block_on(async {

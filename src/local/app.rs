@@ -641,10 +641,17 @@ mod tests {
     use super::*;
     use crate::chat::{self, StageName};
 
+    /// A stage with every route: with history.
     fn app() -> LocalApp {
         let stage: StageName = "dev".parse().unwrap();
-        let template =
-            serde_json::to_value(chat::template(&stage, &Default::default()).unwrap()).unwrap();
+        let settings = crate::settings::StageSettings {
+            history: Some(crate::settings::History {
+                days: crate::settings::HistoryDays(7),
+                max_per_request: crate::settings::HistoryMaxPerRequest(100),
+            }),
+            ..Default::default()
+        };
+        let template = serde_json::to_value(chat::template(&stage, &settings).unwrap()).unwrap();
         LocalApp::from_template(&template, "chatstack-dev").unwrap()
     }
 

@@ -58,6 +58,8 @@ impl Backing {
             services: &self.services,
             management_endpoint: format!("http://{address}/{stage}"),
             queue_urls: &self.queue_urls,
+            limits: &options.limits,
+            history_retention: options.history_retention,
         };
         // Each pool keeps a sender, to ask for another process when busy.
         let (scale_up, scale_up_requests) = mpsc::unbounded_channel();

@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use chat_contract::MANAGEMENT_ENDPOINT_VAR;
+use chat_contract::{
+    CONNECTION_LIFETIME_SECONDS_VAR, HISTORY_RETENTION_SECONDS_VAR, MANAGEMENT_ENDPOINT_VAR,
+};
 use tokio::sync::mpsc;
 
 use super::LocalError;
 use super::app::{LocalApp, LocalFunction};
 use super::function_log::FunctionLogFile;
+use super::gateway::Limits;
 use super::process::FunctionPool;
 use super::runtime::FunctionRuntime;
 use super::services::LocalServices;
@@ -24,6 +27,11 @@ pub(super) struct FunctionSettings<'a> {
     /// Queue URLs by queue name (variables name a queue by its name until
     /// it exists).
     pub(super) queue_urls: &'a BTreeMap<String, String>,
+    /// The gateway's limits, which the functions tell clients about.
+    pub(super) limits: &'a Limits,
+    /// `--history-retention`, replacing the stage's on the functions that
+    /// keep history.
+    pub(super) history_retention: Option<std::time::Duration>,
 }
 
 impl FunctionSettings<'_> {
@@ -33,10 +41,18 @@ impl FunctionSettings<'_> {
     /// adds the address of its own Runtime API.
     fn environment(&self, id: &str, function: &LocalFunction) -> Vec<(String, String)> {
         let name = format!("chatstack-{}-{id}", self.stage);
+        let retention = self
+            .history_retention
+            .map(|r| r.as_secs().max(1).to_string());
         let mut environment: Vec<(String, String)> = function
             .environment
             .iter()
-            .map(|(k, v)| (k.clone(), self.queue_urls.get(v).unwrap_or(v).clone()))
+            .map(|(k, v)| match &retention {
+                Some(retention) if k == HISTORY_RETENTION_SECONDS_VAR => {
+                    (k.clone(), retention.clone())
+                }
+                _ => (k.clone(), self.queue_urls.get(v).unwrap_or(v).clone()),
+            })
             .collect();
         let mut set = |name: &str, value: String| environment.push((name.to_owned(), value));
         set("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"));
@@ -65,6 +81,11 @@ impl FunctionSettings<'_> {
         );
         set("AWS_ENDPOINT_URL_SQS", self.services.moto_endpoint.clone());
         set(MANAGEMENT_ENDPOINT_VAR, self.management_endpoint.clone());
+        // The connection's expiry, as the emulated gateway enforces it.
+        set(
+            CONNECTION_LIFETIME_SECONDS_VAR,
+            self.limits.max_lifetime.as_secs().max(1).to_string(),
+        );
         set("AWS_EC2_METADATA_DISABLED", "true".to_owned());
         environment
     }

@@ -32,6 +32,9 @@ pub struct LocalOptions {
     /// Hand a failed queue message out again after this long instead of
     /// the queue's visibility timeout.
     pub queue_retry_after: Option<std::time::Duration>,
+    /// Keep rooms' messages this long instead of the stage's days, to see
+    /// retention without waiting for it.
+    pub history_retention: Option<std::time::Duration>,
     /// Browser origins besides the chat page's own whose pages may open a
     /// WebSocket (`--allow-origin`: a front end of the user's own).
     pub allowed_origins: Vec<String>,

@@ -24,6 +24,7 @@ fn templates_pass_cfn_lint_with_no_findings() {
         "notify",
         "scheduled",
         "authorized",
+        "history",
     ] {
         let stage_name: StageName = stage.parse().unwrap();
         for (format, extension) in [(Format::Json, "json"), (Format::Yaml, "yaml")] {

@@ -13,7 +13,14 @@ use chatstack::cli::{Format, render};
 #[test]
 fn checkov_finds_nothing_unexplained() {
     let dir = scratch_dir("checkov");
-    for stage in ["dev", "prod", "notify", "scheduled", "authorized"] {
+    for stage in [
+        "dev",
+        "prod",
+        "notify",
+        "scheduled",
+        "authorized",
+        "history",
+    ] {
         let stage_name: StageName = stage.parse().unwrap();
         std::fs::write(
             dir.join(format!("{stage}.json")),

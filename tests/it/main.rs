@@ -17,6 +17,7 @@ mod deployer_policy;
 mod features;
 mod functions;
 mod heartbeat_e2e;
+mod history_e2e;
 mod local_e2e;
 mod logs_fake;
 mod logs_local;

@@ -9,40 +9,8 @@ use crate::common::local::Local;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::common::ws::{Client, receive};
-
-/// A client that asks for `chatstack.v1`; `local` must select it.
-async fn connect_v1(url: &str) -> Client {
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static(chat_contract::SUBPROTOCOL),
-    );
-    let (client, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .unwrap_or_else(|e| panic!("{url}: {e}"));
-    assert_eq!(
-        response.headers().get("sec-websocket-protocol"),
-        Some(&HeaderValue::from_static(chat_contract::SUBPROTOCOL))
-    );
-    client
-}
-
-async fn send(client: &mut Client, body: Value) {
-    client
-        .send(Message::Text(body.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// The next frame, parsed: every frame a v1 client gets is JSON.
-async fn frame(client: &mut Client) -> Value {
-    let text = receive(client).await;
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use crate::common::ws::{Client, connect_v1, frame, receive, send};
 
 /// Nothing more arrives at any of `clients` for a while (waited out side
 /// by side).

@@ -58,6 +58,12 @@ fn authorized_yaml() {
     assert_template_snapshot("authorized", Format::Yaml);
 }
 
+/// A stage that keeps each room's messages.
+#[test]
+fn history_yaml() {
+    assert_template_snapshot("history", Format::Yaml);
+}
+
 /// A stage whose settings add a schedule (and so the notify endpoint).
 #[test]
 fn scheduled_yaml() {

@@ -5,21 +5,27 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use chat_contract::{CONNECTION_ID, EXPIRES_AT, MANAGEMENT_ENDPOINT_VAR, TABLE_NAME_VAR};
+use chat_contract::{
+    CONNECTION_ID, EXPIRES_AT, HISTORY_MAX_PER_REQUEST_VAR, HISTORY_RETENTION_SECONDS_VAR,
+    HISTORY_TABLE_VAR, MANAGEMENT_ENDPOINT_VAR, TABLE_NAME_VAR,
+};
 use chatstack::chat::{self, ConnectionMethod, FUNCTIONS, StageName, TableAction};
 use chatstack::settings::Settings;
 
-/// Settings that add everything to dev: the notify endpoint, a schedule
-/// and tokens; prod has the notify endpoint only.
+/// Settings that add everything to dev: the notify endpoint, a schedule,
+/// tokens and history; prod has the notify endpoint and history.
 const EVERYTHING: &str = r#"
 [stages.dev]
 notify = true
 authorization = true
+[stages.dev.history]
+days = 2
 [stages.dev.schedule]
 expression = "rate(1 hour)"
 message = "Hourly <notice> \"quoted\""
 [stages.prod]
 notify = true
+[stages.prod.history]
 "#;
 
 fn template_with(stage: &str, settings: &str) -> Value {
@@ -130,6 +136,7 @@ fn each_function_gets_only_what_its_spec_declares() {
         expected.extend(
             spec.member_actions
                 .iter()
+                .chain(spec.history_actions)
                 .map(|a| format!("dynamodb:{a:?}")),
         );
         if !spec.connection_methods.is_empty() {
@@ -222,6 +229,10 @@ fn table_and_log_grants_name_their_own_resources() {
             _ if statement["Sid"] == "MembersTable" => {
                 assert_eq!(resources, &[json!({"Fn::GetAtt": ["MembersTable", "Arn"]})])
             }
+            // The rooms' messages: that table only.
+            _ if statement["Sid"] == "HistoryTable" => {
+                assert_eq!(resources, &[json!({"Fn::GetAtt": ["HistoryTable", "Arn"]})])
+            }
             a if a.starts_with("dynamodb:") => {
                 assert_eq!(
                     resources,
@@ -250,7 +261,8 @@ fn every_route_reaches_its_own_function_and_only_this_api_may_invoke_it() {
     assert_eq!(
         keys,
         route_functions()
-            .flat_map(|spec| spec.routes().iter().map(|route| route.key))
+            .flat_map(|spec| spec.routes().iter())
+            .map(|route| route.key)
             .chain([chat_contract::HEARTBEAT_ROUTE])
             .collect(),
         "every route of every function, and the heartbeat's"
@@ -368,6 +380,88 @@ fn functions_are_rust_on_arm64_with_code_from_parameters_and_own_log_group() {
             template["Parameters"]
                 .get(spec.code_key_parameter())
                 .is_some()
+        );
+    }
+}
+
+#[test]
+fn history_is_a_table_of_rooms_by_number_written_by_sendmessage_and_read_by_rooms() {
+    let without = template_with("prod", "");
+    let template = template("dev");
+    let resources = &template["Resources"];
+    let table = &resources["HistoryTable"];
+    assert_eq!(table["DeletionPolicy"], "Delete", "deleted with the stack");
+    let properties = &table["Properties"];
+    assert_eq!(
+        properties["KeySchema"],
+        json!([
+            {"AttributeName": "room", "KeyType": "HASH"},
+            {"AttributeName": "seq", "KeyType": "RANGE"}
+        ])
+    );
+    assert_eq!(
+        properties["AttributeDefinitions"],
+        json!([
+            {"AttributeName": "room", "AttributeType": "S"},
+            {"AttributeName": "seq", "AttributeType": "N"}
+        ])
+    );
+    assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        properties["TimeToLiveSpecification"],
+        json!({"AttributeName": EXPIRES_AT, "Enabled": true})
+    );
+    assert_eq!(properties["SSESpecification"], json!({"SSEEnabled": true}));
+    assert_eq!(
+        template["Outputs"]["HistoryTableName"]["Value"],
+        json!({"Ref": "HistoryTable"})
+    );
+
+    // Only the writer and the reader know of it, each with its own actions.
+    for spec in FUNCTIONS {
+        let role = format!("{}Role", spec.logical_prefix);
+        let on_history: BTreeSet<String> = statements(&template)
+            .into_iter()
+            .filter(|(id, statement)| *id == &role && statement["Sid"] == "HistoryTable")
+            .flat_map(|(_, statement)| statement["Action"].as_array().unwrap().clone())
+            .map(|action| action.as_str().unwrap().to_owned())
+            .collect();
+        let expected: BTreeSet<String> = match spec.name {
+            "sendmessage" => ["dynamodb:UpdateItem", "dynamodb:PutItem"]
+                .map(str::to_owned)
+                .into(),
+            "rooms" => ["dynamodb:GetItem", "dynamodb:Query"]
+                .map(str::to_owned)
+                .into(),
+            _ => BTreeSet::new(),
+        };
+        assert_eq!(on_history, expected, "{}", spec.name);
+        let function = &resources[format!("{}Function", spec.logical_prefix)]["Properties"];
+        let variables = &function["Environment"]["Variables"];
+        if expected.is_empty() {
+            assert!(variables.get(HISTORY_TABLE_VAR).is_none(), "{}", spec.name);
+            continue;
+        }
+        assert_eq!(variables[HISTORY_TABLE_VAR], json!({"Ref": "HistoryTable"}));
+        assert_eq!(variables[HISTORY_RETENTION_SECONDS_VAR], "172800", "2 days");
+        assert_eq!(variables[HISTORY_MAX_PER_REQUEST_VAR], "100", "the default");
+    }
+    assert_eq!(
+        resources["HistoryRoute"]["Properties"]["RouteKey"],
+        chat_contract::HISTORY_ROUTE
+    );
+    assert_eq!(
+        resources["HistoryIntegration"]["Properties"]["IntegrationUri"],
+        resources["JoinIntegration"]["Properties"]["IntegrationUri"],
+        "the rooms function answers it"
+    );
+
+    // A stage without history has none of it.
+    let text = without.to_string();
+    for absent in ["HistoryTable", "HistoryRoute", HISTORY_TABLE_VAR] {
+        assert!(
+            !text.contains(absent),
+            "a stage without history has no {absent}"
         );
     }
 }

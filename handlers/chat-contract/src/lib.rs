@@ -153,6 +153,36 @@ pub const DEFAULT_PRESENCE_LIMIT: u32 = 100;
 /// The most members a `who` answer lists; past it, a count says how many.
 pub const MAX_WHO_MEMBERS: usize = 100;
 
+/// The history table's name (`[stages.X.history]`), set on the functions
+/// that store a room's messages or read them back; unset: the stage keeps
+/// no history.
+pub const HISTORY_TABLE_VAR: &str = "CHATSTACK_HISTORY_TABLE";
+/// How long a room's messages are kept, in seconds (`days` of the stage's
+/// history setting; `chatstack local --history-retention` shortens it).
+pub const HISTORY_RETENTION_SECONDS_VAR: &str = "CHATSTACK_HISTORY_RETENTION_SECONDS";
+/// The most messages one `history` request is answered with
+/// (`max_per_request`).
+pub const HISTORY_MAX_PER_REQUEST_VAR: &str = "CHATSTACK_HISTORY_MAX_PER_REQUEST";
+/// The route of `{"action":"history","room":R,"after":SEQ,"limit":N}`.
+pub const HISTORY_ROUTE: &str = "history";
+/// The history table's sort key: a message's number in its room (N),
+/// counting from 1; the partition key is [`ROOM`].
+pub const SEQ: &str = "seq";
+/// The [`SEQ`] of a room's counter item, which holds the last number given
+/// ([`LAST_SEQ`]); messages count from 1, after it.
+pub const COUNTER_SEQ: u64 = 0;
+/// The counter item's attribute: the last [`SEQ`] given in its room (N).
+pub const LAST_SEQ: &str = "lastSeq";
+/// Days a room's messages are kept when the stage's history names none.
+pub const DEFAULT_HISTORY_DAYS: u32 = 7;
+/// Messages one `history` request may get when the stage names no maximum.
+pub const DEFAULT_HISTORY_MAX_PER_REQUEST: u32 = 100;
+
+/// How long API Gateway keeps a connection open, in seconds, when it is
+/// not its two hours: set only by `chatstack local --max-lifetime`, so the
+/// functions tell clients the expiry the emulated gateway enforces.
+pub const CONNECTION_LIFETIME_SECONDS_VAR: &str = "CHATSTACK_CONNECTION_LIFETIME_SECONDS";
+
 /// Which of [`ROOM_SHARDS`] partitions of a room a connection's membership
 /// is kept in: FNV-1a of the id, the same in every process and build.
 pub fn shard_of(connection_id: &str) -> u32 {

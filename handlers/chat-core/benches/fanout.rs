@@ -152,6 +152,7 @@ fn message<'a>(room: Option<&'a str>, text: &'a str) -> Broadcast<'a> {
         from: None,
         sender: None,
         at_ms: 0,
+        seq: None,
     }
 }
 

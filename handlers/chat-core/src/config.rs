@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use chat_contract::{
-    CONNECTIONS_PER_USER_VAR, DEFAULT_PRESENCE_LIMIT, DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR,
-    FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR, MANAGEMENT_ENDPOINT_VAR, MEMBERS_TABLE_NAME_VAR,
-    MESSAGES_PER_MINUTE_VAR, PRESENCE_LIMIT_VAR, TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR,
+    CONNECTION_LIFETIME_SECONDS_VAR, CONNECTIONS_PER_USER_VAR, DEFAULT_PRESENCE_LIMIT,
+    DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR,
+    HISTORY_MAX_PER_REQUEST_VAR, HISTORY_RETENTION_SECONDS_VAR, HISTORY_TABLE_VAR,
+    MANAGEMENT_ENDPOINT_VAR, MEMBERS_TABLE_NAME_VAR, MESSAGES_PER_MINUTE_VAR, PRESENCE_LIMIT_VAR,
+    TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR,
 };
 
 use crate::fanout::FanoutConfig;
@@ -101,6 +103,46 @@ fn optional_limit(
     Ok(limit.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
 }
 
+/// The stage's history settings: `None` when it keeps none (no table set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryConfig {
+    pub table: String,
+    pub retention: Duration,
+    pub max_per_request: u32,
+}
+
+/// The history table and settings, when the template set them.
+pub fn history(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<HistoryConfig>, ConfigError> {
+    let Some(table) = lookup(HISTORY_TABLE_VAR).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let whole = "a whole number above 0";
+    let retention = positive(&lookup, HISTORY_RETENTION_SECONDS_VAR, whole)?
+        .ok_or(ConfigError::Missing(HISTORY_RETENTION_SECONDS_VAR))?;
+    let max_per_request = optional_limit(&lookup, HISTORY_MAX_PER_REQUEST_VAR)?
+        .unwrap_or(chat_contract::DEFAULT_HISTORY_MAX_PER_REQUEST);
+    Ok(Some(HistoryConfig {
+        table,
+        retention: Duration::from_secs(retention),
+        max_per_request,
+    }))
+}
+
+/// How long API Gateway keeps a connection: two hours, unless `chatstack
+/// local --max-lifetime` says otherwise.
+pub fn connection_lifetime(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Duration, ConfigError> {
+    let seconds = positive(
+        &lookup,
+        CONNECTION_LIFETIME_SECONDS_VAR,
+        "a whole number above 0",
+    )?;
+    Ok(seconds.map_or(crate::store::CONNECTION_LIFETIME, Duration::from_secs))
+}
+
 /// The ARN of the secret tokens are signed with (the authorizer's only setting).
 pub fn token_secret_arn(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     required(&lookup, TOKEN_SECRET_ARN_VAR)
@@ -179,6 +221,39 @@ mod tests {
             Ok(5)
         );
         assert!(presence_limit(env(&[("CHATSTACK_PRESENCE_LIMIT", "x")])).is_err());
+    }
+
+    #[test]
+    fn history_is_off_without_its_table_and_checked_with_it() {
+        assert_eq!(history(env(&[])), Ok(None));
+        let table = ("CHATSTACK_HISTORY_TABLE", "h");
+        assert_eq!(
+            history(env(&[table])),
+            Err(ConfigError::Missing("CHATSTACK_HISTORY_RETENTION_SECONDS"))
+        );
+        let on = history(env(&[
+            table,
+            ("CHATSTACK_HISTORY_RETENTION_SECONDS", "60"),
+            ("CHATSTACK_HISTORY_MAX_PER_REQUEST", "5"),
+        ]));
+        assert_eq!(
+            on,
+            Ok(Some(HistoryConfig {
+                table: "h".into(),
+                retention: Duration::from_secs(60),
+                max_per_request: 5
+            }))
+        );
+        assert!(history(env(&[table, ("CHATSTACK_HISTORY_RETENTION_SECONDS", "0")])).is_err());
+    }
+
+    #[test]
+    fn the_connection_lifetime_is_two_hours_unless_local_shortens_it() {
+        assert_eq!(connection_lifetime(env(&[])), Ok(Duration::from_secs(7200)));
+        assert_eq!(
+            connection_lifetime(env(&[("CHATSTACK_CONNECTION_LIFETIME_SECONDS", "30")])),
+            Ok(Duration::from_secs(30))
+        );
     }
 
     #[test]

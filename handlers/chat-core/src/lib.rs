@@ -5,6 +5,7 @@
 //!
 //! - [`message`]: the `sendmessage` payload and its limits;
 //! - [`store`]: the connections table ([`store::ConnectionStore`], DynamoDB);
+//! - [`history`]: each room's numbered messages, kept for catching up;
 //! - [`poster`]: posting to connections ([`poster::Poster`], the management API);
 //! - [`fanout`]: posting one message to many connections, bounded, with
 //!   backoff on throttling;
@@ -18,6 +19,7 @@
 pub mod authorize;
 pub mod config;
 pub mod fanout;
+pub mod history;
 pub mod message;
 pub mod notify;
 pub mod poster;

@@ -173,6 +173,7 @@ pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
         from: None,
         sender: None,
         at_ms: crate::protocol::epoch_ms(std::time::SystemTime::now()),
+        seq: None,
     };
     let Some(mut ids) = request.connection_ids.clone() else {
         return match broadcast_or_split(store, poster, fanout, &message, deadline).await? {

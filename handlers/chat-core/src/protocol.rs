@@ -78,6 +78,10 @@ pub enum Frame<'a> {
         connection_id: Option<&'a str>,
         /// When the server took it, epoch milliseconds.
         at: u64,
+        /// Its number in the room, on stages that keep history: one more
+        /// than the room's message before it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
     },
     Joined {
         room: &'a str,
@@ -88,6 +92,16 @@ pub enum Frame<'a> {
         /// member's event.
         #[serde(skip_serializing_if = "Option::is_none")]
         action: Option<&'a str>,
+        /// On the answer to the client's own join, on stages that keep
+        /// history: the room's last `seq` (0: none yet), so the client
+        /// knows what it missed.
+        #[serde(rename = "lastSeq", skip_serializing_if = "Option::is_none")]
+        last_seq: Option<u64>,
+        /// On the answer to the client's own join: when API Gateway will
+        /// close the connection, epoch milliseconds (clients reconnect
+        /// shortly before).
+        #[serde(rename = "expiresAt", skip_serializing_if = "Option::is_none")]
+        expires_at: Option<u64>,
     },
     Left {
         room: &'a str,
@@ -103,6 +117,17 @@ pub enum Frame<'a> {
         /// How many members the room has.
         count: usize,
         action: &'a str,
+    },
+    /// The answer to a `history` request: `message` frames in `seq` order.
+    History {
+        room: &'a str,
+        messages: &'a [Frame<'a>],
+        /// Whether more of what was asked for remains: newer messages
+        /// (ask again after `next`) when the request named `after`, older
+        /// ones when it asked for the last messages.
+        more: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<u64>,
     },
     Error {
         message: &'a str,
@@ -131,13 +156,14 @@ pub struct Rendered {
 impl Rendered {
     /// `text` sent to `room` (`None`: to every connection) by connection
     /// `sender` (`None`: a push) of `from` (a user, on stages with tokens)
-    /// at `at_ms`.
+    /// at `at_ms`, numbered `seq` in its room's history.
     pub fn message(
         room: Option<&str>,
         text: &str,
         from: Option<&str>,
         sender: Option<&str>,
         at_ms: u64,
+        seq: Option<u64>,
     ) -> Self {
         let plain = match from {
             Some(user) => serde_json::json!({ "from": user, "text": text }).to_string(),
@@ -149,6 +175,7 @@ impl Rendered {
             from,
             connection_id: sender,
             at: at_ms,
+            seq,
         }
         .to_json();
         Rendered { plain, framed }
@@ -202,9 +229,10 @@ mod tests {
                 text: "hi",
                 from: Some("ana"),
                 connection_id: Some("c1"),
-                at: 7
+                at: 7,
+                seq: Some(12),
             }),
-            json!({"type": "message", "room": "r", "text": "hi", "from": "ana", "connectionId": "c1", "at": 7})
+            json!({"type": "message", "room": "r", "text": "hi", "from": "ana", "connectionId": "c1", "at": 7, "seq": 12})
         );
         let member = MemberView {
             connection_id: "c1".into(),
@@ -214,9 +242,40 @@ mod tests {
             parsed(Frame::Joined {
                 room: "r",
                 member: &member,
-                action: None
+                action: None,
+                last_seq: None,
+                expires_at: None,
             }),
             json!({"type": "joined", "room": "r", "connectionId": "c1"})
+        );
+        assert_eq!(
+            parsed(Frame::Joined {
+                room: "r",
+                member: &member,
+                action: Some("join"),
+                last_seq: Some(4),
+                expires_at: Some(9),
+            }),
+            json!({"type": "joined", "room": "r", "connectionId": "c1", "action": "join", "lastSeq": 4, "expiresAt": 9})
+        );
+        let kept = Frame::Message {
+            room: Some("r"),
+            text: "hi",
+            from: None,
+            connection_id: None,
+            at: 7,
+            seq: Some(3),
+        };
+        assert_eq!(
+            parsed(Frame::History {
+                room: "r",
+                messages: std::slice::from_ref(&kept),
+                more: true,
+                next: Some(3),
+            }),
+            json!({"type": "history", "room": "r", "more": true, "next": 3, "messages": [
+                {"type": "message", "room": "r", "text": "hi", "at": 7, "seq": 3}
+            ]})
         );
         assert_eq!(
             parsed(Frame::Left {
@@ -246,10 +305,10 @@ mod tests {
 
     #[test]
     fn plain_clients_get_what_they_got_before_rooms() {
-        let open = Rendered::message(Some("general"), "hello", None, Some("c1"), 1);
+        let open = Rendered::message(Some("general"), "hello", None, Some("c1"), 1, Some(1));
         assert_eq!(open.plain, "hello");
         assert_eq!(open.for_protocol(Protocol::Plain), b"hello");
-        let named = Rendered::message(None, "hello", Some("ana"), None, 1);
+        let named = Rendered::message(None, "hello", Some("ana"), None, 1, None);
         assert_eq!(
             serde_json::from_str::<Value>(&named.plain).unwrap(),
             json!({"from": "ana", "text": "hello"})

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::ConfigError;
+use crate::history::{DynamoHistory, RoomHistory};
 use crate::store::DynamoStore;
 
 /// What every function does first: JSON logs when the function's
@@ -76,6 +77,16 @@ pub fn dynamo_store(sdk_config: &SdkConfig) -> DynamoStore {
     let table = or_exit(crate::config::table_name(env));
     let members = or_exit(crate::config::members_table_name(env));
     DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk_config), &table, &members)
+}
+
+/// The stage's room history, when it keeps one, sharing `store`'s client.
+pub fn room_history(store: &DynamoStore) -> Option<RoomHistory<DynamoHistory>> {
+    let config = or_exit(crate::config::history(env))?;
+    Some(RoomHistory {
+        store: DynamoHistory::new(store.client().clone(), &config.table),
+        retention: config.retention,
+        max_per_request: config.max_per_request,
+    })
 }
 
 /// The management API of the function's stage.

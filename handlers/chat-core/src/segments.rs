@@ -131,6 +131,9 @@ pub struct SegmentJob {
     /// When the message was taken, epoch milliseconds.
     #[serde(default)]
     pub at: u64,
+    /// Its number in the room's history, on stages that keep one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     #[serde(default)]
     pub totals: Totals,
 }
@@ -145,12 +148,21 @@ pub struct Broadcast<'a> {
     /// The sending connection; `None`: a push.
     pub sender: Option<&'a str>,
     pub at_ms: u64,
+    /// Its number in the room's history, on stages that keep one.
+    pub seq: Option<u64>,
 }
 
 impl Broadcast<'_> {
     /// The copies plain and `chatstack.v1` clients get.
     pub fn rendered(&self) -> Rendered {
-        Rendered::message(self.room, self.text, self.from, self.sender, self.at_ms)
+        Rendered::message(
+            self.room,
+            self.text,
+            self.from,
+            self.sender,
+            self.at_ms,
+            self.seq,
+        )
     }
 }
 
@@ -177,6 +189,7 @@ impl SegmentJob {
             sender: message.sender.map(str::to_owned),
             room: message.room.map(str::to_owned),
             at: message.at_ms,
+            seq: message.seq,
             totals: Totals::default(),
         }
     }
@@ -189,6 +202,7 @@ impl SegmentJob {
             from: self.from.as_deref(),
             sender: self.sender.as_deref(),
             at_ms: self.at,
+            seq: self.seq,
         }
     }
 

@@ -63,14 +63,18 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// Stage settings for the tests: `notify` has the notify endpoint,
-/// `authorized` requires tokens, `scheduled` has a schedule (which brings
-/// the endpoint too).
+/// `authorized` requires tokens, `history` keeps rooms' messages,
+/// `scheduled` has a schedule (which brings the endpoint too).
 pub const SETTINGS: &str = r#"
 [stages.notify]
 notify = true
 
 [stages.authorized]
 authorization = true
+
+[stages.history.history]
+days = 3
+max_per_request = 50
 
 [stages.scheduled.schedule]
 expression = "cron(0 9 ? * MON-FRI *)"

@@ -10,6 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk_config = runtime::sdk_config().await;
     let most_per_user = runtime::or_exit(config::connections_per_user(runtime::env));
     let presence_limit = runtime::or_exit(config::presence_limit(runtime::env));
+    let lifetime = runtime::or_exit(config::connection_lifetime(runtime::env));
     let store = &runtime::dynamo_store(&sdk_config);
     let poster = &runtime::management_api(&sdk_config);
     runtime::serve(|event, _deadline| async move {
@@ -19,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         {
             return Ok(refused);
         }
-        Ok(routes::connect(store, poster, &event, presence_limit, now).await)
+        Ok(routes::connect(store, poster, &event, presence_limit, lifetime, now).await)
     })
     .await
 }

@@ -1,4 +1,4 @@
-//! `rooms`: the `join`, `leave` and `who` routes.
+//! `rooms`: the `join`, `leave`, `who` and `history` routes.
 
 use std::time::SystemTime;
 
@@ -13,9 +13,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let per_minute = runtime::or_exit(config::messages_per_minute(runtime::env));
     let store = &runtime::dynamo_store(&sdk_config);
     let poster = &runtime::management_api(&sdk_config);
+    let history = &runtime::room_history(store);
     runtime::serve(|event, _deadline| async move {
         let now = SystemTime::now();
-        Ok(rooms::room_action(store, poster, &event, presence_limit, per_minute, now).await)
+        let history = history.as_ref();
+        let answer = rooms::room_action(
+            store,
+            poster,
+            &event,
+            history,
+            presence_limit,
+            per_minute,
+            now,
+        );
+        Ok(answer.await)
     })
     .await
 }

@@ -18,6 +18,7 @@ use chat_contract::{
 };
 
 use crate::fanout::Fanout;
+use crate::history::{HistoryStore, RoomHistory, Unnumbered};
 use crate::message::{MAX_MESSAGE_BYTES, MessageError, read_message};
 use crate::notify::{self, NotifyOutcome, NotifyRequest, RequestError};
 use crate::poster::Poster;
@@ -38,6 +39,9 @@ pub const USAGE_WITHOUT_INFO: &str = "Use the sendmessage route to send a messag
 /// What the sender hears when the connections could not be read: the route
 /// has no route response, so a 500 body would never reach the client.
 pub const NOT_DELIVERED: &str = "Your message may not have reached everyone: the list of connections could not be read. Please try again.";
+/// What the sender hears when its message could not be kept in the room's
+/// history (and so was not sent: every message of a room has its number).
+pub const NOT_STORED: &str = "Your message was not sent: it could not be kept in the room's history just now. Please try again.";
 /// What the sender hears when a large broadcast could not be queued for
 /// the workers.
 pub const NOT_QUEUED: &str = "Your message may not have reached everyone: it could not be handed to the workers that reach large audiences. Please try again.";
@@ -122,11 +126,13 @@ fn offered_protocol(event: &ApiGatewayWebsocketProxyRequest) -> Protocol {
 /// A failure answers 500, which makes API Gateway refuse the connection,
 /// so no client is left unreachable; a bad room name answers 400 with the
 /// rule. Members of the room hear it joined (see [`rooms::announce`]).
+/// `lifetime`: how long API Gateway keeps it open.
 pub async fn connect<S: ConnectionStore, P: Poster>(
     store: &S,
     poster: &P,
     event: &ApiGatewayWebsocketProxyRequest,
     presence_limit: u32,
+    lifetime: std::time::Duration,
     now: SystemTime,
 ) -> ApiGatewayProxyResponse {
     let Some(id) = connection_id(event) else {
@@ -141,6 +147,7 @@ pub async fn connect<S: ConnectionStore, P: Poster>(
     };
     let protocol = offered_protocol(event);
     let connection = Connection::opened(id, now)
+        .lasting(lifetime)
         .by(user_name(event))
         .speaking(protocol)
         .in_room(&room);
@@ -320,12 +327,16 @@ pub async fn over_message_rate<S: ConnectionStore, P: Poster>(
 /// in (the one named, or the one it connected to), itself or through the
 /// workers (see [`crate::segments`]). Bad input gets an explanation sent to
 /// the sender alone, and nothing is broadcast. `per_minute`: the stage's
-/// message rate limit, if any.
-pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
+/// message rate limit, if any. On a stage with `history`, the message is
+/// numbered and kept first, so a member that joins meanwhile finds it in
+/// the history if the broadcast misses it.
+#[allow(clippy::too_many_arguments)]
+pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue, H: HistoryStore>(
     store: &S,
     poster: &P,
     event: &ApiGatewayWebsocketProxyRequest,
     fanout: &Fanout<Q>,
+    history: Option<&RoomHistory<H>>,
     per_minute: Option<u32>,
     deadline: tokio::time::Instant,
 ) -> ApiGatewayProxyResponse {
@@ -341,8 +352,9 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
         return refused;
     }
     let id = sender.connection_id.as_str();
-    let (room, text) = match outgoing_message(&sender, event.body.as_deref(), user_name(event), now)
-    {
+    let body = event.body.as_deref();
+    let checked = outgoing_message(&sender, body, user_name(event), now, history.is_some());
+    let (room, text) = match checked {
         Ok(outgoing) => outgoing,
         Err(refused) => {
             tracing::info!(connection_id = id, reason = %refused, "message refused");
@@ -357,17 +369,38 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
             return response(400, &refused.to_string());
         }
     };
+    let at_ms = epoch_ms(now);
+    let seq = match history {
+        None => None,
+        Some(history) => {
+            let kept = Unnumbered {
+                text: &text,
+                from: user_name(event),
+                sender: Some(id),
+                at_ms,
+            };
+            match history.append(&room, kept, at_ms / 1000).await {
+                Ok(seq) => Some(seq),
+                Err(error) => {
+                    tracing::error!(connection_id = id, room, %error, "message not kept");
+                    tell(poster, id, sender.protocol, Some("sendmessage"), NOT_STORED).await;
+                    return response(500, "Failed to keep the message.");
+                }
+            }
+        }
+    };
     let message = Broadcast {
         room: Some(&room),
         text: &text,
         from: user_name(event),
         sender: Some(id),
-        at_ms: epoch_ms(now),
+        at_ms,
+        seq,
     };
     let deadline = deadline.min(tokio::time::Instant::now() + DIRECT_BROADCAST_BUDGET);
     match broadcast_or_split(store, poster, fanout, &message, deadline).await {
         Ok(delivery) => {
-            log_delivery(&delivery, id, &room);
+            log_delivery(&delivery, id, &room, seq);
             response(200, "Message sent.")
         }
         Err(error) => {
@@ -384,27 +417,44 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue>(
 
 /// The room and text of `sender`'s `sendmessage` body, checked: a room
 /// it is in (the one named, or the one it connected to), and every copy
-/// within API Gateway's message limit once `from` and `now` are added.
+/// within API Gateway's message limit once `from` and `now` are added
+/// (and, where the room keeps `history`, within a `history` answer too).
 fn outgoing_message(
     sender: &Connection,
     body: Option<&str>,
     from: Option<&str>,
     now: SystemTime,
+    history: bool,
 ) -> Result<(String, String), MessageError> {
     let outgoing = read_message(body)?;
     let room = outgoing.room.unwrap_or_else(|| sender.room.clone());
     if !sender.is_in(&room) {
         return Err(MessageError::NotInRoom { room });
     }
-    let size = Broadcast {
+    let at = epoch_ms(now);
+    let seq = history.then_some(u64::MAX);
+    let connection_id = Some(sender.connection_id.as_str());
+    let rendered = Broadcast {
         room: Some(&room),
         text: &outgoing.text,
         from,
-        sender: Some(&sender.connection_id),
-        at_ms: epoch_ms(now),
+        sender: connection_id,
+        at_ms: at,
+        seq,
     }
-    .rendered()
-    .largest();
+    .rendered();
+    let in_history = history.then(|| {
+        let message = Frame::Message {
+            room: Some(&room),
+            text: &outgoing.text,
+            from,
+            connection_id,
+            at,
+            seq,
+        };
+        rooms::history_frame(&room, std::slice::from_ref(&message), Some(u64::MAX)).len()
+    });
+    let size = rendered.largest().max(in_history.unwrap_or(0));
     if size > MAX_MESSAGE_BYTES {
         return Err(MessageError::TooLarge { size });
     }
@@ -413,13 +463,14 @@ fn outgoing_message(
 
 /// The one line every message's broadcast leaves: who sent it, to which
 /// room, and its totals or where it went.
-fn log_delivery(delivery: &Delivery, sender: &str, room: &str) {
+fn log_delivery(delivery: &Delivery, sender: &str, room: &str, seq: Option<u64>) {
     let source = "sendmessage";
     match delivery {
         Delivery::Direct(summary) => tracing::info!(
             source,
             connection_id = sender,
             room,
+            seq,
             sent = summary.sent,
             gone = summary.gone,
             failed = summary.failed,
@@ -439,6 +490,7 @@ fn log_delivery(delivery: &Delivery, sender: &str, room: &str) {
             source,
             connection_id = sender,
             room,
+            seq,
             %broadcast_id,
             segments,
             "broadcast split: each segment's totals follow in the fanout function's log"

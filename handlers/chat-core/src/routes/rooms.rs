@@ -1,5 +1,5 @@
-//! The room actions, `{"action":"join"|"leave"|"who","room":R}`, and
-//! presence: the `chatstack.v1` members (listeners) of a room with at most
+//! The room actions, `{"action":"join"|"leave"|"who","room":R}` and
+//! `{"action":"history","room":R,"after":SEQ,"limit":N}`, and presence: the `chatstack.v1` members (listeners) of a room with at most
 //! the stage's presence limit of them hear `joined` and `left` frames. Presence is best-effort, as
 //! `$disconnect` is: a client that vanishes without one is reported gone
 //! only when a broadcast meets its 410, or never (its items expire).
@@ -12,6 +12,8 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::{over_message_rate, response, sender, tell};
+use crate::history::{HistoryStore, RoomHistory, Span, StoredMessage};
+use crate::message::MAX_MESSAGE_BYTES;
 use crate::poster::Poster;
 use crate::protocol::{Frame, MemberView};
 use crate::segments::room_members;
@@ -58,6 +60,8 @@ pub async fn announce<S: ConnectionStore, P: Poster>(
             room,
             member: &seen,
             action: None,
+            last_seq: None,
+            expires_at: None,
         },
         Presence::Left => Frame::Left {
             room,
@@ -88,6 +92,19 @@ pub enum RoomAction {
     Leave(String),
     /// `None`: the room the connection connected to.
     Who(Option<String>),
+    History(HistoryRequest),
+}
+
+/// What a `history` request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRequest {
+    /// `None`: the room the connection connected to.
+    pub room: Option<String>,
+    /// The messages after this number; `None`: the last ones.
+    pub after: Option<u64>,
+    /// At most this many (and at most the stage's maximum); `None`: the
+    /// stage's maximum.
+    pub limit: Option<u32>,
 }
 
 /// Why a room action was refused; the text goes back to the client.
@@ -95,8 +112,12 @@ pub enum RoomAction {
 pub enum RoomError {
     #[error("the request is not a JSON object with an \"action\"")]
     NotJson,
-    #[error("\"{0}\" is not a room action (join, leave, who)")]
+    #[error("\"{0}\" is not a room action (join, leave, who, history)")]
     UnknownAction(String),
+    #[error("\"{0}\" must be a whole number (\"after\" from 0, \"limit\" from 1)")]
+    NotACount(&'static str),
+    #[error("this stage keeps no history")]
+    NoHistory,
     #[error("{action} needs a \"room\": {{\"action\":\"{action}\",\"room\":\"NAME\"}}")]
     NoRoom { action: &'static str },
     #[error("\"room\" must be a string")]
@@ -135,6 +156,11 @@ impl RoomAction {
                 .map(RoomAction::Leave)
                 .ok_or(RoomError::NoRoom { action: "leave" }),
             "who" => Ok(RoomAction::Who(room)),
+            "history" => Ok(RoomAction::History(HistoryRequest {
+                room,
+                after: count(&fields, "after", 0)?,
+                limit: count(&fields, "limit", 1)?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            })),
             other => Err(RoomError::UnknownAction(other.to_owned())),
         }
     }
@@ -144,18 +170,36 @@ impl RoomAction {
             RoomAction::Join(_) => "join",
             RoomAction::Leave(_) => "leave",
             RoomAction::Who(_) => "who",
+            RoomAction::History(_) => "history",
         }
     }
 }
 
-/// The room routes (`join`, `leave`, `who`): the answer goes to the caller
-/// as a frame (`joined`, `left`, `who`, or `error`); the members of the
-/// room hear joins and leaves. Each counts against the stage's message
-/// rate (`per_minute`), as a message does.
-pub async fn room_action<S: ConnectionStore, P: Poster>(
+/// The whole number of at least `least` in `fields`' `name`, if any.
+fn count(
+    fields: &serde_json::Map<String, Value>,
+    name: &'static str,
+    least: u64,
+) -> Result<Option<u64>, RoomError> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .filter(|n| *n >= least)
+            .map(Some)
+            .ok_or(RoomError::NotACount(name)),
+    }
+}
+
+/// The room routes (`join`, `leave`, `who`, `history`): the answer goes to
+/// the caller as a frame (`joined`, `left`, `who`, `history` or `error`);
+/// the members of the room hear joins and leaves. Each counts against the
+/// stage's message rate (`per_minute`), as a message does.
+pub async fn room_action<S: ConnectionStore, P: Poster, H: HistoryStore>(
     store: &S,
     poster: &P,
     event: &ApiGatewayWebsocketProxyRequest,
+    history: Option<&RoomHistory<H>>,
     presence_limit: u32,
     per_minute: Option<u32>,
     now: SystemTime,
@@ -181,12 +225,23 @@ pub async fn room_action<S: ConnectionStore, P: Poster>(
     }
     let name = action.name();
     let outcome = match action {
-        RoomAction::Join(room) => join(store, poster, &caller, &room, presence_limit).await,
+        RoomAction::Join(room) => {
+            let joining = Joining {
+                room: &room,
+                presence_limit,
+                history,
+            };
+            join(store, poster, &caller, joining).await
+        }
         RoomAction::Leave(room) => leave(store, poster, &caller, &room, presence_limit).await,
         RoomAction::Who(room) => {
             let room = room.unwrap_or_else(|| caller.room.clone());
             who(store, poster, &caller, &room).await
         }
+        RoomAction::History(request) => match history {
+            Some(history) => read_history(poster, &caller, request, history, now).await,
+            None => Err(Refused::Client(RoomError::NoHistory)),
+        },
     };
     answer_outcome(poster, &caller, name, outcome).await
 }
@@ -258,13 +313,28 @@ async fn answer<P: Poster>(poster: &P, caller: &Connection, frame: Frame<'_>) {
     }
 }
 
-async fn join<S: ConnectionStore, P: Poster>(
+/// What a join needs besides the caller.
+struct Joining<'a, H> {
+    room: &'a str,
+    presence_limit: u32,
+    history: Option<&'a RoomHistory<H>>,
+}
+
+/// Joins `caller` to the room, and answers with its id, its connection's
+/// expiry and (on a stage with history) the room's last number, read
+/// after the membership was written: a message numbered later reaches it
+/// live, one numbered before is in the history.
+async fn join<S: ConnectionStore, P: Poster, H: HistoryStore>(
     store: &S,
     poster: &P,
     caller: &Connection,
-    room: &str,
-    presence_limit: u32,
+    joining: Joining<'_, H>,
 ) -> Result<Answered, Refused> {
+    let Joining {
+        room,
+        presence_limit,
+        history,
+    } = joining;
     let member = caller.member();
     match store.join(&caller.connection_id, room).await? {
         Joined::Joined(member) => {
@@ -283,6 +353,16 @@ async fn join<S: ConnectionStore, P: Poster>(
         Joined::TooManyRooms => return Err(Refused::Client(RoomError::TooManyRooms)),
         Joined::NoConnection => return Err(Refused::Gone),
     }
+    let last_seq = match history {
+        None => None,
+        Some(history) => match history.store.last_seq(room).await {
+            Ok(seq) => Some(seq),
+            Err(error) => {
+                tracing::warn!(connection_id = caller.connection_id, room, %error, "the room's last number was not read");
+                None
+            }
+        },
+    };
     let seen = view(&member);
     answer(
         poster,
@@ -291,10 +371,104 @@ async fn join<S: ConnectionStore, P: Poster>(
             room,
             member: &seen,
             action: Some("join"),
+            last_seq,
+            expires_at: Some(caller.expires_at_ms()),
         },
     )
     .await;
     Ok(Answered)
+}
+
+/// A kept message as a `message` frame of `room`.
+fn message_frame<'a>(room: &'a str, message: &'a StoredMessage) -> Frame<'a> {
+    Frame::Message {
+        room: Some(room),
+        text: &message.text,
+        from: message.from.as_deref(),
+        connection_id: message.sender.as_deref(),
+        at: message.at_ms,
+        seq: Some(message.seq),
+    }
+}
+
+/// A `history` frame of `room`'s `messages`; `next` set: more remain.
+pub fn history_frame(room: &str, messages: &[Frame<'_>], next: Option<u64>) -> String {
+    Frame::History {
+        room,
+        messages,
+        more: next.is_some(),
+        next,
+    }
+    .to_json()
+}
+
+/// Answers a `history` request for a room the caller is in, with at most
+/// the stage's maximum of messages, as many as one frame holds.
+async fn read_history<P: Poster, H: HistoryStore>(
+    poster: &P,
+    caller: &Connection,
+    request: HistoryRequest,
+    history: &RoomHistory<H>,
+    now: SystemTime,
+) -> Result<Answered, Refused> {
+    let room = request.room.unwrap_or_else(|| caller.room.clone());
+    if !caller.is_in(&room) {
+        return Err(Refused::Client(RoomError::NotIn(room)));
+    }
+    let limit = request
+        .limit
+        .unwrap_or(history.max_per_request)
+        .min(history.max_per_request);
+    let span = request.after.map_or(Span::Latest, Span::After);
+    let now_s = crate::protocol::epoch_ms(now) / 1000;
+    let page = history.store.read(&room, span, limit, now_s).await?;
+    let frames: Vec<Frame> = page
+        .messages
+        .iter()
+        .map(|message| message_frame(&room, message))
+        .collect();
+    let fitting = fit_in_one_frame(&room, &frames, span);
+    let cut = fitting.len() < frames.len();
+    let more = page.more || cut;
+    let next = match span {
+        Span::After(_) if cut => fitting
+            .end
+            .checked_sub(1)
+            .map(|last| page.messages[last].seq),
+        Span::After(_) => page.next,
+        Span::Latest => None,
+    };
+    let kept = &frames[fitting];
+    let frame = Frame::History {
+        room: &room,
+        messages: kept,
+        more,
+        next: next.filter(|_| more),
+    };
+    answer(poster, caller, frame).await;
+    Ok(Answered)
+}
+
+/// The messages of `frames` (oldest first) one `history` frame holds
+/// within API Gateway's message limit: the oldest for [`Span::After`],
+/// the newest for [`Span::Latest`].
+fn fit_in_one_frame(room: &str, frames: &[Frame<'_>], span: Span) -> std::ops::Range<usize> {
+    let mut budget =
+        MAX_MESSAGE_BYTES.saturating_sub(history_frame(room, &[], Some(u64::MAX)).len());
+    // Each message and the comma before it.
+    let mut fits = |frame: &Frame| {
+        let size = frame.to_json().len() + 1;
+        let fits = size <= budget;
+        budget = budget.saturating_sub(size);
+        fits
+    };
+    match span {
+        Span::After(_) => 0..frames.iter().take_while(|f| fits(f)).count(),
+        Span::Latest => {
+            let newest = frames.iter().rev().take_while(|f| fits(f)).count();
+            frames.len() - newest..frames.len()
+        }
+    }
 }
 
 async fn leave<S: ConnectionStore, P: Poster>(

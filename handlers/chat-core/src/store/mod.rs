@@ -61,6 +61,19 @@ impl Connection {
         }
     }
 
+    /// The same connection, closed by API Gateway `lifetime` after it
+    /// opened (instead of [`CONNECTION_LIFETIME`]).
+    pub fn lasting(mut self, lifetime: Duration) -> Self {
+        let opened = Duration::from_millis(u64::try_from(self.connected_at_ms).unwrap_or(u64::MAX));
+        self.expires_at_s = (opened + lifetime).as_secs();
+        self
+    }
+
+    /// When API Gateway closes it, epoch milliseconds (to the second).
+    pub fn expires_at_ms(&self) -> u64 {
+        self.expires_at_s.saturating_mul(1000)
+    }
+
     /// The same connection, made by `user`.
     pub fn by(mut self, user: Option<&str>) -> Self {
         self.user_name = user.map(str::to_owned);

@@ -5,10 +5,11 @@
 use std::time::{Duration, SystemTime};
 
 use crate::support::moto::Moto;
-use crate::support::{FakePoster, FakeStore, event, fanout, ids};
+use crate::support::{FakePoster, FakeStore, NO_HISTORY, event, fanout, ids};
 use chat_core::authorize::{self, TokenSecret};
 use chat_core::fanout::FanoutConfig;
 use chat_core::routes;
+use chat_core::store::CONNECTION_LIFETIME;
 use serde_json::json;
 
 const SECRET: &str = "the stage's secret";
@@ -94,6 +95,7 @@ async fn connect_stores_the_user_name_and_messages_carry_it() {
         &FakePoster::default(),
         &as_user(event("connect"), "alice"),
         100,
+        CONNECTION_LIFETIME,
         SystemTime::now(),
     )
     .await;
@@ -113,6 +115,7 @@ async fn connect_stores_the_user_name_and_messages_carry_it() {
         &poster,
         &message,
         &fanout(FanoutConfig::default()),
+        NO_HISTORY,
         None,
         deadline,
     )
@@ -132,6 +135,7 @@ async fn connect_stores_the_user_name_and_messages_carry_it() {
         &poster,
         &open,
         &fanout(FanoutConfig::default()),
+        NO_HISTORY,
         None,
         deadline,
     )

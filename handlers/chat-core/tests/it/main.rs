@@ -4,6 +4,8 @@ mod support;
 
 mod authorize;
 mod dynamo_moto;
+mod history;
+mod history_moto;
 mod management_api;
 mod rooms;
 mod routes;

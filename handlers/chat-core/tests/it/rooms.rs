@@ -1,14 +1,17 @@
 //! Rooms and the `chatstack.v1` protocol through the routes, with fakes:
 //! joining on connect and by action, who hears what, presence, refusals.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
-use crate::support::{FakePoster, FakeStore, event, fanout, message_from};
+use crate::support::{
+    FakePoster, FakeStore, NO_HISTORY, action, event, fanout, frames, message_from, store_with,
+};
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use chat_core::fanout::FanoutConfig;
 use chat_core::protocol::Protocol;
 use chat_core::routes::{self, rooms};
+use chat_core::store::CONNECTION_LIFETIME;
 use chat_core::store::Connection;
 use serde_json::{Value, json};
 
@@ -37,35 +40,13 @@ fn connecting(
     event
 }
 
-/// A room route's event from `id` with `body`.
-fn action(id: &str, route: &str, body: &str) -> ApiGatewayWebsocketProxyRequest {
-    let mut event = message_from(id, Some(body));
-    event.request_context.route_key = Some(route.to_owned());
-    event
-}
-
-/// A store holding `framed` (chatstack.v1) and `plain` connections, each in
-/// the rooms named.
-fn store_with(framed: &[(&str, &[&str])], plain: &[(&str, &[&str])]) -> FakeStore {
-    let store = FakeStore::with_ids([]);
-    for (connections, protocol) in [(framed, Protocol::V1), (plain, Protocol::Plain)] {
-        for (id, rooms) in connections {
-            let mut connection = Connection::opened(id, SystemTime::now())
-                .speaking(protocol)
-                .in_room(rooms[0]);
-            connection.rooms = rooms.iter().map(|r| r.to_string()).collect();
-            store.insert(connection);
-        }
-    }
-    store
-}
-
 async fn send(store: &FakeStore, poster: &FakePoster, from: &str, body: &str) -> i64 {
     routes::send_message(
         store,
         poster,
         &message_from(from, Some(body)),
         &fanout(FanoutConfig::default()),
+        NO_HISTORY,
         None,
         later(),
     )
@@ -84,29 +65,13 @@ async fn room_action(
         store,
         poster,
         &action(from, route, body),
+        NO_HISTORY,
         100,
         None,
         SystemTime::now(),
     )
     .await
     .status_code
-}
-
-/// Each connection's frames, parsed.
-fn frames(poster: &FakePoster) -> BTreeMap<String, Vec<Value>> {
-    poster
-        .received()
-        .into_iter()
-        .map(|(id, texts)| {
-            let parsed = texts
-                .iter()
-                .map(|t| {
-                    serde_json::from_str(t).unwrap_or_else(|_| panic!("{id} got non-JSON {t:?}"))
-                })
-                .collect();
-            (id, parsed)
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -119,6 +84,7 @@ async fn connect_joins_the_room_asked_for_and_echoes_the_subprotocol() {
         &poster,
         &connecting("a", Some("ops"), Some("chat1, chatstack.v1")),
         100,
+        CONNECTION_LIFETIME,
         now,
     )
     .await;
@@ -129,7 +95,15 @@ async fn connect_joins_the_room_asked_for_and_echoes_the_subprotocol() {
     assert_eq!(store.room("ops"), BTreeSet::from(["a".to_owned()]));
 
     // No offer, no room: the guide's client, in the default room, no header.
-    let answer = routes::connect(&store, &poster, &connecting("b", None, None), 100, now).await;
+    let answer = routes::connect(
+        &store,
+        &poster,
+        &connecting("b", None, None),
+        100,
+        CONNECTION_LIFETIME,
+        now,
+    )
+    .await;
     assert_eq!(answer.status_code, 200);
     assert!(answer.headers.get("sec-websocket-protocol").is_none());
     assert_eq!(store.room("general"), BTreeSet::from(["b".to_owned()]));
@@ -145,6 +119,7 @@ async fn connect_refuses_a_bad_room_name_with_the_rule() {
         &FakePoster::default(),
         &connecting("a", Some("no spaces"), None),
         100,
+        CONNECTION_LIFETIME,
         SystemTime::now(),
     )
     .await;
@@ -255,10 +230,13 @@ async fn join_leave_and_who_answer_in_frames_and_members_hear_presence() {
         200
     );
     let got = frames(&poster);
+    let expires_at = store.items.lock().unwrap()["ana"].expires_at_ms();
     assert_eq!(
         got["ana"],
-        [json!({"type": "joined", "room": "ops", "connectionId": "ana", "action": "join"})],
-        "the caller's answer names its action"
+        [
+            json!({"type": "joined", "room": "ops", "connectionId": "ana", "action": "join", "expiresAt": expires_at})
+        ],
+        "the caller's answer names its action and when its connection closes"
     );
     assert_eq!(
         got["bo"],

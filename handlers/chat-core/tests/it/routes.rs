@@ -4,11 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::support::{FakePoster, FakeStore, event, everyone, fanout, ids, message_from};
+use crate::support::{
+    FakePoster, FakeStore, NO_HISTORY, event, everyone, fanout, ids, message_from,
+};
 use aws_lambda_events::encodings::Body;
 use chat_core::fanout::FanoutConfig;
 use chat_core::routes::{self, USAGE};
 use chat_core::segments::{Delivery, broadcast_or_split};
+use chat_core::store::CONNECTION_LIFETIME;
 
 /// A deadline no test reaches.
 fn later() -> tokio::time::Instant {
@@ -59,8 +62,15 @@ fn real_event_shapes_parse() {
 async fn connect_records_the_id_with_a_two_hour_ttl() {
     let store = FakeStore::with_ids([]);
     let now = UNIX_EPOCH + Duration::from_secs(1_795_323_000);
-    let response =
-        routes::connect(&store, &FakePoster::default(), &event("connect"), 100, now).await;
+    let response = routes::connect(
+        &store,
+        &FakePoster::default(),
+        &event("connect"),
+        100,
+        CONNECTION_LIFETIME,
+        now,
+    )
+    .await;
     assert_eq!(response.status_code, 200);
     let items = store.items.lock().unwrap();
     let stored = &items["Bc2dEeXyIAMCJcw="];
@@ -79,6 +89,7 @@ async fn connect_refuses_the_connection_when_the_store_fails() {
         &FakePoster::default(),
         &event("connect"),
         100,
+        CONNECTION_LIFETIME,
         SystemTime::now(),
     )
     .await;
@@ -129,6 +140,7 @@ async fn a_route_without_connection_id_is_a_client_error() {
             &FakePoster::default(),
             &event,
             100,
+            CONNECTION_LIFETIME,
             SystemTime::now()
         )
         .await
@@ -155,6 +167,7 @@ async fn sendmessage_reaches_every_member_of_the_room_once_in_both_formats() {
             &poster,
             &message_from("c007", Some(body)),
             &fanout(FanoutConfig::default()),
+            NO_HISTORY,
             None,
             later(),
         )
@@ -192,6 +205,7 @@ async fn gone_recipients_are_deleted_and_only_they() {
         &poster,
         &message_from("c005", Some(body)),
         &fanout(FanoutConfig::default()),
+        NO_HISTORY,
         None,
         later(),
     )
@@ -218,6 +232,7 @@ async fn a_failing_recipient_does_not_stop_the_others() {
         &poster,
         &message_from("c001", Some(body)),
         &fanout(FanoutConfig::default()),
+        NO_HISTORY,
         None,
         later(),
     )
@@ -250,6 +265,7 @@ async fn a_slow_recipient_times_out_without_holding_up_the_others() {
         &poster,
         &message_from("c000", Some(body)),
         &fanout(config),
+        NO_HISTORY,
         None,
         later(),
     )
@@ -284,6 +300,7 @@ async fn concurrency_bound_holds_and_is_used() {
         &poster,
         &message_from("c000", Some(body)),
         &fanout(config),
+        NO_HISTORY,
         None,
         later(),
     )
@@ -357,6 +374,7 @@ async fn bad_input_is_answered_to_the_sender_only_and_nothing_is_broadcast() {
             &poster,
             &message_from("c003", body),
             &fanout(FanoutConfig::default()),
+            NO_HISTORY,
             None,
             later(),
         )
@@ -391,6 +409,7 @@ async fn a_failed_room_read_answers_500_stops_and_tells_the_sender() {
         &poster,
         &message_from("c000", Some(body)),
         &fanout(FanoutConfig::default()),
+        NO_HISTORY,
         None,
         later(),
     )

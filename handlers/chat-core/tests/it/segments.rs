@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::support::{
-    FakeLedger, FakePoster, FakeQueue, FakeStore, everyone, fanout, ids, message_from, segment_of,
+    FakeLedger, FakePoster, FakeQueue, FakeStore, NO_HISTORY, everyone, fanout, ids, message_from,
+    segment_of,
 };
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chat_core::fanout::{Fanout, FanoutConfig, backoff};
@@ -394,6 +395,7 @@ async fn a_split_that_cannot_be_queued_tells_the_sender() {
         &poster,
         &message_from("c003", Some(body)),
         &fanout,
+        NO_HISTORY,
         None,
         later(),
     )
@@ -534,6 +536,7 @@ fn a_job_carries_the_whole_message_through_the_queue() {
         from: Some("ana"),
         sender: Some("c1="),
         at_ms: 1_795_469_508_123,
+        seq: Some(41),
     };
     let job = SegmentJob::first("b1", 3, 10, &message);
     let queued: SegmentJob = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
@@ -543,6 +546,6 @@ fn a_job_carries_the_whole_message_through_the_queue() {
     assert_eq!(
         framed,
         serde_json::json!({"type": "message", "room": "ops", "text": "hi", "from": "ana",
-            "connectionId": "c1=", "at": 1_795_469_508_123_u64})
+            "connectionId": "c1=", "at": 1_795_469_508_123_u64, "seq": 41})
     );
 }

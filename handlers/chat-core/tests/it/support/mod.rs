@@ -5,10 +5,13 @@ pub mod moto;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use chat_core::fanout::{Fanout, FanoutConfig};
+use chat_core::history::{HistoryPage, HistoryStore, RoomHistory, Span, StoredMessage, Unnumbered};
 use chat_core::poster::{ConnectionInfo, PostError, Poster};
 use chat_core::protocol::Protocol;
 use chat_core::segments::{
@@ -466,10 +469,159 @@ pub fn everyone(text: &str) -> Broadcast<'_> {
         from: None,
         sender: None,
         at_ms: 0,
+        seq: None,
     }
 }
 
 /// `count` connection ids, `c000`, `c001`, ...
 pub fn ids(count: usize) -> Vec<String> {
     (0..count).map(|n| format!("c{n:03}")).collect()
+}
+
+/// Rooms' messages in memory, numbered as DynamoDB's counter numbers them.
+#[derive(Debug, Default)]
+pub struct FakeHistory {
+    /// Each room's last number and its messages with their expiry.
+    pub rooms: Mutex<BTreeMap<String, (u64, Vec<(StoredMessage, u64)>)>>,
+    /// Fail every append.
+    pub fail_append: bool,
+}
+
+/// No history: the stage keeps none.
+pub const NO_HISTORY: Option<&RoomHistory<FakeHistory>> = None;
+
+impl FakeHistory {
+    /// The stage's history kept here, for `retention` and at most `most`
+    /// messages a request.
+    pub fn kept(self, retention: Duration, most: u32) -> RoomHistory<FakeHistory> {
+        RoomHistory {
+            store: self,
+            retention,
+            max_per_request: most,
+        }
+    }
+
+    /// The numbers `room` holds, in order.
+    pub fn seqs(&self, room: &str) -> Vec<u64> {
+        let rooms = self.rooms.lock().unwrap();
+        rooms
+            .get(room)
+            .map(|(_, kept)| kept.iter().map(|(m, _)| m.seq).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl HistoryStore for FakeHistory {
+    async fn append(
+        &self,
+        room: &str,
+        message: Unnumbered<'_>,
+        expires_at_s: u64,
+    ) -> Result<u64, StoreError> {
+        if self.fail_append {
+            return Err(StoreError {
+                operation: "UpdateItem",
+                message: "the fake history fails".into(),
+            });
+        }
+        let mut rooms = self.rooms.lock().unwrap();
+        let (last, kept) = rooms.entry(room.to_owned()).or_default();
+        *last += 1;
+        let stored = StoredMessage {
+            seq: *last,
+            text: message.text.to_owned(),
+            from: message.from.map(str::to_owned),
+            sender: message.sender.map(str::to_owned),
+            at_ms: message.at_ms,
+        };
+        kept.push((stored, expires_at_s));
+        Ok(*last)
+    }
+
+    async fn last_seq(&self, room: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .rooms
+            .lock()
+            .unwrap()
+            .get(room)
+            .map_or(0, |(last, _)| *last))
+    }
+
+    async fn read(
+        &self,
+        room: &str,
+        span: Span,
+        limit: u32,
+        now_s: u64,
+    ) -> Result<HistoryPage, StoreError> {
+        let rooms = self.rooms.lock().unwrap();
+        let live = rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|(_, kept)| kept.iter())
+            .filter(|(_, expires)| *expires > now_s)
+            .map(|(message, _)| message.clone());
+        let limit = limit as usize;
+        let (messages, more) = match span {
+            Span::After(after) => {
+                let newer: Vec<_> = live.filter(|m| m.seq > after).collect();
+                let more = newer.len() > limit;
+                (newer.into_iter().take(limit).collect::<Vec<_>>(), more)
+            }
+            Span::Latest => {
+                let all: Vec<_> = live.collect();
+                let skip = all.len().saturating_sub(limit);
+                (all[skip..].to_vec(), skip > 0)
+            }
+        };
+        let next = match span {
+            Span::After(_) if more => messages.last().map(|m| m.seq),
+            _ => None,
+        };
+        Ok(HistoryPage {
+            messages,
+            more,
+            next,
+        })
+    }
+}
+
+/// A room route's event from `id` with `body`.
+pub fn action(id: &str, route: &str, body: &str) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = message_from(id, Some(body));
+    event.request_context.route_key = Some(route.to_owned());
+    event
+}
+
+/// A store holding `framed` (chatstack.v1) and `plain` connections, each in
+/// the rooms named.
+pub fn store_with(framed: &[(&str, &[&str])], plain: &[(&str, &[&str])]) -> FakeStore {
+    let store = FakeStore::with_ids([]);
+    for (connections, protocol) in [(framed, Protocol::V1), (plain, Protocol::Plain)] {
+        for (id, rooms) in connections {
+            let mut connection = Connection::opened(id, SystemTime::now())
+                .speaking(protocol)
+                .in_room(rooms[0]);
+            connection.rooms = rooms.iter().map(|r| r.to_string()).collect();
+            store.insert(connection);
+        }
+    }
+    store
+}
+
+/// Each connection's frames, parsed.
+pub fn frames(poster: &FakePoster) -> BTreeMap<String, Vec<Value>> {
+    poster
+        .received()
+        .into_iter()
+        .map(|(id, texts)| {
+            let parsed = texts
+                .iter()
+                .map(|t| {
+                    serde_json::from_str(t).unwrap_or_else(|_| panic!("{id} got non-JSON {t:?}"))
+                })
+                .collect();
+            (id, parsed)
+        })
+        .collect()
 }

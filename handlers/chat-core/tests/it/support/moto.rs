@@ -89,13 +89,26 @@ impl Drop for Moto {
     }
 }
 
-/// A table keyed by `keys` (hash key first), string attributes.
+/// A table keyed by `keys` (the partition key, then the sort key), all strings.
 pub async fn create_keyed_table(client: &aws_sdk_dynamodb::Client, name: &str, keys: &[&str]) {
+    let typed: Vec<_> = keys
+        .iter()
+        .map(|key| (*key, aws_sdk_dynamodb::types::ScalarAttributeType::S))
+        .collect();
+    create_typed_table(client, name, &typed).await;
+}
+
+/// A table keyed by `keys` (the partition key, then the sort key) of these types.
+pub async fn create_typed_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    keys: &[(&str, aws_sdk_dynamodb::types::ScalarAttributeType)],
+) {
     let mut request = client
         .create_table()
         .table_name(name)
         .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest);
-    for (n, key) in keys.iter().enumerate() {
+    for (n, (key, attribute_type)) in keys.iter().enumerate() {
         let key_type = if n == 0 {
             aws_sdk_dynamodb::types::KeyType::Hash
         } else {
@@ -112,7 +125,7 @@ pub async fn create_keyed_table(client: &aws_sdk_dynamodb::Client, name: &str, k
             .attribute_definitions(
                 aws_sdk_dynamodb::types::AttributeDefinition::builder()
                     .attribute_name(*key)
-                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                    .attribute_type(attribute_type.clone())
                     .build()
                     .unwrap(),
             );
