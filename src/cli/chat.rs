@@ -27,6 +27,13 @@ pub struct ChatArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = chat_contract::HEARTBEAT_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..=540))]
     pub heartbeat: u64,
+    /// Tries to reconnect when the connection closes or drops (waiting a
+    /// random part of 1 s, 2 s, 4 s ... up to 30 s before each), rejoining
+    /// your rooms and showing what was said meanwhile on a stage with
+    /// history; 0 ends the chat with the connection. A plain (--raw or
+    /// pre-rooms) chat never reconnects, as wscat does not.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub retries: u32,
 }
 
 impl Execute for ChatArgs {
@@ -37,6 +44,7 @@ impl Execute for ChatArgs {
                 raw: self.raw,
                 room: self.room.as_ref().map(|room| room.as_str()),
                 heartbeat: std::time::Duration::from_secs(self.heartbeat),
+                retries: self.retries,
             };
             crate::client::run_chat(&url, options, crate::client::stdin_lines(), out).await?;
             Ok(())

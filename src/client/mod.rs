@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use std::collections::VecDeque;
 
+mod order;
 mod rooms;
+mod session;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_tungstenite::Connector;
@@ -97,6 +99,9 @@ pub struct ChatOptions<'a> {
     /// How often to send a heartbeat on a `chatstack.v1` connection, so it
     /// does not go idle.
     pub heartbeat: std::time::Duration,
+    /// Tries to open a `chatstack.v1` connection again after it closed or
+    /// dropped, before giving up (0: end with it, as a plain one does).
+    pub retries: u32,
 }
 
 /// The guide's conversation: bare text both ways (or, with `raw`, what is
@@ -148,10 +153,13 @@ impl Conversation {
         }
     }
 
-    fn show(&mut self, frame: &str) -> Option<String> {
+    fn receive(&mut self, frame: &str) -> rooms::Received {
         match self {
-            Conversation::Plain(chat) => chat.show(frame),
-            Conversation::Rooms(rooms) => rooms.show(frame),
+            Conversation::Plain(chat) => rooms::Received {
+                lines: chat.show(frame).into_iter().collect(),
+                requests: Vec::new(),
+            },
+            Conversation::Rooms(rooms) => rooms.receive(frame),
         }
     }
 
@@ -336,101 +344,52 @@ impl<'a> Incoming<'a> {
 }
 
 /// Connects to `url`, sends each line of `input`, prints what arrives.
-/// Ends when the input ends (Ok) or when the server closes the connection
-/// or it drops (an error saying why). Only `shown_url`, the URL without
-/// its token, is ever printed. Speaks `chatstack.v1` unless `raw`, or
-/// unless the stage predates rooms (then as before, saying so).
+/// Ends when the input ends (Ok), or when the server closes the connection
+/// or it drops (an error saying why): at once on a plain connection, after
+/// `retries` failed tries to reconnect on a `chatstack.v1` one, which also
+/// reconnects shortly before API Gateway's time limit, rejoins its rooms
+/// and catches up on what it missed. Only `shown_url`, the URL without its
+/// token, is ever printed. Speaks `chatstack.v1` unless `raw`, or unless
+/// the stage predates rooms (then as before, saying so).
 pub async fn run_chat(
     url: &str,
     options: ChatOptions<'_>,
-    mut input: mpsc::Receiver<std::io::Result<String>>,
+    input: mpsc::Receiver<std::io::Result<String>>,
     out: &mut dyn Write,
 ) -> Result<(), ClientError> {
     let url = with_parameter(url, chat_contract::ROOM_QUERY_PARAMETER, options.room);
     let shown_url = without_token(&url);
-    let (socket, mut conversation) = connect_conversation(&url, &shown_url, options, out).await?;
+    let (mut socket, conversation) = connect_conversation(&url, &shown_url, options, out).await?;
     print_line(
         out,
         &format!("Connected to {shown_url}. Type a message and press Enter; Ctrl-D quits."),
     )?;
-    let (mut sink, mut stream) = socket.split();
-    if let Conversation::Rooms(rooms) = &conversation
-        && let Some(join) = rooms.first_join()
-    {
-        sink.send(Message::Text(join.into()))
-            .await
-            .map_err(|e| ClientError::Connection(e.to_string()))?;
-    }
-    let mut input_open = true;
-    let rooms = matches!(conversation, Conversation::Rooms(_));
-    let mut heartbeat = tokio::time::interval_at(
-        tokio::time::Instant::now() + options.heartbeat,
-        options.heartbeat,
-    );
-    let beat = json!({"action": chat_contract::HEARTBEAT_ROUTE}).to_string();
+    let mut session = session::Session::new(conversation, input, options, &shown_url);
     loop {
-        tokio::select! {
-            _ = heartbeat.tick(), if rooms && input_open => {
-                sink.send(Message::Text(beat.clone().into()))
-                    .await
-                    .map_err(|e| ClientError::Connection(e.to_string()))?;
-            }
-            frame = stream.next() => {
-                let received = receive(frame, &mut conversation, out, input_open, &shown_url)?;
-                if let Received::Ended = received {
-                    return Ok(());
-                }
-            }
-            line = input.recv(), if input_open => match line {
-                Some(Ok(line)) if line.trim().is_empty() => {}
-                Some(Ok(line)) => send_line(&mut conversation, &line, &mut sink, out).await?,
-                Some(Err(_)) | None => {
-                    input_open = false;
-                    let _ = sink.send(Message::Close(None)).await;
-                }
-            },
-        }
+        let why = match session.converse(socket, out).await {
+            Ok(session::Ended::Quit) => return Ok(()),
+            Ok(session::Ended::Expiring) => None,
+            Err(error) if retries(&session, options) && error.is_lost_connection() => Some(error),
+            Err(error) => return Err(error),
+        };
+        socket = session::reconnect(&url, &shown_url, options.retries, why, out).await?;
+        session.reconnected();
     }
 }
 
-/// After a frame: whether the chat goes on.
-enum Received {
-    More,
-    /// The close we asked for, once the input ended.
-    Ended,
+/// Whether a connection that ended is opened again.
+fn retries(session: &session::Session, options: ChatOptions) -> bool {
+    session.reconnects() && options.retries > 0
 }
 
-/// Shows what arrived; an `Err` says why the server ended the chat.
-fn receive(
-    frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
-    conversation: &mut Conversation,
-    out: &mut dyn Write,
-    input_open: bool,
-    shown_url: &str,
-) -> Result<Received, ClientError> {
-    match frame {
-        Some(Ok(Message::Text(text))) => {
-            if let Some(line) = conversation.show(&text) {
-                print_line(out, &crate::terminal::visible(&line))?;
-            }
-        }
-        Some(Ok(Message::Binary(bytes))) => {
-            let text = String::from_utf8_lossy(&bytes);
-            print_line(out, &format!("< {}", crate::terminal::visible(&text)))?;
-        }
-        Some(Ok(Message::Close(_))) | Some(Err(_)) | None if !input_open => {
-            return Ok(Received::Ended);
-        }
-        Some(Ok(Message::Close(frame))) => {
-            let why = frame
-                .map(|f| format!(" ({} {})", u16::from(f.code), f.reason))
-                .unwrap_or_default();
-            return Err(ClientError::ClosedByServer(why));
-        }
-        Some(Ok(_)) => {}
-        Some(Err(_)) | None => return Err(ClientError::Dropped(shown_url.to_owned())),
+impl ClientError {
+    /// The connection ended (closed, dropped, failed): another may open.
+    fn is_lost_connection(&self) -> bool {
+        matches!(
+            self,
+            ClientError::ClosedByServer(_) | ClientError::Dropped(_) | ClientError::Connection(_)
+        )
     }
-    Ok(Received::More)
 }
 
 fn print_line(out: &mut dyn Write, line: &str) -> Result<(), ClientError> {

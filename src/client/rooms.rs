@@ -2,7 +2,11 @@
 //! is in, the one typed lines go to, the `/join`, `/leave` and `/who`
 //! commands, and how each frame reads on a terminal.
 
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
 use serde_json::{Value, json};
+
+use super::order::{Ask, RECENT, RoomOrder, Shown};
 
 /// The commands, as `/help` lists them.
 pub const HELP: &str = "Commands: /join ROOM (join it, or switch to it; your lines go there), \
@@ -27,9 +31,33 @@ pub struct Rooms {
     /// Its connection id, from the answers to its own joins: a message
     /// frame naming it is its own, already on screen as typed.
     me: Option<String>,
+    /// Every id it had (one per connection): its messages in a history
+    /// answer after a reconnect name an earlier one.
+    mine: BTreeSet<String>,
     /// Until that answer comes (a message may come back first: the routes
     /// run side by side), the texts it sent, with their room.
-    unechoed: std::collections::VecDeque<(String, String)>,
+    unechoed: VecDeque<(String, String)>,
+    /// Each room's messages in `seq` order (stages with history).
+    orders: BTreeMap<String, RoomOrder>,
+    /// When API Gateway closes the connection, epoch milliseconds, from the
+    /// answer to its first join.
+    expires_at_ms: Option<u64>,
+}
+
+/// What a frame gives: lines to show, and requests to send.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    pub lines: Vec<String>,
+    pub requests: Vec<String>,
+}
+
+impl Received {
+    fn line(line: Option<String>) -> Self {
+        Received {
+            lines: line.into_iter().collect(),
+            requests: Vec::new(),
+        }
+    }
 }
 
 /// Reads a room name from a command, checked against the rule.
@@ -52,11 +80,32 @@ impl Rooms {
     }
 
     /// Joining the room it connected to again changes nothing on the
-    /// server; the answer confirms the room (a stage may have refused it).
-    pub fn first_join(&self) -> Option<String> {
-        self.talking_in
-            .as_ref()
+    /// server; the answer confirms the room (a stage may have refused it),
+    /// and says the room's last number and the connection's expiry. After
+    /// a reconnect, every room it was in is joined again.
+    pub fn joins(&self) -> Vec<String> {
+        let first = self.talking_in.iter();
+        let others = self
+            .joined
+            .iter()
+            .filter(|room| Some(*room) != self.talking_in.as_ref());
+        first
+            .chain(others)
             .map(|room| json!({"action": "join", "room": room}).to_string())
+            .collect()
+    }
+
+    /// When the connection will be closed, once a join answer said so.
+    pub fn expires_at_ms(&self) -> Option<u64> {
+        self.expires_at_ms
+    }
+
+    /// A new connection: a new id, and answers in flight are lost.
+    pub fn reconnected(&mut self) {
+        self.me = None;
+        self.unechoed.clear();
+        self.expires_at_ms = None;
+        self.orders.values_mut().for_each(RoomOrder::reconnected);
     }
 
     /// What a typed line means.
@@ -107,38 +156,111 @@ impl Rooms {
         }
     }
 
-    /// The line a frame shows as (`None`: nothing to show, such as the
-    /// client's own message coming back, already on screen as typed).
-    pub fn show(&mut self, frame: &str) -> Option<String> {
+    /// What a frame shows as (no line for the client's own message coming
+    /// back, already on screen as typed), in `seq` order, and the history
+    /// requests that fill what it missed.
+    pub fn receive(&mut self, frame: &str) -> Received {
         let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(frame) else {
             // Only a reply that could not learn the protocol is not JSON.
-            return Some(format!("* {frame}"));
+            return Received::line(Some(format!("* {frame}")));
         };
         let text = |name: &str| fields.get(name).and_then(Value::as_str);
         let room = text("room");
         let answers_me = fields.get("action").is_some();
-        match text("type") {
-            Some("message") => {
-                let body = text("text").unwrap_or("");
-                let own = self.is_own(text("connectionId"), room, body);
-                self.message(room, text("from"), body, own)
-            }
-            Some("joined") if answers_me => {
-                if let Some(id) = text("connectionId") {
-                    self.me = Some(id.to_owned());
-                    self.unechoed.clear();
-                }
-                Some(self.joined(room?))
-            }
-            Some("left") if answers_me => Some(self.left(room?)),
-            Some(change @ ("joined" | "left")) => {
+        match (text("type"), room) {
+            (Some("message"), _) => self.live_message(&fields),
+            (Some("joined"), Some(room)) if answers_me => self.answered_join(room, &fields),
+            (Some("left"), Some(room)) if answers_me => Received::line(Some(self.left(room))),
+            (Some(change @ ("joined" | "left")), Some(room)) => {
                 let who = text("user").or(text("connectionId")).unwrap_or("someone");
-                Some(format!("* {who} {change} #{}", room?))
+                Received::line(Some(format!("* {who} {change} #{room}")))
             }
-            Some("who") => Some(who_line(room?, &fields)),
-            Some("error") => Some(format!("! {}", text("message").unwrap_or(frame))),
-            _ => Some(format!("< {frame}")),
+            (Some("who"), Some(room)) => Received::line(Some(who_line(room, &fields))),
+            (Some("history"), Some(room)) => self.history(room, &fields),
+            (Some("error"), _) => {
+                Received::line(Some(format!("! {}", text("message").unwrap_or(frame))))
+            }
+            _ => Received::line(Some(format!("< {frame}"))),
         }
+    }
+
+    /// A `message` frame as it arrives: shown in its room's order when it
+    /// has a number, at once when not (a push, a stage without history).
+    fn live_message(&mut self, fields: &serde_json::Map<String, Value>) -> Received {
+        let text = |name: &str| fields.get(name).and_then(Value::as_str);
+        let body = text("text").unwrap_or("");
+        let room = text("room");
+        let own = self.is_own(text("connectionId"), room, body);
+        let line = self.message(room, text("from"), body, own);
+        match (room, fields.get("seq").and_then(Value::as_u64)) {
+            (Some(room), Some(seq)) => {
+                let shown = self.order(room).arrive(seq, line);
+                self.requests(room, shown)
+            }
+            _ => Received::line(line),
+        }
+    }
+
+    fn order(&mut self, room: &str) -> &mut RoomOrder {
+        self.orders.entry(room.to_owned()).or_default()
+    }
+
+    /// Lines to show, and the request an order asked for.
+    fn requests(&self, room: &str, shown: Shown) -> Received {
+        let request = shown.ask.map(|ask| {
+            let mut body = json!({"action": chat_contract::HISTORY_ROUTE, "room": room});
+            match ask {
+                Ask::After(seq) => body["after"] = seq.into(),
+                Ask::Recent => body["limit"] = RECENT.into(),
+            }
+            body.to_string()
+        });
+        Received {
+            lines: shown.lines,
+            requests: request.into_iter().collect(),
+        }
+    }
+
+    /// The answer to its own join: its id, the connection's expiry, and
+    /// (with history) what it missed in the room.
+    fn answered_join(&mut self, room: &str, fields: &serde_json::Map<String, Value>) -> Received {
+        if let Some(id) = fields.get("connectionId").and_then(Value::as_str) {
+            self.me = Some(id.to_owned());
+            self.mine.insert(id.to_owned());
+            self.unechoed.clear();
+        }
+        if let Some(expires) = fields.get("expiresAt").and_then(Value::as_u64) {
+            self.expires_at_ms.get_or_insert(expires);
+        }
+        let mut received = Received::line(Some(self.joined(room)));
+        if let Some(last_seq) = fields.get("lastSeq").and_then(Value::as_u64) {
+            let shown = self.order(room).joined(last_seq);
+            let more = self.requests(room, shown);
+            received.lines.extend(more.lines);
+            received.requests = more.requests;
+        }
+        received
+    }
+
+    /// A `history` answer: its messages in the room's order.
+    fn history(&mut self, room: &str, fields: &serde_json::Map<String, Value>) -> Received {
+        let messages: Vec<(u64, Option<String>)> = fields
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|message| {
+                let text = |name: &str| message.get(name).and_then(Value::as_str);
+                let seq = message.get("seq").and_then(Value::as_u64)?;
+                let own = text("connectionId").is_some_and(|id| self.mine.contains(id));
+                let line = self.message(Some(room), text("from"), text("text")?, own);
+                Some((seq, line))
+            })
+            .collect();
+        let more = fields.get("more").and_then(Value::as_bool).unwrap_or(false);
+        let next = fields.get("next").and_then(Value::as_u64);
+        let shown = self.order(room).answered(room, messages, more, next);
+        self.requests(room, shown)
     }
 
     fn message(
@@ -166,8 +288,8 @@ impl Rooms {
     /// Whether a message is its own: by connection id once known, else by
     /// the text it sent last to that room.
     fn is_own(&mut self, sender: Option<&str>, room: Option<&str>, text: &str) -> bool {
-        if let Some(me) = &self.me {
-            return sender == Some(me.as_str());
+        if self.me.is_some() {
+            return sender.is_some_and(|id| self.mine.contains(id));
         }
         let echoed = self
             .unechoed
@@ -243,6 +365,13 @@ fn who_line(room: &str, fields: &serde_json::Map<String, Value>) -> String {
 mod tests {
     use super::*;
 
+    /// What a frame shows, as one text (`None`: nothing).
+    fn show(rooms: &mut Rooms, frame: &str) -> Option<String> {
+        let received = rooms.receive(frame);
+        assert!(received.requests.is_empty(), "{received:?}");
+        (!received.lines.is_empty()).then(|| received.lines.join("\n"))
+    }
+
     fn body(typed: Typed) -> Value {
         match typed {
             Typed::Send(body) => serde_json::from_str(&body).unwrap(),
@@ -253,10 +382,7 @@ mod tests {
     #[test]
     fn lines_go_to_the_room_talked_in_and_commands_become_requests() {
         let mut rooms = Rooms::connected_to(Some("ops"));
-        assert_eq!(
-            rooms.first_join().as_deref(),
-            Some(r#"{"action":"join","room":"ops"}"#)
-        );
+        assert_eq!(rooms.joins(), [r#"{"action":"join","room":"ops"}"#]);
         assert_eq!(
             body(rooms.read_line("hi")),
             json!({"action": "sendmessage", "room": "ops", "data": "hi"})
@@ -297,85 +423,106 @@ mod tests {
         body(rooms.read_line("hi"));
         let own = r#"{"type":"message","room":"general","text":"hi","connectionId":"me=","at":1}"#;
         assert_eq!(
-            rooms.show(own),
+            show(&mut rooms, own),
             None,
             "matched by its text while its id is unknown"
         );
-        assert_eq!(rooms.show(own).as_deref(), Some("< hi"), "only once");
-        rooms.show(r#"{"type":"joined","room":"general","connectionId":"me=","action":"join"}"#);
-        assert_eq!(rooms.show(own), None, "then by its id");
+        assert_eq!(show(&mut rooms, own).as_deref(), Some("< hi"), "only once");
+        show(
+            &mut rooms,
+            r#"{"type":"joined","room":"general","connectionId":"me=","action":"join"}"#,
+        );
+        assert_eq!(show(&mut rooms, own), None, "then by its id");
     }
 
     #[test]
     fn answers_move_the_conversation_and_others_read_as_system_lines() {
         let mut rooms = Rooms::connected_to(None);
-        let answer = rooms
-            .show(r#"{"type":"joined","room":"general","connectionId":"me=","action":"join"}"#);
+        let answer = show(
+            &mut rooms,
+            r#"{"type":"joined","room":"general","connectionId":"me=","action":"join"}"#,
+        );
         assert_eq!(
             answer.as_deref(),
             Some("* You are in #general; your lines go there. (your rooms: #general)")
         );
-        rooms.show(r#"{"type":"joined","room":"ops","connectionId":"me=","action":"join"}"#);
+        show(
+            &mut rooms,
+            r#"{"type":"joined","room":"ops","connectionId":"me=","action":"join"}"#,
+        );
         assert_eq!(
             body(rooms.read_line("hi")),
             json!({"action": "sendmessage", "room": "ops", "data": "hi"})
         );
         // Its own message back (its connection named): already on screen.
         assert_eq!(
-            rooms
-                .show(r#"{"type":"message","room":"ops","text":"hi","connectionId":"me=","at":1}"#),
+            show(
+                &mut rooms,
+                r#"{"type":"message","room":"ops","text":"hi","connectionId":"me=","at":1}"#
+            ),
             None
         );
         // Another room's: marked.
         assert_eq!(
-            rooms
-                .show(r#"{"type":"message","room":"general","text":"yo","from":"bo","connectionId":"b=","at":1}"#)
+            show(&mut rooms, r#"{"type":"message","room":"general","text":"yo","from":"bo","connectionId":"b=","at":1}"#)
                 .as_deref(),
             Some("< [#general] bo: yo")
         );
         assert_eq!(
-            rooms
-                .show(r#"{"type":"message","room":"ops","text":"hi","connectionId":"x=","at":1}"#)
-                .as_deref(),
+            show(
+                &mut rooms,
+                r#"{"type":"message","room":"ops","text":"hi","connectionId":"x=","at":1}"#
+            )
+            .as_deref(),
             Some("< hi"),
             "the same text from someone else is shown"
         );
         // A push names no connection.
         assert_eq!(
-            rooms
-                .show(r#"{"type":"message","room":"ops","text":"maintenance at noon","at":1}"#)
-                .as_deref(),
+            show(
+                &mut rooms,
+                r#"{"type":"message","room":"ops","text":"maintenance at noon","at":1}"#
+            )
+            .as_deref(),
             Some("< maintenance at noon")
         );
         assert_eq!(
-            rooms
-                .show(r#"{"type":"joined","room":"ops","connectionId":"x=","user":"cy"}"#)
-                .as_deref(),
+            show(
+                &mut rooms,
+                r#"{"type":"joined","room":"ops","connectionId":"x=","user":"cy"}"#
+            )
+            .as_deref(),
             Some("* cy joined #ops")
         );
         assert_eq!(
-            rooms
-                .show(r#"{"type":"who","room":"ops","members":[{"connectionId":"me="},{"connectionId":"x=","user":"cy"}],"count":5,"action":"who"}"#)
+            show(&mut rooms, r#"{"type":"who","room":"ops","members":[{"connectionId":"me="},{"connectionId":"x=","user":"cy"}],"count":5,"action":"who"}"#)
                 .as_deref(),
             Some("* #ops: 5 here: me=, cy and 3 more")
         );
         assert_eq!(
-            rooms
-                .show(r#"{"type":"error","message":"you are not in room \"x\"","action":"who"}"#)
-                .as_deref(),
+            show(
+                &mut rooms,
+                r#"{"type":"error","message":"you are not in room \"x\"","action":"who"}"#
+            )
+            .as_deref(),
             Some("! you are not in room \"x\"")
         );
         assert_eq!(
-            rooms
-                .show(r#"{"type":"left","room":"ops","connectionId":"me=","action":"leave"}"#)
-                .as_deref(),
+            show(
+                &mut rooms,
+                r#"{"type":"left","room":"ops","connectionId":"me=","action":"leave"}"#
+            )
+            .as_deref(),
             Some("* You left #ops; your lines go to #general.")
         );
-        rooms.show(r#"{"type":"left","room":"general","connectionId":"me=","action":"leave"}"#);
+        show(
+            &mut rooms,
+            r#"{"type":"left","room":"general","connectionId":"me=","action":"leave"}"#,
+        );
         assert!(matches!(rooms.read_line("anyone?"), Typed::Notice(n) if n.contains("no room")));
         assert!(matches!(rooms.read_line("/who"), Typed::Notice(n) if n.contains("no room")));
         assert_eq!(
-            rooms.show("Internal error").as_deref(),
+            show(&mut rooms, "Internal error").as_deref(),
             Some("* Internal error")
         );
     }

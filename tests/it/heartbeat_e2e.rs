@@ -101,6 +101,15 @@ fn the_chat_client_heartbeats_through_idle_periods() {
         .filter(|l| l.starts_with(chat_contract::HEARTBEAT_ROUTE))
         .count();
     assert!(beats >= 4, "{:?}", local.lines());
+    let connects = local
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with("$connect"))
+        .count();
+    assert_eq!(
+        connects, 1,
+        "never closed for idleness, so never reconnected"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !local.lines().iter().any(|l| l.starts_with("sendmessage")) {
         assert!(Instant::now() < deadline, "{:?}", local.lines());

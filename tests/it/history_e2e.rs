@@ -144,7 +144,10 @@ async fn a_dropped_client_catches_up_exactly_and_a_newcomer_reads_the_last_twent
     // More, for a newcomer to read the last 20 of.
     say(&mut alice, "alice more", 14).await;
     // Every one of them numbered and kept before the newcomer asks.
-    assert_eq!(sorted(numbers(&mut alice, 14).await), (17..=30).collect::<Vec<_>>());
+    assert_eq!(
+        sorted(numbers(&mut alice, 14).await),
+        (17..=30).collect::<Vec<_>>()
+    );
     let mut dave = connect_v1(url).await;
     join_answer(&mut dave).await;
     let last = history(&mut dave, json!({"action": "history", "limit": 20})).await;
@@ -198,4 +201,91 @@ async fn messages_older_than_the_retention_are_gone_from_the_history() {
         [4, 5],
         "1 to 3 expired: the client sees a gap it cannot fill"
     );
+}
+
+/// The `chatstack chat` reader's lines so far.
+fn lines_of(output: &std::sync::Mutex<Vec<String>>) -> Vec<String> {
+    output.lock().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_stays_through_forced_lifetimes_and_idle_periods_and_loses_nothing() {
+    use std::io::BufRead;
+    let local = local_with_history(
+        "history_chat",
+        &["--max-lifetime", "5", "--idle-timeout", "2"],
+    );
+    let mut reader = std::process::Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(["chat", &local.url, "--heartbeat", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = output.clone();
+    let stdout = reader.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !lines_of(&output)
+        .iter()
+        .any(|l| l.starts_with("* You are in #general"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            lines_of(&output)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A writer talks for four lifetimes, on a new connection every 3 s
+    // (its own would be closed at 5), each message taken before the next;
+    // quiet stretches make the reader rely on its heartbeats.
+    let mut sent = 0;
+    for _ in 0..6 {
+        let mut writer = connect_v1(&local.url).await;
+        join_answer(&mut writer).await;
+        for _ in 0..4 {
+            let text = format!("note {sent}");
+            send(&mut writer, json!({"action": "sendmessage", "data": text})).await;
+            numbers(&mut writer, 1).await;
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        drop(writer);
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+    let wanted: Vec<String> = (0..sent).map(|n| format!("< note {n}")).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let heard = loop {
+        let heard: Vec<String> = lines_of(&output)
+            .into_iter()
+            .filter(|l| l.starts_with("< note "))
+            .collect();
+        if heard.len() >= wanted.len() || std::time::Instant::now() > deadline {
+            break heard;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let all = lines_of(&output);
+    assert_eq!(heard, wanted, "every message once, in order: {all:#?}");
+    let ahead = all
+        .iter()
+        .filter(|l| l.contains("reconnecting ahead of the connection's time limit"))
+        .count();
+    assert!(ahead >= 3, "reconnected ahead of each lifetime: {all:#?}");
+    assert!(
+        !all.iter().any(|l| l.contains("no longer kept")),
+        "no gap: {all:#?}"
+    );
+    assert!(reader.try_wait().unwrap().is_none(), "still chatting");
+    drop(reader.stdin.take());
+    assert!(reader.wait().unwrap().success(), "{all:#?}");
 }

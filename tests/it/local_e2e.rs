@@ -762,11 +762,16 @@ fn two_chat_clients_talk_through_local() {
     assert!(bob.wait().unwrap().success());
 }
 
-/// Runs `chatstack chat URL` with its standard input held open (as a
-/// terminal's is) and returns once it exits: its status and stderr.
-fn chat_until_it_exits(url: &str, limit: Duration) -> (std::process::ExitStatus, String, String) {
+/// Runs `chatstack chat URL --retries N` with its standard input held
+/// open (as a terminal's is) and returns once it exits: its status, stdout
+/// and stderr.
+fn chat_until_it_exits(
+    url: &str,
+    retries: u32,
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chatstack"))
-        .args(["chat", url])
+        .args(["chat", url, "--retries", &retries.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -802,11 +807,11 @@ fn chat_until_it_exits(url: &str, limit: Duration) -> (std::process::ExitStatus,
 
 #[test]
 fn the_chat_client_exits_at_once_saying_why_when_the_server_closes_and_never_prints_the_token() {
-    // The idle timeout closes a silent client: it says so and exits 1,
-    // without waiting for a line to be typed.
+    // The idle timeout closes a silent client: told not to reconnect, it
+    // says so and exits 1, without waiting for a line to be typed.
     let local = Local::start_with(&["--idle-timeout", "2"]);
     let url = format!("{}?token=v1.sEcReT.sig", local.url);
-    let (status, stdout, stderr) = chat_until_it_exits(&url, Duration::from_secs(15));
+    let (status, stdout, stderr) = chat_until_it_exits(&url, 0, Duration::from_secs(15));
     assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
     assert!(
         stderr.contains("the server closed the connection (1001"),
@@ -827,6 +832,7 @@ fn the_chat_client_exits_at_once_saying_why_when_the_server_closes_and_never_pri
             "ws://127.0.0.1:{}/dev?token=v1.sEcReT.sig",
             chatstack::local::dynamo::free_port().unwrap()
         ),
+        8,
         Duration::from_secs(15),
     );
     assert_eq!(status.code(), Some(1));
@@ -838,29 +844,38 @@ fn the_chat_client_exits_at_once_saying_why_when_the_server_closes_and_never_pri
 }
 
 #[test]
-fn the_chat_client_exits_when_local_stops() {
+fn the_chat_client_tries_to_reconnect_then_exits_when_local_stops() {
     let mut local = Local::start();
     let url = local.url.clone();
-    let chat = std::thread::spawn(move || chat_until_it_exits(&url, Duration::from_secs(20)));
+    let chat = std::thread::spawn(move || chat_until_it_exits(&url, 2, Duration::from_secs(20)));
     let deadline = Instant::now() + Duration::from_secs(20);
     while !local.lines().iter().any(|l| l.starts_with("$connect")) {
         assert!(Instant::now() < deadline, "{:?}", local.lines());
         std::thread::sleep(Duration::from_millis(50));
     }
     local.interrupt();
-    let (status, _, stderr) = chat.join().unwrap();
+    let (status, stdout, stderr) = chat.join().unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("the server closed the connection (1001"),
-        "local says goodbye as API Gateway does: {stderr}"
+        stdout.contains("! the server closed the connection (1001")
+            && stdout.contains("reconnecting in")
+            && stdout.contains("(try 2 of 2)"),
+        "local says goodbye as API Gateway does, and chat tries again: {stdout}"
+    );
+    assert!(
+        stderr.contains("nothing listens there"),
+        "then gives up, saying why: {stderr}"
     );
 }
 
 #[test]
 fn a_chat_url_without_the_stage_says_what_is_wrong() {
     let local = Local::start();
-    let (status, _, stderr) =
-        chat_until_it_exits(local.url.trim_end_matches("/dev"), Duration::from_secs(15));
+    let (status, _, stderr) = chat_until_it_exits(
+        local.url.trim_end_matches("/dev"),
+        8,
+        Duration::from_secs(15),
+    );
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("is the stage in the URL"), "{stderr}");
     assert!(!stderr.contains("200 OK"), "{stderr}");

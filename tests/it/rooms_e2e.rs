@@ -104,9 +104,26 @@ async fn rooms_deliver_to_their_members_only_with_presence_and_refusals() {
 
     // cy joins alpha too: its answer names the action, alpha hears it.
     send(&mut cy, json!({"action": "join", "room": "alpha"})).await;
+    let mut answer = frame(&mut cy).await;
+    let expires_at = answer
+        .as_object_mut()
+        .unwrap()
+        .remove("expiresAt")
+        .and_then(|at| at.as_u64())
+        .expect("the answer says when the connection closes");
+    let two_hours_ms = 2 * 3600 * 1000;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        (now_ms + two_hours_ms - 60_000..=now_ms + two_hours_ms).contains(&expires_at),
+        "{expires_at}"
+    );
     assert_eq!(
-        frame(&mut cy).await,
-        json!({"type": "joined", "room": "alpha", "connectionId": cy_id, "action": "join"})
+        answer,
+        json!({"type": "joined", "room": "alpha", "connectionId": cy_id, "action": "join"}),
+        "no lastSeq: this stage keeps no history"
     );
     for member in [&mut ana, &mut bo] {
         assert_eq!(
