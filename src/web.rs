@@ -62,6 +62,7 @@ struct PageData<'a> {
     subprotocol: &'static str,
     default_room: &'static str,
     heartbeat_route: &'static str,
+    history_route: &'static str,
 }
 
 /// The page with `config` in it. The JSON sits in a data block; `<` is
@@ -72,6 +73,7 @@ pub fn page(config: &PageConfig) -> String {
         subprotocol: chat_contract::SUBPROTOCOL,
         default_room: chat_contract::DEFAULT_ROOM,
         heartbeat_route: chat_contract::HEARTBEAT_ROUTE,
+        history_route: chat_contract::HISTORY_ROUTE,
     };
     let json = serde_json::to_string(&data)
         .unwrap_or_else(|_| "{}".to_owned())

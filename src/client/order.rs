@@ -52,6 +52,15 @@ impl RoomOrder {
     pub fn joined(&mut self, last_seq: u64) -> Shown {
         match self.last {
             Some(last) if last_seq > last => self.ask(Ask::After(last)),
+            // The room counts from lower than we saw: its numbers started
+            // again (a `chatstack local` restarted with a new table).
+            Some(last) if last_seq < last => {
+                *self = RoomOrder {
+                    last: Some(last_seq),
+                    ..RoomOrder::default()
+                };
+                Shown::default()
+            }
             Some(_) => Shown::default(),
             None => {
                 self.last = Some(last_seq);
@@ -260,5 +269,8 @@ mod tests {
         assert_eq!(order.arrive(3, line("three")).lines, ["three  (late)"]);
         assert!(order.arrive(3, line("three")).lines.is_empty());
         assert_eq!(order.joined(7).ask, None, "nothing missed");
+        // A room whose numbers started again is followed from its new last.
+        assert_eq!(order.joined(2), Shown::default());
+        assert_eq!(order.arrive(3, line("new three")).lines, ["new three"]);
     }
 }

@@ -702,3 +702,96 @@ async fn the_page_heartbeats_through_idle_periods() {
     assert!(beats >= 5, "{:?}", local.lines());
     page.close().await.unwrap();
 }
+
+/// The numbers of the chat messages shown, in the order on screen.
+async fn shown_numbers(page: &Client) -> Vec<u64> {
+    let numbers = page
+        .execute(
+            "return Array.from(document.querySelectorAll('#messages li.chat:not([hidden])'))\
+             .map(li => Number(li.dataset.seq));",
+            vec![],
+        )
+        .await
+        .expect("the page runs scripts");
+    serde_json::from_value(numbers).unwrap_or_default()
+}
+
+/// Sends `text` and waits for it to come back (so it was taken).
+async fn say_and_wait(writer: &mut crate::common::ws::Client, text: String) {
+    use crate::common::ws::{frame, send};
+    send(
+        writer,
+        serde_json::json!({"action": "sendmessage", "data": text}),
+    )
+    .await;
+    while frame(writer).await["type"] != "message" {}
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_keeps_a_room_in_order_across_forced_lifetimes_and_idle_periods() {
+    use crate::common::ws::connect_v1;
+    let config = crate::common::scratch_dir("browser_history").join("chatstack.toml");
+    std::fs::write(&config, "[stages.dev.history]\n").unwrap();
+    let local = Local::start_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--max-lifetime",
+        "5",
+        "--idle-timeout",
+        "2",
+    ]);
+    // Said before the page opens: it shows the recent ones.
+    let mut writer = connect_v1(&local.url).await;
+    for n in 1..=3 {
+        say_and_wait(&mut writer, format!("early {n}")).await;
+    }
+    drop(writer);
+    let driver = Chromedriver::start();
+    let page = driver.browser().await;
+    page.goto(&page_url(&local)).await.unwrap();
+    wait_for_state(&page, "connected", Duration::from_secs(20)).await;
+    wait_until("the recent messages", Duration::from_secs(10), || async {
+        chats(&page).await.len() == 3
+    })
+    .await;
+
+    // Four lifetimes of talk, a new writer connection every 3 s.
+    let mut sent = 3;
+    for _ in 0..6 {
+        let mut writer = connect_v1(&local.url).await;
+        for _ in 0..3 {
+            sent += 1;
+            say_and_wait(&mut writer, format!("note {sent}")).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        drop(writer);
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+    }
+    let wanted: Vec<u64> = (1..=sent).collect();
+    wait_until("every message", Duration::from_secs(20), || async {
+        shown_numbers(&page).await.len() >= wanted.len()
+    })
+    .await;
+    assert_eq!(shown_numbers(&page).await, wanted, "once each, in order");
+    let texts: Vec<String> = chats(&page).await.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts[..3], ["early 1", "early 2", "early 3"]);
+    assert_eq!(texts[sent as usize - 1], format!("note {sent}"));
+    let planned: u64 = serde_json::from_value(
+        page.execute("return window.chatstack.plannedReconnects();", vec![])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        planned >= 3,
+        "reconnected ahead of each lifetime: {planned}"
+    );
+    let gaps = messages(&page)
+        .await
+        .into_iter()
+        .filter(|(class, _)| class.contains("gap"))
+        .count();
+    assert_eq!(gaps, 0);
+    screenshot(&page, "history").await;
+    page.close().await.unwrap();
+}
