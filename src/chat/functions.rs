@@ -273,7 +273,9 @@ pub static FUNCTIONS: &[FunctionSpec] = &[
             TableAction::DeleteItem,
         ],
         member_actions: &[TableAction::Query, TableAction::DeleteItem],
-        history_actions: &[],
+        // A push to a room is kept as its messages are: the counter
+        // (UpdateItem) and the message (PutItem).
+        history_actions: &[TableAction::UpdateItem, TableAction::PutItem],
         connection_methods: &[ConnectionMethod::Post],
         fanout: FanoutPart::Splits,
         enforces: Enforces::Nothing,

@@ -385,7 +385,7 @@ fn functions_are_rust_on_arm64_with_code_from_parameters_and_own_log_group() {
 }
 
 #[test]
-fn history_is_a_table_of_rooms_by_number_written_by_sendmessage_and_read_by_rooms() {
+fn history_is_a_table_of_rooms_by_number_written_by_sendmessage_and_notify_and_read_by_rooms() {
     let without = template_with("prod", "");
     let template = template("dev");
     let resources = &template["Resources"];
@@ -427,7 +427,7 @@ fn history_is_a_table_of_rooms_by_number_written_by_sendmessage_and_read_by_room
             .map(|action| action.as_str().unwrap().to_owned())
             .collect();
         let expected: BTreeSet<String> = match spec.name {
-            "sendmessage" => ["dynamodb:UpdateItem", "dynamodb:PutItem"]
+            "sendmessage" | "notify" => ["dynamodb:UpdateItem", "dynamodb:PutItem"]
                 .map(str::to_owned)
                 .into(),
             "rooms" => ["dynamodb:GetItem", "dynamodb:Query"]

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::fanout::{Fanout, Summary, send_to};
+use crate::history::{HistoryStore, RoomHistory, Unnumbered};
 use crate::message::MAX_MESSAGE_BYTES;
 use crate::poster::Poster;
 use crate::segments::{Broadcast, BroadcastError, Delivery, JobQueue, broadcast_or_split};
@@ -141,6 +142,9 @@ pub struct NotifyOutcome {
         skip_serializing_if = "Option::is_none"
     )]
     pub broadcast_id: Option<String>,
+    /// The push's number in its room's history, on stages that keep one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 impl NotifyOutcome {
@@ -158,35 +162,52 @@ impl NotifyOutcome {
 
 /// Sends the request's text to everyone, to a room's members, or to the
 /// named connections the table holds (the others are reported as unknown,
-/// each id once).
-pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
+/// each id once). A push to a room is a message of the room: on a stage
+/// with `history` it is numbered and kept first, as a chat message is.
+pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue, H: HistoryStore>(
     store: &S,
     poster: &P,
     request: NotifyRequest,
     fanout: &Fanout<Q>,
+    history: Option<&RoomHistory<H>>,
     deadline: tokio::time::Instant,
 ) -> Result<NotifyOutcome, BroadcastError> {
     let config = fanout.config;
+    let at_ms = crate::protocol::epoch_ms(std::time::SystemTime::now());
+    let seq = match (history, request.room.as_deref()) {
+        (Some(history), Some(room)) => {
+            let kept = Unnumbered {
+                text: &request.text,
+                from: None,
+                sender: None,
+                at_ms,
+            };
+            let seq = history.append(room, kept, at_ms / 1000).await;
+            Some(seq.map_err(BroadcastError::History)?)
+        }
+        _ => None,
+    };
     let message = Broadcast {
         room: request.room.as_deref(),
         text: &request.text,
         from: None,
         sender: None,
-        at_ms: crate::protocol::epoch_ms(std::time::SystemTime::now()),
-        seq: None,
+        at_ms,
+        seq,
     };
     let Some(mut ids) = request.connection_ids.clone() else {
-        return match broadcast_or_split(store, poster, fanout, &message, deadline).await? {
-            Delivery::Direct(summary) => Ok(NotifyOutcome::from_summary(&summary, Vec::new())),
+        let outcome = match broadcast_or_split(store, poster, fanout, &message, deadline).await? {
+            Delivery::Direct(summary) => NotifyOutcome::from_summary(&summary, Vec::new()),
             Delivery::Split {
                 broadcast_id,
                 segments,
-            } => Ok(NotifyOutcome {
+            } => NotifyOutcome {
                 segments: Some(segments),
                 broadcast_id: Some(broadcast_id),
                 ..NotifyOutcome::default()
-            }),
+            },
         };
+        return Ok(NotifyOutcome { seq, ..outcome });
     };
     ids.sort();
     ids.dedup();

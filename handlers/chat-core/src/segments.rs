@@ -513,6 +513,9 @@ pub enum BroadcastError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A room's message could not be numbered and kept: not sent.
+    #[error("the message could not be kept in the room's history: {0}")]
+    History(StoreError),
 }
 
 /// Why a worker's job failed (SQS hands it out again).

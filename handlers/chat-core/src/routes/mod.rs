@@ -408,6 +408,7 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue, H: History
             let reply = match error {
                 BroadcastError::Store(_) => NOT_DELIVERED,
                 BroadcastError::Queue(_) => NOT_QUEUED,
+                BroadcastError::History(_) => NOT_STORED,
             };
             tell(poster, id, sender.protocol, Some("sendmessage"), reply).await;
             response(500, "Failed to send the message.")
@@ -597,19 +598,25 @@ pub async fn default_route<S: ConnectionStore, P: Poster>(
 /// with the request; from a schedule (the request itself as the event),
 /// returns the outcome, and fails the invocation only when the connections
 /// could not be read (a retry may then succeed; a bad request never will).
-pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
+pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue, H: HistoryStore>(
     store: &S,
     poster: &P,
     event: serde_json::Value,
     fanout: &Fanout<Q>,
+    history: Option<&RoomHistory<H>>,
     deadline: tokio::time::Instant,
 ) -> Result<serde_json::Value, BroadcastError> {
+    let pushing = Pushing {
+        fanout,
+        history,
+        deadline,
+    };
     let from_endpoint = event
         .get("requestContext")
         .is_some_and(|context| context.get("http").is_some());
     if from_endpoint {
         let response = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
-            Ok(request) => notify_endpoint(store, poster, &request, fanout, deadline).await,
+            Ok(request) => notify_endpoint(store, poster, &request, pushing).await,
             Err(error) => {
                 tracing::error!(%error, "not an HTTP API event");
                 http_response(400, &serde_json::json!({"message": "malformed event"}))
@@ -622,7 +629,7 @@ pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
         .and_then(|request| request.check().map(|()| request));
     match request {
         Ok(request) => {
-            let outcome = push(store, poster, request, fanout, deadline, "schedule").await?;
+            let outcome = push(store, poster, request, pushing, "schedule").await?;
             Ok(serde_json::to_value(outcome).unwrap_or_default())
         }
         Err(refused) => {
@@ -632,12 +639,27 @@ pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue>(
     }
 }
 
-async fn notify_endpoint<S: ConnectionStore, P: Poster, Q: JobQueue>(
+/// What a push is sent with: the fan-out, the stage's history, the
+/// invocation's deadline.
+struct Pushing<'a, Q, H> {
+    fanout: &'a Fanout<Q>,
+    history: Option<&'a RoomHistory<H>>,
+    deadline: tokio::time::Instant,
+}
+
+impl<Q, H> Clone for Pushing<'_, Q, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Q, H> Copy for Pushing<'_, Q, H> {}
+
+async fn notify_endpoint<S: ConnectionStore, P: Poster, Q: JobQueue, H: HistoryStore>(
     store: &S,
     poster: &P,
     request: &ApiGatewayV2httpRequest,
-    fanout: &Fanout<Q>,
-    deadline: tokio::time::Instant,
+    pushing: Pushing<'_, Q, H>,
 ) -> ApiGatewayV2httpResponse {
     let parsed = request_body(request).and_then(|body| NotifyRequest::parse(&body));
     let push_request = match parsed {
@@ -647,7 +669,7 @@ async fn notify_endpoint<S: ConnectionStore, P: Poster, Q: JobQueue>(
             return http_response(400, &serde_json::json!({ "message": refused.to_string() }));
         }
     };
-    match push(store, poster, push_request, fanout, deadline, "endpoint").await {
+    match push(store, poster, push_request, pushing, "endpoint").await {
         Ok(outcome) => http_response(200, &outcome),
         Err(BroadcastError::Store(_)) => http_response(
             500,
@@ -656,6 +678,10 @@ async fn notify_endpoint<S: ConnectionStore, P: Poster, Q: JobQueue>(
         Err(BroadcastError::Queue(_)) => http_response(
             500,
             &serde_json::json!({"message": "the broadcast could not be handed to the workers; some or all segments were not queued"}),
+        ),
+        Err(BroadcastError::History(_)) => http_response(
+            500,
+            &serde_json::json!({"message": "the push could not be kept in the room's history; nothing was sent"}),
         ),
     }
 }
@@ -674,19 +700,27 @@ fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, RequestErr
 }
 
 /// Runs one push and logs its totals.
-async fn push<S: ConnectionStore, P: Poster, Q: JobQueue>(
+async fn push<S: ConnectionStore, P: Poster, Q: JobQueue, H: HistoryStore>(
     store: &S,
     poster: &P,
     request: NotifyRequest,
-    fanout: &Fanout<Q>,
-    deadline: tokio::time::Instant,
+    pushing: Pushing<'_, Q, H>,
     source: &str,
 ) -> Result<NotifyOutcome, BroadcastError> {
+    let Pushing {
+        fanout,
+        history,
+        deadline,
+    } = pushing;
     let targeted = request.connection_ids.as_ref().map_or(0, Vec::len);
     let room = request.room.clone();
     // Boxed: the fan-out's state machine nested in the runtime's is deeper
     // than the compiler lays out by default.
-    match Box::pin(notify::notify(store, poster, request, fanout, deadline)).await {
+    match Box::pin(notify::notify(
+        store, poster, request, fanout, history, deadline,
+    ))
+    .await
+    {
         Ok(outcome) => {
             tracing::info!(
                 source,
@@ -699,6 +733,7 @@ async fn push<S: ConnectionStore, P: Poster, Q: JobQueue>(
                 unknown = outcome.unknown.len(),
                 segments = outcome.segments,
                 broadcast_id = outcome.broadcast_id,
+                seq = outcome.seq,
                 "{}",
                 if outcome.segments.is_some() {
                     "notify split: each segment's totals follow in the fanout function's log"

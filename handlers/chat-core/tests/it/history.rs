@@ -440,3 +440,40 @@ async fn the_answer_to_a_join_names_the_rooms_last_number_and_the_connections_ex
     );
     assert!(answer["expiresAt"].as_u64().is_some());
 }
+
+async fn push(
+    store: &FakeStore,
+    poster: &FakePoster,
+    history: &RoomHistory<FakeHistory>,
+    body: Value,
+) -> Value {
+    let fanout = fanout(FanoutConfig::default());
+    routes::notify(store, poster, body, &fanout, Some(history), later())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_push_to_a_room_is_numbered_and_kept_and_a_push_to_everyone_is_not() {
+    let store = store_with(&[("a", &["general"])], &[]);
+    let history = FakeHistory::default().kept(DAY, 100);
+    send(&store, &FakePoster::default(), &history, "a", "first").await;
+    let poster = FakePoster::default();
+    let to_room = json!({"text": "deploy at 5", "room": "general"});
+    let outcome = push(&store, &poster, &history, to_room).await;
+    assert_eq!((&outcome["sent"], &outcome["seq"]), (&json!(1), &json!(2)));
+    assert_eq!(only_frame(&poster, "a")["seq"], 2);
+    assert_eq!(history.store.seqs("general"), [1, 2]);
+    let kept = history.store.rooms.lock().unwrap()["general"].1[1].0.clone();
+    assert_eq!((kept.text.as_str(), kept.sender), ("deploy at 5", None));
+
+    let poster = FakePoster::default();
+    let outcome = push(&store, &poster, &history, json!({"text": "to all"})).await;
+    assert!(outcome.get("seq").is_none(), "{outcome}");
+    assert!(only_frame(&poster, "a").get("seq").is_none());
+    assert_eq!(
+        history.store.seqs("general"),
+        [1, 2],
+        "not a room's message"
+    );
+}

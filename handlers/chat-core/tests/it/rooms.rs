@@ -472,6 +472,7 @@ async fn notify_reaches_a_room_only_and_names_it() {
         &poster,
         json!({"text": "deploy at 5", "room": "a"}),
         &fanout(FanoutConfig::default()),
+        NO_HISTORY,
         later(),
     )
     .await
@@ -493,6 +494,7 @@ async fn notify_reaches_a_room_only_and_names_it() {
         &poster,
         json!({"text": "all"}),
         &fanout(FanoutConfig::default()),
+        NO_HISTORY,
         later(),
     )
     .await

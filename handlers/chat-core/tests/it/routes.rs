@@ -475,6 +475,7 @@ async fn notify(
         poster,
         event,
         &fanout(FanoutConfig::default()),
+        NO_HISTORY,
         later(),
     )
     .await
@@ -580,6 +581,7 @@ async fn a_scheduled_notify_reaches_everyone_and_a_failed_scan_fails_the_invocat
         &poster,
         serde_json::json!({"text": "on schedule"}),
         &fanout(FanoutConfig::default()),
+        NO_HISTORY,
         later(),
     )
     .await;
