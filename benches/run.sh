@@ -19,5 +19,5 @@ echo "== synth"
 cargo bench --locked --bench synth
 echo "== local"
 cargo bench --locked --bench local
-echo "== handlers: fan-out, cold start and warm invocations"
-(cd handlers && cargo bench --locked -p chat-core --bench fanout "${quick[@]}" && cargo bench --locked -p chat-core --bench functions)
+echo "== handlers: fan-out, cold start and warm invocations, history against moto"
+(cd handlers && cargo bench --locked -p chat-core --bench fanout "${quick[@]}" && cargo bench --locked -p chat-core --bench functions && cargo bench --locked -p chat-core --bench history)

@@ -40,6 +40,8 @@ pub struct RoomOrder {
     /// Numbers said gone that may still arrive (a message numbered but not
     /// yet stored when the history was read): shown if they do.
     gone: BTreeSet<u64>,
+    /// The room's last number when the client last joined it.
+    expected: u64,
 }
 
 /// Gaps larger than this are said, not remembered number by number.
@@ -50,6 +52,7 @@ impl RoomOrder {
     /// room's last number. A room seen before asks for what it missed; a
     /// new one starts there, and shows its recent messages.
     pub fn joined(&mut self, last_seq: u64) -> Shown {
+        self.expected = last_seq;
         match self.last {
             Some(last) if last_seq > last => self.ask(Ask::After(last)),
             // The room counts from lower than we saw: its numbers started
@@ -57,6 +60,7 @@ impl RoomOrder {
             Some(last) if last_seq < last => {
                 *self = RoomOrder {
                     last: Some(last_seq),
+                    expected: last_seq,
                     ..RoomOrder::default()
                 };
                 Shown::default()
@@ -159,11 +163,17 @@ impl RoomOrder {
         shown
     }
 
-    /// The numbers between `last` and the first held one are not in the
-    /// history: says so and shows what follows.
+    /// The numbers between `last` and the first held one (or, none held,
+    /// the room's last number at the join) are not in the history: says so
+    /// and shows what follows.
     fn pass_gap(&mut self, room: &str, shown: &mut Shown) {
-        let (Some(last), Some(&first)) = (self.last, self.held.keys().next()) else {
+        let Some(last) = self.last else {
             return;
+        };
+        let first = match self.held.keys().next() {
+            Some(&first) => first,
+            None if self.expected > last => self.expected + 1,
+            None => return,
         };
         let missing = first - last - 1;
         let (noun, verb) = if missing == 1 {
@@ -265,12 +275,22 @@ mod tests {
                 "seven"
             ]
         );
+        // Away again, and everything said meanwhile expired.
+        order.reconnected();
+        assert_eq!(order.joined(12).ask, Some(Ask::After(7)));
+        let nothing = order.answered("r", vec![], false, None);
+        assert_eq!(
+            nothing.lines,
+            ["* 5 earlier messages of #r are no longer kept"]
+        );
+        assert_eq!(order.arrive(13, line("thirteen")).lines, ["thirteen"]);
         // One said gone that arrives after all is shown, marked.
         assert_eq!(order.arrive(3, line("three")).lines, ["three  (late)"]);
         assert!(order.arrive(3, line("three")).lines.is_empty());
-        assert_eq!(order.joined(7).ask, None, "nothing missed");
+        assert_eq!(order.joined(13).ask, None, "nothing missed");
         // A room whose numbers started again is followed from its new last.
         assert_eq!(order.joined(2), Shown::default());
         assert_eq!(order.arrive(3, line("new three")).lines, ["new three"]);
+        assert!(order.answered("r", vec![], false, None).lines.is_empty());
     }
 }

@@ -795,3 +795,87 @@ async fn the_page_keeps_a_room_in_order_across_forced_lifetimes_and_idle_periods
     screenshot(&page, "history").await;
     page.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_catches_up_after_being_away_and_shows_what_expired_as_a_gap() {
+    use crate::common::ws::connect_v1;
+    let config = crate::common::scratch_dir("browser_gap").join("chatstack.toml");
+    std::fs::write(&config, "[stages.dev.history]\n").unwrap();
+    let local = Local::start_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--history-retention",
+        "3",
+    ]);
+    let driver = Chromedriver::start();
+    let page = driver.browser().await;
+    page.goto(&page_url(&local)).await.unwrap();
+    wait_for_state(&page, "connected", Duration::from_secs(20)).await;
+    let mut writer = connect_v1(&local.url).await;
+    say_and_wait(&mut writer, "before".to_owned()).await;
+    wait_until("the first message", Duration::from_secs(10), || async {
+        shown_numbers(&page).await == [1]
+    })
+    .await;
+
+    // The page loses its connection (a message over 128 KB: local closes
+    // it with 1009, as API Gateway does) and cannot open another while the
+    // network is "down" (a WebSocket that fails at once).
+    page.execute(
+        "window.realWebSocket = window.WebSocket;\
+         window.WebSocket = function () {\
+           var down = { readyState: 3, send: function () {}, close: function () {} };\
+           setTimeout(function () { if (down.onclose) { down.onclose({}); } }, 10);\
+           return down;\
+         };\
+         window.chatstack.sendRaw('x'.repeat(140000));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_until("the page to be away", Duration::from_secs(10), || async {
+        state(&page).await != "connected"
+    })
+    .await;
+    for n in 2..=4 {
+        say_and_wait(&mut writer, format!("while away {n}")).await;
+    }
+    // Past the retention of 2 to 4; 5 and 6 are kept.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for n in 5..=6 {
+        say_and_wait(&mut writer, format!("still kept {n}")).await;
+    }
+    // The network is back; the page tries again now (as a user's retry does).
+    page.execute(
+        "window.WebSocket = window.realWebSocket;\
+         document.getElementById('token-form').requestSubmit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_for_state(&page, "connected", Duration::from_secs(40)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shown_numbers(&page).await != [1, 5, 6] {
+        assert!(
+            Instant::now() < deadline,
+            "the catch-up: {:?} {:?} {:?}",
+            shown_numbers(&page).await,
+            messages(&page).await,
+            local.lines().iter().rev().take(15).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines: Vec<String> = messages(&page).await.into_iter().map(|(_, t)| t).collect();
+    let gap = lines
+        .iter()
+        .position(|l| l == "3 earlier messages are no longer kept")
+        .unwrap_or_else(|| panic!("no gap line: {lines:?}"));
+    let before = lines.iter().position(|l| l == "before").unwrap();
+    let kept = lines.iter().position(|l| l == "still kept 5").unwrap();
+    assert!(
+        before < gap && gap < kept,
+        "the gap in its place: {lines:?}"
+    );
+    screenshot(&page, "gap").await;
+    page.close().await.unwrap();
+}

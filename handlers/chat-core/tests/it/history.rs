@@ -464,7 +464,9 @@ async fn a_push_to_a_room_is_numbered_and_kept_and_a_push_to_everyone_is_not() {
     assert_eq!((&outcome["sent"], &outcome["seq"]), (&json!(1), &json!(2)));
     assert_eq!(only_frame(&poster, "a")["seq"], 2);
     assert_eq!(history.store.seqs("general"), [1, 2]);
-    let kept = history.store.rooms.lock().unwrap()["general"].1[1].0.clone();
+    let kept = history.store.rooms.lock().unwrap()["general"].1[1]
+        .0
+        .clone();
     assert_eq!((kept.text.as_str(), kept.sender), ("deploy at 5", None));
 
     let poster = FakePoster::default();
