@@ -478,11 +478,13 @@ pub fn ids(count: usize) -> Vec<String> {
     (0..count).map(|n| format!("c{n:03}")).collect()
 }
 
+/// A room's last number and its messages, each with its expiry.
+pub type KeptRoom = (u64, Vec<(StoredMessage, u64)>);
+
 /// Rooms' messages in memory, numbered as DynamoDB's counter numbers them.
 #[derive(Debug, Default)]
 pub struct FakeHistory {
-    /// Each room's last number and its messages with their expiry.
-    pub rooms: Mutex<BTreeMap<String, (u64, Vec<(StoredMessage, u64)>)>>,
+    pub rooms: Mutex<BTreeMap<String, KeptRoom>>,
     /// Fail every append.
     pub fail_append: bool,
 }
