@@ -26,6 +26,8 @@ pub enum Typed {
 pub struct Rooms {
     /// Rooms it is in, in the order it joined them.
     joined: Vec<String>,
+    /// The room every connection of the chat opens in (its URL's `?room=`).
+    opens_in: String,
     /// Where typed lines go; `None` once it has left every room.
     talking_in: Option<String>,
     /// Its connection id, from the answers to its own joins: a message
@@ -74,6 +76,7 @@ impl Rooms {
         let room = room.unwrap_or(chat_contract::DEFAULT_ROOM).to_owned();
         Rooms {
             joined: vec![room.clone()],
+            opens_in: room.clone(),
             talking_in: Some(room),
             ..Rooms::default()
         }
@@ -82,17 +85,20 @@ impl Rooms {
     /// Joining the room it connected to again changes nothing on the
     /// server; the answer confirms the room (a stage may have refused it),
     /// and says the room's last number and the connection's expiry. After
-    /// a reconnect, every room it was in is joined again.
+    /// a reconnect, every room it was in is joined again, and the one every
+    /// connection opens in is left if it had left it.
     pub fn joins(&self) -> Vec<String> {
         let first = self.talking_in.iter();
         let others = self
             .joined
             .iter()
             .filter(|room| Some(*room) != self.talking_in.as_ref());
-        first
+        let joins = first
             .chain(others)
-            .map(|room| json!({"action": "join", "room": room}).to_string())
-            .collect()
+            .map(|room| json!({"action": "join", "room": room}).to_string());
+        let left = (!self.joined.contains(&self.opens_in))
+            .then(|| json!({"action": "leave", "room": self.opens_in}).to_string());
+        joins.chain(left).collect()
     }
 
     /// When the connection will be closed, once a join answer said so.
@@ -519,6 +525,8 @@ mod tests {
             &mut rooms,
             r#"{"type":"left","room":"general","connectionId":"me=","action":"leave"}"#,
         );
+        // A new connection opens in general again: it is left again.
+        assert_eq!(rooms.joins(), [r#"{"action":"leave","room":"general"}"#]);
         assert!(matches!(rooms.read_line("anyone?"), Typed::Notice(n) if n.contains("no room")));
         assert!(matches!(rooms.read_line("/who"), Typed::Notice(n) if n.contains("no room")));
         assert_eq!(

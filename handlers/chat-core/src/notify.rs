@@ -160,6 +160,26 @@ impl NotifyOutcome {
     }
 }
 
+/// A push to a room, numbered and kept on a stage with `history`: its
+/// `seq` (`None`: not a room's, or no history).
+async fn keep<H: HistoryStore>(
+    history: Option<&RoomHistory<H>>,
+    request: &NotifyRequest,
+    at_ms: u64,
+) -> Result<Option<u64>, BroadcastError> {
+    let (Some(history), Some(room)) = (history, request.room.as_deref()) else {
+        return Ok(None);
+    };
+    let kept = Unnumbered {
+        text: &request.text,
+        from: None,
+        sender: None,
+        at_ms,
+    };
+    let seq = history.append(room, kept, at_ms / 1000).await;
+    seq.map(Some).map_err(BroadcastError::History)
+}
+
 /// Sends the request's text to everyone, to a room's members, or to the
 /// named connections the table holds (the others are reported as unknown,
 /// each id once). A push to a room is a message of the room: on a stage
@@ -174,19 +194,7 @@ pub async fn notify<S: ConnectionStore, P: Poster, Q: JobQueue, H: HistoryStore>
 ) -> Result<NotifyOutcome, BroadcastError> {
     let config = fanout.config;
     let at_ms = crate::protocol::epoch_ms(std::time::SystemTime::now());
-    let seq = match (history, request.room.as_deref()) {
-        (Some(history), Some(room)) => {
-            let kept = Unnumbered {
-                text: &request.text,
-                from: None,
-                sender: None,
-                at_ms,
-            };
-            let seq = history.append(room, kept, at_ms / 1000).await;
-            Some(seq.map_err(BroadcastError::History)?)
-        }
-        _ => None,
-    };
+    let seq = keep(history, &request, at_ms).await?;
     let message = Broadcast {
         room: request.room.as_deref(),
         text: &request.text,

@@ -370,24 +370,15 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue, H: History
         }
     };
     let at_ms = epoch_ms(now);
-    let seq = match history {
-        None => None,
-        Some(history) => {
-            let kept = Unnumbered {
-                text: &text,
-                from: user_name(event),
-                sender: Some(id),
-                at_ms,
-            };
-            match history.append(&room, kept, at_ms / 1000).await {
-                Ok(seq) => Some(seq),
-                Err(error) => {
-                    tracing::error!(connection_id = id, room, %error, "message not kept");
-                    tell(poster, id, sender.protocol, Some("sendmessage"), NOT_STORED).await;
-                    return response(500, "Failed to keep the message.");
-                }
-            }
-        }
+    let kept = Unnumbered {
+        text: &text,
+        from: user_name(event),
+        sender: Some(id),
+        at_ms,
+    };
+    let seq = match keep(history, poster, &sender, &room, kept).await {
+        Ok(seq) => seq,
+        Err(refused) => return refused,
     };
     let message = Broadcast {
         room: Some(&room),
@@ -412,6 +403,30 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue, H: History
             };
             tell(poster, id, sender.protocol, Some("sendmessage"), reply).await;
             response(500, "Failed to send the message.")
+        }
+    }
+}
+
+/// Numbers and keeps `sender`'s message to `room` on a stage with
+/// `history` (its `seq`; `None` without history); `Err` is the route's
+/// answer when it cannot be kept, the sender told.
+async fn keep<P: Poster, H: HistoryStore>(
+    history: Option<&RoomHistory<H>>,
+    poster: &P,
+    sender: &Connection,
+    room: &str,
+    message: Unnumbered<'_>,
+) -> Result<Option<u64>, ApiGatewayProxyResponse> {
+    let Some(history) = history else {
+        return Ok(None);
+    };
+    let id = sender.connection_id.as_str();
+    match history.append(room, message, message.at_ms / 1000).await {
+        Ok(seq) => Ok(Some(seq)),
+        Err(error) => {
+            tracing::error!(connection_id = id, room, %error, "message not kept");
+            tell(poster, id, sender.protocol, Some("sendmessage"), NOT_STORED).await;
+            Err(response(500, "Failed to keep the message."))
         }
     }
 }
