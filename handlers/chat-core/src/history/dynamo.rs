@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chat_contract::{CONNECTION_ID, COUNTER_SEQ, EXPIRES_AT, LAST_SEQ, ROOM, SEQ, USER_NAME};
 
 use super::{HistoryPage, HistoryStore, Span, StoredMessage, Unnumbered};
-use crate::store::StoreError;
+use crate::store::{StoreError, store_error};
 
 /// A kept message's text (S)...
 const TEXT: &str = "text";
@@ -33,13 +33,6 @@ impl DynamoHistory {
             client,
             table: table.to_owned(),
         }
-    }
-}
-
-fn store_error(operation: &'static str, error: impl std::error::Error + 'static) -> StoreError {
-    StoreError {
-        operation,
-        message: crate::describe(&error),
     }
 }
 

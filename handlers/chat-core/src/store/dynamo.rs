@@ -10,7 +10,7 @@ use chat_contract::{
 
 use super::{
     CONNECTED_AT, Connection, ConnectionStore, Joined, MESSAGE_COUNT, MESSAGE_WINDOW, Member,
-    ScanPage, Segment, StoreError, listeners_key, room_key, shard_of,
+    ScanPage, Segment, StoreError, listeners_key, room_key, shard_of, store_error,
 };
 use crate::protocol::Protocol;
 
@@ -44,13 +44,6 @@ impl DynamoStore {
     pub fn with_page_limit(mut self, limit: i32) -> Self {
         self.page_limit = Some(limit);
         self
-    }
-}
-
-fn store_error(operation: &'static str, error: impl std::error::Error + 'static) -> StoreError {
-    StoreError {
-        operation,
-        message: crate::describe(&error),
     }
 }
 

@@ -156,10 +156,21 @@ pub enum Joined {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("connection table {operation} failed: {message}")]
+#[error("DynamoDB {operation} failed: {message}")]
 pub struct StoreError {
     pub operation: &'static str,
     pub message: String,
+}
+
+/// A DynamoDB call of `operation` that failed, with its chain of causes.
+pub(crate) fn store_error(
+    operation: &'static str,
+    error: impl std::error::Error + 'static,
+) -> StoreError {
+    StoreError {
+        operation,
+        message: crate::describe(&error),
+    }
 }
 
 /// Where connections and memberships live; DynamoDB in production, fakes
