@@ -40,6 +40,10 @@ pub enum RequestError {
         "the body is {size} bytes, over {MAX_MESSAGE_BYTES} (128 KB, the most API Gateway delivers to a client in one message)"
     )]
     TooLarge { size: usize },
+    #[error(
+        "the text is {size} bytes as clients receive it (in a JSON frame, or a history answer), over {MAX_MESSAGE_BYTES} (128 KB)"
+    )]
+    TooLargeFramed { size: usize },
     #[error("the body is not base64 as its encoding says")]
     BadEncoding,
     #[error(
@@ -85,6 +89,27 @@ impl From<serde_json::Error> for RequestError {
 }
 
 impl NotifyRequest {
+    /// The largest copy a client may get of the push, as large as its
+    /// fields can make it: a v1 `message` frame (numbered, on a stage with
+    /// history), or a `history` answer holding it alone (to a room).
+    fn largest_copy(&self) -> usize {
+        let room = self.room.as_deref();
+        let message = crate::protocol::Frame::Message {
+            room,
+            text: &self.text,
+            from: None,
+            connection_id: None,
+            at: u64::MAX,
+            seq: Some(u64::MAX),
+        };
+        let framed = message.to_json().len();
+        let in_history = room.map_or(0, |room| {
+            let messages = std::slice::from_ref(&message);
+            crate::routes::rooms::history_frame(room, messages, Some(u64::MAX)).len()
+        });
+        framed.max(in_history)
+    }
+
     /// The request in `body`, checked against every limit.
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
         if body.len() > MAX_MESSAGE_BYTES {
@@ -104,6 +129,10 @@ impl NotifyRequest {
             return Err(RequestError::TooLarge {
                 size: self.text.len(),
             });
+        }
+        let framed = self.largest_copy();
+        if framed > MAX_MESSAGE_BYTES {
+            return Err(RequestError::TooLargeFramed { size: framed });
         }
         if let Some(room) = &self.room {
             chat_contract::check_room_name(room).map_err(RequestError::BadRoom)?;
@@ -305,5 +334,15 @@ mod tests {
             refused(big.as_bytes()),
             RequestError::TooLarge { .. }
         ));
+        // Within 128 KB as a body, over it as the frame clients get.
+        let text = "x".repeat(MAX_MESSAGE_BYTES - 40);
+        let body = serde_json::json!({"text": text, "room": "general"}).to_string();
+        assert!(body.len() <= MAX_MESSAGE_BYTES);
+        match refused(body.as_bytes()) {
+            RequestError::TooLargeFramed { size } => assert!(size > MAX_MESSAGE_BYTES, "{size}"),
+            other => panic!("{other:?}"),
+        }
+        let fits = serde_json::json!({"text": "x".repeat(MAX_MESSAGE_BYTES - 300)}).to_string();
+        assert!(NotifyRequest::parse(fits.as_bytes()).is_ok());
     }
 }
