@@ -289,3 +289,65 @@ async fn chat_stays_through_forced_lifetimes_and_idle_periods_and_loses_nothing(
     drop(reader.stdin.take());
     assert!(reader.wait().unwrap().success(), "{all:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_closed_for_idleness_reconnects_and_catches_up_on_what_was_said_meanwhile() {
+    use std::io::BufRead;
+    // No heartbeat inside the idle timeout: local closes the reader.
+    let local = local_with_history("history_chat_idle", &["--idle-timeout", "2"]);
+    let mut reader = std::process::Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(["chat", &local.url, "--heartbeat", "540"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = output.clone();
+    let stdout = reader.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let wait_for = |what: &'static str, done: &dyn Fn(&[String]) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !done(&lines_of(&output)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {:?}",
+                lines_of(&output)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("the first join", &|l| {
+        l.iter().any(|l| l.starts_with("* You are in #general"))
+    });
+
+    // Closed for idleness: while the reader waits to reconnect (a random
+    // part of a second), a writer talks; what the reader missed comes from
+    // the history, what came after its rejoin live: each once, in order.
+    let mut writer = connect_v1(&local.url).await;
+    join_answer(&mut writer).await;
+    wait_for("the close", &|l| {
+        l.iter().any(|l| l.contains("reconnecting in"))
+    });
+    for n in 0..3 {
+        let text = format!("meanwhile {n}");
+        send(&mut writer, json!({"action": "sendmessage", "data": text})).await;
+        numbers(&mut writer, 1).await;
+    }
+    wait_for("the catch-up", &|l| {
+        l.iter().filter(|l| l.starts_with("< meanwhile ")).count() == 3
+    });
+    let heard: Vec<String> = lines_of(&output)
+        .into_iter()
+        .filter(|l| l.starts_with("< meanwhile "))
+        .collect();
+    assert_eq!(heard, ["< meanwhile 0", "< meanwhile 1", "< meanwhile 2"]);
+    drop(reader.stdin.take());
+    assert!(reader.wait().unwrap().success());
+}
