@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,8 +32,11 @@ impl Chromedriver {
         );
         let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         let port = chatstack::local::dynamo::free_port().unwrap();
+        // A process group of its own, with the browsers it starts: a test
+        // that fails before closing its page must not leave Chromium behind.
         let child = Command::new(&path)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -68,7 +72,14 @@ impl Chromedriver {
 
 impl Drop for Chromedriver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The whole group: chromedriver and every browser it started.
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a negative pid signals that process
+            // group; it touches no memory of ours.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
         let _ = self.child.wait();
     }
 }
