@@ -60,19 +60,17 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
     } else {
         None
     };
+    let tables = Tables {
+        connections: &table,
+        members: &members,
+        history: history.as_ref(),
+    };
     let mut notify = None;
     for spec in FUNCTIONS {
         // The authorizer is added above, before the route it guards.
-        let present =
-            spec.in_every_stage() || (spec.trigger == Trigger::Notify && settings.has_notify());
-        if !present {
+        if !(spec.in_every_stage() || spec.trigger == Trigger::Notify && settings.has_notify()) {
             continue;
         }
-        let tables = Tables {
-            connections: &table,
-            members: &members,
-            history: history.as_ref(),
-        };
         let grants = grants_for(spec, settings, tables, &api, &fanout);
         let function = LambdaFunction::add_to(&mut template, &spec.props(), &code, grants)?;
         match spec.trigger {
@@ -80,7 +78,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
                 let authorizer = authorization.as_ref().map(|tokens| &tokens.authorizer);
                 let routes = routes
                     .iter()
-                    .filter(|route| !route.needs_history || history.is_some());
+                    .filter(|route| !route.needs_history || tables.history.is_some());
                 add_routes(&mut template, &mut api, &function, routes, authorizer)?;
             }
             Trigger::Notify => notify = Some(function),
@@ -89,26 +87,55 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         }
     }
     if let Some(function) = &notify {
-        NotifyEndpoint::add_to(&mut template, function)?.add_outputs(&mut template)?;
-        if let Some(schedule) = &settings.schedule {
-            add_push_schedule(&mut template, function, schedule)?;
-        }
+        add_push(&mut template, function, settings)?;
     }
     api.add_heartbeat_route(&mut template)?;
     let stage_props = StageProps {
         throttling: settings.throttling,
     };
     let stage = WebSocketStage::add_to(&mut template, api, stage_props)?;
-    stage.add_outputs(&mut template)?;
-    table.add_output(&mut template)?;
-    if let Some(history) = &history {
-        history.add_output(&mut template)?;
-    }
-    fanout.add_output(&mut template)?;
-    if let Some(tokens) = &authorization {
-        tokens.secret.add_output(&mut template)?;
-    }
+    add_outputs(
+        &mut template,
+        &stage,
+        tables,
+        &fanout,
+        authorization.as_ref(),
+    )?;
     Ok(template)
+}
+
+/// The notify endpoint for `function`, and the stage's schedule if it has one.
+fn add_push(
+    template: &mut Template,
+    function: &LambdaFunction,
+    settings: &StageSettings,
+) -> Result<(), TemplateError> {
+    NotifyEndpoint::add_to(template, function)?.add_outputs(template)?;
+    if let Some(schedule) = &settings.schedule {
+        add_push_schedule(template, function, schedule)?;
+    }
+    Ok(())
+}
+
+/// The stage's outputs: its URLs, the tables, the fan-out queues and, with
+/// tokens, the secret.
+fn add_outputs(
+    template: &mut Template,
+    stage: &WebSocketStage,
+    tables: Tables,
+    fanout: &FanoutQueue,
+    authorization: Option<&TokenAuthorization>,
+) -> Result<(), TemplateError> {
+    stage.add_outputs(template)?;
+    tables.connections.add_output(template)?;
+    if let Some(history) = tables.history {
+        history.add_output(template)?;
+    }
+    fanout.add_output(template)?;
+    if let Some(tokens) = authorization {
+        tokens.secret.add_output(template)?;
+    }
+    Ok(())
 }
 
 /// `function`'s routes; `authorizer` (a stage with tokens) guards

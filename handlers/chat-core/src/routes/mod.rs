@@ -330,7 +330,6 @@ pub async fn over_message_rate<S: ConnectionStore, P: Poster>(
 /// message rate limit, if any. On a stage with `history`, the message is
 /// numbered and kept first, so a member that joins meanwhile finds it in
 /// the history if the broadcast misses it.
-#[allow(clippy::too_many_arguments)]
 pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue, H: HistoryStore>(
     store: &S,
     poster: &P,
@@ -356,18 +355,7 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue, H: History
     let checked = outgoing_message(&sender, body, user_name(event), now, history.is_some());
     let (room, text) = match checked {
         Ok(outgoing) => outgoing,
-        Err(refused) => {
-            tracing::info!(connection_id = id, reason = %refused, "message refused");
-            tell(
-                poster,
-                id,
-                sender.protocol,
-                Some("sendmessage"),
-                &refused.reply(),
-            )
-            .await;
-            return response(400, &refused.to_string());
-        }
+        Err(refused) => return refuse_message(poster, &sender, refused).await,
     };
     let at_ms = epoch_ms(now);
     let kept = Unnumbered {
@@ -389,9 +377,36 @@ pub async fn send_message<S: ConnectionStore, P: Poster, Q: JobQueue, H: History
         seq,
     };
     let deadline = deadline.min(tokio::time::Instant::now() + DIRECT_BROADCAST_BUDGET);
-    match broadcast_or_split(store, poster, fanout, &message, deadline).await {
+    let delivered = broadcast_or_split(store, poster, fanout, &message, deadline).await;
+    answer_delivery(poster, &sender, &room, seq, delivered).await
+}
+
+/// A message refused before anything was sent: the sender told why (400).
+async fn refuse_message<P: Poster>(
+    poster: &P,
+    sender: &Connection,
+    refused: MessageError,
+) -> ApiGatewayProxyResponse {
+    let id = sender.connection_id.as_str();
+    tracing::info!(connection_id = id, reason = %refused, "message refused");
+    let reply = refused.reply();
+    tell(poster, id, sender.protocol, Some("sendmessage"), &reply).await;
+    response(400, &refused.to_string())
+}
+
+/// The route's answer to a broadcast's outcome; the sender told when it
+/// stopped.
+async fn answer_delivery<P: Poster>(
+    poster: &P,
+    sender: &Connection,
+    room: &str,
+    seq: Option<u64>,
+    delivered: Result<Delivery, BroadcastError>,
+) -> ApiGatewayProxyResponse {
+    let id = sender.connection_id.as_str();
+    match delivered {
         Ok(delivery) => {
-            log_delivery(&delivery, id, &room, seq);
+            log_delivery(&delivery, id, room, seq);
             response(200, "Message sent.")
         }
         Err(error) => {
