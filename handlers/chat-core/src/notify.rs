@@ -104,8 +104,7 @@ impl NotifyRequest {
         };
         let framed = message.to_json().len();
         let in_history = room.map_or(0, |room| {
-            let messages = std::slice::from_ref(&message);
-            crate::routes::rooms::history_frame(room, messages, Some(u64::MAX)).len()
+            crate::routes::rooms::history_frame_overhead(room) + framed
         });
         framed.max(in_history)
     }

@@ -474,17 +474,8 @@ fn outgoing_message(
         seq,
     }
     .rendered();
-    let in_history = history.then(|| {
-        let message = Frame::Message {
-            room: Some(&room),
-            text: &outgoing.text,
-            from,
-            connection_id,
-            at,
-            seq,
-        };
-        rooms::history_frame(&room, std::slice::from_ref(&message), Some(u64::MAX)).len()
-    });
+    // Its framed copy inside a history answer, alone.
+    let in_history = history.then(|| rooms::history_frame_overhead(&room) + rendered.framed.len());
     let size = rendered.largest().max(in_history.unwrap_or(0));
     if size > MAX_MESSAGE_BYTES {
         return Err(MessageError::TooLarge { size });

@@ -391,15 +391,19 @@ fn message_frame<'a>(room: &'a str, message: &'a StoredMessage) -> Frame<'a> {
     }
 }
 
-/// A `history` frame of `room`'s `messages`; `next` set: more remain.
-pub fn history_frame(room: &str, messages: &[Frame<'_>], next: Option<u64>) -> String {
+/// The bytes a `history` answer of `room` takes besides its messages (with
+/// the largest `next`): one holding messages of sizes a, b, ... is this
+/// plus a + b + ... and a comma between each two. So a message's size in
+/// an answer is known from its frame without writing the answer.
+pub fn history_frame_overhead(room: &str) -> usize {
     Frame::History {
         room,
-        messages,
-        more: next.is_some(),
-        next,
+        messages: &[],
+        more: true,
+        next: Some(u64::MAX),
     }
     .to_json()
+    .len()
 }
 
 /// Answers a `history` request for a room the caller is in, with at most
@@ -453,8 +457,7 @@ async fn read_history<P: Poster, H: HistoryStore>(
 /// within API Gateway's message limit: the oldest for [`Span::After`],
 /// the newest for [`Span::Latest`].
 fn fit_in_one_frame(room: &str, frames: &[Frame<'_>], span: Span) -> std::ops::Range<usize> {
-    let mut budget =
-        MAX_MESSAGE_BYTES.saturating_sub(history_frame(room, &[], Some(u64::MAX)).len());
+    let mut budget = MAX_MESSAGE_BYTES.saturating_sub(history_frame_overhead(room));
     // Each message and the comma before it.
     let mut fits = |frame: &Frame| {
         let size = frame.to_json().len() + 1;
@@ -529,6 +532,35 @@ async fn who<S: ConnectionStore, P: Poster>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answers_size_is_its_overhead_plus_its_messages_and_commas() {
+        let message = |text| Frame::Message {
+            room: Some("ops"),
+            text,
+            from: Some("ana"),
+            connection_id: Some("c1="),
+            at: 1_795_323_000_123,
+            seq: Some(7),
+        };
+        let (a, b) = (message("hi"), message("a \"quoted\" line"));
+        let answer = |messages: &[Frame]| {
+            Frame::History {
+                room: "ops",
+                messages,
+                more: true,
+                next: Some(u64::MAX),
+            }
+            .to_json()
+            .len()
+        };
+        let overhead = history_frame_overhead("ops");
+        let a_len = a.to_json().len();
+        let b_len = b.to_json().len();
+        assert_eq!(answer(&[]), overhead);
+        assert_eq!(answer(std::slice::from_ref(&a)), overhead + a_len);
+        assert_eq!(answer(&[a, b]), overhead + a_len + b_len + 1);
+    }
 
     #[test]
     fn room_actions_are_read_with_reasons() {
