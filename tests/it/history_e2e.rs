@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::common::chat::ChatProcess;
 use crate::common::local::Local;
 use crate::common::ws::{Client, connect_v1, frame, send};
 
@@ -203,47 +204,16 @@ async fn messages_older_than_the_retention_are_gone_from_the_history() {
     );
 }
 
-/// The `chatstack chat` reader's lines so far.
-fn lines_of(output: &std::sync::Mutex<Vec<String>>) -> Vec<String> {
-    output.lock().unwrap().clone()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn chat_stays_through_forced_lifetimes_and_idle_periods_and_loses_nothing() {
-    use std::io::BufRead;
     let local = local_with_history(
         "history_chat",
         &["--max-lifetime", "5", "--idle-timeout", "2"],
     );
-    let mut reader = std::process::Command::new(env!("CARGO_BIN_EXE_chatstack"))
-        .args(["chat", &local.url, "--heartbeat", "1"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let lines = output.clone();
-    let stdout = reader.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !lines_of(&output)
-        .iter()
-        .any(|l| l.starts_with("* You are in #general"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            lines_of(&output)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut reader = ChatProcess::start(&[&local.url, "--heartbeat", "1"]);
+    reader
+        .wait_for("the first join", |l| l.starts_with("* You are in #general"))
+        .await;
 
     // A writer talks for four lifetimes, on a new connection every 3 s
     // (its own would be closed at 5), each message taken before the next;
@@ -263,18 +233,8 @@ async fn chat_stays_through_forced_lifetimes_and_idle_periods_and_loses_nothing(
         tokio::time::sleep(Duration::from_millis(2500)).await;
     }
     let wanted: Vec<String> = (0..sent).map(|n| format!("< note {n}")).collect();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let heard = loop {
-        let heard: Vec<String> = lines_of(&output)
-            .into_iter()
-            .filter(|l| l.starts_with("< note "))
-            .collect();
-        if heard.len() >= wanted.len() || std::time::Instant::now() > deadline {
-            break heard;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let all = lines_of(&output);
+    let heard = reader.lines_starting("< note ", wanted.len()).await;
+    let all = reader.lines();
     assert_eq!(heard, wanted, "every message once, in order: {all:#?}");
     let ahead = all
         .iter()
@@ -285,69 +245,33 @@ async fn chat_stays_through_forced_lifetimes_and_idle_periods_and_loses_nothing(
         !all.iter().any(|l| l.contains("no longer kept")),
         "no gap: {all:#?}"
     );
-    assert!(reader.try_wait().unwrap().is_none(), "still chatting");
-    drop(reader.stdin.take());
-    assert!(reader.wait().unwrap().success(), "{all:#?}");
+    assert!(reader.running(), "still chatting");
+    reader.finish();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn chat_closed_for_idleness_reconnects_and_catches_up_on_what_was_said_meanwhile() {
-    use std::io::BufRead;
     // No heartbeat inside the idle timeout: local closes the reader.
     let local = local_with_history("history_chat_idle", &["--idle-timeout", "2"]);
-    let mut reader = std::process::Command::new(env!("CARGO_BIN_EXE_chatstack"))
-        .args(["chat", &local.url, "--heartbeat", "540"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let lines = output.clone();
-    let stdout = reader.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let wait_for = |what: &'static str, done: &dyn Fn(&[String]) -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !done(&lines_of(&output)) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{what}: {:?}",
-                lines_of(&output)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    wait_for("the first join", &|l| {
-        l.iter().any(|l| l.starts_with("* You are in #general"))
-    });
+    let reader = ChatProcess::start(&[&local.url, "--heartbeat", "540"]);
+    reader
+        .wait_for("the first join", |l| l.starts_with("* You are in #general"))
+        .await;
 
     // Closed for idleness: while the reader waits to reconnect (a random
     // part of a second), a writer talks; what the reader missed comes from
     // the history, what came after its rejoin live: each once, in order.
     let mut writer = connect_v1(&local.url).await;
     join_answer(&mut writer).await;
-    wait_for("the close", &|l| {
-        l.iter().any(|l| l.contains("reconnecting in"))
-    });
+    reader
+        .wait_for("the close", |l| l.contains("reconnecting in"))
+        .await;
     for n in 0..3 {
         let text = format!("meanwhile {n}");
         send(&mut writer, json!({"action": "sendmessage", "data": text})).await;
         numbers(&mut writer, 1).await;
     }
-    wait_for("the catch-up", &|l| {
-        l.iter().filter(|l| l.starts_with("< meanwhile ")).count() == 3
-    });
-    let heard: Vec<String> = lines_of(&output)
-        .into_iter()
-        .filter(|l| l.starts_with("< meanwhile "))
-        .collect();
+    let heard = reader.lines_starting("< meanwhile ", 3).await;
     assert_eq!(heard, ["< meanwhile 0", "< meanwhile 1", "< meanwhile 2"]);
-    drop(reader.stdin.take());
-    assert!(reader.wait().unwrap().success());
+    reader.finish();
 }

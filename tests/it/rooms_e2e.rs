@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::common::chat::ChatProcess;
 use crate::common::local::Local;
 
 use futures_util::{SinkExt, StreamExt};
@@ -284,72 +285,6 @@ async fn rooms_deliver_to_their_members_only_with_presence_and_refusals() {
     local.await_ids(4).await;
 }
 
-/// A `chatstack chat` process and the lines it printed.
-struct ChatProcess {
-    child: std::process::Child,
-    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl ChatProcess {
-    fn start(args: &[&str]) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatstack"))
-            .arg("chat")
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("chatstack chat starts");
-        let lines = std::sync::Arc::<std::sync::Mutex<Vec<String>>>::default();
-        let sink = lines.clone();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        ChatProcess { child, lines }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        use std::io::Write;
-        writeln!(self.child.stdin.as_mut().unwrap(), "{line}").unwrap();
-    }
-
-    /// Waits for a line that `matches`, and returns it.
-    async fn wait_for(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| matches(l)) {
-                return line.clone();
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{what} never came: {:?}",
-                self.lines.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn wait_for_line(&self, line: &str) {
-        self.wait_for(line, |l| l == line).await;
-    }
-
-    fn printed(&self, text: &str) -> bool {
-        self.lines.lock().unwrap().iter().any(|l| l.contains(text))
-    }
-
-    /// Ends the input (Ctrl-D) and expects a clean exit.
-    fn finish(mut self) {
-        drop(self.child.stdin.take());
-        assert!(self.child.wait().unwrap().success());
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chat_client_joins_switches_and_leaves_rooms_and_shows_presence() {
     let local = Local::start();
@@ -397,11 +332,7 @@ async fn the_chat_client_joins_switches_and_leaves_rooms_and_shows_presence() {
     ana.type_line("anyone?");
     ana.wait_for_line("You are in no room: /join one to talk.")
         .await;
-    assert!(
-        !ana.printed("to general"),
-        "{:?}",
-        ana.lines.lock().unwrap()
-    );
+    assert!(!ana.printed("to general"), "{:?}", ana.lines());
     ana.finish();
     bo.finish();
 }

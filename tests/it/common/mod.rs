@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+pub mod chat;
 pub mod cli;
 pub mod fake_cloud;
 pub mod local;
