@@ -90,6 +90,7 @@ impl LocalServices {
             socket: Arc::new(socket),
             credentials: credentials.clone(),
             region: region.clone(),
+            dynamodb_writes: Arc::new(tokio::sync::Mutex::new(())),
         })
         .await?;
         let named = endpoint.is_some();
@@ -306,6 +307,29 @@ struct Guarded {
     socket: Arc<PathBuf>,
     credentials: Credentials,
     region: String,
+    /// Held while moto runs a DynamoDB write: see [`writes_an_item`].
+    dynamodb_writes: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// DynamoDB applies each write to an item atomically (an `ADD` counter
+/// never hands out a number twice), but moto's server runs requests on
+/// threads and its writes read, change and store the item unlocked: two
+/// `UpdateItem ... ADD` at once could both return the same number (seen:
+/// two messages of a room numbered 8). So the guard lets moto run one
+/// write at a time, as DynamoDB's per-item atomicity promises.
+fn writes_an_item(headers: &HeaderMap) -> bool {
+    const WRITES: [&str; 5] = [
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    ];
+    headers
+        .get("x-amz-target")
+        .and_then(|target| target.to_str().ok())
+        .and_then(|target| target.strip_prefix("DynamoDB_20120810."))
+        .is_some_and(|action| WRITES.contains(&action))
 }
 
 /// Serves the guard on a port of loopback it binds and keeps; its URL.
@@ -354,6 +378,11 @@ async fn forward(State(guarded): State<Guarded>, request: Request) -> Response {
     if let Err(refusal) = checked {
         return refused(StatusCode::FORBIDDEN, &refusal.to_string());
     }
+    let _one_write_at_a_time = if writes_an_item(&parts.headers) {
+        Some(guarded.dynamodb_writes.lock().await)
+    } else {
+        None
+    };
     match to_moto(
         &guarded.socket,
         axum::http::Request::from_parts(parts, body),
@@ -392,4 +421,40 @@ fn without_cors(headers: &HeaderMap) -> HeaderMap {
         .filter(|(name, _)| !name.as_str().starts_with("access-control-"))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-target", value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn dynamodb_writes_are_told_from_reads_and_other_services() {
+        for write in [
+            "UpdateItem",
+            "PutItem",
+            "DeleteItem",
+            "BatchWriteItem",
+            "TransactWriteItems",
+        ] {
+            assert!(
+                writes_an_item(&target(&format!("DynamoDB_20120810.{write}"))),
+                "{write}"
+            );
+        }
+        for other in [
+            "DynamoDB_20120810.GetItem",
+            "DynamoDB_20120810.Query",
+            "AmazonSQS.SendMessage",
+            "secretsmanager.GetSecretValue",
+        ] {
+            assert!(!writes_an_item(&target(other)), "{other}");
+        }
+        assert!(!writes_an_item(&HeaderMap::new()));
+    }
 }
