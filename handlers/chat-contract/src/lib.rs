@@ -20,9 +20,35 @@ pub const MANAGEMENT_ENDPOINT_VAR: &str = "CHATSTACK_MANAGEMENT_ENDPOINT";
 /// The ARN of the secret the stage's tokens are signed with, set on the
 /// authorizer (the only function that reads it).
 pub const TOKEN_SECRET_ARN_VAR: &str = "CHATSTACK_TOKEN_SECRET_ARN";
-/// The query-string parameter a client's token arrives in (browsers cannot
-/// set headers on a WebSocket).
+/// The query-string parameter a client's token may arrive in.
 pub const TOKEN_QUERY_PARAMETER: &str = "token";
+/// The other way a token arrives, and the one browsers should use: as an
+/// entry of `Sec-WebSocket-Protocol` (the only header a browser's
+/// `WebSocket` can set), this prefix and then the token, beside
+/// [`SUBPROTOCOL`] (`Sec-WebSocket-Protocol: chatstack.v1,
+/// chatstack.token.<token>`). A URL's query ends up in browser history and
+/// proxies' logs; the header does not.
+pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "chatstack.token.";
+
+/// The OpenID Connect issuer whose tokens the authorizer accepts (exactly
+/// as its tokens' `iss` says it), set on the authorizer of stages that
+/// trust an identity provider instead of signing tokens themselves.
+pub const OIDC_ISSUER_VAR: &str = "CHATSTACK_OIDC_ISSUER";
+/// The audience a token must be for: the app's client id (`aud`; for a
+/// Cognito access token, `client_id`).
+pub const OIDC_AUDIENCE_VAR: &str = "CHATSTACK_OIDC_AUDIENCE";
+/// The claim that names the user (`sub` unless the settings say another).
+pub const OIDC_USER_CLAIM_VAR: &str = "CHATSTACK_OIDC_USER_CLAIM";
+/// Claims a token must carry with exactly these values: a JSON object.
+pub const OIDC_REQUIRED_CLAIMS_VAR: &str = "CHATSTACK_OIDC_REQUIRED_CLAIMS";
+/// Groups a user must be in at least one of: a JSON array; unset: any user.
+pub const OIDC_GROUPS_VAR: &str = "CHATSTACK_OIDC_GROUPS";
+/// The claim listing the user's groups.
+pub const OIDC_GROUPS_CLAIM_VAR: &str = "CHATSTACK_OIDC_GROUPS_CLAIM";
+/// Where the authorizer reads the issuer's discovery document instead of
+/// `<issuer>/.well-known/openid-configuration`: set only by `chatstack
+/// local`, whose user pool lives in moto while its tokens name Cognito.
+pub const OIDC_DISCOVERY_URL_VAR: &str = "CHATSTACK_OIDC_DISCOVERY_URL";
 /// The authorizer context key holding the user name; API Gateway passes
 /// the context on to every route of the connection.
 pub const USER_NAME_CONTEXT_KEY: &str = "userName";

@@ -2,13 +2,19 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use chat_contract::{
     CONNECTION_LIFETIME_SECONDS_VAR, CONNECTIONS_PER_USER_VAR, DEFAULT_PRESENCE_LIMIT,
     DIRECT_LIMIT_VAR, FANOUT_JOBS_TABLE_VAR, FANOUT_QUEUE_URL_VAR, FANOUT_SEGMENTS_VAR,
     HISTORY_MAX_PER_REQUEST_VAR, HISTORY_RETENTION_SECONDS_VAR, HISTORY_TABLE_VAR,
-    MANAGEMENT_ENDPOINT_VAR, MEMBERS_TABLE_NAME_VAR, MESSAGES_PER_MINUTE_VAR, PRESENCE_LIMIT_VAR,
-    TABLE_NAME_VAR, TOKEN_SECRET_ARN_VAR,
+    MANAGEMENT_ENDPOINT_VAR, MEMBERS_TABLE_NAME_VAR, MESSAGES_PER_MINUTE_VAR, OIDC_AUDIENCE_VAR,
+    OIDC_DISCOVERY_URL_VAR, OIDC_GROUPS_CLAIM_VAR, OIDC_GROUPS_VAR, OIDC_ISSUER_VAR,
+    OIDC_REQUIRED_CLAIMS_VAR, OIDC_USER_CLAIM_VAR, PRESENCE_LIMIT_VAR, TABLE_NAME_VAR,
+    TOKEN_SECRET_ARN_VAR,
 };
+
+use crate::authorize::OidcConfig;
 
 use crate::fanout::FanoutConfig;
 use crate::segments::SplitConfig;
@@ -143,9 +149,80 @@ pub fn connection_lifetime(
     Ok(seconds.map_or(crate::store::CONNECTION_LIFETIME, Duration::from_secs))
 }
 
-/// The ARN of the secret tokens are signed with (the authorizer's only setting).
-pub fn token_secret_arn(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
-    required(&lookup, TOKEN_SECRET_ARN_VAR)
+/// Which tokens the authorizer accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorization {
+    /// The stage's own, signed with the secret of this ARN.
+    Signed { secret_arn: String },
+    /// An OpenID Connect identity provider's.
+    Oidc(OidcConfig),
+}
+
+/// The authorizer's settings: an issuer's ([`OIDC_ISSUER_VAR`] and what
+/// goes with it) when set, else the stage's token secret.
+pub fn authorization(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Authorization, ConfigError> {
+    let Some(issuer) = lookup(OIDC_ISSUER_VAR).filter(|issuer| !issuer.is_empty()) else {
+        return Ok(Authorization::Signed {
+            secret_arn: required(&lookup, TOKEN_SECRET_ARN_VAR)?,
+        });
+    };
+    let discovery_url = lookup(OIDC_DISCOVERY_URL_VAR)
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| OidcConfig::discovery_url_of(&issuer));
+    crate::authorize::check_url(&discovery_url).map_err(|_| ConfigError::Invalid {
+        name: OIDC_DISCOVERY_URL_VAR,
+        value: discovery_url.clone(),
+        expected: "an https:// URL (http:// only to loopback)",
+    })?;
+    let json = |name: &'static str, expected: &'static str| -> Result<Option<Value>, ConfigError> {
+        lookup(name)
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|_| ConfigError::Invalid {
+                    name,
+                    value: text.clone(),
+                    expected,
+                })
+            })
+            .transpose()
+    };
+    let required_claims = match json(OIDC_REQUIRED_CLAIMS_VAR, "a JSON object")? {
+        None => serde_json::Map::new(),
+        Some(Value::Object(claims)) => claims,
+        Some(other) => return Err(invalid(OIDC_REQUIRED_CLAIMS_VAR, other, "a JSON object")),
+    };
+    const GROUPS: &str = "a JSON array of group names";
+    let groups = match json(OIDC_GROUPS_VAR, GROUPS)? {
+        None => None,
+        Some(value) => Some(
+            serde_json::from_value::<Vec<String>>(value.clone())
+                .ok()
+                .filter(|groups| !groups.is_empty())
+                .ok_or_else(|| invalid(OIDC_GROUPS_VAR, value, GROUPS))?,
+        ),
+    };
+    Ok(Authorization::Oidc(OidcConfig {
+        audience: required(&lookup, OIDC_AUDIENCE_VAR)?,
+        user_claim: lookup(OIDC_USER_CLAIM_VAR)
+            .filter(|claim| !claim.is_empty())
+            .unwrap_or_else(|| "sub".to_owned()),
+        required_claims,
+        groups,
+        groups_claim: lookup(OIDC_GROUPS_CLAIM_VAR)
+            .filter(|claim| !claim.is_empty())
+            .unwrap_or_else(|| "groups".to_owned()),
+        discovery_url,
+        issuer,
+    }))
+}
+
+fn invalid(name: &'static str, value: Value, expected: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_string(),
+        expected,
+    }
 }
 
 fn required(
@@ -254,6 +331,77 @@ mod tests {
             connection_lifetime(env(&[("CHATSTACK_CONNECTION_LIFETIME_SECONDS", "30")])),
             Ok(Duration::from_secs(30))
         );
+    }
+
+    #[test]
+    fn the_authorizer_takes_an_issuer_or_else_the_token_secret() {
+        use chat_contract::*;
+        assert_eq!(
+            authorization(env(&[(TOKEN_SECRET_ARN_VAR, "arn:s")])),
+            Ok(Authorization::Signed {
+                secret_arn: "arn:s".to_owned()
+            })
+        );
+        assert_eq!(
+            authorization(env(&[])),
+            Err(ConfigError::Missing(TOKEN_SECRET_ARN_VAR))
+        );
+        let Ok(Authorization::Oidc(oidc)) = authorization(env(&[
+            (OIDC_ISSUER_VAR, "https://idp.example.com/t/"),
+            (OIDC_AUDIENCE_VAR, "app"),
+        ])) else {
+            panic!("an issuer makes an OIDC authorizer");
+        };
+        assert_eq!(oidc.user_claim, "sub");
+        assert_eq!(oidc.groups, None);
+        assert_eq!(
+            oidc.discovery_url,
+            "https://idp.example.com/t/.well-known/openid-configuration"
+        );
+        let Ok(Authorization::Oidc(oidc)) = authorization(env(&[
+            (OIDC_ISSUER_VAR, "https://idp.example.com"),
+            (OIDC_AUDIENCE_VAR, "app"),
+            (OIDC_USER_CLAIM_VAR, "email"),
+            (OIDC_REQUIRED_CLAIMS_VAR, r#"{"email_verified":true}"#),
+            (OIDC_GROUPS_VAR, r#"["chat"]"#),
+            (OIDC_GROUPS_CLAIM_VAR, "cognito:groups"),
+            (
+                OIDC_DISCOVERY_URL_VAR,
+                "http://127.0.0.1:9/pool/.well-known/openid-configuration",
+            ),
+        ])) else {
+            panic!("a full OIDC configuration");
+        };
+        assert_eq!(oidc.user_claim, "email");
+        assert_eq!(oidc.required_claims["email_verified"], true);
+        assert_eq!(oidc.groups, Some(vec!["chat".to_owned()]));
+        assert_eq!(oidc.groups_claim, "cognito:groups");
+        assert!(oidc.discovery_url.starts_with("http://127.0.0.1:9/"));
+
+        let issuer = (OIDC_ISSUER_VAR, "https://idp.example.com");
+        let audience = (OIDC_AUDIENCE_VAR, "app");
+        assert_eq!(
+            authorization(env(&[issuer])),
+            Err(ConfigError::Missing(OIDC_AUDIENCE_VAR))
+        );
+        for (name, value) in [
+            (OIDC_REQUIRED_CLAIMS_VAR, "[1]"),
+            (OIDC_REQUIRED_CLAIMS_VAR, "{"),
+            (OIDC_GROUPS_VAR, "[]"),
+            (OIDC_GROUPS_VAR, r#"{"a":1}"#),
+            (
+                OIDC_DISCOVERY_URL_VAR,
+                "http://idp.example.com/.well-known/openid-configuration",
+            ),
+        ] {
+            assert!(
+                matches!(
+                    authorization(env(&[issuer, audience, (name, value)])),
+                    Err(ConfigError::Invalid { name: n, .. }) if n == name
+                ),
+                "{name}={value}"
+            );
+        }
     }
 
     #[test]

@@ -52,6 +52,16 @@ impl Protocol {
     }
 }
 
+/// The entry of a client's `Sec-WebSocket-Protocol` that carries its token
+/// ([`chat_contract::TOKEN_SUBPROTOCOL_PREFIX`]), as offered.
+pub fn token_entry(header: Option<&str>) -> Option<&str> {
+    header
+        .into_iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .find(|offer| offer.starts_with(chat_contract::TOKEN_SUBPROTOCOL_PREFIX))
+}
+
 /// A member as `who` and presence events name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

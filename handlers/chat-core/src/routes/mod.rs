@@ -111,18 +111,18 @@ fn requested_room(
     }
 }
 
-/// The protocol a connecting client offered in `Sec-WebSocket-Protocol`.
-fn offered_protocol(event: &ApiGatewayWebsocketProxyRequest) -> Protocol {
-    let offered = event
+/// What a connecting client offered in `Sec-WebSocket-Protocol`.
+fn offered_protocols(event: &ApiGatewayWebsocketProxyRequest) -> Option<&str> {
+    event
         .headers
         .get("sec-websocket-protocol")
-        .and_then(|value| value.to_str().ok());
-    Protocol::offered(offered)
+        .and_then(|value| value.to_str().ok())
 }
 
 /// `$connect`: records the connection in its first room, echoing the
 /// `chatstack.v1` subprotocol when the client offered it (API Gateway
-/// completes the handshake only with the header the integration returns).
+/// completes the handshake only with the header the integration returns),
+/// else the entry its token came in, the only other one it offered.
 /// A failure answers 500, which makes API Gateway refuse the connection,
 /// so no client is left unreachable; a bad room name answers 400 with the
 /// rule. Members of the room hear it joined (see [`rooms::announce`]).
@@ -145,7 +145,8 @@ pub async fn connect<S: ConnectionStore, P: Poster>(
             return response(400, &refused.to_string());
         }
     };
-    let protocol = offered_protocol(event);
+    let offered = offered_protocols(event);
+    let protocol = Protocol::offered(offered);
     let connection = Connection::opened(id, now)
         .lasting(lifetime)
         .by(user_name(event))
@@ -166,11 +167,12 @@ pub async fn connect<S: ConnectionStore, P: Poster>(
     )
     .await;
     let mut answer = response(200, "Connected.");
-    if protocol == Protocol::V1 {
-        answer.headers.insert(
-            "sec-websocket-protocol",
-            http::HeaderValue::from_static(SUBPROTOCOL),
-        );
+    let selected = match protocol {
+        Protocol::V1 => Some(SUBPROTOCOL),
+        Protocol::Plain => crate::protocol::token_entry(offered),
+    };
+    if let Some(value) = selected.and_then(|entry| http::HeaderValue::from_str(entry).ok()) {
+        answer.headers.insert("sec-websocket-protocol", value);
     }
     answer
 }

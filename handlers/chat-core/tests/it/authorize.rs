@@ -37,13 +37,13 @@ fn token(secret: &str, user: &str, ttl: Duration, now: SystemTime) -> String {
     chat_token::mint(secret.as_bytes(), &user.parse().unwrap(), ttl, now).unwrap()
 }
 
-#[test]
-fn a_valid_token_is_allowed_with_its_user_name_and_anything_else_denied() {
+#[tokio::test]
+async fn a_valid_token_is_allowed_with_its_user_name_and_anything_else_denied() {
     let secret = TokenSecret::new(SECRET);
     let now = SystemTime::now();
     let method_arn = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/dev/$connect";
     let valid = token(SECRET, "alice", Duration::from_secs(3600), now);
-    let answer = authorize::authorize(&secret, &authorizer_event(Some(&valid)), now);
+    let answer = authorize::authorize(&secret, &authorizer_event(Some(&valid)), now).await;
     assert_eq!(answer["principalId"], "alice");
     assert_eq!(answer["context"], json!({"userName": "alice"}));
     assert_eq!(
@@ -66,12 +66,82 @@ fn a_valid_token_is_allowed_with_its_user_name_and_anything_else_denied() {
         ("garbage", authorizer_event(Some("not a token"))),
         ("missing", authorizer_event(None)),
     ] {
-        let answer = authorize::authorize(&secret, &event, now);
+        let answer = authorize::authorize(&secret, &event, now).await;
         assert_eq!(
             answer["policyDocument"]["Statement"][0]["Effect"], "Deny",
             "{what}"
         );
         assert!(answer.get("context").is_none(), "{what}: no user name");
+    }
+}
+
+/// `event` with `Sec-WebSocket-Protocol: <offered>`.
+pub fn offering(
+    mut event: aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest,
+    offered: &str,
+) -> aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest {
+    event
+        .headers
+        .insert("sec-websocket-protocol", offered.parse().unwrap());
+    event
+}
+
+#[tokio::test]
+async fn a_token_may_come_in_sec_websocket_protocol_beside_the_subprotocol() {
+    let secret = TokenSecret::new(SECRET);
+    let now = SystemTime::now();
+    let valid = token(SECRET, "alice", Duration::from_secs(3600), now);
+    let other = token(SECRET, "mallory", Duration::from_secs(3600), now);
+    for offered in [
+        format!("chatstack.v1, chatstack.token.{valid}"),
+        format!("chatstack.token.{valid}"),
+    ] {
+        let event = offering(authorizer_event(None), &offered);
+        let answer = authorize::authorize(&secret, &event, now).await;
+        assert_eq!(answer["principalId"], "alice", "{offered}");
+    }
+    // The header's token is the one used when both are there.
+    let event = offering(
+        authorizer_event(Some(&other)),
+        &format!("chatstack.token.{valid}"),
+    );
+    assert_eq!(authorize::presented_token(&event), Some(valid.as_str()));
+    // An empty entry is no token.
+    let event = offering(authorizer_event(None), "chatstack.v1, chatstack.token.");
+    assert_eq!(authorize::presented_token(&event), None);
+    let answer = authorize::authorize(&secret, &event, now).await;
+    assert_eq!(answer["policyDocument"]["Statement"][0]["Effect"], "Deny");
+}
+
+#[tokio::test]
+async fn connect_echoes_the_subprotocol_or_else_the_token_entry() {
+    let cases = [
+        ("chatstack.v1, chatstack.token.abc", Some("chatstack.v1")),
+        ("chatstack.token.abc", Some("chatstack.token.abc")),
+        ("chatstack.v1", Some("chatstack.v1")),
+        ("something.else", None),
+    ];
+    for (offered, selected) in cases {
+        let store = FakeStore::with_ids(Vec::new());
+        let mut connecting = as_user(event("connect"), "alice");
+        connecting
+            .headers
+            .insert("sec-websocket-protocol", offered.parse().unwrap());
+        let response = routes::connect(
+            &store,
+            &FakePoster::default(),
+            &connecting,
+            100,
+            CONNECTION_LIFETIME,
+            SystemTime::now(),
+        )
+        .await;
+        assert_eq!(response.status_code, 200);
+        let echoed = response
+            .headers
+            .get("sec-websocket-protocol")
+            .map(|value| value.to_str().unwrap());
+        assert_eq!(echoed, selected, "{offered}");
     }
 }
 
@@ -162,7 +232,7 @@ async fn the_secret_is_read_from_secrets_manager() {
     let secret = authorize::read_token_secret(&config, &arn).await.unwrap();
     let now = SystemTime::now();
     let valid = token(SECRET, "bob", Duration::from_secs(60), now);
-    let answer = authorize::authorize(&secret, &authorizer_event(Some(&valid)), now);
+    let answer = authorize::authorize(&secret, &authorizer_event(Some(&valid)), now).await;
     assert_eq!(answer["principalId"], "bob");
 
     let missing = authorize::read_token_secret(

@@ -7,6 +7,7 @@ mod dynamo_moto;
 mod history;
 mod history_moto;
 mod management_api;
+mod oidc;
 mod rooms;
 mod routes;
 mod segments;
