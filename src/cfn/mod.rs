@@ -5,6 +5,7 @@
 //! when `None`, so forgetting a required property does not compile.
 
 pub mod apigatewayv2;
+pub mod cognito;
 pub mod dynamodb;
 mod expr;
 pub mod iam;

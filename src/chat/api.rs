@@ -282,7 +282,7 @@ pub(super) fn stage_url(scheme: &str, api: &LogicalId, stage: &StageName) -> Exp
 mod tests {
     use super::*;
     use crate::chat::function::test_props;
-    use crate::chat::{CodeBucket, add_token_authorizer};
+    use crate::chat::{CodeBucket, add_connect_authorizer};
 
     #[test]
     fn an_authorizer_is_refused_on_any_route_but_connect() {
@@ -294,7 +294,7 @@ mod tests {
             LambdaFunction::add_to(template, &test_props(prefix), &code, Grants::new()).unwrap()
         };
         let checker = add(&mut template, "Auth");
-        let authorizer = add_token_authorizer(&mut template, &api, &checker).unwrap();
+        let authorizer = add_connect_authorizer(&mut template, &api, &checker, "token").unwrap();
         let function = add(&mut template, "Send");
         let refused = api.add_route(
             &mut template,

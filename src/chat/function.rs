@@ -97,7 +97,9 @@ impl InvokedBy {
     /// Why the variables need no KMS key of their own (CKV_AWS_173).
     fn plain_environment_reason(self) -> &'static str {
         match self {
-            InvokedBy::Authorizer => "the variable is the token secret's ARN, not the secret",
+            InvokedBy::Authorizer => {
+                "the variables are the token secret's ARN (not the secret) or the identity provider's public settings (issuer, audience, claims)"
+            }
             _ => "the variables name the table and the management endpoint, neither a secret",
         }
     }

@@ -23,7 +23,10 @@ mod table;
 
 pub use crate::stage_name::{BOOTSTRAP_STACK, StageName, StageNameError};
 pub use api::{CONNECT_ROUTE, ConnectionMethod, RouteIntegration, RouteOptions, WebSocketApi};
-pub use authorizer::{ConnectAuthorizer, TOKEN_SECRET_OUTPUT, TokenSecret, add_token_authorizer};
+pub use authorizer::{
+    ConnectAuthorizer, IdentityProvider, OIDC_ISSUER_OUTPUT, TOKEN_SECRET_OUTPUT, TokenSecret,
+    USER_POOL_CLIENT_OUTPUT, USER_POOL_OUTPUT, add_connect_authorizer,
+};
 pub use fanout::FanoutQueue;
 pub use function::{
     ASSETS_BUCKET_PARAMETER, CodeBucket, FunctionProps, InvokedBy, LambdaFunction,
@@ -38,7 +41,7 @@ pub use stage::{CALLBACK_URL_OUTPUT, StageProps, WEBSOCKET_URL_OUTPUT, WebSocket
 pub use table::{ConnectionsTable, HistoryTable, MembersTable, TableAction};
 
 use crate::cfn::{Template, TemplateError};
-use crate::settings::StageSettings;
+use crate::settings::{Authorization, Oidc, StageSettings};
 
 /// The complete template of the chat app for `stage`, with what its
 /// `settings` add (none: the guide's app exactly).
@@ -47,7 +50,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         "chatstack: serverless WebSocket chat (API Gateway, Lambda, DynamoDB), stage {stage}"
     ));
     let code = CodeBucket::add_to(&mut template)?;
-    let table = ConnectionsTable::add_to(&mut template, settings.authorization)?;
+    let table = ConnectionsTable::add_to(&mut template, settings.authorization.has_users())?;
     let members = MembersTable::add_to(&mut template)?;
     let history = settings
         .history
@@ -55,11 +58,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         .transpose()?;
     let mut api = WebSocketApi::add_to(&mut template, stage)?;
     let fanout = FanoutQueue::add_to(&mut template, settings.broadcast)?;
-    let authorization = if settings.authorization {
-        Some(add_token_authorization(&mut template, &api, &code)?)
-    } else {
-        None
-    };
+    let authorization = add_authorization(&mut template, stage, &api, &code, settings)?;
     let tables = Tables {
         connections: &table,
         members: &members,
@@ -75,7 +74,7 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         let function = LambdaFunction::add_to(&mut template, &spec.props(), &code, grants)?;
         match spec.trigger {
             Trigger::WebSocketRoutes(routes) => {
-                let authorizer = authorization.as_ref().map(|tokens| &tokens.authorizer);
+                let authorizer = authorization.as_ref().map(|with| &with.authorizer);
                 let routes = routes
                     .iter()
                     .filter(|route| !route.needs_history || tables.history.is_some());
@@ -118,13 +117,13 @@ fn add_push(
 }
 
 /// The stage's outputs: its URLs, the tables, the fan-out queues and, with
-/// tokens, the secret.
+/// tokens, the secret or the identity provider.
 fn add_outputs(
     template: &mut Template,
     stage: &WebSocketStage,
     tables: Tables,
     fanout: &FanoutQueue,
-    authorization: Option<&TokenAuthorization>,
+    authorization: Option<&StageAuthorization>,
 ) -> Result<(), TemplateError> {
     stage.add_outputs(template)?;
     tables.connections.add_output(template)?;
@@ -132,8 +131,10 @@ fn add_outputs(
         history.add_output(template)?;
     }
     fanout.add_output(template)?;
-    if let Some(tokens) = authorization {
-        tokens.secret.add_output(template)?;
+    match authorization.map(|with| &with.trusts) {
+        Some(Trusted::Secret(secret)) => secret.add_output(template)?,
+        Some(Trusted::Provider(provider)) => provider.add_outputs(template)?,
+        None => {}
     }
     Ok(())
 }
@@ -200,27 +201,58 @@ fn grants_for(
     grants
 }
 
-/// What a stage with tokens adds.
-struct TokenAuthorization {
-    secret: TokenSecret,
+/// What a stage with tokens adds: the authorizer, and what it trusts.
+struct StageAuthorization {
+    trusts: Trusted,
     authorizer: ConnectAuthorizer,
 }
 
-/// Connecting takes a token: the secret, the authorizer function that may
-/// read it, and the authorizer, for the `$connect` route.
-fn add_token_authorization(
+enum Trusted {
+    /// Tokens signed with the stage's secret.
+    Secret(TokenSecret),
+    /// An identity provider's tokens.
+    Provider(IdentityProvider),
+}
+
+/// Connecting takes a token: the authorizer function, told what to trust
+/// (the stage's secret, which it may read, or an identity provider), and
+/// the authorizer, for the `$connect` route. `None` on an open stage.
+fn add_authorization(
     template: &mut Template,
+    stage: &StageName,
     api: &WebSocketApi,
     code: &CodeBucket,
-) -> Result<TokenAuthorization, TemplateError> {
-    let secret = TokenSecret::add_to(template)?;
+    settings: &StageSettings,
+) -> Result<Option<StageAuthorization>, TemplateError> {
+    let mut grants = Grants::new();
+    let (trusts, name) = match &settings.authorization {
+        Authorization::Open => return Ok(None),
+        Authorization::Tokens => {
+            let secret = TokenSecret::add_to(template)?;
+            secret.grant_read(&mut grants);
+            (Trusted::Secret(secret), "token")
+        }
+        Authorization::Oidc(oidc) => (
+            Trusted::Provider(trust_provider(template, stage, oidc, &mut grants)?),
+            "oidc",
+        ),
+    };
     let spec = FUNCTIONS
         .iter()
         .find(|spec| spec.trigger == Trigger::Authorizer)
         .ok_or_else(|| TemplateError::Missing("the authorizer function".to_owned()))?;
-    let mut grants = Grants::new();
-    secret.grant_read(&mut grants);
     let function = LambdaFunction::add_to(template, &spec.props(), code, grants)?;
-    let authorizer = add_token_authorizer(template, api, &function)?;
-    Ok(TokenAuthorization { secret, authorizer })
+    let authorizer = add_connect_authorizer(template, api, &function, name)?;
+    Ok(Some(StageAuthorization { trusts, authorizer }))
+}
+
+fn trust_provider(
+    template: &mut Template,
+    stage: &StageName,
+    oidc: &Oidc,
+    grants: &mut Grants,
+) -> Result<IdentityProvider, TemplateError> {
+    let provider = IdentityProvider::add_to(template, stage, oidc)?;
+    provider.trust(grants, oidc);
+    Ok(provider)
 }

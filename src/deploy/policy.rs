@@ -6,9 +6,10 @@
 //!
 //! Every resource is named after its stack (`chatstack-<stage>...`), so the
 //! statements are scoped to those names wherever the action has a
-//! resource; API Gateway's ids are random and its ARNs name no stack, and a
-//! few actions (creating an event source mapping, generating a password,
-//! reading the account's Lambda settings) have no resource at all.
+//! resource; API Gateway's and Cognito's ids are random and their ARNs name
+//! no stack, and a few actions (creating an event source mapping or a user
+//! pool, generating a password, reading the account's Lambda settings) have
+//! no resource at all.
 //! `tests/it/deployer_policy.rs` checks the policy against every call the code
 //! makes and against the handler permissions of CloudFormation's resource
 //! schemas, as cfn-lint ships them.
@@ -279,6 +280,30 @@ pub const GRANTS: &[Grant] = &[
         // GenerateSecretString: no resource.
         sid: "GeneratePassword",
         actions: &["secretsmanager:GetRandomPassword"],
+        resources: &["*"],
+        passed_to: &[],
+    },
+    Grant {
+        // A stage's own user pool (cognito = true). Pool ids are random and
+        // name no stack, as API ids do; the wildcards stand for Create,
+        // Describe, Update and Delete (and Get/Set of the MFA settings).
+        sid: "UserPools",
+        actions: &[
+            "cognito-idp:*UserPool",
+            "cognito-idp:*UserPoolClient",
+            "cognito-idp:*UserPoolMfaConfig",
+            "cognito-idp:ListUserPoolClientSecrets",
+            "cognito-idp:AddCustomAttributes",
+            "cognito-idp:*TagResource",
+            "cognito-idp:ListTagsForResource",
+        ],
+        resources: &["arn:*:cognito-idp:*:*:userpool/*"],
+        passed_to: &[],
+    },
+    Grant {
+        // Creating a pool has no resource.
+        sid: "CreateUserPool",
+        actions: &["cognito-idp:CreateUserPool"],
         resources: &["*"],
         passed_to: &[],
     },

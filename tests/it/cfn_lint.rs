@@ -24,6 +24,8 @@ fn templates_pass_cfn_lint_with_no_findings() {
         "notify",
         "scheduled",
         "authorized",
+        "oidc",
+        "cognito",
         "history",
     ] {
         let stage_name: StageName = stage.parse().unwrap();

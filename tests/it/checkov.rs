@@ -19,6 +19,8 @@ fn checkov_finds_nothing_unexplained() {
         "notify",
         "scheduled",
         "authorized",
+        "oidc",
+        "cognito",
         "history",
     ] {
         let stage_name: StageName = stage.parse().unwrap();

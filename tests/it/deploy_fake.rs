@@ -1000,7 +1000,7 @@ async fn a_stage_with_notify_uploads_and_passes_the_notify_zip() {
     // Every function: notify and the authorizer.
     let settings = StageSettings {
         notify: true,
-        authorization: true,
+        authorization: chatstack::settings::Authorization::Tokens,
         ..Default::default()
     };
     let cloud = cloud_with(absent(&["CREATE_COMPLETE"]), changes())

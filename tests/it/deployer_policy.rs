@@ -70,18 +70,21 @@ fn schemas_dir() -> PathBuf {
 }
 
 /// The resource types of every template deploy sends: the assets bucket's,
-/// and a stage with every setting.
+/// a stage with every setting, and one with a user pool of its own.
 fn resource_types() -> BTreeSet<String> {
     let settings = chatstack::settings::Settings::parse(
         "[stages.all]\nnotify = true\nauthorization = true\n\
-         [stages.all.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \"m\"\n",
+         [stages.all.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \"m\"\n\
+         [stages.pool.authorization]\ncognito = true\n",
         Path::new("chatstack.toml"),
     )
     .unwrap();
-    let stage = "all".parse().unwrap();
-    let chat = chatstack::chat::template(&stage, &settings.stage(&stage)).unwrap();
+    let chat = |stage: &str| {
+        let stage = stage.parse().unwrap();
+        chatstack::chat::template(&stage, &settings.stage(&stage)).unwrap()
+    };
     let bootstrap = chatstack::deploy::bootstrap::template().unwrap();
-    [chat, bootstrap]
+    [chat("all"), chat("pool"), bootstrap]
         .iter()
         .flat_map(|t| {
             let value = serde_json::to_value(t).unwrap();

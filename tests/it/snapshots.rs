@@ -58,6 +58,18 @@ fn authorized_yaml() {
     assert_template_snapshot("authorized", Format::Yaml);
 }
 
+/// A stage that trusts an identity provider's tokens.
+#[test]
+fn oidc_yaml() {
+    assert_template_snapshot("oidc", Format::Yaml);
+}
+
+/// A stage with a Cognito user pool of its own.
+#[test]
+fn cognito_yaml() {
+    assert_template_snapshot("cognito", Format::Yaml);
+}
+
 /// A stage that keeps each room's messages.
 #[test]
 fn history_yaml() {

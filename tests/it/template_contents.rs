@@ -715,10 +715,9 @@ fn with_authorization_connect_takes_a_token_checked_against_a_generated_secret()
     }
     let authorizer = &resources["ConnectAuthorizer"]["Properties"];
     assert_eq!(authorizer["AuthorizerType"], "REQUEST");
-    assert_eq!(
-        authorizer["IdentitySource"],
-        json!(["route.request.querystring.token"])
-    );
+    // A token may come in the query or in Sec-WebSocket-Protocol: naming
+    // either as the identity source would refuse the other (401).
+    assert!(authorizer.get("IdentitySource").is_none(), "{authorizer}");
     assert_eq!(
         resources["AuthorizerPermission"]["Properties"]["SourceArn"],
         json!({"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/authorizers/${ConnectAuthorizer}"})
@@ -935,5 +934,126 @@ fn only_the_worker_records_jobs_and_only_in_the_jobs_table() {
     assert_eq!(
         table["KeySchema"][0]["AttributeName"],
         chat_contract::JOB_ID
+    );
+}
+
+const PROVIDERS: &str = r#"
+[stages.idp.authorization]
+issuer = "https://login.example.com/realms/chat"
+audience = "chat-web"
+groups = ["staff", "guests"]
+required_claims = { email_verified = true, tier = "pro", level = 3 }
+[stages.pool.authorization]
+cognito = true
+[stages.pool.limits]
+connections_per_user = 3
+"#;
+
+#[test]
+fn an_identity_providers_stage_trusts_its_issuer_with_no_secret_and_no_aws_access() {
+    let template = template_with("idp", PROVIDERS);
+    let resources = &template["Resources"];
+    assert!(resources.get("TokenSecret").is_none());
+    assert!(resources.get("UserPool").is_none());
+    assert_eq!(
+        resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"],
+        json!({
+            "CHATSTACK_OIDC_ISSUER": "https://login.example.com/realms/chat",
+            "CHATSTACK_OIDC_AUDIENCE": "chat-web",
+            "CHATSTACK_OIDC_USER_CLAIM": "sub",
+            "CHATSTACK_OIDC_GROUPS": "[\"staff\",\"guests\"]",
+            "CHATSTACK_OIDC_GROUPS_CLAIM": "groups",
+            "CHATSTACK_OIDC_REQUIRED_CLAIMS": "{\"email_verified\":true,\"level\":3,\"tier\":\"pro\"}",
+        })
+    );
+    // The issuer's keys are public: the authorizer may write its logs and
+    // do nothing else.
+    let (actions, _) = access_of(&template, "AuthorizerRole");
+    assert_eq!(
+        actions,
+        ["logs:CreateLogStream", "logs:PutLogEvents"]
+            .map(str::to_owned)
+            .into()
+    );
+    assert_eq!(resources["ConnectAuthorizer"]["Properties"]["Name"], "oidc");
+    assert!(
+        resources["ConnectAuthorizer"]["Properties"]
+            .get("IdentitySource")
+            .is_none()
+    );
+    assert_eq!(
+        resources["ConnectRoute"]["Properties"]["AuthorizationType"],
+        "CUSTOM"
+    );
+    // Users have names: the per-user connection cap's index is there.
+    assert!(
+        resources["ConnectionsTable"]["Properties"]["GlobalSecondaryIndexes"]
+            .as_array()
+            .is_some_and(|indexes| indexes.iter().any(|index| index["IndexName"] == "ByUser"))
+    );
+    assert_eq!(
+        template["Outputs"]["OidcIssuer"]["Value"],
+        "https://login.example.com/realms/chat"
+    );
+    assert!(template["Outputs"].get("TokenSecretArn").is_none());
+}
+
+#[test]
+fn a_cognito_stage_has_its_own_closed_pool_and_a_public_client_as_issuer_and_audience() {
+    let template = template_with("pool", PROVIDERS);
+    let resources = &template["Resources"];
+    let pool = &resources["UserPool"];
+    assert_eq!(pool["Type"], "AWS::Cognito::UserPool");
+    assert_eq!(pool["DeletionPolicy"], "Delete");
+    let pool = &pool["Properties"];
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], true,
+        "no self sign-up: users are added with chatstack users add"
+    );
+    assert!(
+        pool["Policies"]["PasswordPolicy"]["MinimumLength"]
+            .as_u64()
+            .unwrap()
+            >= 12
+    );
+    let client = &resources["UserPoolClient"]["Properties"];
+    assert_eq!(client["UserPoolId"], json!({"Ref": "UserPool"}));
+    assert_eq!(client["GenerateSecret"], false, "a public client");
+    assert_eq!(client["PreventUserExistenceErrors"], "ENABLED");
+    assert!(
+        client["ExplicitAuthFlows"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ALLOW_USER_PASSWORD_AUTH")),
+        "chatstack token signs in with a password"
+    );
+    let issuer =
+        json!({"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"});
+    let variables = &resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        variables,
+        &json!({
+            "CHATSTACK_OIDC_ISSUER": issuer,
+            "CHATSTACK_OIDC_AUDIENCE": {"Ref": "UserPoolClient"},
+            "CHATSTACK_OIDC_USER_CLAIM": "cognito:username",
+        })
+    );
+    let (actions, _) = access_of(&template, "AuthorizerRole");
+    assert_eq!(
+        actions,
+        ["logs:CreateLogStream", "logs:PutLogEvents"]
+            .map(str::to_owned)
+            .into()
+    );
+    let outputs = &template["Outputs"];
+    assert_eq!(outputs["UserPoolId"]["Value"], json!({"Ref": "UserPool"}));
+    assert_eq!(
+        outputs["UserPoolClientId"]["Value"],
+        json!({"Ref": "UserPoolClient"})
+    );
+    assert_eq!(outputs["OidcIssuer"]["Value"], issuer);
+    assert_eq!(
+        resources["ConnectFunction"]["Properties"]["Environment"]["Variables"]["CHATSTACK_CONNECTIONS_PER_USER"],
+        "3"
     );
 }

@@ -64,14 +64,26 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// Stage settings for the tests: `notify` has the notify endpoint,
-/// `authorized` requires tokens, `history` keeps rooms' messages,
-/// `scheduled` has a schedule (which brings the endpoint too).
+/// `authorized` requires tokens, `oidc` an identity provider's (with
+/// groups and a required claim), `cognito` those of a user pool of its
+/// own, `history` keeps rooms' messages, `scheduled` has a schedule (which
+/// brings the endpoint too).
 pub const SETTINGS: &str = r#"
 [stages.notify]
 notify = true
 
 [stages.authorized]
 authorization = true
+
+[stages.oidc.authorization]
+issuer = "https://example.eu.auth0.com/"
+audience = "chatstack-web"
+user_claim = "email"
+groups = ["chat-users"]
+required_claims = { email_verified = true }
+
+[stages.cognito.authorization]
+cognito = true
 
 [stages.history.history]
 days = 3

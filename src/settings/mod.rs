@@ -4,7 +4,9 @@
 //! ```toml
 //! [stages.prod]
 //! notify = true                   # the signed POST /notify endpoint
-//! authorization = true            # connecting takes a signed token
+//! authorization = true            # connecting takes a signed token (or a
+//!                                 # table: an identity provider, see
+//!                                 # authorization.rs)
 //!
 //! [stages.prod.schedule]          # a message pushed on a schedule
 //! expression = "rate(1 hour)"     # or "cron(0 9 ? * MON-FRI *)"
@@ -38,6 +40,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::stage_name::StageName;
+
+mod authorization;
+
+pub use authorization::{
+    Audience, Authorization, ClaimName, ClaimValue, GroupName, Issuer, Oidc, Provider,
+};
 
 /// Where settings are read from when no `--config` is given.
 pub const DEFAULT_SETTINGS_FILE: &str = "chatstack.toml";
@@ -93,10 +101,11 @@ pub struct StageSettings {
     /// A message pushed to every client on a schedule, through the notify
     /// function (which it adds, endpoint included).
     pub schedule: Option<Schedule>,
-    /// Clients need a token (`?token=...`) signed with the stage's secret
-    /// to connect, and messages carry the sender's name.
+    /// Who may connect: anyone, holders of tokens the stage signs, or an
+    /// identity provider's users; messages on a stage with users carry the
+    /// sender's name.
     #[serde(default)]
-    pub authorization: bool,
+    pub authorization: Authorization,
     /// When a broadcast is split across `fanout` workers, and how widely.
     #[serde(default)]
     pub broadcast: Broadcast,
