@@ -16,6 +16,7 @@
 //! - [`stage_name`]: stage names and the stacks they name (a leaf: no imports);
 //! - [`sigv4`]: signing and checking SigV4 requests;
 //! - [`tokens`]: connection tokens for stages that require them;
+//! - [`users`]: a stage's own user pool (its users, signing in);
 //! - [`web`]: the chat page;
 //! - [`cli`]: the `chatstack` command.
 
@@ -35,6 +36,7 @@ pub mod sigv4;
 pub mod stage_name;
 pub mod terminal;
 pub mod tokens;
+pub mod users;
 pub mod web;
 
 /// The layers of ARCHITECTURE.md, kept: a forbidden import fails here.
@@ -91,8 +93,8 @@ mod layers {
     fn only_the_cli_uses_deploy() {
         assert_no_mention(
             &[
-                "aws", "cfn", "chat", "local", "logs", "notify", "tokens", "web", "settings",
-                "client", "loopback", "terminal", "sigv4", "handlers",
+                "aws", "cfn", "chat", "local", "logs", "notify", "tokens", "users", "web",
+                "settings", "client", "loopback", "terminal", "sigv4", "handlers",
             ],
             &["crate::deploy"],
             "the shared AWS plumbing is crate::aws; deploy is for deploy, diff and destroy",

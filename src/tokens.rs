@@ -16,10 +16,23 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 #[derive(Debug, thiserror::Error)]
 pub enum TokenCommandError {
     #[error(
-        "stage {stage} does not require tokens: set `authorization = true` under [stages.{stage}] \
-         in chatstack.toml and deploy it"
+        "stage {stage} does not require tokens: set `authorization = true` (or a user pool: \
+         [stages.{stage}.authorization] cognito = true) in chatstack.toml and deploy it"
     )]
     NotRequired { stage: String },
+    #[error(
+        "stage {stage} trusts {issuer}: its tokens come from that identity provider (sign in \
+         there); chatstack token makes tokens only for stages with authorization = true or \
+         cognito = true"
+    )]
+    FromIssuer { stage: String, issuer: String },
+    #[error("the local run in {dir} has no token secret and no user pool: its stage takes anyone")]
+    LocalOpen { dir: String },
+    #[error(
+        "--ttl is for tokens chatstack mints: a user pool's app client sets its ID tokens' \
+         lifetime (60 minutes)"
+    )]
+    TtlOfPool,
     #[error("could not read the token secret {arn}: {reason}")]
     SecretUnreadable { arn: String, reason: String },
     #[error("could not read the secret file {path}: {reason}")]

@@ -15,6 +15,7 @@ mod notify;
 mod output;
 mod synth;
 mod token;
+mod users;
 mod web;
 
 use std::io::{self, Write};
@@ -31,6 +32,7 @@ pub use logs::LogsArgs;
 pub use notify::NotifyArgs;
 pub use synth::{Format, SynthArgs, render};
 pub use token::TokenArgs;
+pub use users::UsersArgs;
 pub use web::WebArgs;
 
 use crate::cfn::TemplateError;
@@ -129,17 +131,34 @@ pub enum Command {
     )]
     Notify(NotifyArgs),
 
-    /// Print a connection token for a stage that requires one
-    /// (`authorization = true`): clients add it to the URL as ?token=...
+    /// Print a connection token for a stage that requires one: minted with
+    /// its secret (`authorization = true`), or an ID token of its own user
+    /// pool (`cognito = true`), for which the user's password is asked.
+    /// Clients send it in Sec-WebSocket-Protocol (chatstack chat --token
+    /// does) or as ?token=...
     #[command(
-        override_usage = "chatstack token (--stage S | --secret-file F) --user NAME [--ttl 12h] [--region R] [--profile P]",
+        override_usage = "chatstack token (--stage S | --local [DIR] | --secret-file F) --user NAME [--ttl 12h] [--region R] [--profile P]",
         after_help = "Examples:\n  chatstack token --stage prod --user alice\n  \
         chatstack token --stage dev --user bob --ttl 30m\n  \
+        chatstack token --local --user carol\n  \
         chatstack token --secret-file /tmp/chatstack-local-5f0c2a9e81d34b17/token-secret --user carol\n\n\
-        Reading a stage's secret needs cloudformation:DescribeStacks and \
-        secretsmanager:GetSecretValue on the stack's TokenSecretArn output."
+        A stage's outputs are read with cloudformation:DescribeStacks; minting reads its secret \
+        (secretsmanager:GetSecretValue on the TokenSecretArn output); signing in to its pool \
+        needs no AWS permission, only the user's password."
     )]
     Token(TokenArgs),
+
+    /// Manage the users of a stage's own Cognito user pool (`cognito =
+    /// true`), or of a local run's: add (asks for a password), remove, list.
+    #[command(after_help = "Examples:\n  chatstack users add alice --stage prod\n  \
+        chatstack users list --stage prod\n  \
+        chatstack users remove alice --stage prod\n  \
+        chatstack users add alice --local            # the latest chatstack local run's pool\n  \
+        printf '%s\\n' \"$PASSWORD\" | chatstack users add bob --stage dev   # password from standard input\n\n\
+        Needs cloudformation:DescribeStacks on the stack and, on the pool of its UserPoolId \
+        output, cognito-idp:AdminCreateUser and cognito-idp:AdminSetUserPassword (add), \
+        cognito-idp:AdminDeleteUser (remove), cognito-idp:ListUsers (list).")]
+    Users(UsersArgs),
 
     /// Serve the chat page on localhost for a deployed stage: chat from a
     /// browser without hosting anything.
@@ -200,6 +219,8 @@ pub enum CliError {
     Notify(#[from] crate::notify::NotifyError),
     #[error(transparent)]
     Token(#[from] crate::tokens::TokenCommandError),
+    #[error(transparent)]
+    Users(#[from] crate::users::UsersError),
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -243,6 +264,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Chat(args) => args.execute(out),
         Command::Notify(args) => args.execute(out),
         Command::Token(args) => args.execute(out),
+        Command::Users(args) => args.execute(out),
         Command::Web(args) => args.execute(out),
     }
 }

@@ -1,46 +1,57 @@
-//! `chatstack token`: a connection token for a stage that requires one.
+//! `chatstack token`: a connection token for a stage that requires one:
+//! minted with the stage's secret (`authorization = true`), or an ID token
+//! of the stage's own user pool (`cognito = true`), signed in to with a
+//! password.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chat_token::UserName;
-use clap::Args;
+use clap::{ArgGroup, Args};
 
 use super::aws::AwsArgs;
+use super::users::read_password;
 use super::{CliError, Execute, block_on};
-use crate::aws::{AwsOptions, load_config};
 use crate::chat::StageName;
-use crate::deploy::DeployError;
 use crate::deploy::aws::AwsCloud;
-use crate::tokens;
+use crate::local::services::USER_POOL_FILE;
+use crate::logs::local::latest_run_link;
+use crate::tokens::{self, TokenCommandError};
+use crate::users::{PoolUserName, TokenSource, UserPool};
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["stage", "secret_file", "local"])))]
 pub struct TokenArgs {
-    /// Who the token is for: 1 to 32 letters, digits, '.', '-' or '_'.
-    /// Their messages arrive with this name.
-    #[arg(long, value_parser = parse_user)]
-    pub user: UserName,
-    /// How long the token is valid, for example 30m, 12h or 7d (at most 30d).
-    #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = parse_ttl)]
-    pub ttl: std::time::Duration,
-    /// Stage whose secret signs the token (read with your AWS credentials
-    /// through the stack's TokenSecretArn output).
-    #[arg(
-        long,
-        required_unless_present = "secret_file",
-        conflicts_with = "secret_file"
-    )]
+    /// Who the token is for; their messages arrive with this name. With
+    /// the stage's secret: 1 to 32 letters, digits, '.', '-' or '_'. With
+    /// its user pool: a user added with `chatstack users add`, whose
+    /// password is asked for (or read as one line of standard input).
+    #[arg(long)]
+    pub user: String,
+    /// How long a token minted with the stage's secret is valid, for
+    /// example 30m, 12h or 7d (at most 30d) [default: 12h]. A user pool's
+    /// app client sets its ID tokens' lifetime (60 minutes).
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    pub ttl: Option<Duration>,
+    /// Stage to get the token for (read with your AWS credentials through
+    /// the stack's outputs: TokenSecretArn, or UserPoolClientId).
+    #[arg(long)]
     pub stage: Option<StageName>,
     /// Sign with the secret in FILE instead: `chatstack local` prints the
     /// file holding its run's secret.
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
+    /// For a `chatstack local` run (the latest, or the run in DIR): its
+    /// secret, or its user pool.
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub local: Option<Option<PathBuf>>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
 
 /// A lifetime from one minute to 30 days, refused before anything is read.
-fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+fn parse_ttl(text: &str) -> Result<Duration, String> {
     let ttl = humantime::parse_duration(text).map_err(|e| e.to_string())?;
     if ttl < chat_token::MIN_TTL {
         return Err(chat_token::TokenError::TtlTooShort.to_string());
@@ -51,32 +62,84 @@ fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
     Ok(ttl)
 }
 
-fn parse_user(name: &str) -> Result<UserName, String> {
-    name.parse()
-        .map_err(|e: chat_token::TokenError| e.to_string())
+impl TokenArgs {
+    /// A token minted with `secret`.
+    fn mint(&self, secret: &[u8]) -> Result<String, CliError> {
+        let user: UserName = self
+            .user
+            .parse()
+            .map_err(|e: chat_token::TokenError| TokenCommandError::Token(e))?;
+        let ttl = self.ttl.unwrap_or(tokens::DEFAULT_TTL);
+        Ok(tokens::mint(secret, &user, ttl)?)
+    }
+
+    /// An ID token of `pool`, signing in as the user.
+    async fn sign_in(&self, pool: UserPool) -> Result<String, CliError> {
+        if self.ttl.is_some() {
+            return Err(TokenCommandError::TtlOfPool.into());
+        }
+        let user: PoolUserName = self.user.parse()?;
+        let password = read_password(&format!("Password for {}: ", user.as_str()), false)?;
+        Ok(pool.sign_in(&user, &password).await?)
+    }
+
+    /// For the local run in `dir`: its secret's token, or its pool's.
+    async fn local_token(&self, dir: &Path) -> Result<String, CliError> {
+        let secret = dir.join(crate::local::TOKEN_SECRET_FILE);
+        if secret.is_file() {
+            return self.mint(&tokens::read_secret_file(&secret)?);
+        }
+        if dir.join(USER_POOL_FILE).is_file() {
+            return self.sign_in(UserPool::of_local_run(dir).await?).await;
+        }
+        Err(TokenCommandError::LocalOpen {
+            dir: dir.display().to_string(),
+        }
+        .into())
+    }
+
+    async fn stage_token(&self, stage: &StageName) -> Result<String, CliError> {
+        let config = self.aws.config().await?;
+        let cloud = AwsCloud::new(&config);
+        match crate::users::token_source(&cloud, stage)
+            .await
+            .map_err(TokenCommandError::from)?
+        {
+            TokenSource::Secret(arn) => self.mint(&tokens::read_secret(&config, &arn).await?),
+            TokenSource::Pool { .. } => {
+                self.sign_in(UserPool::of_stage(&config, &cloud, stage).await?)
+                    .await
+            }
+            TokenSource::Issuer(issuer) => Err(TokenCommandError::FromIssuer {
+                stage: stage.to_string(),
+                issuer,
+            }
+            .into()),
+            TokenSource::None => Err(TokenCommandError::NotRequired {
+                stage: stage.to_string(),
+            }
+            .into()),
+        }
+    }
 }
 
 impl Execute for TokenArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
-        let secret = match (&self.secret_file, &self.stage) {
-            (Some(path), _) => tokens::read_secret_file(path)?,
-            (None, Some(stage)) => block_on(async {
-                let options = AwsOptions {
-                    region: self.aws.region.clone(),
-                    profile: self.aws.profile.clone(),
-                };
-                let config = load_config(&options).await.map_err(DeployError::from)?;
-                let arn = tokens::secret_arn(&AwsCloud::new(&config), stage).await?;
-                Ok::<_, CliError>(tokens::read_secret(&config, &arn).await?)
-            })?,
+        let token = match (&self.secret_file, &self.local, &self.stage) {
+            (Some(path), _, _) => self.mint(&tokens::read_secret_file(path)?)?,
+            (None, Some(dir), _) => {
+                let dir = dir.clone().unwrap_or_else(latest_run_link);
+                block_on(self.local_token(&dir))?
+            }
+            (None, None, Some(stage)) => block_on(self.stage_token(stage))?,
             // clap refuses this already; say the same if it ever gets here.
-            (None, None) => {
+            (None, None, None) => {
                 return Err(CliError::Usage(
-                    "name the stage (--stage) or the secret file (--secret-file)".to_owned(),
+                    "name the stage (--stage), the secret file (--secret-file) or a local run (--local)"
+                        .to_owned(),
                 ));
             }
         };
-        let token = tokens::mint(&secret, &self.user, self.ttl)?;
         writeln!(out, "{token}").map_err(CliError::Stdout)
     }
 }

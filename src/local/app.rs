@@ -84,8 +84,23 @@ pub struct LocalSchedule {
 pub struct LocalAuthorizer {
     /// Function logical id.
     pub function: String,
-    /// The query-string parameter its identity source names.
-    pub query_parameter: String,
+    /// The query-string parameter its identity source names, if it has
+    /// one: without it API Gateway refuses (401) before invoking anything.
+    pub query_parameter: Option<String>,
+}
+
+/// A Cognito user pool of the template and its app client, created
+/// locally (in moto) under `name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalUserPool {
+    pub logical_id: String,
+    pub name: String,
+    pub client_logical_id: String,
+    pub client_name: String,
+    pub auth_flows: Vec<String>,
+    /// `Policies.PasswordPolicy`: its minimum length and whether it
+    /// requires lower case, upper case, numbers and symbols.
+    pub password_policy: Option<(u32, [bool; 4])>,
 }
 
 /// A Secrets Manager secret of the template, created locally under `name`.
@@ -134,6 +149,7 @@ pub struct LocalApp {
     pub schedules: Vec<LocalSchedule>,
     pub connect_authorizer: Option<LocalAuthorizer>,
     pub secrets: Vec<LocalSecret>,
+    pub user_pools: Vec<LocalUserPool>,
     pub queues: Vec<LocalQueue>,
     pub event_sources: Vec<LocalEventSource>,
     pub functions: BTreeMap<String, LocalFunction>,
@@ -183,7 +199,14 @@ impl LocalApp {
             })
             .collect();
         let queues = read_queues(template, table_prefix)?;
-        let functions = read_functions(template, &tables, &secrets, &queues)?;
+        let user_pools = read_user_pools(template, table_prefix)?;
+        let created = Created {
+            tables: &tables,
+            secrets: &secrets,
+            queues: &queues,
+            user_pools: &user_pools,
+        };
+        let functions = read_functions(template, &created)?;
         let websocket_api = websocket_api(template)?;
         let mut routes = BTreeMap::new();
         let mut http_routes = BTreeMap::new();
@@ -212,6 +235,7 @@ impl LocalApp {
             schedules: read_schedules(template, &functions)?,
             connect_authorizer: read_connect_authorizer(template, &websocket_api, &functions)?,
             secrets,
+            user_pools,
             event_sources: read_event_sources(template, &queues, &functions)?,
             queues,
             functions,
@@ -292,17 +316,24 @@ fn read_connect_authorizer(
             ))
         })?;
     let query_parameter = match authorizer["IdentitySource"].as_array().map(Vec::as_slice) {
-        Some([source]) => source
-            .as_str()
-            .and_then(|s| s.strip_prefix("route.request.querystring."))
-            .map(str::to_owned),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        invalid(format!(
-            "authorizer {authorizer_id}: local supports one route.request.querystring.* identity source"
-        ))
-    })?;
+        None | Some([]) => None,
+        Some([source]) => Some(
+            source
+                .as_str()
+                .and_then(|s| s.strip_prefix("route.request.querystring."))
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "authorizer {authorizer_id}: local supports no identity source or one route.request.querystring.* source"
+                    ))
+                })?,
+        ),
+        Some(_) => {
+            return Err(invalid(format!(
+                "authorizer {authorizer_id}: local supports at most one identity source"
+            )));
+        }
+    };
     Ok(Some(LocalAuthorizer {
         function,
         query_parameter,
@@ -497,13 +528,118 @@ fn key_of(properties: &Value, key_schema: &Value, key_type: &str) -> Option<(Str
     Some((key.to_owned(), key_type.to_owned()))
 }
 
+/// The user pools, each with the app client that names it.
+fn read_user_pools(template: &Value, name_prefix: &str) -> Result<Vec<LocalUserPool>, LocalError> {
+    resources_of(template, "AWS::Cognito::UserPool")
+        .map(|(id, pool)| {
+            let policy = &pool["Properties"]["Policies"]["PasswordPolicy"];
+            let password_policy = policy["MinimumLength"].as_u64().map(|length| {
+                let required = |key: &str| policy[key].as_bool().unwrap_or(true);
+                (
+                    u32::try_from(length).unwrap_or(u32::MAX),
+                    [
+                        required("RequireLowercase"),
+                        required("RequireUppercase"),
+                        required("RequireNumbers"),
+                        required("RequireSymbols"),
+                    ],
+                )
+            });
+            let (client_id, client) = resources_of(template, "AWS::Cognito::UserPoolClient")
+                .find(|(_, client)| referenced(&client["Properties"]["UserPoolId"]) == Some(id))
+                .ok_or_else(|| invalid(format!("user pool {id} has no app client")))?;
+            let properties = &client["Properties"];
+            Ok(LocalUserPool {
+                logical_id: id.clone(),
+                name: format!("{name_prefix}-{id}"),
+                client_logical_id: client_id.clone(),
+                client_name: properties["ClientName"]
+                    .as_str()
+                    .unwrap_or(client_id)
+                    .to_owned(),
+                auth_flows: properties["ExplicitAuthFlows"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                password_policy,
+            })
+        })
+        .collect()
+}
+
+/// What a run creates from the template, which variables may refer to.
+struct Created<'a> {
+    tables: &'a [LocalTable],
+    secrets: &'a [LocalSecret],
+    queues: &'a [LocalQueue],
+    user_pools: &'a [LocalUserPool],
+}
+
+impl Created<'_> {
+    /// The local name a `Ref` to `reference` stands for: a table's,
+    /// secret's or queue's name; a user pool's or client's id is known only
+    /// once it exists, so it stays `${Id}` until then (see [`placeholder`]).
+    fn resolve(&self, reference: &str) -> Option<String> {
+        self.tables
+            .iter()
+            .find(|t| t.logical_id == reference)
+            .map(|t| t.name.clone())
+            .or_else(|| {
+                self.secrets
+                    .iter()
+                    .find(|s| s.logical_id == reference)
+                    .map(|s| s.name.clone())
+            })
+            .or_else(|| {
+                self.queues
+                    .iter()
+                    .find(|q| q.logical_id == reference)
+                    .map(|q| q.name.clone())
+            })
+            .or_else(|| {
+                self.user_pools
+                    .iter()
+                    .flat_map(|pool| [&pool.logical_id, &pool.client_logical_id])
+                    .find(|id| *id == reference)
+                    .map(|id| placeholder(id))
+            })
+    }
+
+    /// An `Fn::Sub` string: pseudo parameters as `local` has them, `${Id}`
+    /// of what it creates resolved or left for later.
+    fn substitute(&self, text: &str, region: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}')? + start;
+            let name = &rest[start + 2..end];
+            out.push_str(&match name {
+                "AWS::Region" => region.to_owned(),
+                "AWS::URLSuffix" => "amazonaws.com".to_owned(),
+                _ => self.resolve(name)?,
+            });
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Some(out)
+    }
+}
+
+/// How a variable names a resource whose id exists only once `local` made
+/// it (a user pool's); the functions' environment replaces it.
+pub fn placeholder(logical_id: &str) -> String {
+    format!("${{{logical_id}}}")
+}
+
 /// The functions by logical id, each matched to its handler binary through
 /// the parameter its code key comes from.
 fn read_functions(
     template: &Value,
-    tables: &[LocalTable],
-    secrets: &[LocalSecret],
-    queues: &[LocalQueue],
+    created: &Created,
 ) -> Result<BTreeMap<String, LocalFunction>, LocalError> {
     resources_of(template, "AWS::Lambda::Function")
         .map(|(id, function)| {
@@ -522,7 +658,7 @@ fn read_functions(
             let local = LocalFunction {
                 logical_id: id.clone(),
                 binary: spec.name,
-                environment: read_environment(id, properties, tables, secrets, queues)?,
+                environment: read_environment(id, properties, created)?,
                 timeout: Duration::from_secs(properties["Timeout"].as_u64().unwrap_or(3)),
                 memory_mb: properties["MemorySize"].as_u64().unwrap_or(128) as u32,
                 log_format: properties["LoggingConfig"]["LogFormat"]
@@ -536,13 +672,12 @@ fn read_functions(
 
 /// A function's variables, `Ref`s to tables, secrets and queues resolved
 /// to their local names (a secret's name serves as its id, as its ARN does
-/// in AWS; a queue's name is replaced by its URL once it exists).
+/// in AWS; a queue's name is replaced by its URL once it exists), and
+/// `Fn::Sub` strings (a user pool's issuer) with the region `local` uses.
 fn read_environment(
     id: &str,
     properties: &Value,
-    tables: &[LocalTable],
-    secrets: &[LocalSecret],
-    queues: &[LocalQueue],
+    created: &Created,
 ) -> Result<BTreeMap<String, String>, LocalError> {
     properties["Environment"]["Variables"]
         .as_object()
@@ -553,34 +688,23 @@ fn read_environment(
         .filter(|(name, _)| *name != MANAGEMENT_ENDPOINT_VAR)
         .map(|(name, value)| {
             let resolved = match value {
-                Value::String(text) => text.clone(),
-                other => {
-                    let reference = other["Ref"].as_str().unwrap_or_default();
-                    tables
-                        .iter()
-                        .find(|t| t.logical_id == reference)
-                        .map(|t| t.name.clone())
-                        .or_else(|| {
-                            secrets
-                                .iter()
-                                .find(|s| s.logical_id == reference)
-                                .map(|s| s.name.clone())
-                        })
-                        .or_else(|| {
-                            queues
-                                .iter()
-                                .find(|q| q.logical_id == reference)
-                                .map(|q| q.name.clone())
-                        })
-                        .ok_or_else(|| {
-                            invalid(format!("function {id}: cannot resolve {name} = {other}"))
-                        })?
-                }
+                Value::String(text) => Some(text.clone()),
+                other => match (other.get("Ref"), other.get("Fn::Sub")) {
+                    (Some(Value::String(reference)), _) => created.resolve(reference),
+                    (_, Some(Value::String(text))) => created.substitute(text, REGION_PLACEHOLDER),
+                    _ => None,
+                },
             };
-            Ok((name.clone(), resolved))
+            resolved
+                .map(|resolved| (name.clone(), resolved))
+                .ok_or_else(|| invalid(format!("function {id}: cannot resolve {name} = {value}")))
         })
         .collect()
 }
+
+/// Stands for the run's region in variables until the functions start
+/// (`--dynamodb-endpoint` takes the user's).
+pub const REGION_PLACEHOLDER: &str = "${AWS::Region}";
 
 /// A route as the template gives it.
 enum ReadRoute {

@@ -18,6 +18,10 @@ pub(super) struct Backing {
     pub(super) secret_file: Option<PathBuf>,
     pub(super) sqs: aws_sdk_sqs::Client,
     pub(super) queue_urls: std::collections::BTreeMap<String, String>,
+    /// The ids of the user pools and app clients made, by logical id.
+    pub(super) pool_ids: std::collections::BTreeMap<String, String>,
+    /// Where the authorizer reads the stage's own pool's keys, if it has one.
+    pub(super) pool_discovery_url: Option<String>,
 }
 
 impl Backing {
@@ -34,11 +38,19 @@ impl Backing {
             .create_secrets(app, options.token_secret.clone(), logs_dir)
             .await?;
         let (sqs, queue_urls) = services.create_queues(app).await?;
+        let pool_ids = services.create_user_pools(app, logs_dir).await?;
+        let pool_discovery_url = app
+            .user_pools
+            .first()
+            .and_then(|pool| pool_ids.get(&pool.logical_id))
+            .map(|id| services.discovery_url(id));
         Ok(Backing {
             services,
             secret_file,
             sqs,
             queue_urls,
+            pool_ids,
+            pool_discovery_url,
         })
     }
 
@@ -58,6 +70,8 @@ impl Backing {
             services: &self.services,
             management_endpoint: format!("http://{address}/{stage}"),
             queue_urls: &self.queue_urls,
+            created_ids: &self.pool_ids,
+            oidc_discovery_url: self.pool_discovery_url.clone(),
             limits: &options.limits,
             history_retention: options.history_retention,
         };

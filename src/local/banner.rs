@@ -9,6 +9,18 @@ use super::servers::HttpApiServer;
 use super::services::{self, LocalServices};
 use super::{queues, schedules};
 
+/// How a client gets a token on this run's stage.
+pub(super) enum SignIn<'a> {
+    /// Open: no token.
+    Open,
+    /// The run's secret, in this file, signs tokens.
+    Secret(&'a Path),
+    /// The stage's own user pool, in moto; its file is in this run directory.
+    Pool(&'a Path),
+    /// An identity provider, this issuer.
+    Issuer(&'a str),
+}
+
 /// What the user reads first: the URLs, DynamoDB, each process and its log.
 pub(super) fn banner(
     stage: &str,
@@ -17,7 +29,7 @@ pub(super) fn banner(
     app: &LocalApp,
     pools: &[FunctionPool],
     push: &[String],
-    secret_file: Option<&Path>,
+    sign_in: &SignIn,
 ) -> String {
     let tables: Vec<&str> = app.tables.iter().map(|t| t.name.as_str()).collect();
     let mut lines = vec![
@@ -56,13 +68,27 @@ pub(super) fn banner(
             dir.display()
         ));
     }
-    // A stage with tokens refuses a bare connection (401): mint one.
-    lines.push(match secret_file {
-        Some(file) => format!(
-            "Connect with: chatstack chat ws://{address}/{stage} --token \"$(chatstack token --secret-file {} --user you)\"",
+    // A stage with tokens refuses a bare connection (403): say how to get one.
+    let url = format!("ws://{address}/{stage}");
+    lines.extend(match sign_in {
+        SignIn::Open => vec![format!("Connect with: chatstack chat {url}")],
+        SignIn::Secret(file) => vec![format!(
+            "Connect with: chatstack chat {url} --token \"$(chatstack token --secret-file {} --user you)\"",
             file.display()
-        ),
-        None => format!("Connect with: chatstack chat ws://{address}/{stage}"),
+        )],
+        SignIn::Pool(dir) => vec![
+            format!(
+                "  Users:           the stage's user pool runs in moto: chatstack users add --local {} NAME (asks for a password)",
+                dir.display()
+            ),
+            format!(
+                "Connect with: chatstack chat {url} --token \"$(chatstack token --local {} --user NAME)\"",
+                dir.display()
+            ),
+        ],
+        SignIn::Issuer(issuer) => vec![format!(
+            "Connect with: chatstack chat {url} --token TOKEN (an ID token of {issuer}; the authorizer reads its keys from there)"
+        )],
     });
     lines.push("Press Ctrl-C to stop.".to_owned());
     lines.join("\n")

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use chat_contract::{
     CONNECTION_LIFETIME_SECONDS_VAR, HISTORY_RETENTION_SECONDS_VAR, MANAGEMENT_ENDPOINT_VAR,
+    OIDC_DISCOVERY_URL_VAR, OIDC_ISSUER_VAR,
 };
 use tokio::sync::mpsc;
 
 use super::LocalError;
-use super::app::{LocalApp, LocalFunction};
+use super::app::{LocalApp, LocalFunction, REGION_PLACEHOLDER, placeholder};
 use super::function_log::FunctionLogFile;
 use super::gateway::Limits;
 use super::process::FunctionPool;
@@ -27,6 +28,12 @@ pub(super) struct FunctionSettings<'a> {
     /// Queue URLs by queue name (variables name a queue by its name until
     /// it exists).
     pub(super) queue_urls: &'a BTreeMap<String, String>,
+    /// The ids of what was made at start (user pools, app clients) by
+    /// logical id, for the variables' placeholders.
+    pub(super) created_ids: &'a BTreeMap<String, String>,
+    /// Where an authorizer trusting the stage's own pool reads its keys:
+    /// moto, which signs the tokens as Cognito's issuer.
+    pub(super) oidc_discovery_url: Option<String>,
     /// The gateway's limits, which the functions tell clients about.
     pub(super) limits: &'a Limits,
     /// `--history-retention`, replacing the stage's on the functions that
@@ -51,9 +58,20 @@ impl FunctionSettings<'_> {
                 Some(retention) if k == HISTORY_RETENTION_SECONDS_VAR => {
                     (k.clone(), retention.clone())
                 }
-                _ => (k.clone(), self.queue_urls.get(v).unwrap_or(v).clone()),
+                _ => (
+                    k.clone(),
+                    self.queue_urls
+                        .get(v)
+                        .cloned()
+                        .unwrap_or_else(|| self.fill_placeholders(v)),
+                ),
             })
             .collect();
+        if let Some(url) = &self.oidc_discovery_url
+            && function.environment.contains_key(OIDC_ISSUER_VAR)
+        {
+            environment.push((OIDC_DISCOVERY_URL_VAR.to_owned(), url.clone()));
+        }
         let mut set = |name: &str, value: String| environment.push((name.to_owned(), value));
         set("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"));
         set("AWS_LAMBDA_FUNCTION_NAME", name);
@@ -88,6 +106,18 @@ impl FunctionSettings<'_> {
         );
         set("AWS_EC2_METADATA_DISABLED", "true".to_owned());
         environment
+    }
+}
+
+impl FunctionSettings<'_> {
+    /// `value` with the run's region and the ids of what was made at start
+    /// in place of their placeholders.
+    fn fill_placeholders(&self, value: &str) -> String {
+        let mut filled = value.replace(REGION_PLACEHOLDER, &self.services.region);
+        for (logical_id, id) in self.created_ids {
+            filled = filled.replace(&placeholder(logical_id), id);
+        }
+        filled
     }
 }
 

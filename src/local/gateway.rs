@@ -235,10 +235,12 @@ impl Gateway {
         request: &events::UpgradeRequest,
         request_id: &str,
     ) -> Result<serde_json::Map<String, Value>, Response> {
-        let has_identity = request
-            .query
-            .iter()
-            .any(|(key, value)| *key == authorizer.query_parameter && !value.is_empty());
+        let has_identity = authorizer.query_parameter.as_ref().is_none_or(|parameter| {
+            request
+                .query
+                .iter()
+                .any(|(key, value)| key == parameter && !value.is_empty())
+        });
         let log = |outcome: &str, started: Instant| {
             let _ = self.log.send(format!(
                 "{:<12} {:<18} {outcome:<4} {:>5} ms  (authorizer)",

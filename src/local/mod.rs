@@ -83,6 +83,10 @@ pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> Loc
     move |e| LocalError::Io(what, e)
 }
 
+/// The file of the run directory holding a token stage's secret, for
+/// `chatstack token --secret-file` (or `--local`).
+pub const TOKEN_SECRET_FILE: &str = "token-secret";
+
 /// The region `local` reports and uses against moto (which takes any).
 pub(crate) const LOCAL_REGION: &str = "us-east-1";
 
@@ -139,15 +143,8 @@ async fn start(options: &LocalOptions, out: &mut dyn Write) -> Result<Running, L
     let secret_file = backing.secret_file.as_deref();
     let push_lines = push.banner_lines(secret_file);
     let (services, app) = (&backing.services, &gateway.app);
-    let banner = banner::banner(
-        stage,
-        address,
-        services,
-        app,
-        &pools,
-        &push_lines,
-        secret_file,
-    );
+    let sign_in = sign_in(&backing, app, &logs_dir);
+    let banner = banner::banner(stage, address, services, app, &pools, &push_lines, &sign_in);
     say(out, banner)?;
     let events = Events {
         log_lines,
@@ -201,6 +198,29 @@ async fn stop_processes(pools: &mut [FunctionPool], services: &mut LocalServices
         stopped += pool.stop().await;
     }
     stopped + usize::from(services.stop().await)
+}
+
+/// How a client of this run gets a token.
+fn sign_in<'a>(
+    backing: &'a Backing,
+    app: &'a LocalApp,
+    run_dir: &'a std::path::Path,
+) -> banner::SignIn<'a> {
+    if let Some(file) = &backing.secret_file {
+        return banner::SignIn::Secret(file);
+    }
+    if !backing.pool_ids.is_empty() {
+        return banner::SignIn::Pool(run_dir);
+    }
+    let issuer = app
+        .connect_authorizer
+        .as_ref()
+        .and_then(|authorizer| app.functions.get(&authorizer.function))
+        .and_then(|function| function.environment.get(chat_contract::OIDC_ISSUER_VAR));
+    match issuer {
+        Some(issuer) => banner::SignIn::Issuer(issuer),
+        None => banner::SignIn::Open,
+    }
 }
 
 /// The app the stage's template describes.

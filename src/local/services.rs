@@ -38,7 +38,23 @@ use super::app::LocalApp;
 use super::{LOCAL_REGION, LocalError, dynamo, io_error, queues};
 
 /// The services the app uses, by SigV4 name: all the guard forwards.
-pub const GUARDED_SERVICES: &[&str] = &["dynamodb", "sqs", "secretsmanager"];
+pub const GUARDED_SERVICES: &[&str] = &["dynamodb", "sqs", "secretsmanager", "cognito-idp"];
+
+/// The file of the run directory naming the stage's user pool in moto
+/// (stages with `cognito = true`), for `chatstack users --local` and
+/// `chatstack token --local`.
+pub const USER_POOL_FILE: &str = "user-pool.json";
+
+/// What [`USER_POOL_FILE`] holds: where the pool is and which it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalPoolFile {
+    /// The guard's URL, which takes requests signed with the run's key.
+    pub endpoint: String,
+    pub region: String,
+    pub user_pool_id: String,
+    pub client_id: String,
+}
 
 /// The file of the run directory holding the run's key, in the AWS CLI's
 /// credentials format (profile [`CREDENTIALS_PROFILE`]).
@@ -187,9 +203,104 @@ impl LocalServices {
                     ))
                 })?;
         }
-        let path = dir.join("token-secret");
+        let path = dir.join(super::TOKEN_SECRET_FILE);
         super::run_dir::write_private(&path, &value)?;
         Ok(Some(path))
+    }
+
+    /// Creates the template's user pools and their app clients in moto;
+    /// their ids by logical id. The pool is written to [`USER_POOL_FILE`]
+    /// in `dir`, and its keys are served without a signature (see
+    /// [`is_public_key_document`]), as Cognito serves them.
+    pub async fn create_user_pools(
+        &self,
+        app: &LocalApp,
+        dir: &Path,
+    ) -> Result<std::collections::BTreeMap<String, String>, LocalError> {
+        use aws_sdk_cognitoidentityprovider::types::{
+            AdminCreateUserConfigType, ExplicitAuthFlowsType, PasswordPolicyType,
+            UserPoolPolicyType,
+        };
+        let mut ids = std::collections::BTreeMap::new();
+        if app.user_pools.is_empty() {
+            return Ok(ids);
+        }
+        let client = aws_sdk_cognitoidentityprovider::Client::new(&self.moto_config().await);
+        for pool in &app.user_pools {
+            let created = client
+                .create_user_pool()
+                .pool_name(&pool.name)
+                .admin_create_user_config(
+                    AdminCreateUserConfigType::builder()
+                        .allow_admin_create_user_only(true)
+                        .build(),
+                )
+                .set_policies(pool.password_policy.map(
+                    |(length, [lower, upper, numbers, symbols])| {
+                        UserPoolPolicyType::builder()
+                            .password_policy(
+                                PasswordPolicyType::builder()
+                                    .minimum_length(i32::try_from(length).unwrap_or(i32::MAX))
+                                    .require_lowercase(lower)
+                                    .require_uppercase(upper)
+                                    .require_numbers(numbers)
+                                    .require_symbols(symbols)
+                                    .build(),
+                            )
+                            .build()
+                    },
+                ))
+                .send()
+                .await
+                .map_err(|e| moto_failed(&format!("creating the user pool {}", pool.name), &e))?;
+            let pool_id = created
+                .user_pool()
+                .and_then(|p| p.id())
+                .ok_or_else(|| LocalError::Dynamo("moto made a user pool without an id".into()))?
+                .to_owned();
+            let app_client = client
+                .create_user_pool_client()
+                .user_pool_id(&pool_id)
+                .client_name(&pool.client_name)
+                .generate_secret(false)
+                .set_explicit_auth_flows(Some(
+                    pool.auth_flows
+                        .iter()
+                        .map(|flow| ExplicitAuthFlowsType::from(flow.as_str()))
+                        .collect(),
+                ))
+                .send()
+                .await
+                .map_err(|e| {
+                    moto_failed(&format!("creating the app client of {}", pool.name), &e)
+                })?;
+            let client_id = app_client
+                .user_pool_client()
+                .and_then(|c| c.client_id())
+                .ok_or_else(|| LocalError::Dynamo("moto made an app client without an id".into()))?
+                .to_owned();
+            let file = LocalPoolFile {
+                endpoint: self.moto_endpoint.clone(),
+                region: self.region.clone(),
+                user_pool_id: pool_id.clone(),
+                client_id: client_id.clone(),
+            };
+            let text = serde_json::to_string_pretty(&file)
+                .map_err(|e| LocalError::Template(e.to_string()))?;
+            super::run_dir::write_private(&dir.join(USER_POOL_FILE), &text)?;
+            ids.insert(pool.logical_id.clone(), pool_id);
+            ids.insert(pool.client_logical_id.clone(), client_id);
+        }
+        Ok(ids)
+    }
+
+    /// Where the authorizer reads the discovery document of the pool
+    /// `pool_id`: moto, through the guard.
+    pub fn discovery_url(&self, pool_id: &str) -> String {
+        format!(
+            "{}/{pool_id}/.well-known/openid-configuration",
+            self.moto_endpoint
+        )
     }
 
     /// Creates the template's queues in moto; the client and their URLs
@@ -212,6 +323,13 @@ impl LocalServices {
     async fn moto_config(&self) -> aws_config::SdkConfig {
         dynamo::moto_config(&self.moto_endpoint, &self.region, &self.credentials).await
     }
+}
+
+fn moto_failed(what: &str, error: &(dyn std::error::Error + 'static)) -> LocalError {
+    LocalError::Dynamo(format!(
+        "{what} in moto: {}",
+        crate::aws::error_chain(error)
+    ))
 }
 
 /// A key made for this run: an access key id and secret no one else has.
@@ -368,15 +486,21 @@ async fn forward(State(guarded): State<Guarded>, request: Request) -> Response {
     if parts.uri.path().starts_with("/moto-api") {
         return refused(StatusCode::FORBIDDEN, "moto's own API is not served here");
     }
-    let checked = crate::sigv4::check_received(
-        &parts,
-        &body,
-        Some(&guarded.credentials),
-        &guarded.region,
-        GUARDED_SERVICES,
-    );
-    if let Err(refusal) = checked {
-        return refused(StatusCode::FORBIDDEN, &refusal.to_string());
+    let public = (parts.method == axum::http::Method::GET
+        && parts.uri.query().is_none()
+        && is_public_key_document(parts.uri.path()))
+        || signs_in(&parts.method, &parts.headers);
+    if !public {
+        let checked = crate::sigv4::check_received(
+            &parts,
+            &body,
+            Some(&guarded.credentials),
+            &guarded.region,
+            GUARDED_SERVICES,
+        );
+        if let Err(refusal) = checked {
+            return refused(StatusCode::FORBIDDEN, &refusal.to_string());
+        }
     }
     let _one_write_at_a_time = if writes_an_item(&parts.headers) {
         Some(guarded.dynamodb_writes.lock().await)
@@ -392,6 +516,37 @@ async fn forward(State(guarded): State<Guarded>, request: Request) -> Response {
         Ok(response) => response,
         Err(reason) => refused(StatusCode::BAD_GATEWAY, &format!("moto: {reason}")),
     }
+}
+
+/// A user pool's discovery document or key set
+/// (`/<pool id>/.well-known/openid-configuration` or `.../jwks.json`),
+/// which Cognito serves to anyone: the authorizer reads them unsigned.
+fn is_public_key_document(path: &str) -> bool {
+    let Some((pool_id, document)) = path
+        .strip_prefix('/')
+        .and_then(|path| path.split_once("/.well-known/"))
+    else {
+        return false;
+    };
+    let pool_shaped = pool_id.split_once('_').is_some_and(|(region, id)| {
+        !region.is_empty()
+            && region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !id.is_empty()
+            && id.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    pool_shaped && ["openid-configuration", "jwks.json"].contains(&document)
+}
+
+/// Cognito's `InitiateAuth`: signing in with a user's name and password,
+/// which AWS takes unsigned from anyone (the SDK sends it so); a password
+/// guessed here could be guessed at Cognito's endpoint as well.
+fn signs_in(method: &axum::http::Method, headers: &HeaderMap) -> bool {
+    method == axum::http::Method::POST
+        && headers
+            .get("x-amz-target")
+            .is_some_and(|target| target == "AWSCognitoIdentityProviderService.InitiateAuth")
 }
 
 /// Sends `request` to moto over its socket; moto's answer without its
@@ -431,6 +586,47 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-target", value.parse().unwrap());
         headers
+    }
+
+    #[test]
+    fn only_a_pools_key_documents_are_public() {
+        for public in [
+            "/us-east-1_2bdf59b018b14877a5459992afcaac9a/.well-known/jwks.json",
+            "/eu-west-1_AbC123/.well-known/openid-configuration",
+        ] {
+            assert!(is_public_key_document(public), "{public}");
+        }
+        for guarded in [
+            "/",
+            "/moto-api/data.json",
+            "/us-east-1_abc/.well-known/other",
+            "/us-east-1_abc/x/.well-known/jwks.json",
+            "/../.well-known/jwks.json",
+            "/US-EAST-1_abc/.well-known/jwks.json",
+            "/us-east-1_/.well-known/jwks.json",
+        ] {
+            assert!(!is_public_key_document(guarded), "{guarded}");
+        }
+    }
+
+    #[test]
+    fn only_signing_in_is_taken_unsigned() {
+        let post = axum::http::Method::POST;
+        assert!(signs_in(
+            &post,
+            &target("AWSCognitoIdentityProviderService.InitiateAuth")
+        ));
+        for other in [
+            "AWSCognitoIdentityProviderService.AdminCreateUser",
+            "AWSCognitoIdentityProviderService.ListUsers",
+            "DynamoDB_20120810.Scan",
+        ] {
+            assert!(!signs_in(&post, &target(other)), "{other}");
+        }
+        assert!(!signs_in(
+            &axum::http::Method::GET,
+            &target("AWSCognitoIdentityProviderService.InitiateAuth")
+        ));
     }
 
     #[test]

@@ -135,7 +135,7 @@ fn a_bare_chatstack_says_where_to_start_and_usage_shows_the_either_or() {
     for (command, either_or) in [
         (
             "token",
-            "chatstack token (--stage S | --secret-file F) --user NAME",
+            "chatstack token (--stage S | --local [DIR] | --secret-file F) --user NAME",
         ),
         ("notify", "chatstack notify (--stage S | --url URL)"),
     ] {
@@ -143,9 +143,60 @@ fn a_bare_chatstack_says_where_to_start_and_usage_shows_the_either_or() {
         let text = String::from_utf8_lossy(&help.stdout);
         assert!(text.contains(either_or), "{command}: {text}");
     }
-    for command in ["diff", "destroy"] {
+    for command in ["diff", "destroy", "users"] {
         let help = run(&[command, "--help"], &home);
         let text = String::from_utf8_lossy(&help.stdout);
         assert!(text.contains("Examples:"), "{command}: {text}");
     }
+    // The users commands say what they need and where the password comes from.
+    let help = run(&["users", "--help"], &home);
+    let text = String::from_utf8_lossy(&help.stdout);
+    for needed in [
+        "cognito-idp:AdminCreateUser",
+        "cognito-idp:ListUsers",
+        "standard input",
+    ] {
+        assert!(text.contains(needed), "users --help lacks {needed}: {text}");
+    }
+    let help = run(&["users", "add", "--help"], &home);
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("without echo") && text.contains("--local"),
+        "{text}"
+    );
+}
+
+#[test]
+fn users_need_a_pool_and_a_fit_name_before_anything_is_sent() {
+    let home = scratch_dir("cli_errors_users");
+    let neither = run(&["users", "list"], &home);
+    assert_eq!(neither.status.code(), Some(2));
+    assert!(stderr(&neither).contains("--stage"), "{}", stderr(&neither));
+    let nowhere = home.join("no-run");
+    let no_run = run(
+        &["users", "list", "--local", nowhere.to_str().unwrap()],
+        &home,
+    );
+    assert_eq!(no_run.status.code(), Some(1));
+    assert!(
+        stderr(&no_run).contains("has no user pool") && stderr(&no_run).contains("cognito = true"),
+        "{}",
+        stderr(&no_run)
+    );
+    assert_eq!(stderr(&no_run).lines().count(), 1, "{}", stderr(&no_run));
+    let spaced = run(
+        &[
+            "users",
+            "remove",
+            "a b",
+            "--local",
+            nowhere.to_str().unwrap(),
+        ],
+        &home,
+    );
+    assert!(
+        stderr(&spaced).contains("invalid user name \"a b\""),
+        "{}",
+        stderr(&spaced)
+    );
 }

@@ -1409,8 +1409,46 @@ async fn with_tokens_only_signed_users_connect_and_messages_carry_their_names() 
     .unwrap();
     let mut tampered = token_for("alice");
     tampered.insert(3, 'A');
+    // A token may also come in Sec-WebSocket-Protocol, beside chatstack.v1
+    // or alone, and stays out of the URL; $connect selects what it can.
+    let in_header = |token: &str| format!("chatstack.v1, chatstack.token.{token}");
+    let (mut carol, selected) =
+        crate::common::ws::connect_offering(&local.url, &in_header(&token_for("carol")))
+            .await
+            .unwrap();
+    assert_eq!(selected.as_deref(), Some("chatstack.v1"));
+    crate::common::ws::send(
+        &mut carol,
+        serde_json::json!({"action": "join", "room": "general"}),
+    )
+    .await;
+    let joined = crate::common::ws::frame(&mut carol).await;
+    assert_eq!(
+        (&joined["type"], &joined["user"]),
+        (&"joined".into(), &"carol".into()),
+        "{joined}"
+    );
+    let dave = token_for("dave");
+    let alone = format!("chatstack.token.{dave}");
+    let (mut dave_client, selected) = crate::common::ws::connect_offering(&local.url, &alone)
+        .await
+        .unwrap();
+    assert_eq!(
+        selected.as_deref(),
+        Some(alone.as_str()),
+        "the only entry offered"
+    );
+    for client in [&mut carol, &mut dave_client] {
+        client.close(None).await.unwrap();
+    }
+    local.await_ids(2).await;
+    let bad = crate::common::ws::connect_offering(&local.url, &in_header("v1.forged.token")).await;
+    assert!(bad.is_err_and(|e| e.contains("403")));
+
     for (what, url, status) in [
-        ("no token", local.url.clone(), "401"),
+        // The authorizer has no identity source (a token may be in either
+        // place), so it runs and denies: 403.
+        ("no token", local.url.clone(), "403"),
         ("tampered", with(&tampered), "403"),
         ("another secret", with(&foreign), "403"),
         ("expired", with(&expired), "403"),

@@ -147,6 +147,29 @@ impl Local {
         self.output.lock().unwrap().clone()
     }
 
+    /// The run's directory (its logs, secret, credentials, user pool), as
+    /// the banner's logs line names it.
+    pub fn run_dir(&self) -> String {
+        self.lines()
+            .iter()
+            .find_map(|l| field_after(l, "chatstack logs --local"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no logs line: {:?}", self.lines()))
+    }
+
+    /// What the authorizer logged: each line's `fields`, in order.
+    pub fn authorizer_log(&self) -> Vec<serde_json::Value> {
+        logged_json(&format!("{}/authorizer.log", self.run_dir()))
+            .into_iter()
+            .filter_map(|line| line.get("fields").cloned())
+            .collect()
+    }
+
+    /// The raw text of the authorizer's log file.
+    pub fn authorizer_log_text(&self) -> String {
+        std::fs::read_to_string(format!("{}/authorizer.log", self.run_dir())).unwrap_or_default()
+    }
+
     /// Ctrl-C, then wait for the exit.
     pub fn interrupt(&mut self) -> std::process::ExitStatus {
         Command::new("kill")

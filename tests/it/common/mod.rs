@@ -5,6 +5,7 @@ pub mod cli;
 pub mod fake_cloud;
 pub mod local;
 pub mod moto;
+pub mod oidc;
 pub mod ws;
 
 use std::path::{Path, PathBuf};

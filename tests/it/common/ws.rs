@@ -51,3 +51,25 @@ pub async fn frame(client: &mut Client) -> Value {
     let text = receive(client).await;
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
+
+/// A client whose `Sec-WebSocket-Protocol` is `offered`: the connection and
+/// the protocol the server selected, or why the handshake failed.
+pub async fn connect_offering(
+    url: &str,
+    offered: &str,
+) -> Result<(Client, Option<String>), String> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(offered).map_err(|e| e.to_string())?,
+    );
+    let (client, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let selected = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    Ok((client, selected))
+}

@@ -47,19 +47,46 @@ pub trait Verifier: Send + Sync {
     ) -> impl Future<Output = Result<String, Refused>> + Send;
 }
 
+/// Where a client's token came: the log says, so clients still putting
+/// tokens in URLs can be found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// An entry of `Sec-WebSocket-Protocol`.
+    Header,
+    /// The `token` query parameter.
+    Query,
+}
+
+impl Transport {
+    fn as_str(self) -> &'static str {
+        match self {
+            Transport::Header => "header",
+            Transport::Query => "query",
+        }
+    }
+}
+
 /// The token a client presented: in `Sec-WebSocket-Protocol` (an entry
 /// [`TOKEN_SUBPROTOCOL_PREFIX`] begins), else the `token` query parameter.
-pub fn presented_token(event: &ApiGatewayCustomAuthorizerRequestTypeRequest) -> Option<&str> {
+pub fn presented_token(
+    event: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+) -> Option<(&str, Transport)> {
     let in_header = event
         .headers
         .get_all("sec-websocket-protocol")
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .find_map(|entry| entry.trim().strip_prefix(TOKEN_SUBPROTOCOL_PREFIX));
+        .find_map(|entry| entry.trim().strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
+        .map(|token| (token, Transport::Header));
     in_header
-        .or_else(|| event.query_string_parameters.first(TOKEN_QUERY_PARAMETER))
-        .filter(|token| !token.is_empty())
+        .or_else(|| {
+            event
+                .query_string_parameters
+                .first(TOKEN_QUERY_PARAMETER)
+                .map(|token| (token, Transport::Query))
+        })
+        .filter(|(token, _)| !token.is_empty())
 }
 
 /// API Gateway's answer: an IAM policy allowing or denying `$connect`,
@@ -71,13 +98,15 @@ pub async fn authorize<V: Verifier>(
     now: SystemTime,
 ) -> Value {
     let method_arn = event.method_arn.as_deref().unwrap_or("*");
-    let verdict = match presented_token(event) {
-        Some(token) => verifier.verify(token, now).await,
+    let presented = presented_token(event);
+    let verdict = match presented {
+        Some((token, _)) => verifier.verify(token, now).await,
         None => Err(Refused::NoToken),
     };
+    let transport = presented.map(|(_, transport)| transport.as_str());
     match verdict {
         Ok(user) => {
-            tracing::info!(user, "connection authorized");
+            tracing::info!(user, transport, "connection authorized");
             json!({
                 "principalId": user,
                 "policyDocument": policy("Allow", method_arn),
@@ -85,7 +114,7 @@ pub async fn authorize<V: Verifier>(
             })
         }
         Err(refused) => {
-            tracing::info!(reason = %refused, "connection refused");
+            tracing::info!(reason = %refused, transport, "connection refused");
             json!({
                 "principalId": "anonymous",
                 "policyDocument": policy("Deny", method_arn),

@@ -105,7 +105,15 @@ async fn a_token_may_come_in_sec_websocket_protocol_beside_the_subprotocol() {
         authorizer_event(Some(&other)),
         &format!("chatstack.token.{valid}"),
     );
-    assert_eq!(authorize::presented_token(&event), Some(valid.as_str()));
+    assert_eq!(
+        authorize::presented_token(&event),
+        Some((valid.as_str(), authorize::Transport::Header))
+    );
+    let event = authorizer_event(Some(&other));
+    assert_eq!(
+        authorize::presented_token(&event),
+        Some((other.as_str(), authorize::Transport::Query))
+    );
     // An empty entry is no token.
     let event = offering(authorizer_event(None), "chatstack.v1, chatstack.token.");
     assert_eq!(authorize::presented_token(&event), None);
