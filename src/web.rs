@@ -60,6 +60,7 @@ struct PageData<'a> {
     #[serde(flatten)]
     config: &'a PageConfig,
     subprotocol: &'static str,
+    token_subprotocol_prefix: &'static str,
     default_room: &'static str,
     heartbeat_route: &'static str,
     history_route: &'static str,
@@ -71,6 +72,7 @@ pub fn page(config: &PageConfig) -> String {
     let data = PageData {
         config,
         subprotocol: chat_contract::SUBPROTOCOL,
+        token_subprotocol_prefix: chat_contract::TOKEN_SUBPROTOCOL_PREFIX,
         default_room: chat_contract::DEFAULT_ROOM,
         heartbeat_route: chat_contract::HEARTBEAT_ROUTE,
         history_route: chat_contract::HISTORY_ROUTE,
@@ -171,7 +173,9 @@ mod tests {
         });
         assert!(!html.contains(CONFIG_PLACEHOLDER));
         assert!(html.contains(r#""tokenRequired":true"#));
-        assert!(html.contains(r#""subprotocol":"chatstack.v1","defaultRoom":"general""#));
+        assert!(html.contains(
+            r#""subprotocol":"chatstack.v1","tokenSubprotocolPrefix":"chatstack.token.","defaultRoom":"general""#
+        ));
         assert!(!html.contains("</script><script>alert"));
         assert_eq!(html.matches("</script>").count(), 2);
     }
@@ -240,7 +244,8 @@ pub enum WebError {
 }
 
 /// The page of a deployed stage: its `WebSocketUrl`, and a token field
-/// when the stage requires tokens (it has a `TokenSecretArn` output).
+/// when the stage requires tokens (it has a `TokenSecretArn` or an
+/// `OidcIssuer` output).
 pub async fn deployed_page<C: crate::aws::StackReader>(
     cloud: &C,
     stage: &crate::chat::StageName,
@@ -256,7 +261,8 @@ pub async fn deployed_page<C: crate::aws::StackReader>(
         url: output(crate::chat::WEBSOCKET_URL_OUTPUT).ok_or_else(|| WebError::NoUrl {
             stage: stage.to_string(),
         })?,
-        token_required: output(crate::chat::TOKEN_SECRET_OUTPUT).is_some(),
+        token_required: output(crate::chat::TOKEN_SECRET_OUTPUT).is_some()
+            || output(crate::chat::OIDC_ISSUER_OUTPUT).is_some(),
         max_frame_bytes: chat_contract::MAX_FRAME_BYTES,
         reply_prefixes: ReplyPrefixes::of_this_version(),
         heartbeat_seconds: chat_contract::HEARTBEAT_SECONDS,

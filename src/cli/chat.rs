@@ -14,8 +14,9 @@ pub struct ChatArgs {
     /// on a plain connection, as wscat does: frames are printed as they come.
     #[arg(long)]
     pub raw: bool,
-    /// Connection token for a stage that requires one (chatstack token);
-    /// added to the URL as ?token=...
+    /// Connection token for a stage that requires one (chatstack token):
+    /// sent in Sec-WebSocket-Protocol, out of the URL (as ?token=... on a
+    /// plain --raw connection, or to a stage deployed before that).
     #[arg(long, env = "CHATSTACK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// The room to connect to (default: general, where the guide's clients
@@ -39,14 +40,14 @@ pub struct ChatArgs {
 impl Execute for ChatArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         block_on(async {
-            let url = crate::client::with_token(&self.url, self.token.as_deref());
             let options = crate::client::ChatOptions {
                 raw: self.raw,
                 room: self.room.as_ref().map(|room| room.as_str()),
                 heartbeat: std::time::Duration::from_secs(self.heartbeat),
                 retries: self.retries,
+                token: self.token.as_deref(),
             };
-            crate::client::run_chat(&url, options, crate::client::stdin_lines(), out).await?;
+            crate::client::run_chat(&self.url, options, crate::client::stdin_lines(), out).await?;
             Ok(())
         })
     }

@@ -102,6 +102,8 @@ pub struct ChatOptions<'a> {
     /// Tries to open a `chatstack.v1` connection again after it closed or
     /// dropped, before giving up (0: end with it, as a plain one does).
     pub retries: u32,
+    /// The connection token, for a stage that requires one.
+    pub token: Option<&'a str>,
 }
 
 /// The guide's conversation: bare text both ways (or, with `raw`, what is
@@ -177,10 +179,33 @@ impl Conversation {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Opens the WebSocket, asking for [`chat_contract::SUBPROTOCOL`] when
-/// `rooms` is set.
+/// Opens the WebSocket. With `rooms`, asks for [`chat_contract::SUBPROTOCOL`]
+/// and sends `token` beside it in `Sec-WebSocket-Protocol`, out of the URL
+/// (and so out of any log of URLs); a stage deployed before it took tokens
+/// there refuses with 401 before its authorizer runs, and is asked again
+/// with the token in the query. A plain connection (`--raw`, a stage that
+/// predates rooms) sends it in the query, as wscat users do.
 async fn open(
     url: &str,
+    token: Option<&str>,
+    connector: Option<Connector>,
+    rooms: bool,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::Error;
+    if !rooms {
+        return handshake(&with_token(url, token), None, connector, false).await;
+    }
+    match handshake(url, token, connector.clone(), true).await {
+        Err(Error::Http(response)) if response.status() == 401 && token.is_some() => {
+            handshake(&with_token(url, token), None, connector, true).await
+        }
+        opened => opened,
+    }
+}
+
+async fn handshake(
+    url: &str,
+    token: Option<&str>,
     connector: Option<Connector>,
     rooms: bool,
 ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
@@ -191,10 +216,22 @@ async fn open(
         HeaderValue::from_static(concat!("chatstack/", env!("CARGO_PKG_VERSION"))),
     );
     if rooms {
-        headers.insert(
-            "sec-websocket-protocol",
-            HeaderValue::from_static(chat_contract::SUBPROTOCOL),
-        );
+        let offered = match token {
+            Some(token) => format!(
+                "{}, {}{token}",
+                chat_contract::SUBPROTOCOL,
+                chat_contract::TOKEN_SUBPROTOCOL_PREFIX
+            ),
+            None => chat_contract::SUBPROTOCOL.to_owned(),
+        };
+        let offered = HeaderValue::from_str(&offered).map_err(|_| {
+            tokio_tungstenite::tungstenite::Error::Url(
+                tokio_tungstenite::tungstenite::error::UrlError::UnableToConnect(
+                    "the token holds characters a header cannot carry".to_owned(),
+                ),
+            )
+        })?;
+        headers.insert("sec-websocket-protocol", offered);
     }
     let (socket, _) =
         tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector).await?;
@@ -284,8 +321,9 @@ fn connect_failure(error: &tokio_tungstenite::tungstenite::Error) -> String {
             401 => "refused (401): this stage requires a token: pass --token or set \
                     CHATSTACK_TOKEN (chatstack token --stage STAGE --user NAME)"
                 .to_owned(),
-            403 => "refused (403): the token is not valid for this stage (expired, tampered, \
-                    or minted for another stage or run)"
+            403 => "refused (403): this stage takes a valid token (--token or CHATSTACK_TOKEN; \
+                    chatstack token --stage STAGE --user NAME): none was given, or it is expired, \
+                    tampered, or for another stage, run or app"
                 .to_owned(),
             404 => "no such stage here (404): check the stage in the URL; chatstack local \
                     prints the URL it serves"
@@ -372,7 +410,7 @@ pub async fn run_chat(
             Err(error) if retries(&session, options) && error.is_lost_connection() => Some(error),
             Err(error) => return Err(error),
         };
-        socket = session::reconnect(&url, &shown_url, options.retries, why, out).await?;
+        socket = session::reconnect(&url, &shown_url, options, why, out).await?;
         session.reconnected();
     }
 }
@@ -421,7 +459,7 @@ async fn connect_conversation(
     } else {
         None
     };
-    match open(url, connector.clone(), !options.raw).await {
+    match open(url, options.token, connector.clone(), !options.raw).await {
         Ok(socket) if options.raw => Ok((socket, plain())),
         Ok(socket) => Ok((
             socket,
@@ -436,7 +474,9 @@ async fn connect_conversation(
                     chat_contract::SUBPROTOCOL
                 ),
             )?;
-            let socket = open(url, connector, false).await.map_err(connect_error)?;
+            let socket = open(url, options.token, connector, false)
+                .await
+                .map_err(connect_error)?;
             Ok((socket, plain()))
         }
         Err(error) => Err(connect_error(error)),

@@ -193,10 +193,11 @@ async fn send_all(sink: &mut Sink, bodies: Vec<String>) -> Result<(), ClientErro
 pub async fn reconnect(
     url: &str,
     shown_url: &str,
-    retries: u32,
+    options: ChatOptions<'_>,
     why: Option<ClientError>,
     out: &mut dyn Write,
 ) -> Result<Socket, ClientError> {
+    let retries = options.retries;
     let connector = if url.starts_with("wss://") {
         Some(tls_connector()?)
     } else {
@@ -217,7 +218,7 @@ pub async fn reconnect(
             )?;
             tokio::time::sleep(wait).await;
         }
-        match open(url, connector.clone(), true).await {
+        match open(url, options.token, connector.clone(), true).await {
             Ok(socket) => {
                 print_line(out, &format!("* reconnected to {shown_url}"))?;
                 return Ok(socket);

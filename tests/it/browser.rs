@@ -404,6 +404,61 @@ async fn on_a_stage_with_tokens_the_page_asks_for_one_and_shows_names() {
     .await;
     screenshot(&page, "with-token").await;
     page.close().await.unwrap();
+    // The page sent the token in Sec-WebSocket-Protocol, not in the URL.
+    assert_token_came_in_the_header(&local, "alice");
+}
+
+/// The authorizer let `user` in, with the token from the header only.
+fn assert_token_came_in_the_header(local: &Local, user: &str) {
+    let transports: Vec<serde_json::Value> = local
+        .authorizer_log()
+        .into_iter()
+        .filter(|fields| fields["message"] == "connection authorized" && fields["user"] == user)
+        .map(|fields| fields["transport"].clone())
+        .collect();
+    assert!(!transports.is_empty(), "{user} was never let in");
+    assert!(
+        transports.iter().all(|transport| transport == "header"),
+        "{user}'s token came as {transports:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_an_identity_providers_stage_the_page_sends_its_id_token_in_the_header() {
+    let issuer = crate::common::oidc::Issuer::start();
+    let config = common::scratch_dir("browser_oidc").join("chatstack.toml");
+    std::fs::write(
+        &config,
+        issuer.settings("chat-page", "user_claim = \"preferred_username\""),
+    )
+    .unwrap();
+    let local = Local::start_with(&["--config", config.to_str().unwrap()]);
+    let token = issuer.token_for("dana", "chat-page");
+
+    let driver = Chromedriver::start();
+    let page = driver.browser().await;
+    // The token handed over in the link (as an app's sign-in redirect
+    // would): read, taken out of the address bar, sent in the header.
+    page.goto(&format!("{}?token={token}", page_url(&local)))
+        .await
+        .unwrap();
+    wait_for_state(&page, "connected", Duration::from_secs(20)).await;
+    let address = page.current_url().await.unwrap().to_string();
+    assert!(!address.contains("token="), "{address}");
+    type_and_send(&page, "signed in with my identity provider").await;
+    wait_until("the named message", Duration::from_secs(10), || async {
+        chats(&page).await
+            == [(
+                "chat mine".to_owned(),
+                "signed in with my identity provider".to_owned(),
+            )]
+    })
+    .await;
+    let name = page.find(Locator::Css("#messages li .from")).await.unwrap();
+    assert_eq!(name.text().await.unwrap(), "dana");
+    screenshot(&page, "with-id-token").await;
+    page.close().await.unwrap();
+    assert_token_came_in_the_header(&local, "dana");
 }
 
 #[tokio::test(flavor = "multi_thread")]
