@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common;
+use crate::common::chat::ChatProcess;
 use crate::common::local::Local;
 use crate::common::oidc::Issuer;
 use crate::common::ws::{Client, connect_offering, frame, send};
@@ -102,6 +103,22 @@ async fn an_issuers_tokens_connect_with_their_user_and_bad_ones_are_refused_with
         (&message["from"], &message["text"]),
         (&json!("bob"), &json!("hi"))
     );
+    // chatstack chat --token sends it in the header, and never prints it.
+    let carol_token = issuer.token_for("carol", AUDIENCE);
+    let mut carol = ChatProcess::start(&[&local.url, "--token", &carol_token]);
+    carol
+        .wait_for_line("* You are in #general; your lines go there. (your rooms: #general)")
+        .await;
+    carol.type_line("hello from the terminal");
+    let message = loop {
+        let frame = frame(&mut alice).await;
+        if frame["type"] == "message" {
+            break frame;
+        }
+    };
+    assert_eq!(message["from"], "carol", "{message}");
+    assert!(!carol.lines().iter().any(|l| l.contains(&carol_token)));
+    carol.finish();
 
     let good = issuer.claims("mallory", AUDIENCE);
     let with = |changes: Value| {
@@ -182,10 +199,11 @@ async fn an_issuers_tokens_connect_with_their_user_and_bad_ones_are_refused_with
     // Only alice and bob are connected; the log names reasons, never tokens.
     local.await_ids(2).await;
     let log = local.authorizer_log_text();
-    for token in cases
-        .iter()
-        .map(|(_, token, _)| token)
-        .chain([&alice_token, &bob_token])
+    for token in
+        cases
+            .iter()
+            .map(|(_, token, _)| token)
+            .chain([&alice_token, &bob_token, &carol_token])
     {
         let signature = token.rsplit('.').next().unwrap();
         assert!(
@@ -205,7 +223,11 @@ async fn an_issuers_tokens_connect_with_their_user_and_bad_ones_are_refused_with
         .collect();
     assert_eq!(
         transports,
-        [json!(["alice", "header"]), json!(["bob", "query"])]
+        [
+            json!(["alice", "header"]),
+            json!(["bob", "query"]),
+            json!(["carol", "header"])
+        ]
     );
 }
 
