@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -190,15 +189,9 @@ impl TryFrom<String> for Issuer {
             format!("issuer {text:?} is not a URL ({e}): write the issuer's URL, as its tokens' iss says it")
         })?;
         let host = url.host_str().unwrap_or_default();
-        let loopback = host.eq_ignore_ascii_case("localhost")
-            || host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
         match url.scheme() {
             "https" if !host.is_empty() => {}
-            "http" if loopback => {}
+            "http" if chat_contract::is_loopback_host(host) => {}
             _ => {
                 return Err(format!(
                     "issuer {text:?} must be https:// (http:// only on loopback, for local \

@@ -5,8 +5,7 @@
 //! moto, managed with `chatstack users --local` and signed in to with
 //! `chatstack token --local`.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -293,20 +292,9 @@ async fn a_new_key_is_picked_up_without_a_restart_and_made_up_keys_cannot_hammer
 
 /// `chatstack ARGS...` with `input` on standard input (a password).
 fn chatstack_with_input(args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chatstack"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chatstack runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chatstack"));
+    command.args(args);
+    common::run_with_input(command, input)
 }
 
 fn text(output: &Output) -> String {

@@ -949,6 +949,18 @@ cognito = true
 connections_per_user = 3
 "#;
 
+/// An identity provider's keys are public: the authorizer may write its
+/// logs and do nothing else.
+fn assert_the_authorizer_only_writes_its_logs(template: &Value) {
+    let (actions, _) = access_of(template, "AuthorizerRole");
+    assert_eq!(
+        actions,
+        ["logs:CreateLogStream", "logs:PutLogEvents"]
+            .map(str::to_owned)
+            .into()
+    );
+}
+
 #[test]
 fn an_identity_providers_stage_trusts_its_issuer_with_no_secret_and_no_aws_access() {
     let template = template_with("idp", PROVIDERS);
@@ -966,15 +978,7 @@ fn an_identity_providers_stage_trusts_its_issuer_with_no_secret_and_no_aws_acces
             "CHATSTACK_OIDC_REQUIRED_CLAIMS": "{\"email_verified\":true,\"level\":3,\"tier\":\"pro\"}",
         })
     );
-    // The issuer's keys are public: the authorizer may write its logs and
-    // do nothing else.
-    let (actions, _) = access_of(&template, "AuthorizerRole");
-    assert_eq!(
-        actions,
-        ["logs:CreateLogStream", "logs:PutLogEvents"]
-            .map(str::to_owned)
-            .into()
-    );
+    assert_the_authorizer_only_writes_its_logs(&template);
     assert_eq!(resources["ConnectAuthorizer"]["Properties"]["Name"], "oidc");
     assert!(
         resources["ConnectAuthorizer"]["Properties"]
@@ -1038,13 +1042,7 @@ fn a_cognito_stage_has_its_own_closed_pool_and_a_public_client_as_issuer_and_aud
             "CHATSTACK_OIDC_USER_CLAIM": "cognito:username",
         })
     );
-    let (actions, _) = access_of(&template, "AuthorizerRole");
-    assert_eq!(
-        actions,
-        ["logs:CreateLogStream", "logs:PutLogEvents"]
-            .map(str::to_owned)
-            .into()
-    );
+    assert_the_authorizer_only_writes_its_logs(&template);
     let outputs = &template["Outputs"];
     assert_eq!(outputs["UserPoolId"]["Value"], json!({"Ref": "UserPool"}));
     assert_eq!(

@@ -275,6 +275,19 @@ pub fn check_room_name(name: &str) -> Result<(), RoomNameError> {
     Ok(())
 }
 
+/// Whether a URL's host (as `Url::host_str` gives it: an IPv6 address in
+/// brackets) is this machine: `localhost` or a loopback address. Plain
+/// `http://` is taken only there (an issuer run by tests or by `chatstack
+/// local`); the settings and the authorizer apply the same rule.
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +334,22 @@ mod tests {
             "{counts:?}"
         );
         assert_eq!(room_key("general", 3), "general#3");
+    }
+
+    #[test]
+    fn loopback_hosts_are_this_machine_only() {
+        for host in ["localhost", "LOCALHOST", "127.0.0.1", "127.9.9.9", "[::1]"] {
+            assert!(super::is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "",
+            "example.com",
+            "10.0.0.1",
+            "[::2]",
+            "localhost.example.com",
+            "127.0.0.1.nip.io",
+        ] {
+            assert!(!super::is_loopback_host(host), "{host}");
+        }
     }
 }

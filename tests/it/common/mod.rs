@@ -21,6 +21,26 @@ pub fn chatstack(args: &[&str]) -> Output {
         .expect("the chatstack binary runs")
 }
 
+/// Runs `command` with `input` on its standard input (a password); what
+/// it printed.
+pub fn run_with_input(mut command: Command, input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command runs");
+    child
+        .stdin
+        .take()
+        .expect("its standard input")
+        .write_all(input.as_bytes())
+        .expect("the input is written");
+    child.wait_with_output().expect("the command ends")
+}
+
 /// The path of a pinned Python tool, installing it first if needed.
 ///
 /// A missing tool fails the test with what to do; it is never a skip.

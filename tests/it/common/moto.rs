@@ -70,23 +70,9 @@ impl Moto {
     /// Runs the `chatstack` binary against this server with `input` on
     /// standard input (a password).
     pub fn chatstack_with_input(&self, args: &[&str], input: &str) -> Output {
-        use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatstack"))
-            .args(args)
-            .envs(self.env())
-            .env("HOME", &self.home)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("chatstack runs");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().expect("chatstack ends")
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatstack"));
+        command.args(args).envs(self.env()).env("HOME", &self.home);
+        super::run_with_input(command, input)
     }
 
     /// Writes a stand-in zip of every function under `dir`, its content

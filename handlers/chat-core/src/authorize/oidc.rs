@@ -12,7 +12,6 @@
 //! <https://openid.net/specs/openid-connect-discovery-1_0.html>
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -472,15 +471,9 @@ fn user_name(claims: &Map<String, Value>, claim: &str) -> Result<String, OidcRef
 pub fn check_url(url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url} is not a URL: {e}"))?;
     let host = parsed.host_str().unwrap_or_default();
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
     match parsed.scheme() {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if chat_contract::is_loopback_host(host) => Ok(()),
         _ => Err(format!(
             "{url}: keys are read over https:// only (http:// to loopback)"
         )),
