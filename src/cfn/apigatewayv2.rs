@@ -153,6 +153,22 @@ pub struct RouteSettings {
     pub throttling_rate_limit: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detailed_metrics_enabled: Option<bool>,
+    /// Execution logging: `OFF`, `ERROR` or `INFO` (needs the account's
+    /// API Gateway CloudWatch role).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging_level: Option<String>,
+    /// Whether execution logs hold whole requests and responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_trace_enabled: Option<bool>,
+}
+
+/// Where a stage's access log goes, and each line's format.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccessLogSettings {
+    pub destination_arn: Expr,
+    /// `$context` variables, in JSON here.
+    pub format: String,
 }
 
 /// A named stage (`dev`, `prod`, ...) serving one deployment.
@@ -171,9 +187,51 @@ pub struct Stage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_route_settings: Option<RouteSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_log_settings: Option<AccessLogSettings>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
 impl ResourceProperties for Stage {
     const TYPE: &'static str = "AWS::ApiGatewayV2::Stage";
+}
+
+/// How a custom domain is served.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DomainNameConfiguration {
+    pub certificate_arn: String,
+    /// `REGIONAL` (the only kind WebSocket APIs take).
+    pub endpoint_type: String,
+    /// `TLS_1_2`: TLS 1.2 at least.
+    pub security_policy: String,
+}
+
+/// A custom domain name for APIs.
+///
+/// Changing `DomainName` replaces it:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-domainname.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DomainName {
+    pub domain_name: String,
+    pub domain_name_configurations: Vec<DomainNameConfiguration>,
+}
+
+impl ResourceProperties for DomainName {
+    const TYPE: &'static str = "AWS::ApiGatewayV2::DomainName";
+}
+
+/// Serves an API's stage at a custom domain (at its root, without a key).
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-apimapping.html>
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApiMapping {
+    pub api_id: Expr,
+    pub domain_name: Expr,
+    pub stage: Expr,
+}
+
+impl ResourceProperties for ApiMapping {
+    const TYPE: &'static str = "AWS::ApiGatewayV2::ApiMapping";
 }

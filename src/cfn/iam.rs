@@ -19,6 +19,8 @@ pub enum Principal {
     Service(Vec<String>),
     /// Everyone, `"*"`: for `Deny` statements of resource policies.
     Everyone,
+    /// An account or role, by ARN: `{"AWS": ...}` (a key policy's owner).
+    Aws(Expr),
 }
 
 impl Serialize for Principal {
@@ -31,6 +33,12 @@ impl Serialize for Principal {
                 map.end()
             }
             Principal::Everyone => serializer.serialize_str("*"),
+            Principal::Aws(arn) => {
+                use serde::ser::SerializeMap;
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("AWS", arn)?;
+                map.end()
+            }
         }
     }
 }

@@ -5,15 +5,19 @@
 //! when `None`, so forgetting a required property does not compile.
 
 pub mod apigatewayv2;
+pub mod cloudwatch;
 pub mod cognito;
 pub mod dynamodb;
 mod expr;
 pub mod iam;
+pub mod kms;
 pub mod lambda;
 pub mod logs;
+pub mod route53;
 pub mod s3;
 pub mod scheduler;
 pub mod secretsmanager;
+pub mod sns;
 pub mod sqs;
 mod template;
 

@@ -81,6 +81,18 @@ fn jobs_table() -> Resource<Table> {
 }
 
 impl FanoutQueue {
+    pub fn queue(&self) -> &LogicalId {
+        &self.queue
+    }
+
+    pub fn dead_letters(&self) -> &LogicalId {
+        &self.dead_letters
+    }
+
+    pub fn jobs(&self) -> &LogicalId {
+        &self.jobs
+    }
+
     pub fn add_to(template: &mut Template, broadcast: Broadcast) -> Result<Self, TemplateError> {
         let dead_letters = template.add(
             "FanoutDeadLetterQueue",

@@ -11,10 +11,12 @@
 
 mod api;
 mod authorizer;
+mod domain;
 mod fanout;
 mod function;
 mod functions;
 mod logs;
+mod monitoring;
 mod notify;
 mod role;
 mod schedule;
@@ -27,6 +29,7 @@ pub use authorizer::{
     ConnectAuthorizer, IdentityProvider, OIDC_ISSUER_OUTPUT, TOKEN_SECRET_OUTPUT, TokenSecret,
     USER_POOL_CLIENT_OUTPUT, USER_POOL_OUTPUT, add_connect_authorizer,
 };
+pub use domain::{DOMAIN_TARGET_OUTPUT, DOMAIN_URL_OUTPUT, NOTIFY_DOMAIN_URL_OUTPUT};
 pub use fanout::FanoutQueue;
 pub use function::{
     ASSETS_BUCKET_PARAMETER, CodeBucket, FunctionProps, InvokedBy, LambdaFunction,
@@ -34,14 +37,20 @@ pub use function::{
 };
 pub use functions::{Enforces, FUNCTIONS, FanoutPart, FunctionSpec, RouteSpec, Trigger};
 pub use logs::FunctionLogs;
+pub use monitoring::{ALARM_TOPIC_OUTPUT, DASHBOARD_OUTPUT, alarm_prefix};
 pub use notify::{NOTIFY_PATH, NOTIFY_ROUTE, NOTIFY_URL_OUTPUT, NotifyEndpoint};
 pub use role::Grants;
 pub use schedule::{add_push_schedule, scheduled_event};
-pub use stage::{CALLBACK_URL_OUTPUT, StageProps, WEBSOCKET_URL_OUTPUT, WebSocketStage};
+pub use stage::{
+    ACCESS_LOG_OUTPUT, CALLBACK_URL_OUTPUT, StageProps, WEBSOCKET_URL_OUTPUT, WebSocketStage,
+    access_log_format,
+};
 pub use table::{ConnectionsTable, HistoryTable, MembersTable, TableAction};
 
 use crate::cfn::{Template, TemplateError};
-use crate::settings::{Authorization, Oidc, StageSettings};
+use crate::settings::{Authorization, Domain, Oidc, StageSettings};
+use domain::CustomDomain;
+use monitoring::{Watched, WatchedFunction};
 
 /// The complete template of the chat app for `stage`, with what its
 /// `settings` add (none: the guide's app exactly).
@@ -65,6 +74,10 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         history: history.as_ref(),
     };
     let mut notify = None;
+    let mut functions: Vec<WatchedFunction> = authorization
+        .iter()
+        .map(|with| with.function.clone())
+        .collect();
     for spec in FUNCTIONS {
         // The authorizer is added above, before the route it guards.
         if !(spec.in_every_stage() || spec.trigger == Trigger::Notify && settings.has_notify()) {
@@ -72,6 +85,11 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         }
         let grants = grants_for(spec, settings, tables, &api, &fanout);
         let function = LambdaFunction::add_to(&mut template, &spec.props(), &code, grants)?;
+        functions.push(WatchedFunction {
+            name: spec.name,
+            logical_prefix: spec.logical_prefix,
+            id: function.id().clone(),
+        });
         match spec.trigger {
             Trigger::WebSocketRoutes(routes) => {
                 let authorizer = authorization.as_ref().map(|with| &with.authorizer);
@@ -85,12 +103,14 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
             Trigger::Authorizer => {}
         }
     }
-    if let Some(function) = &notify {
-        add_push(&mut template, function, settings)?;
-    }
+    let endpoint = notify
+        .as_ref()
+        .map(|function| add_push(&mut template, function, settings))
+        .transpose()?;
     api.add_heartbeat_route(&mut template)?;
     let stage_props = StageProps {
         throttling: settings.throttling,
+        logging: settings.logging,
     };
     let stage = WebSocketStage::add_to(&mut template, api, stage_props)?;
     add_outputs(
@@ -100,6 +120,20 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         &fanout,
         authorization.as_ref(),
     )?;
+    if let Some(domain) = &settings.domain {
+        add_domains(&mut template, domain, &stage, endpoint.as_ref())?;
+    }
+    if let Some(alarms) = &settings.alarms {
+        let watched = Watched {
+            stage: stage.name(),
+            api: stage.api(),
+            functions: &functions,
+            tables: &tables.ids(&fanout),
+            queue: fanout.queue(),
+            dead_letters: fanout.dead_letters(),
+        };
+        monitoring::add_monitoring(&mut template, alarms, &watched)?;
+    }
     Ok(template)
 }
 
@@ -108,10 +142,48 @@ fn add_push(
     template: &mut Template,
     function: &LambdaFunction,
     settings: &StageSettings,
-) -> Result<(), TemplateError> {
-    NotifyEndpoint::add_to(template, function)?.add_outputs(template)?;
+) -> Result<NotifyEndpoint, TemplateError> {
+    let endpoint = NotifyEndpoint::add_to(template, function)?;
+    endpoint.add_outputs(template)?;
     if let Some(schedule) = &settings.schedule {
         add_push_schedule(template, function, schedule)?;
+    }
+    Ok(endpoint)
+}
+
+/// The stage's custom domain, and the notify endpoint's if it has one.
+fn add_domains(
+    template: &mut Template,
+    domain: &Domain,
+    stage: &WebSocketStage,
+    endpoint: Option<&NotifyEndpoint>,
+) -> Result<(), TemplateError> {
+    let zone = domain.hosted_zone_id.as_ref();
+    let certificate = &domain.certificate_arn;
+    let mapped = domain::Mapped {
+        logical_prefix: "CustomDomain",
+        api: stage.api(),
+        stage: stage.id(),
+    };
+    CustomDomain::add_to(template, &domain.name, certificate, zone, mapped)?.add_outputs(
+        template,
+        DOMAIN_URL_OUTPUT,
+        "wss",
+        "",
+    )?;
+    if let (Some(name), Some(endpoint)) = (&domain.notify_name, endpoint) {
+        let (api, stage) = endpoint.api_and_stage();
+        let mapped = domain::Mapped {
+            logical_prefix: "NotifyDomain",
+            api,
+            stage,
+        };
+        CustomDomain::add_to(template, name, certificate, zone, mapped)?.add_outputs(
+            template,
+            NOTIFY_DOMAIN_URL_OUTPUT,
+            "https",
+            NOTIFY_PATH,
+        )?;
     }
     Ok(())
 }
@@ -126,6 +198,7 @@ fn add_outputs(
     authorization: Option<&StageAuthorization>,
 ) -> Result<(), TemplateError> {
     stage.add_outputs(template)?;
+    stage.add_access_log_output(template)?;
     tables.connections.add_output(template)?;
     if let Some(history) = tables.history {
         history.add_output(template)?;
@@ -169,6 +242,18 @@ struct Tables<'a> {
     history: Option<&'a HistoryTable>,
 }
 
+impl Tables<'_> {
+    /// Every table of the stage, the fan-out's jobs table too.
+    fn ids(&self, fanout: &FanoutQueue) -> Vec<crate::cfn::LogicalId> {
+        [self.connections.id(), self.members.id()]
+            .into_iter()
+            .chain(self.history.map(HistoryTable::id))
+            .chain([fanout.jobs()])
+            .cloned()
+            .collect()
+    }
+}
+
 /// What `spec`'s function reaches, each granted by the resource with the
 /// variable that names it, and the stage's limits it enforces.
 fn grants_for(
@@ -205,6 +290,7 @@ fn grants_for(
 struct StageAuthorization {
     trusts: Trusted,
     authorizer: ConnectAuthorizer,
+    function: WatchedFunction,
 }
 
 enum Trusted {
@@ -243,7 +329,15 @@ fn add_authorization(
         .ok_or_else(|| TemplateError::Missing("the authorizer function".to_owned()))?;
     let function = LambdaFunction::add_to(template, &spec.props(), code, grants)?;
     let authorizer = add_connect_authorizer(template, api, &function, name)?;
-    Ok(Some(StageAuthorization { trusts, authorizer }))
+    Ok(Some(StageAuthorization {
+        trusts,
+        authorizer,
+        function: WatchedFunction {
+            name: spec.name,
+            logical_prefix: spec.logical_prefix,
+            id: function.id().clone(),
+        },
+    }))
 }
 
 fn trust_provider(

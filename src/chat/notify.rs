@@ -26,6 +26,7 @@ const BURST_LIMIT: u32 = 20;
 #[derive(Debug)]
 pub struct NotifyEndpoint {
     api: LogicalId,
+    stage: LogicalId,
 }
 
 impl NotifyEndpoint {
@@ -70,8 +71,8 @@ impl NotifyEndpoint {
                 operation_name: Some("Notify".to_owned()),
             },
         )?;
-        add_stage(template, &api, [route, integration])?;
-        let endpoint = NotifyEndpoint { api };
+        let stage = add_stage(template, &api, [route, integration])?;
+        let endpoint = NotifyEndpoint { api, stage };
         template.add(
             "NotifyPermission",
             Permission {
@@ -95,6 +96,11 @@ impl NotifyEndpoint {
                 NOTIFY_ROUTE.replace(' ', "")
             ))],
         )
+    }
+
+    /// The API and its stage, for a custom domain's mapping.
+    pub fn api_and_stage(&self) -> (&LogicalId, &LogicalId) {
+        (&self.api, &self.stage)
     }
 
     /// `NotifyUrl`, where to POST, and `NotifyRouteArn`, what a caller's
@@ -133,7 +139,7 @@ fn add_stage(
     template: &mut Template,
     api: &LogicalId,
     wired: [LogicalId; 2],
-) -> Result<(), TemplateError> {
+) -> Result<LogicalId, TemplateError> {
     template.add(
         "NotifyStage",
         Resource::new(Stage {
@@ -145,7 +151,9 @@ fn add_stage(
                 throttling_burst_limit: Some(BURST_LIMIT),
                 throttling_rate_limit: Some(RATE_LIMIT),
                 detailed_metrics_enabled: Some(false),
+                ..RouteSettings::default()
             }),
+            access_log_settings: None,
             description: Some("chatstack notify endpoint".to_owned()),
         })
         .depends_on(wired)
@@ -153,6 +161,5 @@ fn add_stage(
             "CKV_AWS_95",
             "access logs need the account-wide API Gateway CloudWatch role, which is the account owner's to set",
         ),
-    )?;
-    Ok(())
+    )
 }

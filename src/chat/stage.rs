@@ -1,29 +1,68 @@
 //! The stage clients connect to, and the deployment it serves.
 
-use crate::cfn::apigatewayv2::{RouteSettings, Stage};
-use crate::cfn::{LogicalId, Output, Resource, Template, TemplateError};
+use crate::cfn::apigatewayv2::{AccessLogSettings, RouteSettings, Stage};
+use crate::cfn::logs::LogGroup;
+use crate::cfn::{
+    Expr, LogicalId, Output, Pseudo, Resource, RetentionPolicy, Template, TemplateError,
+};
 
 use super::api::stage_url;
 use super::{StageName, WebSocketApi};
-use crate::settings::Throttling;
+use crate::settings::{Logging, Throttling};
 
 /// The output clients connect to (`wss://`).
 pub const WEBSOCKET_URL_OUTPUT: &str = "WebSocketUrl";
 /// The output of the management API's URL (`https://`).
 pub const CALLBACK_URL_OUTPUT: &str = "CallbackUrl";
 
+/// The output naming the access log group, for `chatstack logs --access`.
+pub const ACCESS_LOG_OUTPUT: &str = "AccessLogGroupName";
+
 /// A stage's own settings.
 #[derive(Debug, Clone, Copy)]
 pub struct StageProps {
     /// Every route's throttling, all clients together.
     pub throttling: Throttling,
+    /// API Gateway's access and execution logs, if asked for.
+    pub logging: Option<Logging>,
 }
 
 /// A stage of a [`WebSocketApi`] with every route the API was given.
 #[derive(Debug)]
 pub struct WebSocketStage {
+    id: LogicalId,
     api: LogicalId,
     name: StageName,
+    access_log: Option<LogicalId>,
+}
+
+/// One access log line: what API Gateway knows of each connection,
+/// message and disconnection, as JSON (`$context` variables of WebSocket
+/// APIs; the user is the authorizer's `userName`, empty on open stages).
+/// <https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-logging.html>
+pub fn access_log_format(source_ip: bool) -> String {
+    let mut fields = vec![
+        ("requestId", "$context.requestId"),
+        ("time", "$context.requestTimeEpoch"),
+        ("connectionId", "$context.connectionId"),
+        ("eventType", "$context.eventType"),
+        ("routeKey", "$context.routeKey"),
+        ("status", "$context.status"),
+        ("integrationStatus", "$context.integration.status"),
+        ("integrationLatency", "$context.integration.latency"),
+        ("integrationError", "$context.integration.error"),
+        ("authorizerError", "$context.authorizer.error"),
+        ("error", "$context.error.message"),
+        ("user", "$context.authorizer.userName"),
+    ];
+    if source_ip {
+        fields.push(("sourceIp", "$context.identity.sourceIp"));
+    }
+    let map: serde_json::Map<String, serde_json::Value> = fields
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.into()))
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }
 
 impl WebSocketStage {
@@ -52,27 +91,75 @@ impl WebSocketStage {
             routes,
             integrations,
         } = api;
-        template.add(
-            "Stage",
-            Resource::new(Stage {
-                api_id: (&api).into(),
-                stage_name: name.to_string(),
-                deployment_id: None,
-                auto_deploy: Some(true),
-                default_route_settings: Some(RouteSettings {
-                    throttling_burst_limit: Some(props.throttling.burst_limit.0),
-                    throttling_rate_limit: Some(f64::from(props.throttling.rate_limit.0)),
-                    detailed_metrics_enabled: Some(false),
-                }),
-                description: Some(format!("chatstack stage {name}")),
-            })
-            .depends_on(routes.into_iter().chain(integrations))
-            .skip_checkov(
+        let logging = props.logging.unwrap_or_default();
+        let access_log = if logging.access {
+            Some(add_access_log_group(template, logging.retention_days.0)?)
+        } else {
+            None
+        };
+        let stage = Resource::new(Stage {
+            api_id: (&api).into(),
+            stage_name: name.to_string(),
+            deployment_id: None,
+            auto_deploy: Some(true),
+            default_route_settings: Some(RouteSettings {
+                throttling_burst_limit: Some(props.throttling.burst_limit.0),
+                throttling_rate_limit: Some(f64::from(props.throttling.rate_limit.0)),
+                detailed_metrics_enabled: Some(false),
+                logging_level: logging.execution.map(|level| level.as_str().to_owned()),
+                // Execution logs never hold whole messages: they are chat.
+                data_trace_enabled: logging.execution.map(|_| false),
+            }),
+            access_log_settings: access_log.as_ref().map(|group| AccessLogSettings {
+                destination_arn: Expr::arn_of(group),
+                format: access_log_format(logging.source_ip),
+            }),
+            description: Some(format!("chatstack stage {name}")),
+        })
+        .depends_on(routes.into_iter().chain(integrations));
+        let stage = if access_log.is_some() {
+            stage
+        } else {
+            stage.skip_checkov(
                 "CKV_AWS_95",
                 "access logs need the account-wide API Gateway CloudWatch role, which is the account owner's to set",
+            )
+        };
+        let id = template.add("Stage", stage)?;
+        Ok(WebSocketStage {
+            id,
+            api,
+            name,
+            access_log,
+        })
+    }
+
+    /// The stage resource (`Ref`: its name).
+    pub fn id(&self) -> &LogicalId {
+        &self.id
+    }
+
+    /// The API it serves.
+    pub fn api(&self) -> &LogicalId {
+        &self.api
+    }
+
+    pub fn name(&self) -> &StageName {
+        &self.name
+    }
+
+    /// `AccessLogGroupName`, on a stage with access logs.
+    pub fn add_access_log_output(&self, template: &mut Template) -> Result<(), TemplateError> {
+        match &self.access_log {
+            Some(group) => template.add_output(
+                ACCESS_LOG_OUTPUT,
+                Output {
+                    description: "API Gateway's access log (chatstack logs --access)".to_owned(),
+                    value: group.into(),
+                },
             ),
-        )?;
-        Ok(WebSocketStage { api, name })
+            None => Ok(()),
+        }
     }
 
     /// Outputs the stage's URLs: `WebSocketUrl`
@@ -95,6 +182,30 @@ impl WebSocketStage {
             },
         )
     }
+}
+
+/// The access log group, named after the stack, kept `retention_days`,
+/// deleted with the stack.
+fn add_access_log_group(
+    template: &mut Template,
+    retention_days: u32,
+) -> Result<LogicalId, TemplateError> {
+    template.add(
+        "AccessLogGroup",
+        Resource::new(LogGroup {
+            log_group_name: Some(Expr::sub([
+                "/aws/apigateway/".into(),
+                Pseudo::StackName.into(),
+                "/access".into(),
+            ])),
+            retention_in_days: Some(retention_days),
+        })
+        .retention(RetentionPolicy::Delete)
+        .skip_checkov(
+            "CKV_AWS_158",
+            "CloudWatch Logs encrypts at rest already; the access log holds no message text",
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -160,6 +271,7 @@ mod tests {
     fn default_props() -> StageProps {
         StageProps {
             throttling: Throttling::default(),
+            logging: None,
         }
     }
 
@@ -174,6 +286,7 @@ mod tests {
                 rate_limit: RateLimit(20),
                 burst_limit: BurstLimit(5),
             },
+            logging: None,
         };
         let (stage, _) = stage_for(&["$connect"], props);
         let settings = &stage["Properties"]["DefaultRouteSettings"];

@@ -104,6 +104,10 @@ fn user_index() -> GlobalSecondaryIndex {
 }
 
 impl ConnectionsTable {
+    pub fn id(&self) -> &LogicalId {
+        &self.id
+    }
+
     /// The table; `by_user` adds the index of connections by user name
     /// (stages with tokens, where connections have one).
     pub fn add_to(template: &mut Template, by_user: bool) -> Result<Self, TemplateError> {
@@ -197,6 +201,10 @@ pub struct MembersTable {
 }
 
 impl MembersTable {
+    pub fn id(&self) -> &LogicalId {
+        &self.id
+    }
+
     pub fn add_to(template: &mut Template) -> Result<Self, TemplateError> {
         // Memberships expire with their connection (TTL), like it.
         let id = template.add(
@@ -245,6 +253,10 @@ pub struct HistoryTable {
 }
 
 impl HistoryTable {
+    pub fn id(&self) -> &LogicalId {
+        &self.id
+    }
+
     pub fn add_to(template: &mut Template, settings: History) -> Result<Self, TemplateError> {
         let id = template.add(
             "HistoryTable",

@@ -42,9 +42,14 @@ use serde::Deserialize;
 use crate::stage_name::StageName;
 
 mod authorization;
+mod operations;
 
 pub use authorization::{
     Audience, Authorization, ClaimName, ClaimValue, GroupName, Issuer, Oidc, Provider,
+};
+pub use operations::{
+    AlarmDestination, Alarms, CertificateArn, Domain, DomainName, ExecutionLevel, HostedZoneId,
+    Logging, RetentionDays, Threshold, Thresholds,
 };
 
 /// Where settings are read from when no `--config` is given.
@@ -121,6 +126,12 @@ pub struct StageSettings {
     /// Each room's messages kept, numbered, for clients to catch up on;
     /// absent: none kept (the guide's behaviour).
     pub history: Option<History>,
+    /// A custom domain clients connect to.
+    pub domain: Option<Domain>,
+    /// API Gateway's access and execution logs.
+    pub logging: Option<Logging>,
+    /// Alarms on the stage's health, and a dashboard.
+    pub alarms: Option<Alarms>,
 }
 
 /// A stage's room history (`[stages.X.history]`, an empty table takes the

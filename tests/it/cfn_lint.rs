@@ -26,6 +26,7 @@ fn templates_pass_cfn_lint_with_no_findings() {
         "authorized",
         "oidc",
         "cognito",
+        "operated",
         "history",
     ] {
         let stage_name: StageName = stage.parse().unwrap();

@@ -21,6 +21,7 @@ fn checkov_finds_nothing_unexplained() {
         "authorized",
         "oidc",
         "cognito",
+        "operated",
         "history",
     ] {
         let stage_name: StageName = stage.parse().unwrap();

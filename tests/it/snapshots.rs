@@ -70,6 +70,12 @@ fn cognito_yaml() {
     assert_template_snapshot("cognito", Format::Yaml);
 }
 
+/// A stage run in production: a custom domain, logs, alarms, a dashboard.
+#[test]
+fn operated_yaml() {
+    assert_template_snapshot("operated", Format::Yaml);
+}
+
 /// A stage that keeps each room's messages.
 #[test]
 fn history_yaml() {

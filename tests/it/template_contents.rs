@@ -1055,3 +1055,290 @@ fn a_cognito_stage_has_its_own_closed_pool_and_a_public_client_as_issuer_and_aud
         "3"
     );
 }
+
+const OPERATED: &str = r#"
+[stages.live]
+notify = true
+[stages.live.domain]
+name = "chat.example.com"
+certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+hosted_zone_id = "Z0123456789ABCDEFGHIJ"
+notify_name = "notify.example.com"
+[stages.live.logging]
+access = true
+source_ip = true
+retention_days = 90
+execution = "INFO"
+[stages.live.alarms]
+email = "ops@example.com"
+function_errors = 3
+[stages.bare.domain]
+name = "chat.example.org"
+certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+[stages.bare.logging]
+access = true
+[stages.bare.alarms]
+topic_arn = "arn:aws:sns:eu-west-1:123456789012:oncall"
+dashboard = false
+"#;
+
+#[test]
+fn a_custom_domain_serves_the_stage_over_tls_1_2_with_the_record_when_the_zone_is_given() {
+    let template = template_with("live", OPERATED);
+    let resources = &template["Resources"];
+    let domain = &resources["CustomDomainName"]["Properties"];
+    assert_eq!(domain["DomainName"], "chat.example.com");
+    assert_eq!(
+        domain["DomainNameConfigurations"],
+        json!([{
+            "CertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
+            "EndpointType": "REGIONAL",
+            "SecurityPolicy": "TLS_1_2",
+        }])
+    );
+    assert_eq!(
+        resources["CustomDomainMapping"]["Properties"],
+        json!({"ApiId": {"Ref": "WebSocketApi"}, "DomainName": {"Ref": "CustomDomainName"}, "Stage": {"Ref": "Stage"}})
+    );
+    let record = &resources["CustomDomainRecord"]["Properties"];
+    assert_eq!(record["Type"], "A");
+    assert_eq!(record["HostedZoneId"], "Z0123456789ABCDEFGHIJ");
+    assert_eq!(
+        record["AliasTarget"],
+        json!({
+            "DNSName": {"Fn::GetAtt": ["CustomDomainName", "RegionalDomainName"]},
+            "HostedZoneId": {"Fn::GetAtt": ["CustomDomainName", "RegionalHostedZoneId"]},
+        })
+    );
+    assert_eq!(
+        resources["NotifyDomainMapping"]["Properties"],
+        json!({"ApiId": {"Ref": "NotifyApi"}, "DomainName": {"Ref": "NotifyDomainName"}, "Stage": {"Ref": "NotifyStage"}})
+    );
+    let outputs = &template["Outputs"];
+    assert_eq!(
+        outputs["DomainWebSocketUrl"]["Value"],
+        "wss://chat.example.com"
+    );
+    assert_eq!(
+        outputs["DomainNotifyUrl"]["Value"],
+        "https://notify.example.com/notify"
+    );
+    assert!(
+        outputs.get("DomainTarget").is_none(),
+        "the record points it"
+    );
+    // The functions still post to the API's own host.
+    assert!(
+        outputs["CallbackUrl"]["Value"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .contains(".execute-api.")
+    );
+
+    let bare = template_with("bare", OPERATED);
+    assert!(bare["Resources"].get("CustomDomainRecord").is_none());
+    assert!(bare["Resources"].get("NotifyDomainName").is_none());
+    assert_eq!(
+        bare["Outputs"]["DomainTarget"]["Value"],
+        json!({"Fn::GetAtt": ["CustomDomainName", "RegionalDomainName"]})
+    );
+}
+
+#[test]
+fn access_logs_are_json_lines_kept_as_asked_and_name_the_caller_only_when_asked() {
+    let template = template_with("live", OPERATED);
+    let resources = &template["Resources"];
+    let group = &resources["AccessLogGroup"];
+    assert_eq!(group["DeletionPolicy"], "Delete");
+    assert_eq!(group["Properties"]["RetentionInDays"], 90);
+    assert_eq!(
+        group["Properties"]["LogGroupName"],
+        json!({"Fn::Sub": "/aws/apigateway/${AWS::StackName}/access"})
+    );
+    let stage = &resources["Stage"]["Properties"];
+    assert_eq!(
+        stage["AccessLogSettings"]["DestinationArn"],
+        json!({"Fn::GetAtt": ["AccessLogGroup", "Arn"]})
+    );
+    let format: Value =
+        serde_json::from_str(stage["AccessLogSettings"]["Format"].as_str().unwrap()).unwrap();
+    for (field, variable) in [
+        ("connectionId", "$context.connectionId"),
+        ("routeKey", "$context.routeKey"),
+        ("eventType", "$context.eventType"),
+        ("status", "$context.status"),
+        ("requestId", "$context.requestId"),
+        ("integrationLatency", "$context.integration.latency"),
+        ("integrationStatus", "$context.integration.status"),
+        ("integrationError", "$context.integration.error"),
+        ("authorizerError", "$context.authorizer.error"),
+        ("user", "$context.authorizer.userName"),
+        ("sourceIp", "$context.identity.sourceIp"),
+    ] {
+        assert_eq!(format[field], variable, "{field}");
+    }
+    let settings = &stage["DefaultRouteSettings"];
+    assert_eq!(settings["LoggingLevel"], "INFO");
+    assert_eq!(settings["DataTraceEnabled"], false, "never whole messages");
+    assert_eq!(
+        template["Outputs"]["AccessLogGroupName"]["Value"],
+        json!({"Ref": "AccessLogGroup"})
+    );
+
+    let bare = template_with("bare", OPERATED);
+    let format = bare["Resources"]["Stage"]["Properties"]["AccessLogSettings"]["Format"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !format.contains("sourceIp"),
+        "the IP only when asked: {format}"
+    );
+    assert_eq!(
+        bare["Resources"]["AccessLogGroup"]["Properties"]["RetentionInDays"],
+        30
+    );
+    assert!(
+        bare["Resources"]["Stage"]["Properties"]["DefaultRouteSettings"]
+            .get("LoggingLevel")
+            .is_none()
+    );
+    let plain = template_with("prod", EVERYTHING);
+    assert!(plain["Resources"].get("AccessLogGroup").is_none());
+    assert!(
+        plain["Resources"]["Stage"]["Properties"]
+            .get("AccessLogSettings")
+            .is_none()
+    );
+}
+
+#[test]
+fn every_function_the_queue_the_api_and_each_table_have_alarms_sent_to_an_encrypted_topic() {
+    let template = template_with("live", OPERATED);
+    let resources = &template["Resources"];
+    let alarms = resources_of_type(&template, "AWS::CloudWatch::Alarm");
+    let functions = resources_of_type(&template, "AWS::Lambda::Function");
+    let tables = resources_of_type(&template, "AWS::DynamoDB::Table");
+    assert_eq!(alarms.len(), 2 * functions.len() + 3 + tables.len());
+    for (id, alarm) in &alarms {
+        let properties = &alarm["Properties"];
+        assert!(
+            properties["AlarmName"]
+                .as_str()
+                .unwrap()
+                .starts_with("chatstack-live-"),
+            "{id}"
+        );
+        assert_eq!(
+            properties["AlarmActions"],
+            json!([{"Ref": "AlarmTopic"}]),
+            "{id}"
+        );
+        assert_eq!(
+            properties["OKActions"],
+            json!([{"Ref": "AlarmTopic"}]),
+            "{id}"
+        );
+        assert_eq!(properties["TreatMissingData"], "notBreaching", "{id}");
+        assert!(
+            properties["AlarmDescription"]
+                .as_str()
+                .unwrap()
+                .contains("Look at: chatstack "),
+            "{id}: says what to look at"
+        );
+    }
+    for (id, _) in &functions {
+        let prefix = id.trim_end_matches("Function");
+        let errors = &resources[format!("{prefix}ErrorsAlarm")]["Properties"];
+        assert_eq!(errors["MetricName"], "Errors");
+        assert_eq!(errors["Threshold"], 3.0, "function_errors = 3");
+        assert_eq!(
+            errors["Dimensions"],
+            json!([{"Name": "FunctionName", "Value": {"Ref": id}}])
+        );
+        assert_eq!(
+            resources[format!("{prefix}ThrottlesAlarm")]["Properties"]["MetricName"],
+            "Throttles"
+        );
+    }
+    let dead_letters = &resources["FanoutDeadLettersAlarm"]["Properties"];
+    assert_eq!(
+        dead_letters["Dimensions"],
+        json!([{"Name": "QueueName", "Value": {"Fn::GetAtt": ["FanoutDeadLetterQueue", "QueueName"]}}])
+    );
+    for (alarm, metric) in [
+        ("ApiIntegrationErrorsAlarm", "IntegrationError"),
+        ("ApiExecutionErrorsAlarm", "ExecutionError"),
+    ] {
+        let properties = &resources[alarm]["Properties"];
+        assert_eq!(properties["MetricName"], metric);
+        assert_eq!(
+            properties["Dimensions"],
+            json!([{"Name": "ApiId", "Value": {"Ref": "WebSocketApi"}}, {"Name": "Stage", "Value": "live"}])
+        );
+    }
+    for (id, _) in &tables {
+        let metrics = &resources[format!("{id}ThrottlesAlarm")]["Properties"]["Metrics"];
+        assert_eq!(metrics[2]["Expression"], "m0 + m1", "{id}");
+        assert_eq!(
+            metrics[0]["MetricStat"]["Metric"]["Dimensions"],
+            json!([{"Name": "TableName", "Value": {"Ref": id}}])
+        );
+    }
+
+    // The topic is encrypted with a key CloudWatch may use for this
+    // stage's alarms only.
+    assert_eq!(
+        resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"],
+        json!({"Ref": "AlarmKey"})
+    );
+    let key = &resources["AlarmKey"]["Properties"];
+    assert_eq!(key["EnableKeyRotation"], true);
+    let cloudwatch = &key["KeyPolicy"]["Statement"][1];
+    assert_eq!(
+        cloudwatch["Principal"],
+        json!({"Service": ["cloudwatch.amazonaws.com"]})
+    );
+    assert_eq!(
+        cloudwatch["Action"],
+        json!(["kms:Decrypt", "kms:GenerateDataKey*"])
+    );
+    assert_eq!(
+        cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:chatstack-live-*"})
+    );
+    assert_eq!(
+        cloudwatch["Condition"]["StringEquals"]["aws:SourceAccount"],
+        json!({"Ref": "AWS::AccountId"})
+    );
+    assert_eq!(
+        resources["AlarmEmail"]["Properties"],
+        json!({"Endpoint": "ops@example.com", "Protocol": "email", "TopicArn": {"Ref": "AlarmTopic"}})
+    );
+    assert_eq!(
+        template["Outputs"]["DashboardName"]["Value"],
+        "chatstack-live"
+    );
+    assert!(
+        resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .contains("\"ConnectCount\",\"ApiId\",\"${WebSocketApi}\"")
+    );
+
+    // A topic of the user's: no key, no topic, no dashboard when asked.
+    let bare = template_with("bare", OPERATED);
+    for absent in ["AlarmKey", "AlarmTopic", "AlarmEmail", "Dashboard"] {
+        assert!(bare["Resources"].get(absent).is_none(), "{absent}");
+    }
+    for (id, alarm) in resources_of_type(&bare, "AWS::CloudWatch::Alarm") {
+        assert_eq!(
+            alarm["Properties"]["AlarmActions"],
+            json!(["arn:aws:sns:eu-west-1:123456789012:oncall"]),
+            "{id}"
+        );
+    }
+    let plain = template_with("prod", EVERYTHING);
+    assert!(resources_of_type(&plain, "AWS::CloudWatch::Alarm").is_empty());
+}

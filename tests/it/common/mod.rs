@@ -88,7 +88,9 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 /// `authorized` requires tokens, `oidc` an identity provider's (with
 /// groups and a required claim), `cognito` those of a user pool of its
 /// own, `history` keeps rooms' messages, `scheduled` has a schedule (which
-/// brings the endpoint too).
+/// brings the endpoint too), `operated` has everything a production stage
+/// adds (a custom domain, access and execution logs, alarms by e-mail and a
+/// dashboard).
 pub const SETTINGS: &str = r#"
 [stages.notify]
 notify = true
@@ -105,6 +107,23 @@ required_claims = { email_verified = true }
 
 [stages.cognito.authorization]
 cognito = true
+
+[stages.operated]
+notify = true
+authorization = true
+
+[stages.operated.domain]
+name = "chat.example.com"
+certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+hosted_zone_id = "Z0123456789ABCDEFGHIJ"
+notify_name = "notify.example.com"
+
+[stages.operated.logging]
+access = true
+execution = "ERROR"
+
+[stages.operated.alarms]
+email = "ops@example.com"
 
 [stages.history.history]
 days = 3
