@@ -7,11 +7,22 @@ use clap::Args;
 use super::{CliError, Execute};
 
 #[derive(Debug, Args)]
-pub struct DeployerPolicyArgs {}
+pub struct DeployerPolicyArgs {
+    /// Print the second policy instead: what stages with a custom domain,
+    /// API Gateway logs or alarms add (domain names, the alias record, the
+    /// access log group, alarms, the dashboard, the alarm topic and its
+    /// key). Attach both to deploy such stages.
+    #[arg(long)]
+    pub operations: bool,
+}
 
 impl Execute for DeployerPolicyArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
-        let policy = crate::deploy::policy::deployer_policy();
+        let policy = if self.operations {
+            crate::deploy::policy::operations_policy()
+        } else {
+            crate::deploy::policy::deployer_policy()
+        };
         let text = serde_json::to_string_pretty(&policy)
             .map_err(|e| CliError::Serialize(e.to_string()))?;
         writeln!(out, "{text}").map_err(CliError::Stdout)

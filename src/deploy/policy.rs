@@ -320,13 +320,181 @@ pub const GRANTS: &[Grant] = &[
     },
 ];
 
+/// What stages with a custom domain, API Gateway logs or alarms add
+/// (`[stages.X.domain]`, `logging`, `alarms`): a second managed policy, so
+/// that each stays within IAM's 6,144 characters, and a deployer of stages
+/// without them needs none of it.
+pub const OPERATIONS_GRANTS: &[Grant] = &[
+    Grant {
+        // Domain names are the user's; a stage's mapping lives under its name.
+        sid: "CustomDomains",
+        actions: &[
+            "apigateway:GET",
+            "apigateway:POST",
+            "apigateway:PATCH",
+            "apigateway:DELETE",
+            "apigateway:AddCertificateToDomain",
+            "apigateway:RemoveCertificateFromDomain",
+        ],
+        resources: &[
+            "arn:*:apigateway:*::/domainnames",
+            "arn:*:apigateway:*::/domainnames/*",
+        ],
+        passed_to: &[],
+    },
+    Grant {
+        // deploy's check that the account's API Gateway CloudWatch role is
+        // set, before a stage with logs asks for it.
+        sid: "ApiGatewayAccount",
+        actions: &["apigateway:GET"],
+        resources: &["arn:*:apigateway:*::/account"],
+        passed_to: &[],
+    },
+    Grant {
+        // The alias record, in the zone the settings name.
+        sid: "DomainRecord",
+        actions: &[
+            "route53:ChangeResourceRecordSets",
+            "route53:GetHostedZone",
+            "route53:ListResourceRecordSets",
+        ],
+        resources: &["arn:*:route53:::hostedzone/*"],
+        passed_to: &[],
+    },
+    Grant {
+        sid: "DomainRecordChanges",
+        actions: &["route53:GetChange", "route53:ListHostedZones"],
+        resources: &["*"],
+        passed_to: &[],
+    },
+    Grant {
+        sid: "AccessLogGroup",
+        actions: &[
+            "logs:CreateLogGroup",
+            "logs:DeleteLogGroup",
+            "logs:PutRetentionPolicy",
+            "logs:DeleteRetentionPolicy",
+            "logs:ListTagsForResource",
+            "logs:TagResource",
+            "logs:UntagResource",
+            "logs:DescribeIndexPolicies",
+            "logs:PutIndexPolicy",
+            "logs:DeleteIndexPolicy",
+            "logs:GetDataProtectionPolicy",
+            "logs:PutDataProtectionPolicy",
+            "logs:DeleteDataProtectionPolicy",
+            "logs:PutLogGroupDeletionProtection",
+        ],
+        resources: &["arn:*:logs:*:*:log-group:/aws/apigateway/chatstack-*"],
+        passed_to: &[],
+    },
+    Grant {
+        sid: "Alarms",
+        actions: &[
+            "cloudwatch:PutMetricAlarm",
+            "cloudwatch:DeleteAlarms",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:TagResource",
+            "cloudwatch:UntagResource",
+            "cloudwatch:ListTagsForResource",
+        ],
+        resources: &["arn:*:cloudwatch:*:*:alarm:chatstack-*"],
+        passed_to: &[],
+    },
+    Grant {
+        sid: "Dashboard",
+        actions: &[
+            "cloudwatch:PutDashboard",
+            "cloudwatch:GetDashboard",
+            "cloudwatch:DeleteDashboards",
+            "cloudwatch:TagResource",
+            "cloudwatch:UntagResource",
+            "cloudwatch:ListTagsForResource",
+        ],
+        resources: &["arn:*:cloudwatch::*:dashboard/chatstack-*"],
+        passed_to: &[],
+    },
+    Grant {
+        // The topic is named after the stack; its subscriptions' ARNs
+        // begin with its own.
+        sid: "AlarmTopic",
+        actions: &[
+            "sns:CreateTopic",
+            "sns:DeleteTopic",
+            "sns:GetTopicAttributes",
+            "sns:SetTopicAttributes",
+            "sns:Subscribe",
+            "sns:Unsubscribe",
+            "sns:ListSubscriptionsByTopic",
+            "sns:GetSubscriptionAttributes",
+            "sns:SetSubscriptionAttributes",
+            "sns:GetDataProtectionPolicy",
+            "sns:PutDataProtectionPolicy",
+            "sns:TagResource",
+            "sns:UntagResource",
+            "sns:ListTagsForResource",
+        ],
+        resources: &["arn:*:sns:*:*:chatstack-*"],
+        passed_to: &[],
+    },
+    Grant {
+        // The topic's key: ids are random, as API ids are.
+        sid: "AlarmKey",
+        actions: &[
+            "kms:DescribeKey",
+            "kms:GetKeyPolicy",
+            "kms:PutKeyPolicy",
+            "kms:EnableKey",
+            "kms:DisableKey",
+            "kms:EnableKeyRotation",
+            "kms:DisableKeyRotation",
+            "kms:GetKeyRotationStatus",
+            "kms:UpdateKeyDescription",
+            "kms:ScheduleKeyDeletion",
+            "kms:ListResourceTags",
+            "kms:TagResource",
+            "kms:UntagResource",
+        ],
+        resources: &["arn:*:kms:*:*:key/*"],
+        passed_to: &[],
+    },
+    Grant {
+        // Creating and listing keys have no resource.
+        sid: "CreateAlarmKey",
+        actions: &["kms:CreateKey", "kms:ListKeys"],
+        resources: &["*"],
+        passed_to: &[],
+    },
+];
+
 /// Handler permissions of the resource schemas that serve features the
 /// templates never use, by service or action prefix, with why: left out.
 pub const NOT_USED: &[(&str, &str)] = &[
     ("ec2:", "no function runs in a VPC"),
     ("elasticfilesystem:", "no function mounts EFS"),
     ("s3files:", "no function mounts S3 Files"),
-    ("kms:", "nothing uses a customer managed KMS key"),
+    // The alarm topic's key is the only customer managed one (granted in
+    // the operations policy); these are for functions, tables, event
+    // sources or pools encrypted with one, which none is.
+    (
+        "kms:CreateGrant",
+        "no function, table or pool uses a customer managed key",
+    ),
+    ("kms:RevokeGrant", "no table uses a customer managed key"),
+    (
+        "kms:Encrypt",
+        "no function, table or pool uses a customer managed key",
+    ),
+    (
+        "kms:Decrypt",
+        "no function, table, queue or pool uses a customer managed key",
+    ),
+    (
+        "kms:GenerateDataKey",
+        "no function, queue or pool uses a customer managed key",
+    ),
+    ("kms:ReEncrypt", "no pool uses a customer managed key"),
+    ("kms:ListAliases", "no table uses a customer managed key"),
     ("kinesis:", "no table streams to Kinesis"),
     ("firehose:", "no log group delivers to Firehose"),
     ("s3tables:", "the bucket has no S3 Tables metadata"),
@@ -503,6 +671,7 @@ pub fn not_used(action: &str) -> Option<&'static (&'static str, &'static str)> {
 pub fn allows(action: &str) -> bool {
     GRANTS
         .iter()
+        .chain(OPERATIONS_GRANTS)
         .flat_map(|grant| grant.actions)
         .any(|granted| matches(&granted.to_ascii_lowercase(), &action.to_ascii_lowercase()))
 }
@@ -519,7 +688,17 @@ fn matches(pattern: &str, text: &str) -> bool {
 
 /// The policy document, for `chatstack deployer-policy`.
 pub fn deployer_policy() -> Value {
-    let statements: Vec<Value> = GRANTS
+    policy_of(GRANTS)
+}
+
+/// The second document, for stages with a domain, logs or alarms
+/// (`chatstack deployer-policy --operations`).
+pub fn operations_policy() -> Value {
+    policy_of(OPERATIONS_GRANTS)
+}
+
+fn policy_of(grants: &[Grant]) -> Value {
+    let statements: Vec<Value> = grants
         .iter()
         .map(|grant| {
             let mut statement = json!({

@@ -13,7 +13,7 @@ use std::process::Command;
 use crate::common::moto::Moto;
 use crate::common::{ROOT, python_tool};
 use chatstack::deploy::aws::CLOUD_CALLS;
-use chatstack::deploy::policy::{NOT_USED, allows, deployer_policy, not_used};
+use chatstack::deploy::policy::{NOT_USED, allows, deployer_policy, not_used, operations_policy};
 use serde_json::Value;
 
 /// The methods of the `Cloud` trait and of `StackReader`, the part of it
@@ -70,12 +70,18 @@ fn schemas_dir() -> PathBuf {
 }
 
 /// The resource types of every template deploy sends: the assets bucket's,
-/// a stage with every setting, and one with a user pool of its own.
+/// a stage with every setting, one with a user pool of its own, and one run
+/// in production (a domain, logs, alarms).
 fn resource_types() -> BTreeSet<String> {
     let settings = chatstack::settings::Settings::parse(
         "[stages.all]\nnotify = true\nauthorization = true\n\
          [stages.all.schedule]\nexpression = \"rate(1 hour)\"\nmessage = \"m\"\n\
-         [stages.pool.authorization]\ncognito = true\n",
+         [stages.pool.authorization]\ncognito = true\n\
+         [stages.ops.domain]\nname = \"chat.example.com\"\n\
+         certificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/x\"\n\
+         hosted_zone_id = \"Z0123456789ABCDEFGHIJ\"\n\
+         [stages.ops.logging]\naccess = true\nexecution = \"ERROR\"\n\
+         [stages.ops.alarms]\nemail = \"ops@example.com\"\n",
         Path::new("chatstack.toml"),
     )
     .unwrap();
@@ -84,7 +90,7 @@ fn resource_types() -> BTreeSet<String> {
         chatstack::chat::template(&stage, &settings.stage(&stage)).unwrap()
     };
     let bootstrap = chatstack::deploy::bootstrap::template().unwrap();
-    [chat("all"), chat("pool"), bootstrap]
+    [chat("all"), chat("pool"), chat("ops"), bootstrap]
         .iter()
         .flat_map(|t| {
             let value = serde_json::to_value(t).unwrap();
@@ -147,19 +153,32 @@ fn every_permission_cloudformation_needs_is_granted_or_left_out_with_a_reason() 
 }
 
 #[test]
-fn chatstack_deployer_policy_prints_a_policy_iam_accepts() {
-    let output = common::chatstack(&["deployer-policy"]);
-    assert!(output.status.success(), "{output:?}");
-    let printed: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    assert_eq!(printed, deployer_policy());
-    // IAM's quota for a managed policy, not counting white space.
-    let size = serde_json::to_string(&printed).unwrap().len();
-    assert!(size <= 6_144, "{size} characters");
+fn chatstack_deployer_policy_prints_two_policies_iam_accepts() {
     let moto = Moto::start();
-    let document = serde_json::to_string(&printed).unwrap();
-    let created = moto.boto3(&format!(
-        "p = boto3.client('iam', **kw).create_policy(PolicyName='chatstack-deployer', PolicyDocument={document:?})\n\
-         print(p['Policy']['PolicyName'])"
-    ));
-    assert_eq!(created, "chatstack-deployer");
+    for (flags, expected, name) in [
+        (
+            &["deployer-policy"][..],
+            deployer_policy(),
+            "chatstack-deployer",
+        ),
+        (
+            &["deployer-policy", "--operations"][..],
+            operations_policy(),
+            "chatstack-deployer-operations",
+        ),
+    ] {
+        let output = common::chatstack(flags);
+        assert!(output.status.success(), "{output:?}");
+        let printed: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        assert_eq!(printed, expected);
+        // IAM's quota for a managed policy, not counting white space.
+        let size = serde_json::to_string(&printed).unwrap().len();
+        assert!(size <= 6_144, "{name}: {size} characters");
+        let document = serde_json::to_string(&printed).unwrap();
+        let created = moto.boto3(&format!(
+            "p = boto3.client('iam', **kw).create_policy(PolicyName='{name}', PolicyDocument={document:?})\n\
+             print(p['Policy']['PolicyName'])"
+        ));
+        assert_eq!(created, name);
+    }
 }
