@@ -18,18 +18,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// Whether `host` (a name or address, without port) is this machine's
-/// loopback: `localhost`, 127.0.0.0/8 or `::1` (bracketed or not).
-pub fn is_loopback_host(host: &str) -> bool {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    bare.eq_ignore_ascii_case("localhost")
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+/// Whether a host (a URL's, an IPv6 address in brackets) is this machine.
+pub use chat_contract::is_loopback_host;
 
 /// Whether a `Host` header names loopback and `port`.
 pub fn is_own_host(host_header: &str, port: u16) -> bool {

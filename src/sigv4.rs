@@ -56,7 +56,19 @@ pub fn sign_request(
     region: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, SigningError> {
-    let output = signature(request, credentials, region, SERVICE, time)?;
+    sign_request_for(request, credentials, region, SERVICE, time)
+}
+
+/// As [`sign_request`], for another service than `execute-api` (deploy's
+/// read of API Gateway's account settings signs for `apigateway`).
+pub fn sign_request_for(
+    request: Request<'_>,
+    credentials: &Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>, SigningError> {
+    let output = signature(request, credentials, region, service, time)?;
     Ok(output
         .output()
         .headers()

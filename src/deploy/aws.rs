@@ -32,6 +32,8 @@ pub const CLOUD_CALLS: &[(&str, &[&str])] = &[
     ("put_object", &["s3:PutObject"]),
     ("template_body", &["cloudformation:GetTemplate"]),
     ("account_concurrency", &["lambda:GetAccountSettings"]),
+    ("region", &[]),
+    ("api_gateway_logs_role", &["apigateway:GET"]),
     ("object_url", &[]),
     ("tag_object", &["s3:PutObjectTagging"]),
 ];
@@ -48,6 +50,11 @@ pub struct AwsCloud {
     lambda_endpoint: String,
     /// The region's S3 host suffix, for object URLs.
     s3_host: String,
+    region: String,
+    /// API Gateway's control plane (`apigateway.<region>...`, or the
+    /// endpoint the configuration names).
+    apigateway_endpoint: String,
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 impl AwsCloud {
@@ -64,8 +71,26 @@ impl AwsCloud {
             s3_endpoint: endpoint_of(config, "s3"),
             lambda_endpoint: endpoint_of(config, "lambda"),
             s3_host: s3_host(config),
+            region: config.region().map_or_else(String::new, |r| r.to_string()),
+            apigateway_endpoint: apigateway_endpoint(config),
+            credentials: config.credentials_provider(),
         }
     }
+}
+
+/// `https://apigateway.<region>.<the partition's domain>`, or the endpoint
+/// the configuration names (`AWS_ENDPOINT_URL`).
+fn apigateway_endpoint(config: &SdkConfig) -> String {
+    if let Some(url) = config.endpoint_url() {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let region = config.region().map_or("us-east-1", |r| r.as_ref());
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://apigateway.{region}.{domain}")
 }
 
 /// `s3.<region>.<the partition's domain>`: China's regions have their own.
@@ -333,6 +358,79 @@ impl Cloud for AwsCloud {
             .await
             .map_err(|e| cloud_error(e, &self.s3_endpoint))?;
         Ok(())
+    }
+
+    fn region(&self) -> String {
+        self.region.clone()
+    }
+
+    /// `GET /account`, signed for `apigateway` with the aws-sigv4 crate:
+    /// the one call deploy makes of API Gateway's control plane, not worth
+    /// a whole SDK.
+    async fn api_gateway_logs_role(&self) -> Result<Option<String>, CloudError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let endpoint = &self.apigateway_endpoint;
+        let unreachable = |cause: String| CloudError::Unreachable {
+            endpoint: endpoint.clone(),
+            cause,
+        };
+        let credentials = self
+            .credentials
+            .as_ref()
+            .ok_or(CloudError::NoCredentials)?
+            .provide_credentials()
+            .await
+            .map_err(|_| CloudError::NoCredentials)?;
+        let url = format!("{endpoint}/account");
+        let headers = [("accept", "application/json")];
+        let signature = crate::sigv4::sign_request_for(
+            crate::sigv4::Request {
+                method: "GET",
+                uri: &url,
+                headers: &headers,
+                body: b"",
+            },
+            &credentials,
+            &self.region,
+            "apigateway",
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| CloudError::Other(e.to_string()))?;
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::client::tls_config().map_err(unreachable)?)
+            .timeout(std::time::Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| unreachable(crate::aws::error_chain(&e)))?;
+        let mut request = client.get(&url).header(headers[0].0, headers[0].1);
+        for (name, value) in signature {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unreachable(crate::aws::error_chain(&e)))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .bytes()
+            .await
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        if !status.is_success() {
+            let message = body["message"]
+                .as_str()
+                .or_else(|| body["Message"].as_str())
+                .unwrap_or_default();
+            return Err(match status.as_u16() {
+                429 => CloudError::Throttled(message.to_owned()),
+                code => CloudError::Other(format!("API Gateway answered {code}: {message}")),
+            });
+        }
+        Ok(body["cloudwatchRoleArn"]
+            .as_str()
+            .filter(|arn| !arn.is_empty())
+            .map(str::to_owned))
     }
 
     async fn account_concurrency(&self) -> Result<AccountConcurrency, CloudError> {

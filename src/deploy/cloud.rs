@@ -107,6 +107,12 @@ pub trait Cloud: StackReader {
     async fn template_body(&self, stack: &str) -> Result<Option<String>, CloudError>;
     /// The account's Lambda concurrency in the region deployed to.
     async fn account_concurrency(&self) -> Result<AccountConcurrency, CloudError>;
+    /// The region deployed to.
+    fn region(&self) -> String;
+    /// The role API Gateway writes CloudWatch logs with, set once for the
+    /// account and region (`GET /account`'s `cloudwatchRoleArn`); `None`
+    /// when there is none.
+    async fn api_gateway_logs_role(&self) -> Result<Option<String>, CloudError>;
     /// The `https://` URL of an object, as CloudFormation's `TemplateURL`
     /// takes it.
     fn object_url(&self, bucket: &str, key: &str) -> String;

@@ -79,6 +79,93 @@ pub enum DeployError {
     TemplateNeedsBucket { bytes: usize },
     #[error("the bootstrap stack {0} has no {1} resource; delete it and deploy again")]
     Bootstrap(&'static str, &'static str),
+    #[error(
+        "the certificate of [stages.{stage}.domain] is in {certificate_region} ({certificate_partition}), \
+         but the stage deploys to {region} ({partition}): a regional custom domain takes an ACM \
+         certificate of its own region; request or import one in {region} and name it in \
+         certificate_arn"
+    )]
+    CertificateElsewhere {
+        stage: String,
+        certificate_region: String,
+        certificate_partition: String,
+        region: String,
+        partition: String,
+    },
+    #[error(
+        "stage {stage} asks for API Gateway logs ([stages.{stage}.logging]), which API Gateway \
+         writes only with the account's CloudWatch role, and none is set in {region}. It is one \
+         role for every API of the account in that region, so setting it is an administrator's \
+         step, done once: create a role API Gateway may assume with the AWS managed policy \
+         AmazonAPIGatewayPushToCloudWatchLogs, then `aws apigateway update-account --region \
+         {region} --patch-operations op=replace,path=/cloudwatchRoleArn,value=ROLE_ARN` \
+         (README: \"API Gateway's logs\"). Or turn the stage's logs off."
+    )]
+    NoApiGatewayLogsRole { stage: String, region: String },
+}
+
+/// The partition of a region: `aws-cn` for China's, `aws-us-gov` for
+/// GovCloud, `aws-iso*` for the isolated ones, `aws` for the rest.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
+/// What must hold in the account before a stage's production settings can
+/// deploy, checked before anything is built or changed: the domain's
+/// certificate in the stage's region and partition, and for logs the
+/// account's API Gateway CloudWatch role (a read that is not allowed is
+/// said and passed over: CloudFormation would still say it).
+async fn check_operations<C: cloud::Cloud>(
+    deployer: &mut Deployer<'_, C>,
+    stage: &StageName,
+    settings: &StageSettings,
+) -> Result<(), DeployError> {
+    let region = deployer.cloud.region();
+    if let Some(domain) = &settings.domain {
+        let certificate = &domain.certificate_arn;
+        let partition = partition_of(&region);
+        if certificate.region() != region || certificate.partition() != partition {
+            return Err(DeployError::CertificateElsewhere {
+                stage: stage.to_string(),
+                certificate_region: certificate.region().to_owned(),
+                certificate_partition: certificate.partition().to_owned(),
+                region,
+                partition: partition.to_owned(),
+            });
+        }
+    }
+    if settings
+        .logging
+        .is_some_and(|logging| logging.needs_account_role())
+    {
+        match deployer.cloud.api_gateway_logs_role().await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(DeployError::NoApiGatewayLogsRole {
+                    stage: stage.to_string(),
+                    region,
+                });
+            }
+            Err(error) => writeln!(
+                deployer.ui.out,
+                "note: could not check API Gateway's CloudWatch role in {region} (apigateway:GET \
+                 on /account: {error}); without one the stage's logs fail the deploy with \
+                 \"CloudWatch Logs role ARN must be set in account settings to enable logging\"."
+            )
+            .map_err(DeployError::Output)?,
+        }
+    }
+    Ok(())
 }
 
 fn failure_message(
@@ -354,6 +441,7 @@ pub async fn deploy_stage<C: cloud::Cloud>(
     assets: &Assets,
 ) -> Result<Deployed, DeployError> {
     let stack = stage.stack_name()?;
+    check_operations(deployer, stage, settings).await?;
     let before = deployed_zips(deployer, stage).await?;
     let prepared = prepare_stage(deployer, stage, settings, assets, true).await?;
     let functions = prepared
@@ -382,6 +470,7 @@ pub async fn diff_stage<C: cloud::Cloud>(
     assets: &Assets,
 ) -> Result<bool, DeployError> {
     let stack = stage.stack_name()?;
+    check_operations(deployer, stage, settings).await?;
     let prepared = prepare_stage(deployer, stage, settings, assets, false).await?;
     deployer
         .diff(&stack, &prepared.template, &prepared.parameters)

@@ -1234,3 +1234,112 @@ async fn deploy_warns_when_the_accounts_lambda_concurrency_is_small() {
         "{denied}"
     );
 }
+
+fn operated_settings(certificate_arn: &str, logging: bool) -> StageSettings {
+    let logging = if logging {
+        "[stages.dev.logging]\naccess = true\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        "[stages.dev.domain]\nname = \"chat.example.com\"\ncertificate_arn = \"{certificate_arn}\"\n{logging}"
+    );
+    chatstack::settings::Settings::parse(&text, std::path::Path::new("chatstack.toml"))
+        .unwrap()
+        .stage(&"dev".parse().unwrap())
+}
+
+/// A certificate ACM holds in another region or partition is refused
+/// before anything is built, uploaded or changed.
+#[tokio::test(start_paused = true)]
+async fn a_certificate_of_another_region_or_partition_is_refused_before_anything_happens() {
+    let dir = scratch_dir("deploy_fake_certificate");
+    write_zips(&dir, "v1");
+    let assets = prebuilt(&dir);
+    let stage: StageName = "dev".parse().unwrap();
+    for (certificate, said) in [
+        (
+            "arn:aws:acm:us-east-1:123456789012:certificate/abc",
+            "is in us-east-1 (aws), but the stage deploys to eu-west-1 (aws)",
+        ),
+        (
+            "arn:aws-cn:acm:eu-west-1:123456789012:certificate/abc",
+            "is in eu-west-1 (aws-cn), but the stage deploys to eu-west-1 (aws)",
+        ),
+    ] {
+        let settings = operated_settings(certificate, false);
+        let cloud = cloud_with(absent(&["CREATE_COMPLETE"]), changes());
+        let (result, _) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+            deploy_stage(d, &stage, &settings, &assets).await
+        })
+        .await;
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains(said), "{error}");
+        assert!(
+            error.contains("request or import one in eu-west-1"),
+            "{error}"
+        );
+        assert_eq!(cloud.calls(), Vec::<String>::new(), "nothing was done");
+    }
+    // The region's own certificate deploys.
+    let settings = operated_settings("arn:aws:acm:eu-west-1:123456789012:certificate/abc", false);
+    let cloud = cloud_with(absent(&["CREATE_COMPLETE"]), changes())
+        .with_stack("chatstack-bootstrap", bootstrap_as_deployed());
+    let (result, _) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+        deploy_stage(d, &stage, &settings, &assets).await
+    })
+    .await;
+    result.unwrap();
+    assert!(executed(&cloud));
+}
+
+/// Logs need the account's API Gateway CloudWatch role: without one,
+/// deploy (and diff) explain how to set it and change nothing; when the
+/// role cannot be read, deploy says so and goes on.
+#[tokio::test(start_paused = true)]
+async fn logs_without_the_accounts_cloudwatch_role_are_explained_before_anything_happens() {
+    let dir = scratch_dir("deploy_fake_logs_role");
+    write_zips(&dir, "v1");
+    let assets = prebuilt(&dir);
+    let stage: StageName = "dev".parse().unwrap();
+    let settings = operated_settings("arn:aws:acm:eu-west-1:123456789012:certificate/abc", true);
+    let cloud = cloud_with(absent(&["CREATE_COMPLETE"]), changes());
+    cloud.state.borrow_mut().logs_role = Some(Ok(None));
+    for diff in [false, true] {
+        let (result, _) = with_deployer(&cloud, Approval::Yes, Interrupts::none(), async |d| {
+            if diff {
+                diff_stage(d, &stage, &settings, &assets).await.map(|_| ())
+            } else {
+                deploy_stage(d, &stage, &settings, &assets)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await;
+        let error = result.unwrap_err().to_string();
+        assert!(
+            error.contains("none is set in eu-west-1")
+                && error.contains("AmazonAPIGatewayPushToCloudWatchLogs")
+                && error.contains("aws apigateway update-account --region eu-west-1"),
+            "{error}"
+        );
+        assert_eq!(cloud.calls(), Vec::<String>::new(), "nothing was done");
+    }
+
+    let denied = cloud_with(absent(&["CREATE_COMPLETE"]), changes())
+        .with_stack("chatstack-bootstrap", bootstrap_as_deployed());
+    denied.state.borrow_mut().logs_role = Some(Err(chatstack::aws::CloudError::Other(
+        "AccessDeniedException: not authorized to perform apigateway:GET".to_owned(),
+    )));
+    let (result, output) = with_deployer(&denied, Approval::Yes, Interrupts::none(), async |d| {
+        deploy_stage(d, &stage, &settings, &assets).await
+    })
+    .await;
+    result.unwrap();
+    assert!(
+        output.contains("could not check API Gateway's CloudWatch role in eu-west-1")
+            && output.contains("AccessDeniedException"),
+        "{output}"
+    );
+    assert!(executed(&denied));
+}

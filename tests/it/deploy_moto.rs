@@ -457,3 +457,32 @@ async fn a_template_over_the_inline_limit_deploys_through_template_url() {
         String::from_utf8_lossy(&out)
     );
 }
+
+/// deploy's read of API Gateway's CloudWatch role, signed by hand for
+/// `apigateway` (`GET /account`), against moto's API Gateway: none set,
+/// then the one set with UpdateAccount.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_accounts_api_gateway_logs_role_is_read_through_a_signed_get() {
+    use chatstack::deploy::cloud::Cloud;
+    let moto = Moto::start();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(chatstack::aws::https_client())
+        .endpoint_url(&moto.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    let cloud = chatstack::deploy::aws::AwsCloud::new(&config);
+    assert_eq!(cloud.region(), "us-east-1");
+    assert_eq!(cloud.api_gateway_logs_role().await, Ok(None));
+    moto.boto3(
+        "boto3.client('apigateway', **kw).update_account(patchOperations=[{'op': 'replace', \
+         'path': '/cloudwatchRoleArn', 'value': 'arn:aws:iam::123456789012:role/apigw-logs'}])",
+    );
+    assert_eq!(
+        cloud.api_gateway_logs_role().await,
+        Ok(Some("arn:aws:iam::123456789012:role/apigw-logs".to_owned()))
+    );
+}

@@ -57,6 +57,11 @@ pub struct State {
     pub concurrency: Option<Result<AccountConcurrency, CloudError>>,
     /// The body of each object put, by key.
     pub bodies: BTreeMap<String, Vec<u8>>,
+    /// The region deployed to (default `eu-west-1`).
+    pub region: Option<String>,
+    /// What GET /account says of API Gateway's CloudWatch role (default:
+    /// one is set).
+    pub logs_role: Option<Result<Option<String>, CloudError>>,
 }
 
 #[derive(Debug, Default)]
@@ -287,6 +292,22 @@ impl Cloud for FakeCloud {
                 total: 1000,
                 unreserved: 1000,
             }))
+    }
+
+    fn region(&self) -> String {
+        self.state
+            .borrow()
+            .region
+            .clone()
+            .unwrap_or_else(|| "eu-west-1".to_owned())
+    }
+
+    async fn api_gateway_logs_role(&self) -> Result<Option<String>, CloudError> {
+        self.state.borrow().logs_role.clone().unwrap_or_else(|| {
+            Ok(Some(
+                "arn:aws:iam::123456789012:role/apigateway-cloudwatch".to_owned(),
+            ))
+        })
     }
 
     fn object_url(&self, bucket: &str, key: &str) -> String {
