@@ -258,9 +258,12 @@ pub async fn deployed_page<C: crate::aws::StackReader>(
             .map(|(_, value)| value.clone())
     };
     Ok(PageConfig {
-        url: output(crate::chat::WEBSOCKET_URL_OUTPUT).ok_or_else(|| WebError::NoUrl {
-            stage: stage.to_string(),
-        })?,
+        // The custom domain's, when the stage has one: what people type.
+        url: output(crate::chat::DOMAIN_URL_OUTPUT)
+            .or_else(|| output(crate::chat::WEBSOCKET_URL_OUTPUT))
+            .ok_or_else(|| WebError::NoUrl {
+                stage: stage.to_string(),
+            })?,
         token_required: output(crate::chat::TOKEN_SECRET_OUTPUT).is_some()
             || output(crate::chat::OIDC_ISSUER_OUTPUT).is_some(),
         max_frame_bytes: chat_contract::MAX_FRAME_BYTES,

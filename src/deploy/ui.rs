@@ -154,7 +154,8 @@ pub fn write_changes(out: &mut dyn Write, stack: &str, changes: &[Change]) -> io
     writeln!(out)
 }
 
-/// The stack's outputs, the wss:// URL first.
+/// The stack's outputs, the wss:// URLs first: the custom domain's, then
+/// the API's.
 pub fn write_outputs(
     out: &mut dyn Write,
     stack: &str,
@@ -163,8 +164,13 @@ pub fn write_outputs(
     if outputs.is_empty() {
         return Ok(());
     }
+    let rank = |key: &str| match key {
+        crate::chat::DOMAIN_URL_OUTPUT => 0,
+        crate::chat::WEBSOCKET_URL_OUTPUT => 1,
+        _ => 2,
+    };
     let mut sorted: Vec<_> = outputs.iter().collect();
-    sorted.sort_by_key(|(key, _)| (key != crate::chat::WEBSOCKET_URL_OUTPUT, key.clone()));
+    sorted.sort_by_key(|(key, _)| (rank(key), key.clone()));
     let width = sorted.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     writeln!(out, "Outputs of {stack}:")?;
     for (key, value) in sorted {
@@ -309,5 +315,45 @@ mod tests {
             "columns align"
         );
         assert_eq!(lines[4], "2 change(s), 1 to permissions (IAM): review them");
+    }
+}
+
+#[cfg(test)]
+mod output_tests {
+    use super::*;
+
+    #[test]
+    fn the_domains_url_comes_first_then_the_apis() {
+        let outputs: Vec<(String, String)> = [
+            ("AlarmTopicArn", "arn:aws:sns:eu-west-1:1:t"),
+            (
+                "WebSocketUrl",
+                "wss://abc.execute-api.eu-west-1.amazonaws.com/prod",
+            ),
+            ("DomainWebSocketUrl", "wss://chat.example.com"),
+            (
+                "CallbackUrl",
+                "https://abc.execute-api.eu-west-1.amazonaws.com/prod",
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+        let mut out = Vec::new();
+        write_outputs(&mut out, "chatstack-prod", &outputs).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let keys: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "DomainWebSocketUrl",
+                "WebSocketUrl",
+                "AlarmTopicArn",
+                "CallbackUrl"
+            ]
+        );
     }
 }

@@ -37,6 +37,20 @@ async fn the_page_points_at_the_stage_and_asks_for_a_token_only_when_needed() {
             .token_required
     );
 
+    // An identity provider's stage asks for a token too, and a stage with a
+    // custom domain is reached there.
+    let named = FakeCloud::default().with_stack(
+        "chatstack-prod",
+        deployed_with_outputs(&[
+            ("WebSocketUrl", url),
+            ("DomainWebSocketUrl", "wss://chat.example.com"),
+            ("OidcIssuer", "https://example.eu.auth0.com/"),
+        ]),
+    );
+    let page = web::deployed_page(&named, &stage).await.unwrap();
+    assert!(page.token_required);
+    assert_eq!(page.url, "wss://chat.example.com");
+
     let missing = web::deployed_page(&FakeCloud::default(), &stage)
         .await
         .unwrap_err();
