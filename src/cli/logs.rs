@@ -59,6 +59,12 @@ pub struct LogsArgs {
     /// function). A wrong name lists the stage's functions.
     #[arg(long = "function", value_name = "NAME")]
     pub functions: Vec<String>,
+    /// API Gateway's access log of the stage instead (one line per
+    /// connection, message and disconnection: status, route, connection,
+    /// user, the integration's answer and latency, errors). The stage needs
+    /// `[stages.S.logging] access = true`.
+    #[arg(long, conflicts_with_all = ["functions", "local"])]
+    pub access: bool,
     /// Start this long ago: 30s, 10m, 2h, 1d [default: 10m].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with_all = ["start", "end"])]
     pub since: Option<Duration>,
@@ -138,8 +144,13 @@ impl Execute for LogsArgs {
                     show_logs(&source, &request, &pace, output, stop).await?;
                 }
                 (None, Some(stage)) => {
-                    let source = StackLogs::new(&self.aws.config().await?, stage)?;
-                    let request = self.request(format!("stage {stage}"))?;
+                    let mut source = StackLogs::new(&self.aws.config().await?, stage)?;
+                    let mut place = format!("stage {stage}");
+                    if self.access {
+                        source = source.access_log();
+                        place = format!("the access log of stage {stage}");
+                    }
+                    let request = self.request(place)?;
                     show_logs(&source, &request, &pace, output, stop).await?;
                 }
                 // clap requires one of the two.

@@ -111,9 +111,11 @@ pub enum Command {
         chatstack logs --stage prod --function sendmessage --since 1h --filter ERROR\n  \
         chatstack logs --stage dev --follow\n  \
         chatstack logs --stage dev --start 2026-11-23T21:00:00Z --end 2026-11-23T21:15:00Z --json\n  \
+        chatstack logs --stage prod --access --since 15m   # API Gateway's access log\n  \
         chatstack logs --local --since 1m\n\n\
         Reading a stage's logs needs cloudformation:ListStackResources on its stack and \
-        logs:FilterLogEvents on its log groups (/aws/lambda/chatstack-<stage>-*). Times are UTC.")]
+        logs:FilterLogEvents on its log groups (/aws/lambda/chatstack-<stage>-*, and \
+        /aws/apigateway/chatstack-<stage>/access for --access). Times are UTC.")]
     Logs(LogsArgs),
 
     /// Push a message to a stage's connected clients (all, those named with

@@ -20,7 +20,12 @@ pub struct StackLogs {
     stack: String,
     cloudformation_endpoint: String,
     logs_endpoint: String,
+    /// API Gateway's access log instead of the functions' logs.
+    access: bool,
 }
+
+/// The name `logs` shows the access log's lines under.
+pub const ACCESS_LOG: &str = "access";
 
 impl StackLogs {
     pub fn new(config: &SdkConfig, stage: &StageName) -> Result<Self, LogsError> {
@@ -31,9 +36,38 @@ impl StackLogs {
             stack: stage.stack_name()?,
             cloudformation_endpoint: endpoint_of(config, "cloudformation"),
             logs_endpoint: endpoint_of(config, "logs"),
+            access: false,
         })
     }
+
+    /// The stage's access log (`[stages.X.logging] access = true`) instead.
+    pub fn access_log(mut self) -> Self {
+        self.access = true;
+        self
+    }
 }
+
+/// The access log group among a stack's resources, as the one log shown.
+pub fn access_log_of(
+    resources: &[(String, String, String)],
+    stage: &StageName,
+) -> Result<Vec<FunctionLog>, LogsError> {
+    resources
+        .iter()
+        .find(|(id, _, kind)| id == ACCESS_LOG_GROUP && kind == LOG_GROUP_TYPE)
+        .map(|(_, group, _)| {
+            vec![FunctionLog {
+                function: ACCESS_LOG.to_owned(),
+                group: group.clone(),
+            }]
+        })
+        .ok_or_else(|| LogsError::NoAccessLog {
+            stage: stage.to_string(),
+        })
+}
+
+/// The access log group's logical id (see `chat::WebSocketStage`).
+const ACCESS_LOG_GROUP: &str = "AccessLogGroup";
 
 /// Each function's log group among a stack's resources (logical id,
 /// physical id, type), in the order of [`FUNCTIONS`].
@@ -81,7 +115,11 @@ impl LogSource for StackLogs {
                 )
             }));
         }
-        Ok(function_logs_of(&resources))
+        if self.access {
+            access_log_of(&resources, &self.stage)
+        } else {
+            Ok(function_logs_of(&resources))
+        }
     }
 
     async fn filter_events(&self, query: &EventQuery<'_>) -> Result<EventPage, ReadError> {
@@ -126,6 +164,31 @@ impl LogSource for StackLogs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_access_log_is_the_stacks_access_log_group_or_the_setting_is_named() {
+        let stage: StageName = "prod".parse().unwrap();
+        let resources = [(
+            "AccessLogGroup".to_owned(),
+            "/aws/apigateway/chatstack-prod/access".to_owned(),
+            LOG_GROUP_TYPE.to_owned(),
+        )];
+        assert_eq!(
+            access_log_of(&resources, &stage).unwrap(),
+            [FunctionLog {
+                function: "access".to_owned(),
+                group: "/aws/apigateway/chatstack-prod/access".to_owned(),
+            }]
+        );
+        let error = access_log_of(&resources[..0], &stage)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("stage prod keeps no access log")
+                && error.contains("[stages.prod.logging]"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn the_groups_are_the_functions_log_group_resources() {

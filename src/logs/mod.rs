@@ -113,6 +113,11 @@ pub enum LogsError {
          run's log directory (the one its banner shows) with --local DIR"
     )]
     NoLocalRun { path: String },
+    #[error(
+        "stage {stage} keeps no access log: set `access = true` under [stages.{stage}.logging] \
+         in chatstack.toml and deploy it (it needs the account's API Gateway CloudWatch role)"
+    )]
+    NoAccessLog { stage: String },
     #[error("{0}")]
     LocalFilter(String),
     #[error("could not read {path}: {source}")]

@@ -218,6 +218,9 @@ fn describe(json: Option<&Value>, raw: &str) -> Option<(String, String)> {
     {
         return (kind == "platform.report").then(|| ("REPORT".to_owned(), report(&json["record"])));
     }
+    if let Some(line) = access_line(json) {
+        return Some(line);
+    }
     let level = json.get("level").and_then(Value::as_str).unwrap_or("-");
     let Some(fields) = json.get("fields").and_then(Value::as_object) else {
         // JSON, but not the functions' shape: shown as it is.
@@ -240,6 +243,44 @@ fn describe(json: Option<&Value>, raw: &str) -> Option<(String, String)> {
         text.push_str(&format!(" request={request}"));
     }
     Some((level.to_owned(), text))
+}
+
+/// An API Gateway access log line (the stage's format: see
+/// `chat::access_log_format`): the status as its level, then the event and
+/// route, the connection and user, how the integration answered and how
+/// fast, and the errors; API Gateway's `-` (no value) left out.
+fn access_line(json: &Value) -> Option<(String, String)> {
+    let fields = json.as_object()?;
+    if !(fields.contains_key("eventType") && fields.contains_key("routeKey")) {
+        return None;
+    }
+    let value = |key: &str| {
+        fields
+            .get(key)
+            .map(plain)
+            .filter(|text| !text.is_empty() && text != "-")
+    };
+    let mut text = format!(
+        "{} {}",
+        value("eventType").unwrap_or_else(|| "-".to_owned()),
+        value("routeKey").unwrap_or_else(|| "-".to_owned())
+    );
+    for (key, name) in [
+        ("connectionId", "connection_id"),
+        ("user", "user"),
+        ("integrationStatus", "integration"),
+        ("integrationLatency", "latency_ms"),
+        ("integrationError", "integration_error"),
+        ("authorizerError", "authorizer_error"),
+        ("error", "error"),
+        ("sourceIp", "source_ip"),
+        ("requestId", "request"),
+    ] {
+        if let Some(found) = value(key) {
+            text.push_str(&format!(" {name}={}", quoted(&Value::String(found))));
+        }
+    }
+    Some((value("status").unwrap_or_else(|| "-".to_owned()), text))
 }
 
 /// `platform.report`'s record in a few words: how long the invocation
@@ -329,6 +370,56 @@ mod tests {
             "--- 2026-11-23 (times in UTC) ---\n\
              21:31:48.123 sendmessage INFO   broadcast done connection_id=Bc2d= sent=2 gone=0 \
              failed=0 unreached=0 duration_ms=19 source=sendmessage request=c940e945\n"
+        );
+    }
+
+    #[test]
+    fn an_access_log_line_shows_status_event_route_and_what_went_wrong() {
+        let format: Value = serde_json::from_str(&crate::chat::access_log_format(true)).unwrap();
+        // API Gateway fills the stage's format in, `-` where it has nothing.
+        let mut line = format.clone();
+        for (key, value) in [
+            ("requestId", "Bc3kQ"),
+            ("time", "1795469508123"),
+            ("connectionId", "Bc2d="),
+            ("eventType", "MESSAGE"),
+            ("routeKey", "sendmessage"),
+            ("status", "500"),
+            ("integrationStatus", "500"),
+            ("integrationLatency", "29003"),
+            ("integrationError", "Lambda timed out"),
+            ("authorizerError", "-"),
+            ("error", "Internal server error"),
+            ("user", "alice"),
+            ("sourceIp", "198.51.100.7"),
+        ] {
+            assert!(line.get(key).is_some(), "the stage's format has {key}");
+            line[key] = value.into();
+        }
+        assert_eq!(
+            printed(&[("access", T, &line.to_string())], Format::Text),
+            "--- 2026-11-23 (times in UTC) ---\n\
+             21:31:48.123 access      500    MESSAGE sendmessage connection_id=Bc2d= user=alice \
+             integration=500 latency_ms=29003 integration_error=\"Lambda timed out\" \
+             error=\"Internal server error\" source_ip=198.51.100.7 request=Bc3kQ\n"
+        );
+        let mut connect = format;
+        for key in connect
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            connect[&key] = "-".into();
+        }
+        connect["eventType"] = "CONNECT".into();
+        connect["routeKey"] = "$connect".into();
+        connect["status"] = "403".into();
+        connect["connectionId"] = "Bc9x=".into();
+        assert!(
+            printed(&[("access", T, &connect.to_string())], Format::Text)
+                .ends_with("access      403    CONNECT $connect connection_id=Bc9x=\n")
         );
     }
 

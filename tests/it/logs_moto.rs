@@ -175,3 +175,98 @@ fn logs_of_a_stage_never_deployed_says_to_deploy_it() {
         "error: there is no stack chatstack-nope: deploy the stage first (chatstack deploy --stage nope)"
     );
 }
+
+/// `--access`: the stage's access log group (found among its stack's
+/// resources), API Gateway's JSON lines shown one readable line each, with
+/// the filter; a stage without access logs says which setting it lacks.
+#[test]
+fn logs_access_reads_the_stages_access_log() {
+    let moto = Moto::start();
+    // deploy checks the account's API Gateway CloudWatch role first.
+    moto.boto3(
+        "boto3.client('apigateway', **kw).update_account(patchOperations=[{'op': 'replace', \
+         'path': '/cloudwatchRoleArn', 'value': 'arn:aws:iam::123456789012:role/apigw-logs'}])",
+    );
+    let dir = scratch_dir("logs_moto_access");
+    Moto::write_zips(&dir, "v1");
+    let config = dir.join("chatstack.toml");
+    std::fs::write(&config, "[stages.ci.logging]\naccess = true\n").unwrap();
+    let deployed = moto.chatstack(&[
+        "deploy",
+        "--stage",
+        "ci",
+        "--yes",
+        "--no-build",
+        "--assets-dir",
+        dir.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(deployed.status.success(), "{deployed:?}");
+    let plain = moto.chatstack(&[
+        "deploy",
+        "--stage",
+        "plain",
+        "--yes",
+        "--no-build",
+        "--assets-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(plain.status.success(), "{plain:?}");
+
+    let format = chatstack::chat::access_log_format(false);
+    moto.boto3(&format!(
+        r#"import time
+logs = boto3.client('logs', **kw)
+group = '/aws/apigateway/chatstack-ci/access'
+logs.create_log_stream(logGroupName=group, logStreamName='s')
+now = int(time.time() * 1000) - 60_000
+blank = {{key: '-' for key in json.loads({format:?})}}
+def line(**fields):
+    return json.dumps(dict(blank, **fields))
+logs.put_log_events(logGroupName=group, logStreamName='s', logEvents=[
+    {{'timestamp': now, 'message': line(eventType='CONNECT', routeKey='$connect', status='200', connectionId='A=', integrationStatus='200', integrationLatency='31')}},
+    {{'timestamp': now + 10, 'message': line(eventType='MESSAGE', routeKey='sendmessage', status='500', connectionId='A=', integrationStatus='500', integrationLatency='29001', integrationError='Lambda timed out')}},
+    {{'timestamp': now + 20, 'message': line(eventType='CONNECT', routeKey='$connect', status='403', connectionId='B=', authorizerError='Unauthorized')}},
+])"#
+    ));
+    let access = moto.chatstack(&["logs", "--stage", "ci", "--access", "--since", "1h"]);
+    assert!(access.status.success(), "{access:?}");
+    let text = String::from_utf8_lossy(&access.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("---")).collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].contains(
+            "access 200    CONNECT $connect connection_id=A= integration=200 latency_ms=31"
+        ),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("500    MESSAGE sendmessage")
+            && lines[1].contains("integration_error=\"Lambda timed out\""),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("403    CONNECT $connect connection_id=B= authorizer_error=Unauthorized"),
+        "{text}"
+    );
+    let filtered = moto.chatstack(&[
+        "logs", "--stage", "ci", "--access", "--since", "1h", "--filter", "MESSAGE",
+    ]);
+    let text = String::from_utf8_lossy(&filtered.stdout);
+    assert_eq!(
+        text.lines().filter(|l| !l.starts_with("---")).count(),
+        1,
+        "{text}"
+    );
+
+    // A stage deployed without access logs has none to read.
+    let none = moto.chatstack(&["logs", "--stage", "plain", "--access"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains(
+            "stage plain keeps no access log: set `access = true` under [stages.plain.logging]"
+        ),
+        "{none:?}"
+    );
+}
