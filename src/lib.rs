@@ -14,6 +14,7 @@
 //! - [`handlers`]: building the Lambda workspace;
 //! - [`settings`]: what each stage adds (`chatstack.toml`);
 //! - [`stage_name`]: stage names and the stacks they name (a leaf: no imports);
+//! - [`status`]: a stage (or a local run) on one screen;
 //! - [`sigv4`]: signing and checking SigV4 requests;
 //! - [`tokens`]: connection tokens for stages that require them;
 //! - [`users`]: a stage's own user pool (its users, signing in);
@@ -34,6 +35,7 @@ pub mod notify;
 pub mod settings;
 pub mod sigv4;
 pub mod stage_name;
+pub mod status;
 pub mod terminal;
 pub mod tokens;
 pub mod users;
@@ -94,7 +96,7 @@ mod layers {
         assert_no_mention(
             &[
                 "aws", "cfn", "chat", "local", "logs", "notify", "tokens", "users", "web",
-                "settings", "client", "loopback", "terminal", "sigv4", "handlers",
+                "settings", "status", "client", "loopback", "terminal", "sigv4", "handlers",
             ],
             &["crate::deploy"],
             "the shared AWS plumbing is crate::aws; deploy is for deploy, diff and destroy",

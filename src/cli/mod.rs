@@ -13,6 +13,7 @@ mod local;
 mod logs;
 mod notify;
 mod output;
+mod status;
 mod synth;
 mod token;
 mod users;
@@ -30,6 +31,7 @@ pub use diff::DiffArgs;
 pub use local::LocalArgs;
 pub use logs::LogsArgs;
 pub use notify::NotifyArgs;
+pub use status::StatusArgs;
 pub use synth::{Format, SynthArgs, render};
 pub use token::TokenArgs;
 pub use users::UsersArgs;
@@ -133,6 +135,21 @@ pub enum Command {
     )]
     Notify(NotifyArgs),
 
+    /// A stage on one screen: the stack's status and outputs, alarms and
+    /// their state, the last hour's connections, messages and errors, the
+    /// fan-out backlog and dead letters, the last errors logged. Each part
+    /// it may not read is said in its place.
+    #[command(
+        override_usage = "chatstack status (--stage S | --local [DIR]) [--json] [--region R] [--profile P]",
+        after_help = "Examples:\n  chatstack status --stage prod\n  \
+        chatstack status --stage prod --json | jq .lastHour\n  \
+        chatstack status --local\n\n\
+        Needs cloudformation:DescribeStacks and cloudformation:ListStackResources on the stack, \
+        cloudwatch:DescribeAlarms and cloudwatch:GetMetricData, sqs:GetQueueAttributes on the \
+        fan-out queues, and logs:FilterLogEvents on the functions' log groups."
+    )]
+    Status(StatusArgs),
+
     /// Print a connection token for a stage that requires one: minted with
     /// its secret (`authorization = true`), or an ID token of its own user
     /// pool (`cognito = true`), for which the user's password is asked.
@@ -223,6 +240,8 @@ pub enum CliError {
     Token(#[from] crate::tokens::TokenCommandError),
     #[error(transparent)]
     Users(#[from] crate::users::UsersError),
+    #[error(transparent)]
+    Status(crate::status::StatusError),
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -265,6 +284,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Logs(args) => args.execute(out),
         Command::Chat(args) => args.execute(out),
         Command::Notify(args) => args.execute(out),
+        Command::Status(args) => args.execute(out),
         Command::Token(args) => args.execute(out),
         Command::Users(args) => args.execute(out),
         Command::Web(args) => args.execute(out),

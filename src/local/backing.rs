@@ -38,6 +38,7 @@ impl Backing {
             .create_secrets(app, options.token_secret.clone(), logs_dir)
             .await?;
         let (sqs, queue_urls) = services.create_queues(app).await?;
+        write_run_file(options, app, &services, &queue_urls, logs_dir)?;
         let pool_ids = services.create_user_pools(app, logs_dir).await?;
         let pool_discovery_url = app
             .user_pools
@@ -88,6 +89,41 @@ impl Backing {
         .await?;
         Ok((runtimes, pools, scale_up_requests))
     }
+}
+
+/// Where the run's services are, for `chatstack status --local`.
+fn write_run_file(
+    options: &LocalOptions,
+    app: &LocalApp,
+    services: &LocalServices,
+    queue_urls: &std::collections::BTreeMap<String, String>,
+    dir: &Path,
+) -> Result<(), LocalError> {
+    let queue = |logical_id: &str| {
+        app.queues
+            .iter()
+            .find(|queue| queue.logical_id == logical_id)
+            .and_then(|queue| queue_urls.get(&queue.name))
+            .cloned()
+    };
+    let connections_table = app
+        .tables
+        .iter()
+        .find(|table| table.logical_id == "ConnectionsTable")
+        .map(|table| table.name.clone())
+        .ok_or_else(|| LocalError::Template("the template has no ConnectionsTable".into()))?;
+    let run = super::services::RunFile {
+        stage: options.stage.to_string(),
+        dynamodb_endpoint: services.endpoint.clone(),
+        moto_endpoint: services.moto_endpoint.clone(),
+        region: services.region.clone(),
+        connections_table,
+        fanout_queue: queue("FanoutQueue"),
+        dead_letter_queue: queue("FanoutDeadLetterQueue"),
+    };
+    let text =
+        serde_json::to_string_pretty(&run).map_err(|e| LocalError::Template(e.to_string()))?;
+    super::run_dir::write_private(&dir.join(super::services::RUN_FILE), &text)
 }
 
 /// Each function's Runtime API, by logical id.

@@ -40,6 +40,25 @@ use super::{LOCAL_REGION, LocalError, dynamo, io_error, queues};
 /// The services the app uses, by SigV4 name: all the guard forwards.
 pub const GUARDED_SERVICES: &[&str] = &["dynamodb", "sqs", "secretsmanager", "cognito-idp"];
 
+/// The file of the run directory naming its services, for `chatstack
+/// status --local`.
+pub const RUN_FILE: &str = "run.json";
+
+/// What [`RUN_FILE`] holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunFile {
+    pub stage: String,
+    /// DynamoDB's endpoint (moto's guard, or `--dynamodb-endpoint`).
+    pub dynamodb_endpoint: String,
+    /// moto's guard: the queues (and, without `--dynamodb-endpoint`, the tables).
+    pub moto_endpoint: String,
+    pub region: String,
+    pub connections_table: String,
+    pub fanout_queue: Option<String>,
+    pub dead_letter_queue: Option<String>,
+}
+
 /// The file of the run directory naming the stage's user pool in moto
 /// (stages with `cognito = true`), for `chatstack users --local` and
 /// `chatstack token --local`.

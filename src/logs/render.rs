@@ -207,6 +207,14 @@ fn rfc3339(timestamp_ms: i64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch).to_string()
 }
 
+/// The level and text a readable line shows of `message` (a function's
+/// JSON line, Lambda's, an access log line or plain text); none for the
+/// platform events not worth a line.
+pub fn summary(message: &str) -> Option<(String, String)> {
+    let json = serde_json::from_str::<Value>(message).ok();
+    describe(json.as_ref(), message)
+}
+
 /// The level and text of an event's line; none for the platform events
 /// not worth a line.
 fn describe(json: Option<&Value>, raw: &str) -> Option<(String, String)> {

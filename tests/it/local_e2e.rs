@@ -1746,3 +1746,55 @@ async fn a_user_at_the_connection_cap_is_refused_while_others_connect() {
     local.await_ids(2).await;
     assert!(connect_result(alice).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_local_shows_what_applies_of_a_stage_to_a_local_run() {
+    let mut local = Local::start();
+    let run = local.run_dir();
+    let _a = connect(&local.url).await;
+    let _b = connect(&local.url).await;
+    local.await_ids(2).await;
+    let status = |json: bool| {
+        let mut args = vec!["status", "--local", run.as_str()];
+        if json {
+            args.push("--json");
+        }
+        Command::new(env!("CARGO_BIN_EXE_chatstack"))
+            .args(&args)
+            .output()
+            .expect("chatstack status runs")
+    };
+    let shown = status(false);
+    assert!(shown.status.success(), "{shown:?}");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    for expected in [
+        format!("Local run of stage dev in {run}: running"),
+        "Connections open: 2".to_owned(),
+        "Fan-out: 0 jobs waiting, 0 dead letters".to_owned(),
+        "Errors logged in the last hour: none".to_owned(),
+    ] {
+        assert!(
+            text.lines().any(|l| l == expected),
+            "no {expected:?} in:\n{text}"
+        );
+    }
+    let report: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
+    assert_eq!(report["connections"], 2);
+    assert_eq!(report["running"], true);
+
+    local.interrupt();
+    let ended = status(false);
+    let text = String::from_utf8_lossy(&ended.stdout);
+    assert!(text.contains(": ended"), "{text}");
+    assert!(text.contains("(services: the run has ended"), "{text}");
+    let nowhere = Command::new(env!("CARGO_BIN_EXE_chatstack"))
+        .args(["status", "--local", "/nonexistent/run"])
+        .output()
+        .unwrap();
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&nowhere.stderr)
+            .contains("no chatstack local run found at /nonexistent/run"),
+        "{nowhere:?}"
+    );
+}

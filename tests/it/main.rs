@@ -27,6 +27,8 @@ mod oidc_e2e;
 mod reserved_stage;
 mod rooms_e2e;
 mod snapshots;
+mod status_fake;
+mod status_moto;
 mod synth_cli;
 mod template_contents;
 mod users_moto;

@@ -1,0 +1,230 @@
+//! [`StatusSource`] over AWS: CloudFormation for the stack, CloudWatch for
+//! alarms and metrics, SQS for the fan-out queues, CloudWatch Logs for the
+//! functions' errors.
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::{AlarmInfo, ErrorLine, MetricQuery, StackInfo, StatusError, StatusSource};
+use crate::aws::{CloudError, cloud_error, endpoint_of, is_missing_stack};
+use crate::chat::StageName;
+use crate::logs::FunctionLog;
+use crate::logs::cloudwatch::StackLogs;
+
+/// A deployed stage's account and region.
+pub struct AwsStatus {
+    cloudformation: aws_sdk_cloudformation::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sqs: aws_sdk_sqs::Client,
+    logs: StackLogs,
+    config: SdkConfig,
+}
+
+impl AwsStatus {
+    pub fn new(config: &SdkConfig, stage: &StageName) -> Result<Self, StatusError> {
+        Ok(AwsStatus {
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            logs: StackLogs::new(config, stage).map_err(|e| StatusError::Local(e.to_string()))?,
+            config: config.clone(),
+        })
+    }
+
+    fn endpoint(&self, service: &str) -> String {
+        endpoint_of(&self.config, service)
+    }
+}
+
+fn epoch_ms(time: Option<&aws_sdk_cloudwatch::primitives::DateTime>) -> Option<i64> {
+    time.and_then(|t| t.to_millis().ok())
+}
+
+impl StatusSource for AwsStatus {
+    async fn stack(&self, name: &str) -> Result<Option<StackInfo>, CloudError> {
+        let described = match self
+            .cloudformation
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+        {
+            Ok(described) => described,
+            Err(error) if is_missing_stack(&error) => return Ok(None),
+            Err(error) => return Err(cloud_error(error, &self.endpoint("cloudformation"))),
+        };
+        let Some(stack) = described.stacks().first() else {
+            return Ok(None);
+        };
+        let mut resources = Vec::new();
+        let mut pages = self
+            .cloudformation
+            .list_stack_resources()
+            .stack_name(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error(e, &self.endpoint("cloudformation")))?;
+            resources.extend(page.stack_resource_summaries().iter().map(|r| {
+                (
+                    r.logical_resource_id().unwrap_or_default().to_owned(),
+                    r.physical_resource_id().unwrap_or_default().to_owned(),
+                    r.resource_type().unwrap_or_default().to_owned(),
+                )
+            }));
+        }
+        let updated = stack.last_updated_time().or(stack.creation_time());
+        Ok(Some(StackInfo {
+            name: name.to_owned(),
+            status: stack
+                .stack_status()
+                .map_or_else(String::new, |s| s.as_str().to_owned()),
+            reason: stack.stack_status_reason().map(str::to_owned),
+            updated_ms: updated.and_then(|t| t.to_millis().ok()),
+            outputs: stack
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect(),
+            resources,
+        }))
+    }
+
+    async fn alarms(&self, prefix: &str) -> Result<Vec<AlarmInfo>, CloudError> {
+        let mut alarms = Vec::new();
+        let mut pages = self
+            .cloudwatch
+            .describe_alarms()
+            .alarm_name_prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error(e, &self.endpoint("monitoring")))?;
+            alarms.extend(page.metric_alarms().iter().map(|alarm| {
+                AlarmInfo {
+                    name: alarm.alarm_name().unwrap_or_default().to_owned(),
+                    state: alarm
+                        .state_value()
+                        .unwrap_or(&StateValue::InsufficientData)
+                        .as_str()
+                        .to_owned(),
+                    reason: alarm.state_reason().unwrap_or_default().to_owned(),
+                    since: epoch_ms(alarm.state_updated_timestamp()).map(super::epoch_rfc3339),
+                }
+            }));
+        }
+        Ok(alarms)
+    }
+
+    async fn metrics(
+        &self,
+        queries: &[MetricQuery],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Option<f64>>, CloudError> {
+        let period = i32::try_from((end_ms - start_ms) / 1000)
+            .unwrap_or(3600)
+            .max(60);
+        let data_queries: Vec<MetricDataQuery> = queries
+            .iter()
+            .enumerate()
+            .map(|(n, query)| {
+                let metric = Metric::builder()
+                    .namespace(query.namespace)
+                    .metric_name(query.name)
+                    .set_dimensions(Some(
+                        query
+                            .dimensions
+                            .iter()
+                            .map(|(name, value)| {
+                                Dimension::builder().name(*name).value(value).build()
+                            })
+                            .collect(),
+                    ))
+                    .build();
+                MetricDataQuery::builder()
+                    .id(format!("q{n}"))
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(metric)
+                            .period(period)
+                            .stat(query.stat)
+                            .build(),
+                    )
+                    .return_data(true)
+                    .build()
+            })
+            .collect();
+        let mut values: Vec<Option<f64>> = vec![None; queries.len()];
+        // GetMetricData takes 500 queries a call.
+        for (chunk_at, chunk) in data_queries.chunks(500).enumerate() {
+            let mut pages = self
+                .cloudwatch
+                .get_metric_data()
+                .set_metric_data_queries(Some(chunk.to_vec()))
+                .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_millis(
+                    start_ms,
+                ))
+                .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_millis(
+                    end_ms,
+                ))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error(e, &self.endpoint("monitoring")))?;
+                for result in page.metric_data_results() {
+                    let Some(n) = result
+                        .id()
+                        .and_then(|id| id.strip_prefix('q'))
+                        .and_then(|n| n.parse::<usize>().ok())
+                    else {
+                        continue;
+                    };
+                    let points = result.values();
+                    if points.is_empty() || n >= values.len() || n / 500 != chunk_at {
+                        continue;
+                    }
+                    let combined = if queries[n].stat == "Maximum" {
+                        points.iter().copied().fold(f64::MIN, f64::max)
+                    } else {
+                        points.iter().sum()
+                    };
+                    values[n] = Some(values[n].map_or(combined, |before| {
+                        if queries[n].stat == "Maximum" {
+                            before.max(combined)
+                        } else {
+                            before + combined
+                        }
+                    }));
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    async fn queue_messages(&self, url: &str) -> Result<u64, CloudError> {
+        let output = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| cloud_error(e, &self.endpoint("sqs")))?;
+        Ok(output
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
+
+    async fn errors(
+        &self,
+        logs: &[FunctionLog],
+        start_ms: i64,
+        most: usize,
+    ) -> Result<Vec<ErrorLine>, CloudError> {
+        super::recent_errors(&self.logs, logs, start_ms, most).await
+    }
+}
