@@ -9,6 +9,7 @@
 //! - [`logs`]: the functions' logs, deployed or local;
 //! - [`loopback`]: what every listener on 127.0.0.1 checks (`Host`, `Origin`);
 //! - [`client`]: a terminal chat client;
+//! - [`cost`]: a stage's month, estimated from its metrics or a workload;
 //! - [`terminal`]: network text made safe to print;
 //! - [`notify`]: server push through a stage's notify endpoint;
 //! - [`handlers`]: building the Lambda workspace;
@@ -26,6 +27,7 @@ pub mod cfn;
 pub mod chat;
 pub mod cli;
 pub mod client;
+pub mod cost;
 pub mod deploy;
 pub mod handlers;
 pub mod local;
@@ -96,7 +98,8 @@ mod layers {
         assert_no_mention(
             &[
                 "aws", "cfn", "chat", "local", "logs", "notify", "tokens", "users", "web",
-                "settings", "status", "client", "loopback", "terminal", "sigv4", "handlers",
+                "settings", "status", "cost", "client", "loopback", "terminal", "sigv4",
+                "handlers",
             ],
             &["crate::deploy"],
             "the shared AWS plumbing is crate::aws; deploy is for deploy, diff and destroy",

@@ -5,6 +5,7 @@
 
 mod aws;
 mod chat;
+mod cost;
 mod deploy;
 mod deployer_policy;
 mod destroy;
@@ -24,6 +25,7 @@ use std::io::{self, Write};
 use clap::{Parser, Subcommand};
 
 pub use chat::ChatArgs;
+pub use cost::CostArgs;
 pub use deploy::{DeployArgs, outputs_json};
 pub use deployer_policy::DeployerPolicyArgs;
 pub use destroy::DestroyArgs;
@@ -149,6 +151,20 @@ pub enum Command {
         fan-out queues, and logs:FilterLogEvents on the functions' log groups."
     )]
     Status(StatusArgs),
+
+    /// Estimate what a stage costs a month: from its metrics (--stage), or
+    /// from a month you describe (--connections, --messages, --room-size,
+    /// ...), priced with the published prices it names and dates.
+    #[command(
+        override_usage = "chatstack cost (--stage S [--days 7] | --connections N --messages N [--room-size 10] [--message-bytes 300] [--history] [--authorized]) [--minutes-per-connection 30] [--json]",
+        after_help = "Examples:\n  chatstack cost --stage prod\n  \
+        chatstack cost --connections 100000 --messages 2000000 --room-size 25 --minutes-per-connection 45\n\n\
+        With --stage it reads the stage's metrics (cloudformation:DescribeStacks, \
+        cloudformation:ListStackResources, cloudwatch:GetMetricData). It counts what grows with \
+        use (API Gateway messages in 32 KB units and connection minutes, Lambda arm64, DynamoDB \
+        on-demand, SQS FIFO) and says what it leaves out."
+    )]
+    Cost(CostArgs),
 
     /// Print a connection token for a stage that requires one: minted with
     /// its secret (`authorization = true`), or an ID token of its own user
@@ -283,6 +299,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Local(args) => args.execute(out),
         Command::Logs(args) => args.execute(out),
         Command::Chat(args) => args.execute(out),
+        Command::Cost(args) => args.execute(out),
         Command::Notify(args) => args.execute(out),
         Command::Status(args) => args.execute(out),
         Command::Token(args) => args.execute(out),

@@ -10,6 +10,7 @@ mod browser;
 mod cfn_lint;
 mod checkov;
 mod cli_errors;
+mod cost_cli;
 mod deploy_fake;
 mod deploy_moto;
 mod deploy_script;

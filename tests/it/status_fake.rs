@@ -1,12 +1,14 @@
 //! `chatstack status` against a scripted account: what a deployed stage
 //! shows, what it asks CloudWatch, and each part it may not read said in
-//! its place while the others still show.
+//! its place while the others still show. `chatstack cost` reads the same
+//! account for a stage's month.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use chatstack::aws::CloudError;
 use chatstack::chat::StageName;
+use chatstack::cost;
 use chatstack::logs::FunctionLog;
 use chatstack::status::{
     self, AlarmInfo, ErrorLine, MetricQuery, StackInfo, StatusError, StatusSource,
@@ -123,6 +125,11 @@ fn account() -> FakeAccount {
                 "AWS::Logs::LogGroup",
             ),
             resource("FanoutQueue", QUEUE, "AWS::SQS::Queue"),
+            resource(
+                "ConnectionsTable",
+                "chatstack-prod-Connections-T1",
+                "AWS::DynamoDB::Table",
+            ),
             resource("FanoutDeadLetterQueue", DEAD_LETTERS, "AWS::SQS::Queue"),
         ],
     };
@@ -280,4 +287,101 @@ async fn a_stage_without_a_stack_says_to_deploy_it_and_one_without_alarms_how_to
             .unwrap()
             .contains("Alarms: none (set [stages.prod.alarms] to be told when it breaks)")
     );
+}
+
+#[tokio::test]
+async fn a_month_from_a_stage_s_metrics_is_the_last_days_scaled_to_thirty() {
+    let mut account = account();
+    if let Some(stack) = account.stack.as_mut() {
+        stack.resources.push(resource(
+            "ConnectFunction",
+            "chatstack-prod-Connect-X3",
+            "AWS::Lambda::Function",
+        ));
+    }
+    account.metrics.extend(
+        [
+            ("Invocations", "chatstack-prod-SendMessage-X1", 1000.0),
+            ("Invocations", "chatstack-prod-Fanout-X2", 200.0),
+            // Milliseconds, summed, of 512 MB functions and a 128 MB one.
+            ("Duration", "chatstack-prod-SendMessage-X1", 50_000.0),
+            ("Duration", "chatstack-prod-Fanout-X2", 20_000.0),
+            ("Duration", "chatstack-prod-Connect-X3", 40_000.0),
+            (
+                "ConsumedWriteCapacityUnits",
+                "chatstack-prod-Connections-T1",
+                300.0,
+            ),
+            (
+                "ConsumedReadCapacityUnits",
+                "chatstack-prod-Connections-T1",
+                700.0,
+            ),
+            ("NumberOfMessagesSent", "chatstack-prod-fanout.fifo", 50.0),
+            (
+                "NumberOfMessagesReceived",
+                "chatstack-prod-fanout.fifo",
+                60.0,
+            ),
+            (
+                "NumberOfMessagesDeleted",
+                "chatstack-prod-fanout.fifo",
+                50.0,
+            ),
+        ]
+        .map(|(name, who, value)| ((name.to_owned(), who.to_owned()), value)),
+    );
+    let usage = cost::usage_from_metrics(&account, &prod(), NOW_MS, 3, 20.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        account.windows.borrow()[0],
+        (NOW_MS - 3 * 86_400_000, NOW_MS)
+    );
+    let close = |actual: f64, expected: f64| (actual - expected).abs() < 1e-6;
+    // Three days, times ten.
+    assert!(close(usage.api_messages, 583_110.0), "{usage:?}");
+    assert!(
+        close(usage.connection_minutes, 12_040.0 * 20.0),
+        "{usage:?}"
+    );
+    assert!(close(usage.lambda_requests, 12_000.0), "{usage:?}");
+    assert!(
+        close(
+            usage.lambda_gb_seconds,
+            10.0 * (50.0 * 0.5 + 20.0 * 0.5 + 40.0 * 0.125)
+        ),
+        "{usage:?}"
+    );
+    assert!(close(usage.write_units, 3000.0) && close(usage.read_units, 7000.0));
+    assert!(close(usage.sqs_requests, 1600.0), "{usage:?}");
+    let asked = account.asked.borrow();
+    let messages = asked.iter().find(|q| q.name == "MessageCount").unwrap();
+    assert_eq!(
+        messages.dimensions,
+        [("ApiId", "a1".to_owned()), ("Stage", "prod".to_owned())]
+    );
+    assert!(asked.iter().all(|q| q.stat == "Sum"));
+    assert!(
+        usage
+            .assumptions
+            .iter()
+            .any(|a| a.contains("20 minutes a connection")),
+        "{:?}",
+        usage.assumptions
+    );
+
+    let estimate = cost::estimate(&usage);
+    assert!(
+        estimate.total_usd > 0.58 && estimate.total_usd < 0.7,
+        "{estimate:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_month_of_a_stage_without_a_stack_says_to_deploy_it() {
+    let error = cost::usage_from_metrics(&FakeAccount::default(), &prod(), NOW_MS, 7, 30.0)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StatusError::NoStack { .. }), "{error}");
 }

@@ -3,7 +3,8 @@
 //! read with GetMetricData. moto's CloudFormation makes no alarms (the
 //! test makes them as the template names them) and gives the WebSocket
 //! API no id (so the last hour's traffic is said to be unavailable; the
-//! fake drives that part whole).
+//! fake drives that part whole). `chatstack cost --stage` reads the same
+//! metrics.
 
 use std::path::Path;
 
@@ -124,6 +125,40 @@ print(function)"#,
             .unwrap()
     });
     assert_eq!(errors, [Some(3.0), None]);
+
+    // cost --stage: a day's invocations and duration, times 30; the API,
+    // which moto does not make, said not counted.
+    moto.boto3(&format!(
+        r#"import datetime
+cw = boto3.client('cloudwatch', **kw)
+dimensions = [{{'Name': 'FunctionName', 'Value': {sendmessage:?}}}]
+# A minute ago: moto counts a point only before the window's end, in whole seconds.
+at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
+cw.put_metric_data(Namespace='AWS/Lambda', MetricData=[
+    {{'MetricName': 'Invocations', 'Dimensions': dimensions, 'Value': 40, 'Timestamp': at}},
+    {{'MetricName': 'Duration', 'Dimensions': dimensions, 'Value': 2048000, 'Timestamp': at}}])"#
+    ));
+    let cost = moto.chatstack(&["cost", "--stage", "ci", "--days", "1", "--json"]);
+    assert!(cost.status.success(), "{cost:?}");
+    let estimate: serde_json::Value = serde_json::from_slice(&cost.stdout).expect("JSON");
+    let line = |item: &str| {
+        estimate["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|line| line["service"] == "Lambda" && line["item"] == item)
+            .cloned()
+            .unwrap_or_else(|| panic!("no Lambda {item} in {estimate}"))
+    };
+    assert_eq!(line("requests")["quantity"], 1200.0, "{estimate}");
+    // 2,048 s of a 512 MB function a day.
+    assert_eq!(line("arm64 compute (GB-seconds)")["quantity"], 30_720.0);
+    assert!(
+        estimate["assumptions"]
+            .to_string()
+            .contains("names no WebSocket API (WebSocketApi): API Gateway not counted"),
+        "{estimate}"
+    );
 
     let missing = moto.chatstack(&["status", "--stage", "nowhere"]);
     assert_eq!(missing.status.code(), Some(1));

@@ -93,6 +93,8 @@ pub const DEFAULT_DIRECT_LIMIT: u32 = 2_000;
 /// Segments of a split broadcast, and so fan-out workers at once
 /// (`[stages.X.broadcast] workers`' default).
 pub const DEFAULT_WORKERS: u32 = 10;
+/// Connections a fan-out worker posts to per job (one page of its segment).
+pub const FANOUT_PAGE_SIZE: u32 = 100;
 
 /// API Gateway closes a WebSocket connection on a frame over 32 KB...
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;

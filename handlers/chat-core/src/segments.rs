@@ -44,7 +44,7 @@ impl Default for SplitConfig {
         SplitConfig {
             direct_limit: chat_contract::DEFAULT_DIRECT_LIMIT as usize,
             segments: chat_contract::DEFAULT_WORKERS,
-            page_size: 100,
+            page_size: chat_contract::FANOUT_PAGE_SIZE,
         }
     }
 }
