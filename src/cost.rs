@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::chat::{FUNCTIONS, FunctionSpec, StageName};
+use crate::chat::{FUNCTIONS, StageName};
 use crate::status::{MetricQuery, StatusError, StatusSource};
 
 /// When and where the prices below were read.
@@ -307,21 +307,8 @@ pub async fn usage_from_metrics<S: StatusSource>(
     days: u32,
     minutes_per_connection: f64,
 ) -> Result<Usage, StatusError> {
-    let name = stage.stack_name()?;
-    let stack = source
-        .stack(&name)
-        .await?
-        .ok_or_else(|| StatusError::NoStack {
-            stack: name.clone(),
-            stage: stage.to_string(),
-        })?;
-    let physical = |logical: &str| {
-        stack
-            .resources
-            .iter()
-            .find(|(id, physical, _)| id == logical && !physical.is_empty())
-            .map(|(_, physical, _)| physical.clone())
-    };
+    let stack = crate::status::deployed_stack(source, stage).await?;
+    let physical = |logical: &str| stack.physical(logical).map(str::to_owned);
     let sum = |namespace: &'static str,
                metric: &'static str,
                dimension: &'static str,
@@ -345,10 +332,7 @@ pub async fn usage_from_metrics<S: StatusSource>(
             });
         }
     }
-    let functions: Vec<(&FunctionSpec, String)> = FUNCTIONS
-        .iter()
-        .filter_map(|spec| physical(&format!("{}Function", spec.logical_prefix)).map(|p| (spec, p)))
-        .collect();
+    let functions = stack.functions();
     for (_, function) in &functions {
         queries.push(sum(
             "AWS/Lambda",
@@ -428,7 +412,8 @@ pub async fn usage_from_metrics<S: StatusSource>(
     ];
     if api.is_none() {
         usage.assumptions.push(format!(
-            "stack {name} names no WebSocket API (WebSocketApi): API Gateway not counted"
+            "stack {} names no WebSocket API (WebSocketApi): API Gateway not counted",
+            stack.name
         ));
     }
     Ok(usage)

@@ -35,6 +35,25 @@ const BUCKET_OBJECTS: &[&str] = &["arn:*:s3:::chatstack-bootstrap-assetsbucket-*
 const FUNCTIONS: &[&str] = &["arn:*:lambda:*:*:function:chatstack-*"];
 const ROLES: &[&str] = &["arn:*:iam::*:role/chatstack-*"];
 
+/// What CloudFormation's handler does to a log group of the stack's, for the
+/// functions' groups and the access log's alike.
+const LOG_GROUP_ACTIONS: &[&str] = &[
+    "logs:CreateLogGroup",
+    "logs:DeleteLogGroup",
+    "logs:PutRetentionPolicy",
+    "logs:DeleteRetentionPolicy",
+    "logs:ListTagsForResource",
+    "logs:TagResource",
+    "logs:UntagResource",
+    "logs:DescribeIndexPolicies",
+    "logs:PutIndexPolicy",
+    "logs:DeleteIndexPolicy",
+    "logs:GetDataProtectionPolicy",
+    "logs:PutDataProtectionPolicy",
+    "logs:DeleteDataProtectionPolicy",
+    "logs:PutLogGroupDeletionProtection",
+];
+
 pub const GRANTS: &[Grant] = &[
     Grant {
         sid: "Stacks",
@@ -217,22 +236,7 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         sid: "LogGroups",
-        actions: &[
-            "logs:CreateLogGroup",
-            "logs:DeleteLogGroup",
-            "logs:PutRetentionPolicy",
-            "logs:DeleteRetentionPolicy",
-            "logs:ListTagsForResource",
-            "logs:TagResource",
-            "logs:UntagResource",
-            "logs:DescribeIndexPolicies",
-            "logs:PutIndexPolicy",
-            "logs:DeleteIndexPolicy",
-            "logs:GetDataProtectionPolicy",
-            "logs:PutDataProtectionPolicy",
-            "logs:DeleteDataProtectionPolicy",
-            "logs:PutLogGroupDeletionProtection",
-        ],
+        actions: LOG_GROUP_ACTIONS,
         resources: &["arn:*:logs:*:*:log-group:/aws/lambda/chatstack-*"],
         passed_to: &[],
     },
@@ -369,22 +373,7 @@ pub const OPERATIONS_GRANTS: &[Grant] = &[
     },
     Grant {
         sid: "AccessLogGroup",
-        actions: &[
-            "logs:CreateLogGroup",
-            "logs:DeleteLogGroup",
-            "logs:PutRetentionPolicy",
-            "logs:DeleteRetentionPolicy",
-            "logs:ListTagsForResource",
-            "logs:TagResource",
-            "logs:UntagResource",
-            "logs:DescribeIndexPolicies",
-            "logs:PutIndexPolicy",
-            "logs:DeleteIndexPolicy",
-            "logs:GetDataProtectionPolicy",
-            "logs:PutDataProtectionPolicy",
-            "logs:DeleteDataProtectionPolicy",
-            "logs:PutLogGroupDeletionProtection",
-        ],
+        actions: LOG_GROUP_ACTIONS,
         resources: &["arn:*:logs:*:*:log-group:/aws/apigateway/chatstack-*"],
         passed_to: &[],
     },

@@ -185,21 +185,8 @@ pub fn write_local_text(out: &mut dyn Write, report: &LocalReport) -> io::Result
             fanout.backlog, fanout.dead_letters
         )?;
     }
-    match &report.errors {
-        Some(errors) if errors.is_empty() => writeln!(out, "Errors logged in the last hour: none")?,
-        Some(errors) => {
-            writeln!(out, "Last errors logged (the last hour):")?;
-            for error in errors {
-                writeln!(
-                    out,
-                    "  {} {:<11} {}",
-                    error.time,
-                    error.function,
-                    crate::terminal::visible(&error.text)
-                )?;
-            }
-        }
-        None => {}
+    if let Some(errors) = &report.errors {
+        super::write_errors(out, errors)?;
     }
     for (part, reason) in &report.unavailable {
         writeln!(out, "({part}: {})", crate::terminal::visible(reason))?;

@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::aws::CloudError;
-use crate::chat::{FUNCTIONS, StageName, alarm_prefix};
+use crate::chat::{FUNCTIONS, FunctionSpec, StageName, alarm_prefix};
 use crate::logs::cloudwatch::function_logs_of;
 use crate::logs::{EventQuery, FunctionLog, LogSource, ReadError};
 
@@ -165,25 +165,41 @@ const HOUR_MS: i64 = 60 * 60 * 1000;
 /// Error lines shown at most.
 const MOST_ERRORS: usize = 10;
 
-/// The physical id of the resource `logical_id`.
-fn physical<'a>(stack: &'a StackInfo, logical_id: &str) -> Option<&'a str> {
-    stack
-        .resources
-        .iter()
-        .find(|(id, _, _)| id == logical_id)
-        .map(|(_, physical, _)| physical.as_str())
-        .filter(|physical| !physical.is_empty())
+impl StackInfo {
+    /// The physical id of the resource `logical_id`, once it has one.
+    pub fn physical(&self, logical_id: &str) -> Option<&str> {
+        self.resources
+            .iter()
+            .find(|(id, _, _)| id == logical_id)
+            .map(|(_, physical, _)| physical.as_str())
+            .filter(|physical| !physical.is_empty())
+    }
+
+    /// The stage's functions: each one's spec and its physical name.
+    pub fn functions(&self) -> Vec<(&'static FunctionSpec, String)> {
+        FUNCTIONS
+            .iter()
+            .filter_map(|spec| {
+                self.physical(&format!("{}Function", spec.logical_prefix))
+                    .map(|name| (spec, name.to_owned()))
+            })
+            .collect()
+    }
 }
 
-/// The stage's functions: each one's name and its physical name.
-fn functions(stack: &StackInfo) -> Vec<(&'static str, String)> {
-    FUNCTIONS
-        .iter()
-        .filter_map(|spec| {
-            physical(stack, &format!("{}Function", spec.logical_prefix))
-                .map(|name| (spec.name, name.to_owned()))
+/// `stage`'s stack, or the error that says to deploy it.
+pub async fn deployed_stack<S: StatusSource>(
+    source: &S,
+    stage: &StageName,
+) -> Result<StackInfo, StatusError> {
+    let name = stage.stack_name()?;
+    source
+        .stack(&name)
+        .await?
+        .ok_or_else(|| StatusError::NoStack {
+            stack: name.clone(),
+            stage: stage.to_string(),
         })
-        .collect()
 }
 
 fn epoch_rfc3339(ms: i64) -> String {
@@ -195,10 +211,30 @@ fn epoch_rfc3339(ms: i64) -> String {
 fn unreadable(what: &str, error: &CloudError) -> String {
     let text = error.to_string();
     if text.contains("AccessDenied") || text.contains("not authorized") {
-        format!("not allowed ({text}): see the README's \"Status\" for what {what} needs")
+        format!(
+            "not allowed ({text}): see the README's \"The IAM each command needs\" (it lacks {what})"
+        )
     } else {
         text
     }
+}
+
+/// The last errors logged, each made safe to print.
+fn write_errors(out: &mut dyn Write, errors: &[ErrorLine]) -> io::Result<()> {
+    if errors.is_empty() {
+        return writeln!(out, "Errors logged in the last hour: none");
+    }
+    writeln!(out, "Last errors logged (the last hour):")?;
+    for error in errors {
+        writeln!(
+            out,
+            "  {} {:<11} {}",
+            error.time,
+            error.function,
+            crate::terminal::visible(&error.text)
+        )?;
+    }
+    Ok(())
 }
 
 /// Reads every part of `stage`'s status.
@@ -207,14 +243,7 @@ pub async fn gather<S: StatusSource>(
     stage: &StageName,
     now_ms: i64,
 ) -> Result<Report, StatusError> {
-    let name = stage.stack_name()?;
-    let stack = source
-        .stack(&name)
-        .await?
-        .ok_or_else(|| StatusError::NoStack {
-            stack: name.clone(),
-            stage: stage.to_string(),
-        })?;
+    let stack = deployed_stack(source, stage).await?;
     let mut unavailable = BTreeMap::new();
     let alarms = match source.alarms(&alarm_prefix(stage)).await {
         Ok(alarms) => Some(alarms),
@@ -275,7 +304,8 @@ async fn traffic<S: StatusSource>(
     stack: &StackInfo,
     now_ms: i64,
 ) -> Result<Traffic, String> {
-    let api = physical(stack, "WebSocketApi")
+    let api = stack
+        .physical("WebSocketApi")
         .ok_or("the stack names no WebSocket API (WebSocketApi)")?
         .to_owned();
     let api_metric = |name: &'static str| MetricQuery {
@@ -294,7 +324,7 @@ async fn traffic<S: StatusSource>(
     .into_iter()
     .map(api_metric)
     .collect();
-    let functions = functions(stack);
+    let functions = stack.functions();
     for (_, physical) in &functions {
         for name in ["Errors", "Throttles"] {
             queries.push(MetricQuery {
@@ -318,15 +348,13 @@ async fn traffic<S: StatusSource>(
         execution_errors: count(4),
         ..Traffic::default()
     };
-    for (n, (function, _)) in functions.iter().enumerate() {
+    for (n, (spec, _)) in functions.iter().enumerate() {
         let (errors, throttles) = (count(5 + 2 * n), count(6 + 2 * n));
         if errors > 0 {
-            traffic
-                .function_errors
-                .insert((*function).to_owned(), errors);
+            traffic.function_errors.insert(spec.name.to_owned(), errors);
         }
         if throttles > 0 {
-            traffic.throttles.insert((*function).to_owned(), throttles);
+            traffic.throttles.insert(spec.name.to_owned(), throttles);
         }
     }
     Ok(traffic)
@@ -335,7 +363,11 @@ async fn traffic<S: StatusSource>(
 /// The fan-out queue's backlog and dead letters (each queue's physical id
 /// is its URL).
 async fn fanout<S: StatusSource>(source: &S, stack: &StackInfo) -> Result<Fanout, String> {
-    let queue = |id: &str| physical(stack, id).ok_or_else(|| format!("the stack has no {id}"));
+    let queue = |id: &str| {
+        stack
+            .physical(id)
+            .ok_or_else(|| format!("the stack has no {id}"))
+    };
     let read = |error: CloudError| unreadable("sqs:GetQueueAttributes", &error);
     Ok(Fanout {
         backlog: source
@@ -502,20 +534,7 @@ pub fn write_text(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         )?;
     }
     if let Some(errors) = &report.errors {
-        if errors.is_empty() {
-            writeln!(out, "Errors logged in the last hour: none")?;
-        } else {
-            writeln!(out, "Last errors logged (the last hour):")?;
-            for error in errors {
-                writeln!(
-                    out,
-                    "  {} {:<11} {}",
-                    error.time,
-                    error.function,
-                    crate::terminal::visible(&error.text)
-                )?;
-            }
-        }
+        write_errors(out, errors)?;
     }
     for (part, reason) in &report.unavailable {
         writeln!(out, "({part}: {})", crate::terminal::visible(reason))?;

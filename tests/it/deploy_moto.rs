@@ -289,17 +289,7 @@ fn token_reads_the_stage_secret_through_the_stack_output() {
 
 /// Runs `deploy` of stage `ci` with the zips in `zips`; its output.
 fn deploy_ci(moto: &Moto, zips: &std::path::Path) -> String {
-    let output = moto.chatstack(&[
-        "deploy",
-        "--stage",
-        "ci",
-        "--yes",
-        "--no-build",
-        "--assets-dir",
-        zips.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output));
-    text(&output)
+    text(&moto.deploy("ci", zips, None))
 }
 
 /// Which of the code keys in `keys` (lines of [`code_keys`]) are tagged
@@ -399,15 +389,7 @@ async fn a_template_over_the_inline_limit_deploys_through_template_url() {
     );
     assert!(body.len() > TEMPLATE_BODY_LIMIT);
 
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(chatstack::aws::https_client())
-        .endpoint_url(&moto.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
+    let config = moto.sdk_config().await;
     let cloud = AwsCloud::new(&config);
     let mut out = Vec::new();
     let mut deployer = Deployer {
@@ -465,15 +447,7 @@ async fn a_template_over_the_inline_limit_deploys_through_template_url() {
 async fn the_accounts_api_gateway_logs_role_is_read_through_a_signed_get() {
     use chatstack::deploy::cloud::Cloud;
     let moto = Moto::start();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(chatstack::aws::https_client())
-        .endpoint_url(&moto.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
+    let config = moto.sdk_config().await;
     let cloud = chatstack::deploy::aws::AwsCloud::new(&config);
     assert_eq!(cloud.region(), "us-east-1");
     assert_eq!(cloud.api_gateway_logs_role().await, Ok(None));

@@ -9,16 +9,7 @@ use crate::common::scratch_dir;
 
 fn deploy(moto: &Moto, dir: &Path) {
     Moto::write_zips(dir, "v1");
-    let output = moto.chatstack(&[
-        "deploy",
-        "--stage",
-        "ci",
-        "--yes",
-        "--no-build",
-        "--assets-dir",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
+    moto.deploy("ci", dir, None);
 }
 
 /// Events as Lambda would write them, in two groups, interleaved in time;
@@ -189,30 +180,8 @@ fn logs_access_reads_the_stages_access_log() {
     );
     let dir = scratch_dir("logs_moto_access");
     Moto::write_zips(&dir, "v1");
-    let config = dir.join("chatstack.toml");
-    std::fs::write(&config, "[stages.ci.logging]\naccess = true\n").unwrap();
-    let deployed = moto.chatstack(&[
-        "deploy",
-        "--stage",
-        "ci",
-        "--yes",
-        "--no-build",
-        "--assets-dir",
-        dir.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    assert!(deployed.status.success(), "{deployed:?}");
-    let plain = moto.chatstack(&[
-        "deploy",
-        "--stage",
-        "plain",
-        "--yes",
-        "--no-build",
-        "--assets-dir",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(plain.status.success(), "{plain:?}");
+    moto.deploy("ci", &dir, Some("[stages.ci.logging]\naccess = true\n"));
+    moto.deploy("plain", &dir, None);
 
     let format = chatstack::chat::access_log_format(false);
     moto.boto3(&format!(

@@ -15,20 +15,11 @@ use crate::common::scratch_dir;
 
 fn deploy(moto: &Moto, dir: &Path) {
     Moto::write_zips(dir, "v1");
-    let config = dir.join("chatstack.toml");
-    std::fs::write(&config, "[stages.ci.alarms]\nemail = \"ops@example.com\"\n").unwrap();
-    let output = moto.chatstack(&[
-        "deploy",
-        "--stage",
+    moto.deploy(
         "ci",
-        "--yes",
-        "--no-build",
-        "--assets-dir",
-        dir.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
+        dir,
+        Some("[stages.ci.alarms]\nemail = \"ops@example.com\"\n"),
+    );
 }
 
 #[test]
@@ -94,15 +85,7 @@ print(function)"#,
     // GetMetricData through the SDK: the function's errors of the last hour.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let errors = runtime.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(chatstack::aws::https_client())
-            .endpoint_url(&moto.endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .load()
-            .await;
+        let config = moto.sdk_config().await;
         let source =
             chatstack::status::aws::AwsStatus::new(&config, &"ci".parse().unwrap()).unwrap();
         let now = std::time::SystemTime::now()

@@ -75,6 +75,43 @@ impl Moto {
         super::run_with_input(command, input)
     }
 
+    /// The SDK's configuration for this server, with test credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(chatstack::aws::https_client())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await
+    }
+
+    /// `chatstack deploy --stage STAGE --yes` of the stand-in zips under
+    /// `zips`, with `settings` written to a `chatstack.toml` beside them
+    /// when given; it must succeed. Its output.
+    pub fn deploy(&self, stage: &str, zips: &std::path::Path, settings: Option<&str>) -> Output {
+        let mut args = vec![
+            "deploy".to_owned(),
+            "--stage".to_owned(),
+            stage.to_owned(),
+            "--yes".to_owned(),
+            "--no-build".to_owned(),
+            "--assets-dir".to_owned(),
+            zips.display().to_string(),
+        ];
+        if let Some(settings) = settings {
+            let config = zips.join("chatstack.toml");
+            std::fs::write(&config, settings).unwrap();
+            args.extend(["--config".to_owned(), config.display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = self.chatstack(&args);
+        assert!(output.status.success(), "deploy {stage}: {output:?}");
+        output
+    }
+
     /// Writes a stand-in zip of every function under `dir`, its content
     /// naming the function and `version` (deploy uploads them unopened).
     pub fn write_zips(dir: &std::path::Path, version: &str) {
