@@ -77,24 +77,88 @@ fn statements(template: &Value) -> Vec<(&String, &Value)> {
         .collect()
 }
 
+/// The template of every stage the tests configure (`common::SETTINGS`),
+/// and of one with every function (`EVERYTHING`'s dev).
+fn every_configured_template() -> Vec<(&'static str, Value)> {
+    let mut all = vec![("dev", template("dev"))];
+    for stage in [
+        "notify",
+        "scheduled",
+        "authorized",
+        "oidc",
+        "cognito",
+        "operated",
+        "history",
+    ] {
+        let name: StageName = stage.parse().unwrap();
+        let settings = crate::common::stage_settings(&name);
+        all.push((
+            stage,
+            serde_json::to_value(chat::template(&name, &settings).unwrap()).unwrap(),
+        ));
+    }
+    all
+}
+
 #[test]
 fn no_wildcard_resource_or_action_and_no_managed_policy() {
-    let template = template("dev");
-    let statements = statements(&template);
-    assert!(!statements.is_empty());
-    for (role, statement) in statements {
-        for action in statement["Action"].as_array().unwrap() {
-            assert!(!action.as_str().unwrap().contains('*'), "{role}: {action}");
+    for (stage, template) in every_configured_template() {
+        let statements = statements(&template);
+        assert!(!statements.is_empty());
+        for (role, statement) in statements {
+            for action in statement["Action"].as_array().unwrap() {
+                assert!(
+                    !action.as_str().unwrap().contains('*'),
+                    "{stage} {role}: {action}"
+                );
+            }
+            for resource in statement["Resource"].as_array().unwrap() {
+                assert_ne!(resource, "*", "{stage} {role}");
+            }
         }
-        for resource in statement["Resource"].as_array().unwrap() {
-            assert_ne!(resource, "*", "{role}");
+        for (id, role) in resources_of_type(&template, "AWS::IAM::Role") {
+            assert!(
+                role["Properties"].get("ManagedPolicyArns").is_none(),
+                "{stage} {id}"
+            );
         }
     }
-    for (id, role) in resources_of_type(&template, "AWS::IAM::Role") {
-        assert!(
-            role["Properties"].get("ManagedPolicyArns").is_none(),
-            "{id}"
-        );
+}
+
+#[test]
+fn every_log_group_is_kept_a_while_and_goes_with_the_stack_and_all_at_rest_is_encrypted() {
+    for (stage, template) in every_configured_template() {
+        let groups = resources_of_type(&template, "AWS::Logs::LogGroup");
+        assert!(!groups.is_empty());
+        for (id, group) in groups {
+            assert!(
+                group["Properties"]["RetentionInDays"].as_u64().is_some(),
+                "{stage} {id}"
+            );
+            assert_eq!(group["DeletionPolicy"], "Delete", "{stage} {id}");
+        }
+        for (id, table) in resources_of_type(&template, "AWS::DynamoDB::Table") {
+            assert_eq!(
+                table["Properties"]["SSESpecification"]["SSEEnabled"], true,
+                "{stage} {id}"
+            );
+        }
+        for (id, queue) in resources_of_type(&template, "AWS::SQS::Queue") {
+            assert_eq!(
+                queue["Properties"]["SqsManagedSseEnabled"], true,
+                "{stage} {id}"
+            );
+        }
+        for (id, topic) in resources_of_type(&template, "AWS::SNS::Topic") {
+            let key = &topic["Properties"]["KmsMasterKeyId"];
+            assert!(
+                key.get("Ref").is_some(),
+                "{stage} {id}: a key of the stack's"
+            );
+        }
+        for (id, key) in resources_of_type(&template, "AWS::KMS::Key") {
+            assert_eq!(key["Properties"]["EnableKeyRotation"], true, "{stage} {id}");
+        }
     }
 }
 
