@@ -396,3 +396,74 @@ async fn follow_prints_each_event_once_as_it_arrives_until_ctrl_c() {
         "no end while following"
     );
 }
+
+/// An access log line as API Gateway writes it in the stage's format:
+/// `-` where it has no value.
+fn access_line(event: &str, route: &str, status: &str, connection: &str) -> String {
+    let mut line: serde_json::Value =
+        serde_json::from_str(&chatstack::chat::access_log_format(false)).unwrap();
+    for value in line.as_object_mut().unwrap().values_mut() {
+        *value = "-".into();
+    }
+    line["eventType"] = event.into();
+    line["routeKey"] = route.into();
+    line["status"] = status.into();
+    line["connectionId"] = connection.into();
+    line.to_string()
+}
+
+#[tokio::test]
+async fn the_access_log_takes_the_same_window_filter_and_follow_and_reads_as_lines() {
+    // `--access`: the stage's access log group is the one log read.
+    let logs = FakeLogs::new(&["access"]);
+    logs.add(
+        "access",
+        0,
+        &access_line("MESSAGE", "sendmessage", "500", "A="),
+    );
+    logs.add(
+        "access",
+        10,
+        &access_line("CONNECT", "$connect", "200", "B="),
+    );
+    let mut request = request(&[]);
+    request.follow = true;
+    request.end_ms = None;
+    request.filter = Some("sendmessage".to_owned());
+    let feeder = logs.clone();
+    let stop = async move {
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        feeder.add(
+            "access",
+            30_000,
+            &access_line("MESSAGE", "sendmessage", "200", "C="),
+        );
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+    };
+    let shown = show_until(&logs, &request, stop).await;
+    shown.result.unwrap();
+    let lines: Vec<&str> = shown
+        .events
+        .lines()
+        .filter(|l| !l.starts_with("---"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", shown.events);
+    assert!(
+        lines[0].ends_with(" access 500    MESSAGE sendmessage connection_id=A="),
+        "{}",
+        shown.events
+    );
+    assert!(
+        lines[1].ends_with(" access 200    MESSAGE sendmessage connection_id=C="),
+        "{}",
+        shown.events
+    );
+    let calls = logs.calls.borrow();
+    assert!(calls.len() > 1, "followed: {calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|call| call.3.as_deref() == Some("sendmessage") && call.2.is_none()),
+        "{calls:?}"
+    );
+}
