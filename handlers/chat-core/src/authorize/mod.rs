@@ -75,9 +75,8 @@ pub fn presented_token(
         .headers
         .get_all("sec-websocket-protocol")
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .find_map(|entry| entry.trim().strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
+        .filter_map(|value| crate::protocol::token_entry(value.to_str().ok()))
+        .find_map(|entry| entry.strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
         .map(|token| (token, Transport::Header));
     in_header
         .or_else(|| {
