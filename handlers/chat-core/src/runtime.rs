@@ -49,6 +49,17 @@ pub fn or_exit<T>(result: Result<T, ConfigError>) -> T {
     })
 }
 
+/// The value, or `what` failed with the error logged and exit code 1:
+/// an environment that cannot serve should fail at start-up (Lambda then
+/// tries a new one), not on every event.
+pub fn or_exit_saying<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> T {
+    result.unwrap_or_else(|error| {
+        tracing::error!(%error, "{what}");
+        eprintln!("error: {what}: {error}");
+        std::process::exit(1)
+    })
+}
+
 /// Reads `name` from the process environment.
 pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()

@@ -14,11 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Authorization::Oidc(oidc) => {
             // The keys are read on the first token, not here: an issuer
             // that is down at start-up must not fail the environment.
-            let documents = HttpDocuments::new().unwrap_or_else(|error| {
-                tracing::error!(%error, "could not set up HTTPS");
-                eprintln!("error: could not set up HTTPS: {error}");
-                std::process::exit(1)
-            });
+            let documents = runtime::or_exit_saying(HttpDocuments::new(), "could not set up HTTPS");
             serve(&OidcVerifier::new(oidc, documents)).await
         }
     }
@@ -29,14 +25,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 /// tries a new one).
 async fn read_secret(arn: &str) -> TokenSecret {
     let sdk_config = runtime::sdk_config().await;
-    match authorize::read_token_secret(&sdk_config, arn).await {
-        Ok(secret) => secret,
-        Err(error) => {
-            tracing::error!(%error, "could not read the token secret");
-            eprintln!("error: could not read the token secret {arn}: {error}");
-            std::process::exit(1);
-        }
-    }
+    runtime::or_exit_saying(
+        authorize::read_token_secret(&sdk_config, arn).await,
+        &format!("could not read the token secret {arn}"),
+    )
 }
 
 async fn serve<V: Verifier>(verifier: &V) -> Result<(), lambda_runtime::Error> {
