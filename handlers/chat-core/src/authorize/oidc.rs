@@ -19,6 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Refused, Verifier};
@@ -380,7 +381,7 @@ fn signature_refusal(error: &jsonwebtoken::errors::Error, key: &IssuerKey) -> Oi
 /// A JWK the authorizer can check signatures with: an RSA key (RS256) or a
 /// P-256 key (ES256) for signatures; anything else is not used.
 fn signing_key(jwk: &Value) -> Option<IssuerKey> {
-    let jwk: Jwk = serde_json::from_value(jwk.clone()).ok()?;
+    let jwk = Jwk::deserialize(jwk).ok()?;
     if matches!(
         jwk.common.public_key_use,
         Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
