@@ -167,6 +167,16 @@ pub struct UserPool {
 }
 
 impl UserPool {
+    /// The pool `pool_id` and its app client `client_id`, as a stage's
+    /// outputs name them ([`TokenSource::Pool`]).
+    pub fn new(config: &aws_config::SdkConfig, pool_id: String, client_id: String) -> Self {
+        UserPool {
+            client: Client::new(config),
+            pool_id,
+            client_id,
+        }
+    }
+
     /// `stage`'s own pool, from its outputs (`cloudformation:DescribeStacks`).
     pub async fn of_stage<C: StackReader>(
         config: &aws_config::SdkConfig,
@@ -174,11 +184,9 @@ impl UserPool {
         stage: &StageName,
     ) -> Result<Self, UsersError> {
         match token_source(cloud, stage).await? {
-            TokenSource::Pool { pool_id, client_id } => Ok(UserPool {
-                client: Client::new(config),
-                pool_id,
-                client_id,
-            }),
+            TokenSource::Pool { pool_id, client_id } => {
+                Ok(UserPool::new(config, pool_id, client_id))
+            }
             TokenSource::Issuer(issuer) => Err(UsersError::NoPool {
                 stage: stage.to_string(),
                 issuer: format!(" (it trusts {issuer}: manage its users there)"),

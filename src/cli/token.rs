@@ -106,8 +106,9 @@ impl TokenArgs {
             .map_err(TokenCommandError::from)?
         {
             TokenSource::Secret(arn) => self.mint(&tokens::read_secret(&config, &arn).await?),
-            TokenSource::Pool { .. } => {
-                self.sign_in(UserPool::of_stage(&config, &cloud, stage).await?)
+            // The outputs just read name the pool: no second DescribeStacks.
+            TokenSource::Pool { pool_id, client_id } => {
+                self.sign_in(UserPool::new(&config, pool_id, client_id))
                     .await
             }
             TokenSource::Issuer(issuer) => Err(TokenCommandError::FromIssuer {
