@@ -7,9 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use chat_token::UserName;
 
-use crate::aws::StackReader;
-use crate::chat::{StageName, TOKEN_SECRET_OUTPUT};
-
 /// A token's lifetime when none is asked for.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 
@@ -41,21 +38,6 @@ pub enum TokenCommandError {
     Token(#[from] chat_token::TokenError),
     #[error(transparent)]
     Outputs(#[from] crate::aws::OutputsError),
-}
-
-/// The ARN of `stage`'s token secret, from its stack's outputs.
-pub async fn secret_arn<C: StackReader>(
-    cloud: &C,
-    stage: &StageName,
-) -> Result<String, TokenCommandError> {
-    crate::aws::stage_outputs(cloud, stage)
-        .await?
-        .into_iter()
-        .find(|(key, _)| key == TOKEN_SECRET_OUTPUT)
-        .map(|(_, arn)| arn)
-        .ok_or_else(|| TokenCommandError::NotRequired {
-            stage: stage.to_string(),
-        })
 }
 
 /// The secret's value (`secretsmanager:GetSecretValue`).
