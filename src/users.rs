@@ -16,8 +16,7 @@ use crate::chat::{
 };
 use crate::local::services::{CREDENTIALS_FILE, LocalPoolFile, USER_POOL_FILE};
 
-/// The pool's password policy (the template's).
-pub const MIN_PASSWORD_CHARS: usize = 12;
+use crate::chat::MIN_PASSWORD_CHARS;
 /// Cognito's longest user name.
 const MAX_USER_NAME_CHARS: usize = 128;
 
@@ -96,7 +95,7 @@ pub struct Password(String);
 
 impl Password {
     pub fn new(text: String) -> Result<Self, UsersError> {
-        if text.chars().count() < MIN_PASSWORD_CHARS {
+        if text.chars().count() < MIN_PASSWORD_CHARS as usize {
             return Err(UsersError::ShortPassword);
         }
         Ok(Password(text))

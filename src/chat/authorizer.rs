@@ -32,6 +32,9 @@ pub const OIDC_ISSUER_OUTPUT: &str = "OidcIssuer";
 pub const USER_POOL_OUTPUT: &str = "UserPoolId";
 /// ...and its app client, which users sign in through (`chatstack token`).
 pub const USER_POOL_CLIENT_OUTPUT: &str = "UserPoolClientId";
+/// The shortest password the stage's own pool takes (`chatstack users add`
+/// checks it before anything is sent).
+pub const MIN_PASSWORD_CHARS: u32 = 12;
 
 /// The secret tokens are signed with. Secrets Manager generates its value:
 /// it appears in no template, output, log or snapshot.
@@ -128,7 +131,7 @@ impl IdentityProvider {
                 // Length over composition rules (NIST SP 800-63B).
                 policies: Some(Policies {
                     password_policy: PasswordPolicy {
-                        minimum_length: 12,
+                        minimum_length: MIN_PASSWORD_CHARS,
                         require_lowercase: Some(false),
                         require_uppercase: Some(false),
                         require_numbers: Some(false),

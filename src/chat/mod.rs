@@ -26,8 +26,9 @@ mod table;
 pub use crate::stage_name::{BOOTSTRAP_STACK, StageName, StageNameError};
 pub use api::{CONNECT_ROUTE, ConnectionMethod, RouteIntegration, RouteOptions, WebSocketApi};
 pub use authorizer::{
-    ConnectAuthorizer, IdentityProvider, OIDC_ISSUER_OUTPUT, TOKEN_SECRET_OUTPUT, TokenSecret,
-    USER_POOL_CLIENT_OUTPUT, USER_POOL_OUTPUT, add_connect_authorizer,
+    ConnectAuthorizer, IdentityProvider, MIN_PASSWORD_CHARS, OIDC_ISSUER_OUTPUT,
+    TOKEN_SECRET_OUTPUT, TokenSecret, USER_POOL_CLIENT_OUTPUT, USER_POOL_OUTPUT,
+    add_connect_authorizer,
 };
 pub use domain::{DOMAIN_TARGET_OUTPUT, DOMAIN_URL_OUTPUT, NOTIFY_DOMAIN_URL_OUTPUT};
 pub use fanout::FanoutQueue;
