@@ -321,7 +321,7 @@ pub async fn usage_from_metrics<S: StatusSource>(
     let mut queries = Vec::new();
     // A stack whose API was never made (moto's, or one half created)
     // still has its functions and tables counted.
-    let api = physical("WebSocketApi");
+    let api = physical(crate::chat::WEBSOCKET_API_ID);
     if let Some(api) = &api {
         for metric in ["MessageCount", "ConnectCount"] {
             queries.push(MetricQuery {
@@ -367,7 +367,8 @@ pub async fn usage_from_metrics<S: StatusSource>(
             table.clone(),
         ));
     }
-    let queue = physical("FanoutQueue").and_then(|url| url.rsplit('/').next().map(str::to_owned));
+    let queue = physical(crate::chat::FANOUT_QUEUE_ID)
+        .and_then(|url| url.rsplit('/').next().map(str::to_owned));
     if let Some(queue) = &queue {
         for metric in [
             "NumberOfMessagesSent",

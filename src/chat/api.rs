@@ -69,10 +69,14 @@ pub struct WebSocketApi {
     pub(super) integrations: Vec<LogicalId>,
 }
 
+/// The API's logical id: readers of a deployed stack (`status`, `cost`)
+/// find it by this.
+pub const WEBSOCKET_API_ID: &str = "WebSocketApi";
+
 impl WebSocketApi {
     pub fn add_to(template: &mut Template, stage: &StageName) -> Result<Self, TemplateError> {
         let id = template.add(
-            "WebSocketApi",
+            WEBSOCKET_API_ID,
             Api {
                 name: Expr::Pseudo(Pseudo::StackName),
                 protocol_type: ProtocolType::Websocket,

@@ -80,6 +80,11 @@ fn jobs_table() -> Resource<Table> {
         )
 }
 
+/// The queues' logical ids, by which `status`, `cost` and `local` find
+/// them in a stack.
+pub const FANOUT_QUEUE_ID: &str = "FanoutQueue";
+pub const FANOUT_DEAD_LETTERS_ID: &str = "FanoutDeadLetterQueue";
+
 impl FanoutQueue {
     pub fn queue(&self) -> &LogicalId {
         &self.queue
@@ -95,7 +100,7 @@ impl FanoutQueue {
 
     pub fn add_to(template: &mut Template, broadcast: Broadcast) -> Result<Self, TemplateError> {
         let dead_letters = template.add(
-            "FanoutDeadLetterQueue",
+            FANOUT_DEAD_LETTERS_ID,
             Resource::new(Queue {
                 queue_name: Some(fifo_queue_name("fanout-dlq")),
                 fifo_queue: Some(true),
@@ -108,7 +113,7 @@ impl FanoutQueue {
             .skip_checkov("CKV_AWS_27", SSE_REASON),
         )?;
         let queue = template.add(
-            "FanoutQueue",
+            FANOUT_QUEUE_ID,
             Resource::new(Queue {
                 queue_name: Some(fifo_queue_name("fanout")),
                 fifo_queue: Some(true),

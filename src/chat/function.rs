@@ -119,6 +119,12 @@ pub struct LambdaFunction {
 }
 
 impl LambdaFunction {
+    /// The logical id of the function whose logical ids start with
+    /// `logical_prefix` (`status` and `cost` find a stage's functions by it).
+    pub fn logical_id(logical_prefix: &str) -> String {
+        format!("{logical_prefix}Function")
+    }
+
     /// Adds the function `props` describe, with the access and variables
     /// `grants` hold (and the right to write its own log group).
     pub fn add_to(
@@ -174,7 +180,7 @@ impl LambdaFunction {
             .skip_checkov("CKV_AWS_117", NO_VPC_REASON)
             .skip_checkov("CKV_AWS_115", invoked_by.no_reserved_concurrency_reason())
             .skip_checkov("CKV_AWS_173", invoked_by.plain_environment_reason());
-        let id = template.add(&format!("{prefix}Function"), resource)?;
+        let id = template.add(&LambdaFunction::logical_id(prefix), resource)?;
         Ok(LambdaFunction {
             id,
             logical_prefix: prefix.to_owned(),

@@ -24,14 +24,16 @@ mod stage;
 mod table;
 
 pub use crate::stage_name::{BOOTSTRAP_STACK, StageName, StageNameError};
-pub use api::{CONNECT_ROUTE, ConnectionMethod, RouteIntegration, RouteOptions, WebSocketApi};
+pub use api::{
+    CONNECT_ROUTE, ConnectionMethod, RouteIntegration, RouteOptions, WEBSOCKET_API_ID, WebSocketApi,
+};
 pub use authorizer::{
     ConnectAuthorizer, IdentityProvider, MIN_PASSWORD_CHARS, OIDC_ISSUER_OUTPUT,
     TOKEN_SECRET_OUTPUT, TokenSecret, USER_POOL_CLIENT_OUTPUT, USER_POOL_OUTPUT,
     add_connect_authorizer,
 };
 pub use domain::{DOMAIN_TARGET_OUTPUT, DOMAIN_URL_OUTPUT, NOTIFY_DOMAIN_URL_OUTPUT};
-pub use fanout::FanoutQueue;
+pub use fanout::{FANOUT_DEAD_LETTERS_ID, FANOUT_QUEUE_ID, FanoutQueue};
 pub use function::{
     ASSETS_BUCKET_PARAMETER, CodeBucket, FunctionProps, InvokedBy, LambdaFunction,
     code_key_parameter, is_code_key_parameter,
@@ -43,10 +45,10 @@ pub use notify::{NOTIFY_PATH, NOTIFY_ROUTE, NOTIFY_URL_OUTPUT, NotifyEndpoint};
 pub use role::Grants;
 pub use schedule::{add_push_schedule, scheduled_event};
 pub use stage::{
-    ACCESS_LOG_OUTPUT, CALLBACK_URL_OUTPUT, StageProps, WEBSOCKET_URL_OUTPUT, WebSocketStage,
-    access_log_format,
+    ACCESS_LOG_GROUP_ID, ACCESS_LOG_OUTPUT, CALLBACK_URL_OUTPUT, StageProps, WEBSOCKET_URL_OUTPUT,
+    WebSocketStage, access_log_format,
 };
-pub use table::{ConnectionsTable, HistoryTable, MembersTable, TableAction};
+pub use table::{CONNECTIONS_TABLE_ID, ConnectionsTable, HistoryTable, MembersTable, TableAction};
 
 use crate::cfn::{Template, TemplateError};
 use crate::settings::{Authorization, Domain, Oidc, StageSettings};

@@ -17,6 +17,9 @@ pub const CALLBACK_URL_OUTPUT: &str = "CallbackUrl";
 
 /// The output naming the access log group, for `chatstack logs --access`.
 pub const ACCESS_LOG_OUTPUT: &str = "AccessLogGroupName";
+/// The access log group's logical id (`chatstack logs --access` finds it
+/// among the stack's resources by it).
+pub const ACCESS_LOG_GROUP_ID: &str = "AccessLogGroup";
 
 /// A stage's own settings.
 #[derive(Debug, Clone, Copy)]
@@ -191,7 +194,7 @@ fn add_access_log_group(
     retention_days: u32,
 ) -> Result<LogicalId, TemplateError> {
     template.add(
-        "AccessLogGroup",
+        ACCESS_LOG_GROUP_ID,
         Resource::new(LogGroup {
             log_group_name: Some(Expr::sub([
                 "/aws/apigateway/".into(),

@@ -103,6 +103,10 @@ fn user_index() -> GlobalSecondaryIndex {
     }
 }
 
+/// The connections table's logical id (`chatstack local` finds its local
+/// name by it).
+pub const CONNECTIONS_TABLE_ID: &str = "ConnectionsTable";
+
 impl ConnectionsTable {
     pub fn id(&self) -> &LogicalId {
         &self.id
@@ -123,7 +127,7 @@ impl ConnectionsTable {
         }
         // Connection ids are worthless once the API is gone: nothing to keep.
         let id = template.add(
-            "ConnectionsTable",
+            CONNECTIONS_TABLE_ID,
             Resource::new(table)
                 .retention(RetentionPolicy::Delete)
                 .skip_checkov(

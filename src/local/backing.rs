@@ -109,7 +109,7 @@ fn write_run_file(
     let connections_table = app
         .tables
         .iter()
-        .find(|table| table.logical_id == "ConnectionsTable")
+        .find(|table| table.logical_id == crate::chat::CONNECTIONS_TABLE_ID)
         .map(|table| table.name.clone())
         .ok_or_else(|| LocalError::Template("the template has no ConnectionsTable".into()))?;
     let run = super::services::RunFile {
@@ -118,8 +118,8 @@ fn write_run_file(
         moto_endpoint: services.moto_endpoint.clone(),
         region: services.region.clone(),
         connections_table,
-        fanout_queue: queue("FanoutQueue"),
-        dead_letter_queue: queue("FanoutDeadLetterQueue"),
+        fanout_queue: queue(crate::chat::FANOUT_QUEUE_ID),
+        dead_letter_queue: queue(crate::chat::FANOUT_DEAD_LETTERS_ID),
     };
     let text =
         serde_json::to_string_pretty(&run).map_err(|e| LocalError::Template(e.to_string()))?;

@@ -7,7 +7,7 @@ use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
 use super::{EventPage, EventQuery, FunctionLog, LogEvent, LogSource, LogsError, ReadError};
 use crate::aws::{cloud_error, endpoint_of, is_missing_stack};
-use crate::chat::{FUNCTIONS, FunctionLogs, StageName};
+use crate::chat::{ACCESS_LOG_GROUP_ID, FUNCTIONS, FunctionLogs, StageName};
 
 const LOG_GROUP_TYPE: &str = "AWS::Logs::LogGroup";
 
@@ -54,7 +54,7 @@ pub fn access_log_of(
 ) -> Result<Vec<FunctionLog>, LogsError> {
     resources
         .iter()
-        .find(|(id, _, kind)| id == ACCESS_LOG_GROUP && kind == LOG_GROUP_TYPE)
+        .find(|(id, _, kind)| id == ACCESS_LOG_GROUP_ID && kind == LOG_GROUP_TYPE)
         .map(|(_, group, _)| {
             vec![FunctionLog {
                 function: ACCESS_LOG.to_owned(),
@@ -65,9 +65,6 @@ pub fn access_log_of(
             stage: stage.to_string(),
         })
 }
-
-/// The access log group's logical id (see `chat::WebSocketStage`).
-const ACCESS_LOG_GROUP: &str = "AccessLogGroup";
 
 /// Each function's log group among a stack's resources (logical id,
 /// physical id, type), in the order of [`FUNCTIONS`].

@@ -16,7 +16,10 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::aws::CloudError;
-use crate::chat::{FUNCTIONS, FunctionSpec, StageName, alarm_prefix};
+use crate::chat::{
+    FANOUT_DEAD_LETTERS_ID, FANOUT_QUEUE_ID, FUNCTIONS, FunctionSpec, LambdaFunction, StageName,
+    WEBSOCKET_API_ID, alarm_prefix,
+};
 use crate::logs::cloudwatch::function_logs_of;
 use crate::logs::{EventQuery, FunctionLog, LogSource, ReadError};
 
@@ -180,7 +183,7 @@ impl StackInfo {
         FUNCTIONS
             .iter()
             .filter_map(|spec| {
-                self.physical(&format!("{}Function", spec.logical_prefix))
+                self.physical(&LambdaFunction::logical_id(spec.logical_prefix))
                     .map(|name| (spec, name.to_owned()))
             })
             .collect()
@@ -305,7 +308,7 @@ async fn traffic<S: StatusSource>(
     now_ms: i64,
 ) -> Result<Traffic, String> {
     let api = stack
-        .physical("WebSocketApi")
+        .physical(WEBSOCKET_API_ID)
         .ok_or("the stack names no WebSocket API (WebSocketApi)")?
         .to_owned();
     let api_metric = |name: &'static str| MetricQuery {
@@ -371,11 +374,11 @@ async fn fanout<S: StatusSource>(source: &S, stack: &StackInfo) -> Result<Fanout
     let read = |error: CloudError| unreadable("sqs:GetQueueAttributes", &error);
     Ok(Fanout {
         backlog: source
-            .queue_messages(queue("FanoutQueue")?)
+            .queue_messages(queue(FANOUT_QUEUE_ID)?)
             .await
             .map_err(read)?,
         dead_letters: source
-            .queue_messages(queue("FanoutDeadLetterQueue")?)
+            .queue_messages(queue(FANOUT_DEAD_LETTERS_ID)?)
             .await
             .map_err(read)?,
     })
