@@ -168,10 +168,86 @@ pub struct Stack {
     pub name: String,
     pub status: String,
     pub status_reason: Option<String>,
+    /// Milliseconds since the epoch: its last update, else its creation.
+    pub updated_ms: Option<i64>,
     /// Output key and value.
     pub outputs: Vec<(String, String)>,
     /// Parameter key and value, as last deployed.
     pub parameters: Vec<(String, String)>,
+}
+
+/// `stack` as DescribeStacks tells it; `None` when there is none.
+pub async fn describe_stack(
+    client: &aws_sdk_cloudformation::Client,
+    endpoint: &str,
+    stack: &str,
+) -> Result<Option<Stack>, CloudError> {
+    let output = match client.describe_stacks().stack_name(stack).send().await {
+        Ok(output) => output,
+        Err(error) if is_missing_stack(&error) => return Ok(None),
+        Err(error) => return Err(cloud_error(error, endpoint)),
+    };
+    Ok(output.stacks().first().map(|s| Stack {
+        name: s.stack_name().unwrap_or(stack).to_owned(),
+        status: s
+            .stack_status()
+            .map(|x| x.as_str().to_owned())
+            .unwrap_or_default(),
+        status_reason: s.stack_status_reason().map(str::to_owned),
+        updated_ms: s
+            .last_updated_time()
+            .or(s.creation_time())
+            .and_then(|t| t.to_millis().ok()),
+        outputs: s
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .collect(),
+        parameters: s
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.parameter_key()?.to_owned(),
+                    p.parameter_value()?.to_owned(),
+                ))
+            })
+            .collect(),
+    }))
+}
+
+/// A resource of a stack: logical id, physical id (empty until it has
+/// one), type.
+pub type StackResource = (String, String, String);
+
+/// Every resource of `stack` (every page of ListStackResources); `None`
+/// when there is no such stack.
+pub async fn stack_resources(
+    client: &aws_sdk_cloudformation::Client,
+    endpoint: &str,
+    stack: &str,
+) -> Result<Option<Vec<StackResource>>, CloudError> {
+    let mut pages = client
+        .list_stack_resources()
+        .stack_name(stack)
+        .into_paginator()
+        .send();
+    let mut resources = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(error) if is_missing_stack(&error) => return Ok(None),
+            Err(error) => return Err(cloud_error(error, endpoint)),
+        };
+        resources.extend(page.stack_resource_summaries().iter().map(|r| {
+            (
+                r.logical_resource_id().unwrap_or_default().to_owned(),
+                r.physical_resource_id().unwrap_or_default().to_owned(),
+                r.resource_type().unwrap_or_default().to_owned(),
+            )
+        }));
+    }
+    Ok(Some(resources))
 }
 
 /// Reading a stack: all a command that uses a deployed stage needs.

@@ -9,7 +9,7 @@ use super::cloud::{
     AccountConcurrency, Change, ChangeSet, ChangeSetKind, ChangeSetRequest, Cloud, CloudError,
     Stack, StackEvent, StackReader,
 };
-use crate::aws::{cloud_error, endpoint_of, is_missing_stack};
+use crate::aws::{cloud_error, endpoint_of};
 
 /// The IAM actions each [`Cloud`] method needs, for the deployer's policy
 /// (`chatstack deployer-policy`; `tests/it/deployer_policy.rs` checks that
@@ -110,40 +110,7 @@ fn epoch_ms(time: Option<&aws_sdk_cloudformation::primitives::DateTime>) -> i64 
 
 impl StackReader for AwsCloud {
     async fn describe_stack(&self, stack: &str) -> Result<Option<Stack>, CloudError> {
-        let result = self
-            .cloudformation
-            .describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await;
-        let output = match result {
-            Ok(output) => output,
-            Err(error) if is_missing_stack(&error) => return Ok(None),
-            Err(error) => return Err(cloud_error(error, &self.cloudformation_endpoint)),
-        };
-        Ok(output.stacks().first().map(|s| Stack {
-            name: s.stack_name().unwrap_or(stack).to_owned(),
-            status: s
-                .stack_status()
-                .map(|x| x.as_str().to_owned())
-                .unwrap_or_default(),
-            status_reason: s.stack_status_reason().map(str::to_owned),
-            outputs: s
-                .outputs()
-                .iter()
-                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-                .collect(),
-            parameters: s
-                .parameters()
-                .iter()
-                .filter_map(|p| {
-                    Some((
-                        p.parameter_key()?.to_owned(),
-                        p.parameter_value()?.to_owned(),
-                    ))
-                })
-                .collect(),
-        }))
+        crate::aws::describe_stack(&self.cloudformation, &self.cloudformation_endpoint, stack).await
     }
 }
 

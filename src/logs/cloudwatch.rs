@@ -6,7 +6,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
 use super::{EventPage, EventQuery, FunctionLog, LogEvent, LogSource, LogsError, ReadError};
-use crate::aws::{cloud_error, endpoint_of, is_missing_stack};
+use crate::aws::{cloud_error, endpoint_of, stack_resources};
 use crate::chat::{ACCESS_LOG_GROUP_ID, FUNCTIONS, FunctionLogs, StageName};
 
 const LOG_GROUP_TYPE: &str = "AWS::Logs::LogGroup";
@@ -86,32 +86,16 @@ pub fn function_logs_of(resources: &[(String, String, String)]) -> Vec<FunctionL
 
 impl LogSource for StackLogs {
     async fn function_logs(&self) -> Result<Vec<FunctionLog>, LogsError> {
-        let mut pages = self
-            .cloudformation
-            .list_stack_resources()
-            .stack_name(&self.stack)
-            .into_paginator()
-            .send();
-        let mut resources = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = match page {
-                Ok(page) => page,
-                Err(error) if is_missing_stack(&error) => {
-                    return Err(LogsError::NoStack {
-                        stack: self.stack.clone(),
-                        stage: self.stage.to_string(),
-                    });
-                }
-                Err(error) => return Err(cloud_error(error, &self.cloudformation_endpoint).into()),
-            };
-            resources.extend(page.stack_resource_summaries().iter().map(|r| {
-                (
-                    r.logical_resource_id().unwrap_or_default().to_owned(),
-                    r.physical_resource_id().unwrap_or_default().to_owned(),
-                    r.resource_type().unwrap_or_default().to_owned(),
-                )
-            }));
-        }
+        let resources = stack_resources(
+            &self.cloudformation,
+            &self.cloudformation_endpoint,
+            &self.stack,
+        )
+        .await?
+        .ok_or_else(|| LogsError::NoStack {
+            stack: self.stack.clone(),
+            stage: self.stage.to_string(),
+        })?;
         if self.access {
             access_log_of(&resources, &self.stage)
         } else {

@@ -7,7 +7,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, 
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::{AlarmInfo, ErrorLine, MetricQuery, StackInfo, StatusError, StatusSource};
-use crate::aws::{CloudError, cloud_error, endpoint_of, is_missing_stack};
+use crate::aws::{CloudError, cloud_error, describe_stack, endpoint_of, stack_resources};
 use crate::chat::StageName;
 use crate::logs::FunctionLog;
 use crate::logs::cloudwatch::StackLogs;
@@ -37,56 +37,21 @@ impl AwsStatus {
     }
 }
 
-fn epoch_ms(time: Option<&aws_sdk_cloudwatch::primitives::DateTime>) -> Option<i64> {
-    time.and_then(|t| t.to_millis().ok())
-}
-
 impl StatusSource for AwsStatus {
     async fn stack(&self, name: &str) -> Result<Option<StackInfo>, CloudError> {
-        let described = match self
-            .cloudformation
-            .describe_stacks()
-            .stack_name(name)
-            .send()
-            .await
-        {
-            Ok(described) => described,
-            Err(error) if is_missing_stack(&error) => return Ok(None),
-            Err(error) => return Err(cloud_error(error, &self.endpoint("cloudformation"))),
-        };
-        let Some(stack) = described.stacks().first() else {
+        let endpoint = self.endpoint("cloudformation");
+        let Some(stack) = describe_stack(&self.cloudformation, &endpoint, name).await? else {
             return Ok(None);
         };
-        let mut resources = Vec::new();
-        let mut pages = self
-            .cloudformation
-            .list_stack_resources()
-            .stack_name(name)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| cloud_error(e, &self.endpoint("cloudformation")))?;
-            resources.extend(page.stack_resource_summaries().iter().map(|r| {
-                (
-                    r.logical_resource_id().unwrap_or_default().to_owned(),
-                    r.physical_resource_id().unwrap_or_default().to_owned(),
-                    r.resource_type().unwrap_or_default().to_owned(),
-                )
-            }));
-        }
-        let updated = stack.last_updated_time().or(stack.creation_time());
+        let Some(resources) = stack_resources(&self.cloudformation, &endpoint, name).await? else {
+            return Ok(None);
+        };
         Ok(Some(StackInfo {
             name: name.to_owned(),
-            status: stack
-                .stack_status()
-                .map_or_else(String::new, |s| s.as_str().to_owned()),
-            reason: stack.stack_status_reason().map(str::to_owned),
-            updated_ms: updated.and_then(|t| t.to_millis().ok()),
-            outputs: stack
-                .outputs()
-                .iter()
-                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-                .collect(),
+            status: stack.status,
+            reason: stack.status_reason,
+            updated_ms: stack.updated_ms,
+            outputs: stack.outputs,
             resources,
         }))
     }
@@ -110,7 +75,10 @@ impl StatusSource for AwsStatus {
                         .as_str()
                         .to_owned(),
                     reason: alarm.state_reason().unwrap_or_default().to_owned(),
-                    since: epoch_ms(alarm.state_updated_timestamp()).map(super::epoch_rfc3339),
+                    since: alarm
+                        .state_updated_timestamp()
+                        .and_then(|t| t.to_millis().ok())
+                        .map(super::epoch_rfc3339),
                 }
             }));
         }

@@ -137,6 +137,7 @@ impl StackReader for FakeCloud {
                 name: name.to_owned(),
                 status: status.to_owned(),
                 status_reason: None,
+                updated_ms: None,
                 outputs: stack.outputs.clone(),
                 parameters: stack.parameters.clone(),
             })),
