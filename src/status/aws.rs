@@ -4,6 +4,7 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
+use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::{AlarmInfo, ErrorLine, MetricQuery, StackInfo, StatusError, StatusSource};
@@ -35,6 +36,26 @@ impl AwsStatus {
     fn endpoint(&self, service: &str) -> String {
         endpoint_of(&self.config, service)
     }
+}
+
+/// The messages waiting in the queue at `url`, as SQS counts them
+/// (a stage's queue, or a local run's in moto).
+pub async fn approximate_messages(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Result<u64, aws_sdk_sqs::error::SdkError<GetQueueAttributesError>> {
+    let name = QueueAttributeName::ApproximateNumberOfMessages;
+    let output = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name.clone())
+        .send()
+        .await?;
+    Ok(output
+        .attributes()
+        .and_then(|a| a.get(&name))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
 }
 
 impl StatusSource for AwsStatus {
@@ -172,19 +193,9 @@ impl StatusSource for AwsStatus {
     }
 
     async fn queue_messages(&self, url: &str) -> Result<u64, CloudError> {
-        let output = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
+        approximate_messages(&self.sqs, url)
             .await
-            .map_err(|e| cloud_error(e, &self.endpoint("sqs")))?;
-        Ok(output
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0))
+            .map_err(|e| cloud_error(e, &self.endpoint("sqs")))
     }
 
     async fn errors(

@@ -134,34 +134,19 @@ async fn services(dir: &Path, run: &RunFile) -> Result<(u64, Option<Fanout>), St
     let config =
         crate::local::dynamo::moto_config(&run.moto_endpoint, &run.region, &credentials).await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let depth = |url: String| {
-        let sqs = sqs.clone();
-        async move {
-            let name = aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages;
-            let output = sqs
-                .get_queue_attributes()
-                .queue_url(url)
-                .attribute_names(name.clone())
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "reading the fan-out queues: {}",
-                        crate::aws::error_chain(&e)
-                    )
-                })?;
-            Ok::<u64, String>(
-                output
-                    .attributes()
-                    .and_then(|a| a.get(&name))
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0),
-            )
-        }
+    let depth = async |url: &str| {
+        super::aws::approximate_messages(&sqs, url)
+            .await
+            .map_err(|e| {
+                format!(
+                    "reading the fan-out queues: {}",
+                    crate::aws::error_chain(&e)
+                )
+            })
     };
     let fanout = Fanout {
-        backlog: depth(queue.clone()).await?,
-        dead_letters: depth(dead_letters.clone()).await?,
+        backlog: depth(queue).await?,
+        dead_letters: depth(dead_letters).await?,
     };
     Ok((count, Some(fanout)))
 }
