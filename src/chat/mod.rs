@@ -55,6 +55,21 @@ use crate::settings::{Authorization, Domain, Oidc, StageSettings};
 use domain::CustomDomain;
 use monitoring::{Watched, WatchedFunction};
 
+/// A stack's outputs as people read them: the `wss://` URLs first (the
+/// custom domain's, then the API's), the others by name.
+pub fn outputs_in_reading_order<'a>(
+    outputs: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Vec<(&'a String, &'a String)> {
+    let rank = |key: &str| match key {
+        DOMAIN_URL_OUTPUT => 0,
+        WEBSOCKET_URL_OUTPUT => 1,
+        _ => 2,
+    };
+    let mut sorted: Vec<_> = outputs.into_iter().collect();
+    sorted.sort_by(|(a, _), (b, _)| (rank(a), a).cmp(&(rank(b), b)));
+    sorted
+}
+
 /// The complete template of the chat app for `stage`, with what its
 /// `settings` add (none: the guide's app exactly).
 pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template, TemplateError> {

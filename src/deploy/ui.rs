@@ -164,13 +164,7 @@ pub fn write_outputs(
     if outputs.is_empty() {
         return Ok(());
     }
-    let rank = |key: &str| match key {
-        crate::chat::DOMAIN_URL_OUTPUT => 0,
-        crate::chat::WEBSOCKET_URL_OUTPUT => 1,
-        _ => 2,
-    };
-    let mut sorted: Vec<_> = outputs.iter().collect();
-    sorted.sort_by_key(|(key, _)| (rank(key), key.clone()));
+    let sorted = crate::chat::outputs_in_reading_order(outputs.iter().map(|(k, v)| (k, v)));
     let width = sorted.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     writeln!(out, "Outputs of {stack}:")?;
     for (key, value) in sorted {

@@ -459,20 +459,8 @@ pub fn write_text(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     if let Some(reason) = &stack.reason {
         writeln!(out, "  {}", crate::terminal::visible(reason))?;
     }
-    let urls = [
-        crate::chat::DOMAIN_URL_OUTPUT,
-        crate::chat::WEBSOCKET_URL_OUTPUT,
-    ];
-    for key in urls.iter().copied().chain(
-        report
-            .outputs
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !urls.contains(k)),
-    ) {
-        if let Some(value) = report.outputs.get(key) {
-            writeln!(out, "  {key:<26} {value}")?;
-        }
+    for (key, value) in crate::chat::outputs_in_reading_order(&report.outputs) {
+        writeln!(out, "  {key:<26} {value}")?;
     }
     match &report.alarms {
         Some(alarms) if alarms.is_empty() => writeln!(
