@@ -99,6 +99,31 @@ pub enum CloudError {
     Other(String),
 }
 
+/// The partition of a region: `aws-cn` for China's, `aws-us-gov` for
+/// GovCloud, `aws-iso*` for the isolated ones, `aws` for the rest.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
+/// The domain of a region's endpoints: China's regions have their own.
+pub fn dns_suffix(region: &str) -> &'static str {
+    if partition_of(region) == "aws-cn" {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    }
+}
+
 /// The endpoint a client of `service` calls, as the user would recognise it.
 pub fn endpoint_of(config: &SdkConfig, service: &str) -> String {
     match (config.endpoint_url(), config.region()) {

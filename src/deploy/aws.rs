@@ -85,23 +85,16 @@ fn apigateway_endpoint(config: &SdkConfig) -> String {
         return url.trim_end_matches('/').to_owned();
     }
     let region = config.region().map_or("us-east-1", |r| r.as_ref());
-    let domain = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
-    format!("https://apigateway.{region}.{domain}")
+    format!(
+        "https://apigateway.{region}.{}",
+        crate::aws::dns_suffix(region)
+    )
 }
 
 /// `s3.<region>.<the partition's domain>`: China's regions have their own.
 fn s3_host(config: &SdkConfig) -> String {
     let region = config.region().map_or("us-east-1", |r| r.as_ref());
-    let domain = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
-    format!("s3.{region}.{domain}")
+    format!("s3.{region}.{}", crate::aws::dns_suffix(region))
 }
 
 fn epoch_ms(time: Option<&aws_sdk_cloudformation::primitives::DateTime>) -> i64 {

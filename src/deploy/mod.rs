@@ -104,22 +104,6 @@ pub enum DeployError {
     NoApiGatewayLogsRole { stage: String, region: String },
 }
 
-/// The partition of a region: `aws-cn` for China's, `aws-us-gov` for
-/// GovCloud, `aws-iso*` for the isolated ones, `aws` for the rest.
-pub fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("us-isob-") {
-        "aws-iso-b"
-    } else if region.starts_with("us-iso-") {
-        "aws-iso"
-    } else {
-        "aws"
-    }
-}
-
 /// What must hold in the account before a stage's production settings can
 /// deploy, checked before anything is built or changed: the domain's
 /// certificate in the stage's region and partition, and for logs the
@@ -133,7 +117,7 @@ async fn check_operations<C: cloud::Cloud>(
     let region = deployer.cloud.region();
     if let Some(domain) = &settings.domain {
         let certificate = &domain.certificate_arn;
-        let partition = partition_of(&region);
+        let partition = crate::aws::partition_of(&region);
         if certificate.region() != region || certificate.partition() != partition {
             return Err(DeployError::CertificateElsewhere {
                 stage: stage.to_string(),
