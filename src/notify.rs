@@ -184,20 +184,9 @@ pub async fn post(
         url: url.to_owned(),
         reason,
     };
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::client::tls_config().map_err(unreachable)?)
-        .user_agent(concat!("chatstack/", env!("CARGO_PKG_VERSION")))
-        .timeout(REQUEST_TIMEOUT)
-        // A redirect would carry the signed request (and its body) to a
-        // host the user did not name.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| unreachable(crate::aws::error_chain(&e)))?;
-    let mut request = client.post(url).header(content_type.0, content_type.1);
-    for (name, value) in signature {
-        request = request.header(name, value);
-    }
-    let response = request
+    let client = sigv4::signed_request_client(REQUEST_TIMEOUT).map_err(unreachable)?;
+    let request = client.post(url).header(content_type.0, content_type.1);
+    let response = sigv4::with_signature(request, signature)
         .body(body)
         .send()
         .await

@@ -59,6 +59,30 @@ pub fn sign_request(
     sign_request_for(request, credentials, region, SERVICE, time)
 }
 
+/// The client a signed request goes out with: chatstack's TLS, a
+/// timeout, and no redirects (a redirect would carry the signed request,
+/// and its body, to a host the caller did not name).
+pub fn signed_request_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::client::tls_config()?)
+        .user_agent(concat!("chatstack/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| crate::aws::error_chain(&e))
+}
+
+/// `request` with the signature's headers.
+pub fn with_signature(
+    mut request: reqwest::RequestBuilder,
+    signature: Vec<(String, String)>,
+) -> reqwest::RequestBuilder {
+    for (name, value) in signature {
+        request = request.header(name, value);
+    }
+    request
+}
+
 /// As [`sign_request`], for another service than `execute-api` (deploy's
 /// read of API Gateway's account settings signs for `apigateway`).
 pub fn sign_request_for(

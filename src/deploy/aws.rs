@@ -356,17 +356,10 @@ impl Cloud for AwsCloud {
             std::time::SystemTime::now(),
         )
         .map_err(|e| CloudError::Other(e.to_string()))?;
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(crate::client::tls_config().map_err(unreachable)?)
-            .timeout(std::time::Duration::from_secs(20))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| unreachable(crate::aws::error_chain(&e)))?;
-        let mut request = client.get(&url).header(headers[0].0, headers[0].1);
-        for (name, value) in signature {
-            request = request.header(name, value);
-        }
-        let response = request
+        let client = crate::sigv4::signed_request_client(std::time::Duration::from_secs(20))
+            .map_err(unreachable)?;
+        let request = client.get(&url).header(headers[0].0, headers[0].1);
+        let response = crate::sigv4::with_signature(request, signature)
             .send()
             .await
             .map_err(|e| unreachable(crate::aws::error_chain(&e)))?;
