@@ -294,6 +294,38 @@ pub fn estimate(usage: &Usage) -> Estimate {
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// What a metric read from the stage adds to a month's usage.
+#[derive(Debug, Clone, Copy)]
+enum Adds {
+    ApiMessages,
+    /// Connections, each lasting the minutes assumed.
+    Connections,
+    LambdaRequests,
+    /// Milliseconds of a function of this much memory.
+    LambdaMilliseconds {
+        memory_gb: f64,
+    },
+    WriteUnits,
+    ReadUnits,
+    SqsRequests,
+}
+
+impl Adds {
+    fn to(self, usage: &mut Usage, value: f64, minutes_per_connection: f64) {
+        match self {
+            Adds::ApiMessages => usage.api_messages += value,
+            Adds::Connections => usage.connection_minutes += value * minutes_per_connection,
+            Adds::LambdaRequests => usage.lambda_requests += value,
+            Adds::LambdaMilliseconds { memory_gb } => {
+                usage.lambda_gb_seconds += value / 1000.0 * memory_gb;
+            }
+            Adds::WriteUnits => usage.write_units += value,
+            Adds::ReadUnits => usage.read_units += value,
+            Adds::SqsRequests => usage.sqs_requests += value,
+        }
+    }
+}
+
 /// A month's usage from the stage's metrics over the last `days`, scaled
 /// to 30 days: API Gateway's messages (as counted, each taken as one unit)
 /// and connections (times `minutes_per_connection`: no metric gives
@@ -308,100 +340,71 @@ pub async fn usage_from_metrics<S: StatusSource>(
     minutes_per_connection: f64,
 ) -> Result<Usage, StatusError> {
     let stack = crate::status::deployed_stack(source, stage).await?;
-    let physical = |logical: &str| stack.physical(logical).map(str::to_owned);
-    let sum = |namespace: &'static str,
-               metric: &'static str,
-               dimension: &'static str,
-               value: String| MetricQuery {
-        namespace,
-        name: metric,
-        dimensions: vec![(dimension, value)],
-        stat: "Sum",
-    };
-    let mut queries = Vec::new();
+    let mut wanted: Vec<(MetricQuery, Adds)> = Vec::new();
     // A stack whose API was never made (moto's, or one half created)
     // still has its functions and tables counted.
-    let api = physical(crate::chat::WEBSOCKET_API_ID);
-    if let Some(api) = &api {
-        for metric in ["MessageCount", "ConnectCount"] {
-            queries.push(MetricQuery {
-                namespace: "AWS/ApiGateway",
-                name: metric,
-                dimensions: vec![("ApiId", api.clone()), ("Stage", stage.to_string())],
-                stat: "Sum",
-            });
-        }
-    }
-    let functions = stack.functions();
-    for (_, function) in &functions {
-        queries.push(sum(
-            "AWS/Lambda",
-            "Invocations",
-            "FunctionName",
-            function.clone(),
+    let api = stack.physical(crate::chat::WEBSOCKET_API_ID);
+    if let Some(api) = api {
+        wanted.push((
+            MetricQuery::api("MessageCount", api, stage),
+            Adds::ApiMessages,
         ));
-        queries.push(sum(
-            "AWS/Lambda",
-            "Duration",
-            "FunctionName",
-            function.clone(),
+        wanted.push((
+            MetricQuery::api("ConnectCount", api, stage),
+            Adds::Connections,
         ));
     }
-    let tables: Vec<String> = stack
+    for (spec, function) in stack.functions() {
+        let of_function = |metric| {
+            MetricQuery::sum(
+                "AWS/Lambda",
+                metric,
+                vec![("FunctionName", function.clone())],
+            )
+        };
+        let memory_gb = f64::from(spec.memory_mb) / 1024.0;
+        wanted.push((of_function("Invocations"), Adds::LambdaRequests));
+        wanted.push((
+            of_function("Duration"),
+            Adds::LambdaMilliseconds { memory_gb },
+        ));
+    }
+    let tables = stack
         .resources
         .iter()
-        .filter(|(_, physical, kind)| kind == "AWS::DynamoDB::Table" && !physical.is_empty())
-        .map(|(_, physical, _)| physical.clone())
-        .collect();
-    for table in &tables {
-        queries.push(sum(
-            "AWS/DynamoDB",
-            "ConsumedWriteCapacityUnits",
-            "TableName",
-            table.clone(),
-        ));
-        queries.push(sum(
-            "AWS/DynamoDB",
-            "ConsumedReadCapacityUnits",
-            "TableName",
-            table.clone(),
-        ));
+        .filter(|(_, physical, kind)| kind == "AWS::DynamoDB::Table" && !physical.is_empty());
+    for (_, table, _) in tables {
+        let of_table =
+            |metric| MetricQuery::sum("AWS/DynamoDB", metric, vec![("TableName", table.clone())]);
+        wanted.push((of_table("ConsumedWriteCapacityUnits"), Adds::WriteUnits));
+        wanted.push((of_table("ConsumedReadCapacityUnits"), Adds::ReadUnits));
     }
-    let queue = physical(crate::chat::FANOUT_QUEUE_ID)
-        .and_then(|url| url.rsplit('/').next().map(str::to_owned));
-    if let Some(queue) = &queue {
+    // A queue's physical id is its URL; its metrics name it by its name.
+    let queue = stack
+        .physical(crate::chat::FANOUT_QUEUE_ID)
+        .and_then(|url| url.rsplit('/').next());
+    if let Some(queue) = queue {
         for metric in [
             "NumberOfMessagesSent",
             "NumberOfMessagesReceived",
             "NumberOfMessagesDeleted",
         ] {
-            queries.push(sum("AWS/SQS", metric, "QueueName", queue.clone()));
+            let query = MetricQuery::sum("AWS/SQS", metric, vec![("QueueName", queue.to_owned())]);
+            wanted.push((query, Adds::SqsRequests));
         }
     }
+    let queries: Vec<MetricQuery> = wanted.iter().map(|(query, _)| query.clone()).collect();
     let values = source
         .metrics(&queries, now_ms - i64::from(days) * DAY_MS, now_ms)
         .await?;
     let scale = 30.0 / f64::from(days);
-    let value = |n: usize| values.get(n).copied().flatten().unwrap_or(0.0) * scale;
     let mut usage = Usage::default();
-    let mut at = 0;
-    if api.is_some() {
-        usage.api_messages = value(0);
-        usage.connection_minutes = value(1) * minutes_per_connection;
-        at = 2;
-    }
-    for (spec, _) in &functions {
-        usage.lambda_requests += value(at);
-        usage.lambda_gb_seconds += value(at + 1) / 1000.0 * f64::from(spec.memory_mb) / 1024.0;
-        at += 2;
-    }
-    for _ in &tables {
-        usage.write_units += value(at);
-        usage.read_units += value(at + 1);
-        at += 2;
-    }
-    if queue.is_some() {
-        usage.sqs_requests = value(at) + value(at + 1) + value(at + 2);
+    for ((_, adds), value) in wanted.iter().zip(values) {
+        adds.to(
+            &mut usage,
+            value.unwrap_or(0.0) * scale,
+            minutes_per_connection,
+        );
     }
     usage.assumptions = vec![
         format!("the last {days} days' metrics, times 30/{days}"),

@@ -59,6 +59,31 @@ pub struct MetricQuery {
     pub stat: &'static str,
 }
 
+impl MetricQuery {
+    /// `name` of `namespace` for `dimensions`, summed over the window.
+    pub fn sum(
+        namespace: &'static str,
+        name: &'static str,
+        dimensions: Vec<(&'static str, String)>,
+    ) -> Self {
+        MetricQuery {
+            namespace,
+            name,
+            dimensions,
+            stat: "Sum",
+        }
+    }
+
+    /// API Gateway's `name` for the stage `stage` of the API `api`.
+    pub fn api(name: &'static str, api: &str, stage: &StageName) -> Self {
+        MetricQuery::sum(
+            "AWS/ApiGateway",
+            name,
+            vec![("ApiId", api.to_owned()), ("Stage", stage.to_string())],
+        )
+    }
+}
+
 /// An error a function logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorLine {
@@ -311,12 +336,7 @@ async fn traffic<S: StatusSource>(
         .physical(WEBSOCKET_API_ID)
         .ok_or("the stack names no WebSocket API (WebSocketApi)")?
         .to_owned();
-    let api_metric = |name: &'static str| MetricQuery {
-        namespace: "AWS/ApiGateway",
-        name,
-        dimensions: vec![("ApiId", api.clone()), ("Stage", stage.to_string())],
-        stat: "Sum",
-    };
+    let api_metric = |name: &'static str| MetricQuery::api(name, &api, stage);
     let mut queries: Vec<MetricQuery> = [
         "ConnectCount",
         "MessageCount",
@@ -330,12 +350,11 @@ async fn traffic<S: StatusSource>(
     let functions = stack.functions();
     for (_, physical) in &functions {
         for name in ["Errors", "Throttles"] {
-            queries.push(MetricQuery {
-                namespace: "AWS/Lambda",
+            queries.push(MetricQuery::sum(
+                "AWS/Lambda",
                 name,
-                dimensions: vec![("FunctionName", physical.clone())],
-                stat: "Sum",
-            });
+                vec![("FunctionName", physical.clone())],
+            ));
         }
     }
     let values = source
