@@ -84,9 +84,8 @@ impl CustomDomain {
         })
     }
 
-    /// `output`: the URL on the domain (`scheme://name` and `path`); and,
-    /// without a record of the stage's, where to point the name.
-    pub fn add_outputs(
+    /// `output`: the URL on the domain (`scheme://name` and `path`).
+    pub fn add_url_output(
         &self,
         template: &mut Template,
         output: &str,
@@ -99,19 +98,24 @@ impl CustomDomain {
                 description: format!("{scheme}:// on the custom domain"),
                 value: format!("{scheme}://{}{path}", self.name).into(),
             },
-        )?;
-        if !self.recorded && output == DOMAIN_URL_OUTPUT {
-            template.add_output(
-                DOMAIN_TARGET_OUTPUT,
-                Output {
-                    description: format!(
-                        "Point {} here (a CNAME, or an alias A record in Route 53)",
-                        self.name
-                    ),
-                    value: Expr::GetAtt(self.id.clone(), "RegionalDomainName".to_owned()),
-                },
-            )?;
+        )
+    }
+
+    /// [`DOMAIN_TARGET_OUTPUT`]: where to point the name, when the stage
+    /// adds no record of its own (no hosted zone).
+    pub fn add_target_output(&self, template: &mut Template) -> Result<(), TemplateError> {
+        if self.recorded {
+            return Ok(());
         }
-        Ok(())
+        template.add_output(
+            DOMAIN_TARGET_OUTPUT,
+            Output {
+                description: format!(
+                    "Point {} here (a CNAME, or an alias A record in Route 53)",
+                    self.name
+                ),
+                value: Expr::GetAtt(self.id.clone(), "RegionalDomainName".to_owned()),
+            },
+        )
     }
 }

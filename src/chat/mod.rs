@@ -183,12 +183,9 @@ fn add_domains(
         api: stage.api(),
         stage: stage.id(),
     };
-    CustomDomain::add_to(template, &domain.name, certificate, zone, mapped)?.add_outputs(
-        template,
-        DOMAIN_URL_OUTPUT,
-        "wss",
-        "",
-    )?;
+    let custom = CustomDomain::add_to(template, &domain.name, certificate, zone, mapped)?;
+    custom.add_url_output(template, DOMAIN_URL_OUTPUT, "wss", "")?;
+    custom.add_target_output(template)?;
     if let (Some(name), Some(endpoint)) = (&domain.notify_name, endpoint) {
         let (api, stage) = endpoint.api_and_stage();
         let mapped = domain::Mapped {
@@ -196,7 +193,7 @@ fn add_domains(
             api,
             stage,
         };
-        CustomDomain::add_to(template, name, certificate, zone, mapped)?.add_outputs(
+        CustomDomain::add_to(template, name, certificate, zone, mapped)?.add_url_output(
             template,
             NOTIFY_DOMAIN_URL_OUTPUT,
             "https",
