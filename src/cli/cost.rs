@@ -5,7 +5,7 @@ use std::io::Write;
 use clap::{ArgGroup, Args};
 
 use super::aws::AwsArgs;
-use super::{CliError, Execute, block_on};
+use super::{CliError, Execute, block_on, now_ms, write_json};
 use crate::chat::StageName;
 use crate::cost::{self, Workload};
 
@@ -71,13 +71,10 @@ impl Execute for CostArgs {
                 let usage = block_on(async {
                     let config = self.aws.config().await?;
                     let source = crate::status::aws::AwsStatus::new(&config, stage)?;
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
                     Ok(cost::usage_from_metrics(
                         &source,
                         stage,
-                        now,
+                        now_ms(),
                         self.days,
                         self.minutes_per_connection,
                     )
@@ -115,13 +112,9 @@ impl Execute for CostArgs {
             }
         };
         let estimate = cost::estimate(&usage);
-        let written = if self.json {
-            serde_json::to_string_pretty(&estimate)
-                .map_err(std::io::Error::other)
-                .and_then(|text| writeln!(out, "{text}"))
-        } else {
-            cost::write_text(out, &title, &estimate)
-        };
-        written.map_err(CliError::Stdout)
+        if self.json {
+            return write_json(out, &estimate);
+        }
+        cost::write_text(out, &title, &estimate).map_err(CliError::Stdout)
     }
 }

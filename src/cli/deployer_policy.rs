@@ -23,8 +23,6 @@ impl Execute for DeployerPolicyArgs {
         } else {
             crate::deploy::policy::deployer_policy()
         };
-        let text = serde_json::to_string_pretty(&policy)
-            .map_err(|e| CliError::Serialize(e.to_string()))?;
-        writeln!(out, "{text}").map_err(CliError::Stdout)
+        super::write_json(out, &policy)
     }
 }

@@ -257,7 +257,7 @@ pub enum CliError {
     #[error(transparent)]
     Users(#[from] crate::users::UsersError),
     #[error(transparent)]
-    Status(crate::status::StatusError),
+    Status(#[from] crate::status::StatusError),
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -345,6 +345,20 @@ where
             u8::try_from(refusal.exit_code()).unwrap_or(2)
         }
     }
+}
+
+/// `value` as pretty JSON, one document, for scripts.
+fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| CliError::Serialize(e.to_string()))?;
+    writeln!(out, "{text}").map_err(CliError::Stdout)
+}
+
+/// Milliseconds since the epoch, now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Runs an async command to completion on a runtime of its own.

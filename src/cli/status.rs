@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args};
 
 use super::aws::AwsArgs;
-use super::{CliError, Execute, block_on};
+use super::{CliError, Execute, block_on, now_ms, write_json};
 use crate::chat::StageName;
 use crate::logs::local::latest_run_link;
-use crate::status::{self, StatusError};
+use crate::status;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("source").required(true).args(["stage", "local"])))]
@@ -29,12 +29,6 @@ pub struct StatusArgs {
     pub aws: AwsArgs,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl Execute for StatusArgs {
     fn execute(self, out: &mut dyn Write) -> Result<(), CliError> {
         let written = match (&self.local, &self.stage) {
@@ -43,10 +37,9 @@ impl Execute for StatusArgs {
                 let report =
                     block_on(async { Ok(status::local::gather_local(&dir, now_ms()).await?) })?;
                 if self.json {
-                    json_line(out, &report)
-                } else {
-                    status::local::write_local_text(out, &report)
+                    return write_json(out, &report);
                 }
+                status::local::write_local_text(out, &report)
             }
             (None, Some(stage)) => {
                 let report = block_on(async {
@@ -55,25 +48,13 @@ impl Execute for StatusArgs {
                     Ok(status::gather(&source, stage, now_ms()).await?)
                 })?;
                 if self.json {
-                    json_line(out, &report)
-                } else {
-                    status::write_text(out, &report)
+                    return write_json(out, &report);
                 }
+                status::write_text(out, &report)
             }
             // clap requires one of the two.
             (None, None) => return Err(CliError::Usage("pass --stage NAME or --local".to_owned())),
         };
         written.map_err(CliError::Stdout)
-    }
-}
-
-fn json_line(out: &mut dyn Write, report: &impl serde::Serialize) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
-    writeln!(out, "{text}")
-}
-
-impl From<StatusError> for CliError {
-    fn from(error: StatusError) -> Self {
-        CliError::Status(error)
     }
 }
