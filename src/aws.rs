@@ -294,6 +294,14 @@ pub enum OutputsError {
     StageName(#[from] StageNameError),
 }
 
+/// The value of the output `key` among a stack's `outputs`.
+pub fn output_value<'a>(outputs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    outputs
+        .iter()
+        .find(|(name, _)| name == key)
+        .map(|(_, value)| value.as_str())
+}
+
 /// The outputs of `stage`'s stack, for the commands that use a deployed
 /// stage (`notify`, `token`, `web`).
 pub async fn stage_outputs<C: StackReader>(

@@ -103,10 +103,8 @@ pub async fn endpoint_of<C: StackReader>(
             stack: format!("chatstack-{stage}"),
         });
     }
-    outputs
-        .into_iter()
-        .find(|(key, _)| key == NOTIFY_URL_OUTPUT)
-        .map(|(_, url)| url)
+    crate::aws::output_value(&outputs, NOTIFY_URL_OUTPUT)
+        .map(str::to_owned)
         .ok_or_else(|| NotifyError::NoEndpoint {
             stage: stage.to_string(),
         })

@@ -137,12 +137,7 @@ pub async fn token_source<C: StackReader>(
     stage: &StageName,
 ) -> Result<TokenSource, crate::aws::OutputsError> {
     let outputs = crate::aws::stage_outputs(cloud, stage).await?;
-    let output = |name: &str| {
-        outputs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
+    let output = |key: &str| crate::aws::output_value(&outputs, key).map(str::to_owned);
     Ok(
         match (
             output(TOKEN_SECRET_OUTPUT),

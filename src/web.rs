@@ -251,12 +251,7 @@ pub async fn deployed_page<C: crate::aws::StackReader>(
     stage: &crate::chat::StageName,
 ) -> Result<PageConfig, WebError> {
     let outputs = crate::aws::stage_outputs(cloud, stage).await?;
-    let output = |key: &str| {
-        outputs
-            .iter()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| value.clone())
-    };
+    let output = |key: &str| crate::aws::output_value(&outputs, key).map(str::to_owned);
     Ok(PageConfig {
         // The custom domain's, when the stage has one: what people type.
         url: output(crate::chat::DOMAIN_URL_OUTPUT)
