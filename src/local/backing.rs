@@ -121,9 +121,7 @@ fn write_run_file(
         fanout_queue: queue(crate::chat::FANOUT_QUEUE_ID),
         dead_letter_queue: queue(crate::chat::FANOUT_DEAD_LETTERS_ID),
     };
-    let text =
-        serde_json::to_string_pretty(&run).map_err(|e| LocalError::Template(e.to_string()))?;
-    super::run_dir::write_private(&dir.join(super::services::RUN_FILE), &text)
+    super::run_dir::write_private_json(&dir.join(super::services::RUN_FILE), &run)
 }
 
 /// Each function's Runtime API, by logical id.

@@ -49,6 +49,16 @@ pub(super) fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
         .map_err(io_error(format!("writing {}", path.display())))
 }
 
+/// Writes `value` as JSON to `path`, as [`write_private`] does.
+pub(super) fn write_private_json(
+    path: &Path,
+    value: &impl serde::Serialize,
+) -> Result<(), LocalError> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| LocalError::Template(e.to_string()))?;
+    write_private(path, &text)
+}
+
 /// Creates `path`, a file that must not exist yet, readable and writable
 /// by its owner only; a link planted there is not followed.
 pub(crate) fn create_private(path: &Path, append: bool) -> Result<std::fs::File, LocalError> {

@@ -236,77 +236,21 @@ impl LocalServices {
         app: &LocalApp,
         dir: &Path,
     ) -> Result<std::collections::BTreeMap<String, String>, LocalError> {
-        use aws_sdk_cognitoidentityprovider::types::{
-            AdminCreateUserConfigType, ExplicitAuthFlowsType, PasswordPolicyType,
-            UserPoolPolicyType,
-        };
         let mut ids = std::collections::BTreeMap::new();
         if app.user_pools.is_empty() {
             return Ok(ids);
         }
         let client = aws_sdk_cognitoidentityprovider::Client::new(&self.moto_config().await);
         for pool in &app.user_pools {
-            let created = client
-                .create_user_pool()
-                .pool_name(&pool.name)
-                .admin_create_user_config(
-                    AdminCreateUserConfigType::builder()
-                        .allow_admin_create_user_only(true)
-                        .build(),
-                )
-                .set_policies(pool.password_policy.map(
-                    |(length, [lower, upper, numbers, symbols])| {
-                        UserPoolPolicyType::builder()
-                            .password_policy(
-                                PasswordPolicyType::builder()
-                                    .minimum_length(i32::try_from(length).unwrap_or(i32::MAX))
-                                    .require_lowercase(lower)
-                                    .require_uppercase(upper)
-                                    .require_numbers(numbers)
-                                    .require_symbols(symbols)
-                                    .build(),
-                            )
-                            .build()
-                    },
-                ))
-                .send()
-                .await
-                .map_err(|e| moto_failed(&format!("creating the user pool {}", pool.name), &e))?;
-            let pool_id = created
-                .user_pool()
-                .and_then(|p| p.id())
-                .ok_or_else(|| LocalError::Dynamo("moto made a user pool without an id".into()))?
-                .to_owned();
-            let app_client = client
-                .create_user_pool_client()
-                .user_pool_id(&pool_id)
-                .client_name(&pool.client_name)
-                .generate_secret(false)
-                .set_explicit_auth_flows(Some(
-                    pool.auth_flows
-                        .iter()
-                        .map(|flow| ExplicitAuthFlowsType::from(flow.as_str()))
-                        .collect(),
-                ))
-                .send()
-                .await
-                .map_err(|e| {
-                    moto_failed(&format!("creating the app client of {}", pool.name), &e)
-                })?;
-            let client_id = app_client
-                .user_pool_client()
-                .and_then(|c| c.client_id())
-                .ok_or_else(|| LocalError::Dynamo("moto made an app client without an id".into()))?
-                .to_owned();
+            let pool_id = create_user_pool(&client, pool).await?;
+            let client_id = create_app_client(&client, pool, &pool_id).await?;
             let file = LocalPoolFile {
                 endpoint: self.moto_endpoint.clone(),
                 region: self.region.clone(),
                 user_pool_id: pool_id.clone(),
                 client_id: client_id.clone(),
             };
-            let text = serde_json::to_string_pretty(&file)
-                .map_err(|e| LocalError::Template(e.to_string()))?;
-            super::run_dir::write_private(&dir.join(USER_POOL_FILE), &text)?;
+            super::run_dir::write_private_json(&dir.join(USER_POOL_FILE), &file)?;
             ids.insert(pool.logical_id.clone(), pool_id);
             ids.insert(pool.client_logical_id.clone(), client_id);
         }
@@ -342,6 +286,78 @@ impl LocalServices {
     async fn moto_config(&self) -> aws_config::SdkConfig {
         dynamo::moto_config(&self.moto_endpoint, &self.region, &self.credentials).await
     }
+}
+
+/// `pool` in moto, with the template's admin-only sign-up and password
+/// policy; its id.
+async fn create_user_pool(
+    client: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &super::app::LocalUserPool,
+) -> Result<String, LocalError> {
+    use aws_sdk_cognitoidentityprovider::types::{
+        AdminCreateUserConfigType, PasswordPolicyType, UserPoolPolicyType,
+    };
+    let policy = pool
+        .password_policy
+        .map(|(length, [lower, upper, numbers, symbols])| {
+            UserPoolPolicyType::builder()
+                .password_policy(
+                    PasswordPolicyType::builder()
+                        .minimum_length(i32::try_from(length).unwrap_or(i32::MAX))
+                        .require_lowercase(lower)
+                        .require_uppercase(upper)
+                        .require_numbers(numbers)
+                        .require_symbols(symbols)
+                        .build(),
+                )
+                .build()
+        });
+    let created = client
+        .create_user_pool()
+        .pool_name(&pool.name)
+        .admin_create_user_config(
+            AdminCreateUserConfigType::builder()
+                .allow_admin_create_user_only(true)
+                .build(),
+        )
+        .set_policies(policy)
+        .send()
+        .await
+        .map_err(|e| moto_failed(&format!("creating the user pool {}", pool.name), &e))?;
+    created
+        .user_pool()
+        .and_then(|p| p.id())
+        .map(str::to_owned)
+        .ok_or_else(|| LocalError::Dynamo("moto made a user pool without an id".into()))
+}
+
+/// The app client of `pool` (already made as `pool_id`), public and with
+/// the template's sign-in flows; its id.
+async fn create_app_client(
+    client: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &super::app::LocalUserPool,
+    pool_id: &str,
+) -> Result<String, LocalError> {
+    use aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType;
+    let flows = pool
+        .auth_flows
+        .iter()
+        .map(|flow| ExplicitAuthFlowsType::from(flow.as_str()))
+        .collect();
+    let created = client
+        .create_user_pool_client()
+        .user_pool_id(pool_id)
+        .client_name(&pool.client_name)
+        .generate_secret(false)
+        .set_explicit_auth_flows(Some(flows))
+        .send()
+        .await
+        .map_err(|e| moto_failed(&format!("creating the app client of {}", pool.name), &e))?;
+    created
+        .user_pool_client()
+        .and_then(|c| c.client_id())
+        .map(str::to_owned)
+        .ok_or_else(|| LocalError::Dynamo("moto made an app client without an id".into()))
 }
 
 fn moto_failed(what: &str, error: &(dyn std::error::Error + 'static)) -> LocalError {
