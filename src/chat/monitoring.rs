@@ -20,7 +20,7 @@ use crate::cfn::sns::{Subscription, Topic};
 use crate::cfn::{
     Expr, LogicalId, Output, Pseudo, Resource, RetentionPolicy, SubPart, Template, TemplateError,
 };
-use crate::settings::{AlarmDestination, Alarms, Threshold};
+use crate::settings::{AlarmDestination, Alarms, Threshold, Thresholds};
 
 use super::StageName;
 
@@ -74,100 +74,10 @@ pub fn add_monitoring(
         stage: watched.stage,
         topic: topic.clone(),
     };
-    let thresholds = alarms.thresholds;
-    for function in watched.functions {
-        let dimension = vec![dimension("FunctionName", (&function.id).into())];
-        let name = function.name;
-        let logs = format!(
-            "chatstack logs --stage {} --function {name} --filter ERROR --since 15m",
-            watched.stage
-        );
-        adder.add(AlarmSpec {
-            logical_id: format!("{}ErrorsAlarm", function.logical_prefix),
-            name: format!("{name}-errors"),
-            description: format!(
-                "The {name} function failed {} or more times in 5 minutes. Look at: {logs}",
-                thresholds.function_errors.0
-            ),
-            watch: Watch::Metric(lambda_metric("Errors", dimension.clone())),
-            threshold: thresholds.function_errors,
-        })?;
-        adder.add(AlarmSpec {
-            logical_id: format!("{}ThrottlesAlarm", function.logical_prefix),
-            name: format!("{name}-throttles"),
-            description: format!(
-                "Lambda throttled the {name} function {} or more times in 5 minutes: the \
-                 account's concurrency in this region is used up. Look at: chatstack status \
-                 --stage {}; ask for more concurrency (Service Quotas), or lower the stage's \
-                 broadcast workers",
-                thresholds.function_throttles.0, watched.stage
-            ),
-            watch: Watch::Metric(lambda_metric("Throttles", dimension)),
-            threshold: thresholds.function_throttles,
-        })?;
-    }
-    adder.add(AlarmSpec {
-        logical_id: "FanoutDeadLettersAlarm".to_owned(),
-        name: "fanout-dead-letters".to_owned(),
-        description: format!(
-            "A large broadcast's job failed five times and was set aside in the fan-out \
-             dead-letter queue (kept 14 days): some clients missed a message. Look at: \
-             chatstack logs --stage {} --function fanout --filter ERROR --since 1h",
-            watched.stage
-        ),
-        watch: Watch::Metric(MetricStat {
-            metric: Metric {
-                metric_name: "ApproximateNumberOfMessagesVisible".to_owned(),
-                namespace: "AWS/SQS".to_owned(),
-                dimensions: vec![dimension(
-                    "QueueName",
-                    Expr::GetAtt(watched.dead_letters.clone(), "QueueName".to_owned()),
-                )],
-            },
-            period: PERIOD,
-            stat: "Maximum".to_owned(),
-        }),
-        threshold: thresholds.dead_letters,
-    })?;
-    let api_dimensions = api_dimensions(watched);
-    adder.add(AlarmSpec {
-        logical_id: "ApiIntegrationErrorsAlarm".to_owned(),
-        name: "api-integration-errors".to_owned(),
-        description: format!(
-            "API Gateway got no answer from a function (an error or a timeout) {} or more \
-             times in 5 minutes: clients saw 'Internal server error'. Look at: chatstack logs \
-             --stage {} --access --since 15m (the lines' integrationError and routeKey), then \
-             that function's own logs",
-            thresholds.integration_errors.0, watched.stage
-        ),
-        watch: Watch::Metric(api_metric("IntegrationError", &api_dimensions, "Sum")),
-        threshold: thresholds.integration_errors,
-    })?;
-    adder.add(AlarmSpec {
-        logical_id: "ApiExecutionErrorsAlarm".to_owned(),
-        name: "api-execution-errors".to_owned(),
-        description: format!(
-            "API Gateway itself failed {} or more times in 5 minutes. Look at: chatstack logs \
-             --stage {} --access, and the AWS Health Dashboard for API Gateway in this region",
-            thresholds.execution_errors.0, watched.stage
-        ),
-        watch: Watch::Metric(api_metric("ExecutionError", &api_dimensions, "Sum")),
-        threshold: thresholds.execution_errors,
-    })?;
-    for table in watched.tables {
-        adder.add(AlarmSpec {
-            logical_id: format!("{table}ThrottlesAlarm"),
-            name: format!("{table}-throttles"),
-            description: format!(
-                "DynamoDB throttled reads or writes of {table} {} or more times in 5 minutes: \
-                 a partition is hot (one very busy room) or the account's table limits are \
-                 reached. Look at: chatstack status --stage {}, and the table's metrics",
-                thresholds.table_throttles.0, watched.stage
-            ),
-            watch: Watch::Sum(table_throttles(table)),
-            threshold: thresholds.table_throttles,
-        })?;
-    }
+    adder.add_function_alarms(watched, alarms.thresholds)?;
+    adder.add_dead_letters_alarm(watched, alarms.thresholds)?;
+    adder.add_api_alarms(watched, alarms.thresholds)?;
+    adder.add_table_alarms(watched, alarms.thresholds)?;
     if alarms.dashboard {
         add_dashboard(adder.template, watched)?;
     }
@@ -178,6 +88,135 @@ pub fn add_monitoring(
             value: topic,
         },
     )
+}
+
+impl AlarmAdder<'_> {
+    /// Each function's errors and throttles.
+    fn add_function_alarms(
+        &mut self,
+        watched: &Watched,
+        thresholds: Thresholds,
+    ) -> Result<(), TemplateError> {
+        for function in watched.functions {
+            let dimension = vec![dimension("FunctionName", (&function.id).into())];
+            let name = function.name;
+            let logs = format!(
+                "chatstack logs --stage {} --function {name} --filter ERROR --since 15m",
+                watched.stage
+            );
+            self.add(AlarmSpec {
+                logical_id: format!("{}ErrorsAlarm", function.logical_prefix),
+                name: format!("{name}-errors"),
+                description: format!(
+                    "The {name} function failed {} or more times in 5 minutes. Look at: {logs}",
+                    thresholds.function_errors.0
+                ),
+                watch: Watch::Metric(lambda_metric("Errors", dimension.clone())),
+                threshold: thresholds.function_errors,
+            })?;
+            self.add(AlarmSpec {
+                logical_id: format!("{}ThrottlesAlarm", function.logical_prefix),
+                name: format!("{name}-throttles"),
+                description: format!(
+                    "Lambda throttled the {name} function {} or more times in 5 minutes: the \
+                     account's concurrency in this region is used up. Look at: chatstack status \
+                     --stage {}; ask for more concurrency (Service Quotas), or lower the stage's \
+                     broadcast workers",
+                    thresholds.function_throttles.0, watched.stage
+                ),
+                watch: Watch::Metric(lambda_metric("Throttles", dimension)),
+                threshold: thresholds.function_throttles,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Jobs set aside in the fan-out dead-letter queue.
+    fn add_dead_letters_alarm(
+        &mut self,
+        watched: &Watched,
+        thresholds: Thresholds,
+    ) -> Result<(), TemplateError> {
+        self.add(AlarmSpec {
+            logical_id: "FanoutDeadLettersAlarm".to_owned(),
+            name: "fanout-dead-letters".to_owned(),
+            description: format!(
+                "A large broadcast's job failed five times and was set aside in the fan-out \
+                 dead-letter queue (kept 14 days): some clients missed a message. Look at: \
+                 chatstack logs --stage {} --function fanout --filter ERROR --since 1h",
+                watched.stage
+            ),
+            watch: Watch::Metric(MetricStat {
+                metric: Metric {
+                    metric_name: "ApproximateNumberOfMessagesVisible".to_owned(),
+                    namespace: "AWS/SQS".to_owned(),
+                    dimensions: vec![dimension(
+                        "QueueName",
+                        Expr::GetAtt(watched.dead_letters.clone(), "QueueName".to_owned()),
+                    )],
+                },
+                period: PERIOD,
+                stat: "Maximum".to_owned(),
+            }),
+            threshold: thresholds.dead_letters,
+        })
+    }
+
+    /// API Gateway's integration and execution errors.
+    fn add_api_alarms(
+        &mut self,
+        watched: &Watched,
+        thresholds: Thresholds,
+    ) -> Result<(), TemplateError> {
+        let api_dimensions = api_dimensions(watched);
+        self.add(AlarmSpec {
+            logical_id: "ApiIntegrationErrorsAlarm".to_owned(),
+            name: "api-integration-errors".to_owned(),
+            description: format!(
+                "API Gateway got no answer from a function (an error or a timeout) {} or more \
+                 times in 5 minutes: clients saw 'Internal server error'. Look at: chatstack logs \
+                 --stage {} --access --since 15m (the lines' integrationError and routeKey), then \
+                 that function's own logs",
+                thresholds.integration_errors.0, watched.stage
+            ),
+            watch: Watch::Metric(api_metric("IntegrationError", &api_dimensions, "Sum")),
+            threshold: thresholds.integration_errors,
+        })?;
+        self.add(AlarmSpec {
+            logical_id: "ApiExecutionErrorsAlarm".to_owned(),
+            name: "api-execution-errors".to_owned(),
+            description: format!(
+                "API Gateway itself failed {} or more times in 5 minutes. Look at: chatstack logs \
+                 --stage {} --access, and the AWS Health Dashboard for API Gateway in this region",
+                thresholds.execution_errors.0, watched.stage
+            ),
+            watch: Watch::Metric(api_metric("ExecutionError", &api_dimensions, "Sum")),
+            threshold: thresholds.execution_errors,
+        })
+    }
+
+    /// Each table's throttled reads and writes.
+    fn add_table_alarms(
+        &mut self,
+        watched: &Watched,
+        thresholds: Thresholds,
+    ) -> Result<(), TemplateError> {
+        for table in watched.tables {
+            self.add(AlarmSpec {
+                logical_id: format!("{table}ThrottlesAlarm"),
+                name: format!("{table}-throttles"),
+                description: format!(
+                    "DynamoDB throttled reads or writes of {table} {} or more times in 5 minutes: \
+                     a partition is hot (one very busy room) or the account's table limits are \
+                     reached. Look at: chatstack status --stage {}, and the table's metrics",
+                    thresholds.table_throttles.0, watched.stage
+                ),
+                watch: Watch::Sum(table_throttles(table)),
+                threshold: thresholds.table_throttles,
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// The topic the stage makes for `address`, and the key it is encrypted with.
