@@ -91,36 +91,14 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         members: &members,
         history: history.as_ref(),
     };
-    let mut notify = None;
-    let mut functions: Vec<WatchedFunction> = authorization
-        .iter()
-        .map(|with| with.function.clone())
-        .collect();
-    for spec in FUNCTIONS {
-        // The authorizer is added above, before the route it guards.
-        if !(spec.in_every_stage() || spec.trigger == Trigger::Notify && settings.has_notify()) {
-            continue;
-        }
-        let grants = grants_for(spec, settings, tables, &api, &fanout);
-        let function = LambdaFunction::add_to(&mut template, &spec.props(), &code, grants)?;
-        functions.push(WatchedFunction {
-            name: spec.name,
-            logical_prefix: spec.logical_prefix,
-            id: function.id().clone(),
-        });
-        match spec.trigger {
-            Trigger::WebSocketRoutes(routes) => {
-                let authorizer = authorization.as_ref().map(|with| &with.authorizer);
-                let routes = routes
-                    .iter()
-                    .filter(|route| !route.needs_history || tables.history.is_some());
-                add_routes(&mut template, &mut api, &function, routes, authorizer)?;
-            }
-            Trigger::Notify => notify = Some(function),
-            Trigger::FanoutQueue => fanout.add_worker(&mut template, &function)?,
-            Trigger::Authorizer => {}
-        }
-    }
+    let wired = Wired {
+        code: &code,
+        settings,
+        tables,
+        fanout: &fanout,
+        authorization: authorization.as_ref(),
+    };
+    let (functions, notify) = add_functions(&mut template, &mut api, &wired)?;
     let endpoint = notify
         .as_ref()
         .map(|function| add_push(&mut template, function, settings))
@@ -153,6 +131,58 @@ pub fn template(stage: &StageName, settings: &StageSettings) -> Result<Template,
         monitoring::add_monitoring(&mut template, alarms, &watched)?;
     }
     Ok(template)
+}
+
+/// What the stage's functions are wired to.
+struct Wired<'a> {
+    code: &'a CodeBucket,
+    settings: &'a StageSettings,
+    tables: Tables<'a>,
+    fanout: &'a FanoutQueue,
+    authorization: Option<&'a StageAuthorization>,
+}
+
+/// Every function of the stage but the authorizer (added before the route
+/// it guards), each with its grants and wired to its trigger: its routes,
+/// the fan-out queue, or the notify endpoint. All of them, the authorizer
+/// too, for the alarms; and the notify function, if the stage has one.
+fn add_functions(
+    template: &mut Template,
+    api: &mut WebSocketApi,
+    wired: &Wired,
+) -> Result<(Vec<WatchedFunction>, Option<LambdaFunction>), TemplateError> {
+    let settings = wired.settings;
+    let mut notify = None;
+    let mut functions: Vec<WatchedFunction> = wired
+        .authorization
+        .iter()
+        .map(|with| with.function.clone())
+        .collect();
+    for spec in FUNCTIONS {
+        if !(spec.in_every_stage() || spec.trigger == Trigger::Notify && settings.has_notify()) {
+            continue;
+        }
+        let grants = grants_for(spec, settings, wired.tables, api, wired.fanout);
+        let function = LambdaFunction::add_to(template, &spec.props(), wired.code, grants)?;
+        functions.push(WatchedFunction {
+            name: spec.name,
+            logical_prefix: spec.logical_prefix,
+            id: function.id().clone(),
+        });
+        match spec.trigger {
+            Trigger::WebSocketRoutes(routes) => {
+                let authorizer = wired.authorization.map(|with| &with.authorizer);
+                let routes = routes
+                    .iter()
+                    .filter(|route| !route.needs_history || wired.tables.history.is_some());
+                add_routes(template, api, &function, routes, authorizer)?;
+            }
+            Trigger::Notify => notify = Some(function),
+            Trigger::FanoutQueue => wired.fanout.add_worker(template, &function)?,
+            Trigger::Authorizer => {}
+        }
+    }
+    Ok((functions, notify))
 }
 
 /// The notify endpoint for `function`, and the stage's schedule if it has one.
