@@ -3,6 +3,7 @@
 //! functions' errors.
 
 use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
 use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -36,6 +37,32 @@ impl AwsStatus {
     fn endpoint(&self, service: &str) -> String {
         endpoint_of(&self.config, service)
     }
+}
+
+/// Query `n` (its id `q<n>`) of GetMetricData: `query`'s statistic over
+/// periods of `period` seconds.
+fn data_query(n: usize, query: &MetricQuery, period: i32) -> MetricDataQuery {
+    let dimensions = query
+        .dimensions
+        .iter()
+        .map(|(name, value)| Dimension::builder().name(*name).value(value).build())
+        .collect();
+    let metric = Metric::builder()
+        .namespace(query.namespace)
+        .metric_name(query.name)
+        .set_dimensions(Some(dimensions))
+        .build();
+    MetricDataQuery::builder()
+        .id(format!("q{n}"))
+        .metric_stat(
+            MetricStat::builder()
+                .metric(metric)
+                .period(period)
+                .stat(query.stat)
+                .build(),
+        )
+        .return_data(true)
+        .build()
 }
 
 /// The messages waiting in the queue at `url`, as SQS counts them
@@ -112,80 +139,44 @@ impl StatusSource for AwsStatus {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<Option<f64>>, CloudError> {
+        // One data point for the whole window.
         let period = i32::try_from((end_ms - start_ms) / 1000)
             .unwrap_or(3600)
             .max(60);
         let data_queries: Vec<MetricDataQuery> = queries
             .iter()
             .enumerate()
-            .map(|(n, query)| {
-                let metric = Metric::builder()
-                    .namespace(query.namespace)
-                    .metric_name(query.name)
-                    .set_dimensions(Some(
-                        query
-                            .dimensions
-                            .iter()
-                            .map(|(name, value)| {
-                                Dimension::builder().name(*name).value(value).build()
-                            })
-                            .collect(),
-                    ))
-                    .build();
-                MetricDataQuery::builder()
-                    .id(format!("q{n}"))
-                    .metric_stat(
-                        MetricStat::builder()
-                            .metric(metric)
-                            .period(period)
-                            .stat(query.stat)
-                            .build(),
-                    )
-                    .return_data(true)
-                    .build()
-            })
+            .map(|(n, query)| data_query(n, query, period))
             .collect();
         let mut values: Vec<Option<f64>> = vec![None; queries.len()];
         // GetMetricData takes 500 queries a call.
-        for (chunk_at, chunk) in data_queries.chunks(500).enumerate() {
+        for chunk in data_queries.chunks(500) {
             let mut pages = self
                 .cloudwatch
                 .get_metric_data()
                 .set_metric_data_queries(Some(chunk.to_vec()))
-                .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_millis(
-                    start_ms,
-                ))
-                .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_millis(
-                    end_ms,
-                ))
+                .start_time(DateTime::from_millis(start_ms))
+                .end_time(DateTime::from_millis(end_ms))
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| cloud_error(e, &self.endpoint("monitoring")))?;
                 for result in page.metric_data_results() {
-                    let Some(n) = result
+                    let n = result
                         .id()
                         .and_then(|id| id.strip_prefix('q'))
-                        .and_then(|n| n.parse::<usize>().ok())
-                    else {
+                        .and_then(|n| n.parse::<usize>().ok());
+                    let Some(n) = n.filter(|n| *n < values.len()) else {
                         continue;
                     };
-                    let points = result.values();
-                    if points.is_empty() || n >= values.len() || n / 500 != chunk_at {
-                        continue;
+                    let maximum = queries[n].stat == "Maximum";
+                    for point in result.values() {
+                        values[n] = Some(match values[n] {
+                            None => *point,
+                            Some(before) if maximum => before.max(*point),
+                            Some(before) => before + point,
+                        });
                     }
-                    let combined = if queries[n].stat == "Maximum" {
-                        points.iter().copied().fold(f64::MIN, f64::max)
-                    } else {
-                        points.iter().sum()
-                    };
-                    values[n] = Some(values[n].map_or(combined, |before| {
-                        if queries[n].stat == "Maximum" {
-                            before.max(combined)
-                        } else {
-                            before + combined
-                        }
-                    }));
                 }
             }
         }
