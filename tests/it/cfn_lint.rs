@@ -16,19 +16,9 @@ use chatstack::cli::{Format, render};
 fn templates_pass_cfn_lint_with_no_findings() {
     let dir = scratch_dir("cfn_lint");
     let mut files = Vec::new();
-    for stage in [
-        "dev",
-        "prod",
-        "Feature_2-x",
-        &"s".repeat(128),
-        "notify",
-        "scheduled",
-        "authorized",
-        "oidc",
-        "cognito",
-        "operated",
-        "history",
-    ] {
+    let long = "s".repeat(128);
+    let unconfigured = ["dev", "prod", "Feature_2-x", long.as_str()];
+    for stage in unconfigured.into_iter().chain(common::CONFIGURED_STAGES) {
         let stage_name: StageName = stage.parse().unwrap();
         for (format, extension) in [(Format::Json, "json"), (Format::Yaml, "yaml")] {
             let file = dir.join(format!("{}.{extension}", &stage[..stage.len().min(20)]));

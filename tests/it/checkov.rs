@@ -13,17 +13,7 @@ use chatstack::cli::{Format, render};
 #[test]
 fn checkov_finds_nothing_unexplained() {
     let dir = scratch_dir("checkov");
-    for stage in [
-        "dev",
-        "prod",
-        "notify",
-        "scheduled",
-        "authorized",
-        "oidc",
-        "cognito",
-        "operated",
-        "history",
-    ] {
+    for stage in ["dev", "prod"].into_iter().chain(common::CONFIGURED_STAGES) {
         let stage_name: StageName = stage.parse().unwrap();
         std::fs::write(
             dir.join(format!("{stage}.json")),

@@ -81,15 +81,7 @@ fn statements(template: &Value) -> Vec<(&String, &Value)> {
 /// and of one with every function (`EVERYTHING`'s dev).
 fn every_configured_template() -> Vec<(&'static str, Value)> {
     let mut all = vec![("dev", template("dev"))];
-    for stage in [
-        "notify",
-        "scheduled",
-        "authorized",
-        "oidc",
-        "cognito",
-        "operated",
-        "history",
-    ] {
+    for stage in crate::common::CONFIGURED_STAGES {
         let name: StageName = stage.parse().unwrap();
         let settings = crate::common::stage_settings(&name);
         all.push((

@@ -135,6 +135,17 @@ message = "Stand-up in 10 minutes"
 timezone = "Europe/Berlin"
 "#;
 
+/// The stages [`SETTINGS`] configures, each template the checks go over.
+pub const CONFIGURED_STAGES: [&str; 7] = [
+    "notify",
+    "scheduled",
+    "authorized",
+    "oidc",
+    "cognito",
+    "operated",
+    "history",
+];
+
 /// The settings of `stage` in [`SETTINGS`].
 pub fn stage_settings(stage: &chatstack::chat::StageName) -> chatstack::settings::StageSettings {
     chatstack::settings::Settings::parse(SETTINGS, Path::new("chatstack.toml"))
