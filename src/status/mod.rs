@@ -462,6 +462,27 @@ pub async fn recent_errors<L: LogSource>(
 
 /// The report as one screen of text.
 pub fn write_text(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    write_stack(out, report)?;
+    if let Some(alarms) = &report.alarms {
+        write_alarms(out, &report.stage, alarms)?;
+    }
+    if let Some(traffic) = &report.last_hour {
+        write_traffic(out, traffic)?;
+    }
+    if let Some(fanout) = &report.fanout {
+        write_fanout(out, &report.stage, fanout)?;
+    }
+    if let Some(errors) = &report.errors {
+        write_errors(out, errors)?;
+    }
+    for (part, reason) in &report.unavailable {
+        writeln!(out, "({part}: {})", crate::terminal::visible(reason))?;
+    }
+    Ok(())
+}
+
+/// The stack's status, when it last changed, why it failed, its outputs.
+fn write_stack(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     let stack = &report.stack;
     writeln!(
         out,
@@ -481,73 +502,71 @@ pub fn write_text(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     for (key, value) in crate::chat::outputs_in_reading_order(&report.outputs) {
         writeln!(out, "  {key:<26} {value}")?;
     }
-    match &report.alarms {
-        Some(alarms) if alarms.is_empty() => writeln!(
+    Ok(())
+}
+
+/// The alarms not OK, with why and since when; OK ones counted.
+fn write_alarms(out: &mut dyn Write, stage: &str, alarms: &[AlarmInfo]) -> io::Result<()> {
+    if alarms.is_empty() {
+        return writeln!(
             out,
-            "Alarms: none (set [stages.{}.alarms] to be told when it breaks)",
-            report.stage
-        )?,
-        Some(alarms) => {
-            let raised: Vec<&AlarmInfo> = alarms.iter().filter(|a| a.state != "OK").collect();
-            writeln!(out, "Alarms: {} of {} not OK", raised.len(), alarms.len())?;
-            for alarm in raised {
-                writeln!(
-                    out,
-                    "  {:<17} {}{}: {}",
-                    alarm.state,
-                    alarm.name,
-                    alarm
-                        .since
-                        .as_deref()
-                        .map(|since| format!(" since {since}"))
-                        .unwrap_or_default(),
-                    crate::terminal::visible(&alarm.reason)
-                )?;
-            }
-        }
-        None => {}
+            "Alarms: none (set [stages.{stage}.alarms] to be told when it breaks)"
+        );
     }
-    if let Some(traffic) = &report.last_hour {
+    let raised: Vec<&AlarmInfo> = alarms.iter().filter(|a| a.state != "OK").collect();
+    writeln!(out, "Alarms: {} of {} not OK", raised.len(), alarms.len())?;
+    for alarm in raised {
         writeln!(
             out,
-            "Last hour: {} connections, {} messages; errors: {} integration, {} client, {} execution",
-            traffic.connections,
-            traffic.messages,
-            traffic.integration_errors,
-            traffic.client_errors,
-            traffic.execution_errors
+            "  {:<17} {}{}: {}",
+            alarm.state,
+            alarm.name,
+            alarm
+                .since
+                .as_deref()
+                .map(|since| format!(" since {since}"))
+                .unwrap_or_default(),
+            crate::terminal::visible(&alarm.reason)
         )?;
-        for (what, counts) in [
-            ("function errors", &traffic.function_errors),
-            ("throttled", &traffic.throttles),
-        ] {
-            if !counts.is_empty() {
-                let list: Vec<String> = counts.iter().map(|(f, n)| format!("{f} {n}")).collect();
-                writeln!(out, "  {what}: {}", list.join(", "))?;
-            }
-        }
-    }
-    if let Some(fanout) = &report.fanout {
-        writeln!(
-            out,
-            "Fan-out: {} jobs waiting, {} dead letters{}",
-            fanout.backlog,
-            fanout.dead_letters,
-            if fanout.dead_letters > 0 {
-                format!(
-                    " (kept 14 days; why: chatstack logs --stage {} --function fanout --filter ERROR --since 1h)",
-                    report.stage
-                )
-            } else {
-                String::new()
-            }
-        )?;
-    }
-    if let Some(errors) = &report.errors {
-        write_errors(out, errors)?;
-    }
-    for (part, reason) in &report.unavailable {
-        writeln!(out, "({part}: {})", crate::terminal::visible(reason))?;
     }
     Ok(())
+}
+
+/// The last hour's connections, messages and errors.
+fn write_traffic(out: &mut dyn Write, traffic: &Traffic) -> io::Result<()> {
+    writeln!(
+        out,
+        "Last hour: {} connections, {} messages; errors: {} integration, {} client, {} execution",
+        traffic.connections,
+        traffic.messages,
+        traffic.integration_errors,
+        traffic.client_errors,
+        traffic.execution_errors
+    )?;
+    for (what, counts) in [
+        ("function errors", &traffic.function_errors),
+        ("throttled", &traffic.throttles),
+    ] {
+        if !counts.is_empty() {
+            let list: Vec<String> = counts.iter().map(|(f, n)| format!("{f} {n}")).collect();
+            writeln!(out, "  {what}: {}", list.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+/// The fan-out backlog and dead letters, and where to look when there are.
+fn write_fanout(out: &mut dyn Write, stage: &str, fanout: &Fanout) -> io::Result<()> {
+    let why = if fanout.dead_letters > 0 {
+        format!(
+            " (kept 14 days; why: chatstack logs --stage {stage} --function fanout --filter ERROR --since 1h)"
+        )
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "Fan-out: {} jobs waiting, {} dead letters{why}",
+        fanout.backlog, fanout.dead_letters
+    )
 }
