@@ -121,66 +121,8 @@ impl IdentityProvider {
     /// add`), and a public app client (no secret: browsers and terminals
     /// cannot keep one) that signs in with a password and refreshes.
     fn add_user_pool(template: &mut Template, stage: &StageName) -> Result<Self, TemplateError> {
-        let pool = template.add(
-            "UserPool",
-            Resource::new(UserPool {
-                user_pool_name: Some(format!("chatstack-{stage}").into()),
-                admin_create_user_config: Some(AdminCreateUserConfig {
-                    allow_admin_create_user_only: true,
-                }),
-                // Length over composition rules (NIST SP 800-63B).
-                policies: Some(Policies {
-                    password_policy: PasswordPolicy {
-                        minimum_length: MIN_PASSWORD_CHARS,
-                        require_lowercase: Some(false),
-                        require_uppercase: Some(false),
-                        require_numbers: Some(false),
-                        require_symbols: Some(false),
-                        temporary_password_validity_days: Some(7),
-                    },
-                }),
-                // The pool keeps no e-mail or phone: an administrator sets
-                // a forgotten password (chatstack users add again).
-                account_recovery_setting: Some(AccountRecoverySetting {
-                    recovery_mechanisms: vec![RecoveryOption {
-                        name: "admin_only".to_owned(),
-                        priority: 1,
-                    }],
-                }),
-                username_configuration: Some(UsernameConfiguration {
-                    case_sensitive: false,
-                }),
-                deletion_protection: Some("INACTIVE".to_owned()),
-            })
-            // The users belong to the stage: destroying it ends them.
-            .retention(RetentionPolicy::Delete),
-        )?;
-        let client = template.add(
-            "UserPoolClient",
-            UserPoolClient {
-                user_pool_id: (&pool).into(),
-                client_name: Some("chatstack".to_owned()),
-                generate_secret: Some(false),
-                explicit_auth_flows: [
-                    "ALLOW_USER_PASSWORD_AUTH",
-                    "ALLOW_USER_SRP_AUTH",
-                    "ALLOW_REFRESH_TOKEN_AUTH",
-                ]
-                .map(str::to_owned)
-                .to_vec(),
-                prevent_user_existence_errors: Some("ENABLED".to_owned()),
-                enable_token_revocation: Some(true),
-                access_token_validity: Some(60),
-                id_token_validity: Some(60),
-                refresh_token_validity: Some(30),
-                token_validity_units: Some(TokenValidityUnits {
-                    access_token: "minutes".to_owned(),
-                    id_token: "minutes".to_owned(),
-                    refresh_token: "days".to_owned(),
-                }),
-                auth_session_validity: Some(3),
-            },
-        )?;
+        let pool = template.add("UserPool", user_pool(stage))?;
+        let client = template.add("UserPoolClient", app_client(&pool))?;
         Ok(IdentityProvider {
             // As Cognito's tokens name their issuer.
             issuer: Expr::sub([
@@ -247,6 +189,70 @@ impl IdentityProvider {
             )?;
         }
         Ok(())
+    }
+}
+
+/// The stage's pool: only administrators add users; passwords of
+/// [`MIN_PASSWORD_CHARS`] or more; no e-mail or phone kept.
+fn user_pool(stage: &StageName) -> Resource<UserPool> {
+    Resource::new(UserPool {
+        user_pool_name: Some(format!("chatstack-{stage}").into()),
+        admin_create_user_config: Some(AdminCreateUserConfig {
+            allow_admin_create_user_only: true,
+        }),
+        // Length over composition rules (NIST SP 800-63B).
+        policies: Some(Policies {
+            password_policy: PasswordPolicy {
+                minimum_length: MIN_PASSWORD_CHARS,
+                require_lowercase: Some(false),
+                require_uppercase: Some(false),
+                require_numbers: Some(false),
+                require_symbols: Some(false),
+                temporary_password_validity_days: Some(7),
+            },
+        }),
+        // The pool keeps no e-mail or phone: an administrator sets
+        // a forgotten password (chatstack users add again).
+        account_recovery_setting: Some(AccountRecoverySetting {
+            recovery_mechanisms: vec![RecoveryOption {
+                name: "admin_only".to_owned(),
+                priority: 1,
+            }],
+        }),
+        username_configuration: Some(UsernameConfiguration {
+            case_sensitive: false,
+        }),
+        deletion_protection: Some("INACTIVE".to_owned()),
+    })
+    // The users belong to the stage: destroying it ends them.
+    .retention(RetentionPolicy::Delete)
+}
+
+/// The pool's public app client: password and SRP sign-in, refresh,
+/// tokens of 60 minutes.
+fn app_client(pool: &LogicalId) -> UserPoolClient {
+    UserPoolClient {
+        user_pool_id: pool.into(),
+        client_name: Some("chatstack".to_owned()),
+        generate_secret: Some(false),
+        explicit_auth_flows: [
+            "ALLOW_USER_PASSWORD_AUTH",
+            "ALLOW_USER_SRP_AUTH",
+            "ALLOW_REFRESH_TOKEN_AUTH",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        prevent_user_existence_errors: Some("ENABLED".to_owned()),
+        enable_token_revocation: Some(true),
+        access_token_validity: Some(60),
+        id_token_validity: Some(60),
+        refresh_token_validity: Some(30),
+        token_validity_units: Some(TokenValidityUnits {
+            access_token: "minutes".to_owned(),
+            id_token: "minutes".to_owned(),
+            refresh_token: "days".to_owned(),
+        }),
+        auth_session_validity: Some(3),
     }
 }
 
